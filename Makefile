@@ -1,0 +1,37 @@
+# internflow: `make demo` runs one internship end to end; `make test` runs the checks and tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint up worker clean help
+
+help:
+	@echo "make demo   - start the embedded stack and run one internship to a verified badge"
+	@echo "make test   - lint, type-check and run the test suite on the embedded parts"
+	@echo "make up     - start the embedded stack (Temporal, PostgreSQL, mail sink, worker)"
+	@echo "make clean  - remove the virtual environment and the local state (.internflow/)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "internflow needs Python 3.11 or newer (set PYTHON=python3.11)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m cli demo
+
+up: $(STAMP)
+	$(BIN)/python -m cli up
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .internflow

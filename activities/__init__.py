@@ -1,0 +1,1 @@
+"""Side effects of the internship workflow, one module per concern: records, notify, badge."""

@@ -1,0 +1,419 @@
+"""Offline JSON-LD for credentials: bundled contexts, RDFC-1.0 canonical form, safe-mode check."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from importlib import resources
+from typing import Any, Final
+
+from pyld import jsonld as _pyld
+from pyld.context_resolver import ContextResolver
+
+__all__ = [
+    "BUNDLED_CONTEXTS",
+    "ContextNotBundledError",
+    "DocumentError",
+    "RelativeIriError",
+    "UndefinedTermError",
+    "UnsafeDocumentError",
+    "canonicalize",
+    "ensure_all_terms_defined",
+    "load_document",
+]
+
+# URL -> (file in badges/contexts/, sha256 of its bytes). Keep in step with contexts/SOURCES.md.
+BUNDLED_CONTEXTS: Final[Mapping[str, tuple[str, str]]] = {
+    "https://www.w3.org/ns/credentials/v2": (
+        "credentials-v2.jsonld",
+        "8a9f494a89ecc51db093e90e84713e07e84d6d9204364a9b3c7868b21751236f",
+    ),
+    "https://www.w3.org/2018/credentials/v1": (
+        "credentials-v1.jsonld",
+        "00d7dd6d3ad8b920e3e550dd3a3d9090bffcac84cdbf943da6924b3e0a5c8bb8",
+    ),
+    "https://w3id.org/security/data-integrity/v2": (
+        "data-integrity-v2.jsonld",
+        "0f77743daf5b4e8fc067fc5ba5b21044283053aa717fc6b0219843bed3b00363",
+    ),
+    "https://w3id.org/security/data-integrity/v1": (
+        "data-integrity-v1.jsonld",
+        "b5d829bd09aa7c42abc6efa0c8ed7635313b5487f37ccfce3ecd149ca9418554",
+    ),
+    "https://w3id.org/security/multikey/v1": (
+        "multikey-v1.jsonld",
+        "c5f3806f8286920573221938917988a18a4cc5a09e968d29649613c7a1c2b1f6",
+    ),
+    "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json": (
+        "ob-v3p0-context-3.0.3.json",
+        "3d34f4d4ef1bce691106e63798beb5e7b862ba841423f5ee1e53ab7ddf3bca84",
+    ),
+}
+
+
+class DocumentError(ValueError):
+    """A document cannot be processed as JSON-LD with the bundled contexts."""
+
+
+class ContextNotBundledError(DocumentError):
+    """A document names a context URL that is not bundled (nothing is fetched from the network)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        known = ", ".join(sorted(BUNDLED_CONTEXTS))
+        super().__init__(
+            f"JSON-LD context {url!r} is not bundled with badges and will not be fetched "
+            f"from the network; bundled contexts: {known}"
+        )
+
+
+class UnsafeDocumentError(DocumentError):
+    """Part of a document would be silently lost by JSON-LD processing, so it would go unsigned."""
+
+
+class UndefinedTermError(UnsafeDocumentError):
+    """A property or type name is not defined by the document's @context (JSON-LD safe mode)."""
+
+    def __init__(self, terms: list[str], locations: list[str]) -> None:
+        self.terms = terms
+        self.locations = locations
+        names = ", ".join(repr(t) for t in terms)
+        plural = "s" if len(terms) > 1 else ""
+        message = (
+            f"undefined JSON-LD term{plural} {names}: not defined by the document's @context, "
+            "so JSON-LD processing would drop it and it would not be signed"
+        )
+        if locations:
+            message += f" (found at {', '.join(locations)})"
+        super().__init__(message)
+
+
+class RelativeIriError(UnsafeDocumentError):
+    """An identifier is not an absolute IRI; RDF conversion would drop what it names."""
+
+    def __init__(self, iris: list[str]) -> None:
+        self.iris = iris
+        names = ", ".join(repr(i) for i in iris)
+        super().__init__(
+            f"not an absolute IRI: {names}; JSON-LD processing would drop the statements "
+            "that use it, so they would not be signed (use a full IRI: https://..., urn:uuid:...)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Document loader: bundled contexts only.
+
+_PARSED: dict[str, dict[str, Any]] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def _bundled_document(url: str) -> dict[str, Any]:
+    """The parsed bundled context for url, read and integrity-checked on first use."""
+    parsed = _PARSED.get(url)
+    if parsed is not None:
+        return parsed
+    entry = BUNDLED_CONTEXTS.get(url)
+    if entry is None:
+        raise ContextNotBundledError(url)
+    filename, expected_sha256 = entry
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(url)
+        if parsed is None:
+            data = resources.files(__package__).joinpath("contexts", filename).read_bytes()
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != expected_sha256:
+                raise DocumentError(
+                    f"bundled context {filename} has sha256 {actual}, expected {expected_sha256}"
+                )
+            parsed = json.loads(data)
+            if not isinstance(parsed, dict):
+                raise DocumentError(f"bundled context {filename} is not a JSON object")
+            _PARSED[url] = parsed
+    return parsed
+
+
+def load_document(url: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """pyld document loader serving only the bundled contexts; any other URL raises."""
+    document = _bundled_document(url)
+    return {
+        "contentType": "application/ld+json",
+        "contextUrl": None,
+        "documentUrl": url,
+        # pyld may rewrite relative context URLs in place: hand it a private copy.
+        "document": copy.deepcopy(document),
+        # "static" lets pyld keep the resolved context in its shared cache (ours, see below).
+        "tag": "static",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# pyld processing with private caches.
+
+
+class _LruCache:
+    """A small bounded mapping (the part of a dict that pyld's ContextResolver uses)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._maxsize = maxsize
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        try:
+            self._items.move_to_end(key)
+        except KeyError:
+            return default
+        return self._items[key]
+
+    def __setitem__(self, key: Hashable, value: Any) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._maxsize:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+# Resolved contexts by URL (or canonical JSON for inline contexts). Private to this module so
+# nothing else in the process that uses pyld with another loader can feed it different content.
+_RESOLVED_CONTEXTS = _LruCache(maxsize=256)
+# Processed active contexts, by (parent active context id, local context JSON, flags). pyld keys
+# its own cache of processed contexts on a fresh clone for every type-scoped context, so it
+# misses on every nested node; this cache makes canonicalization about 3x faster.
+_PROCESSED_CONTEXTS = _LruCache(maxsize=512)
+# pyld and these caches are not thread-safe; processing is pure Python and holds the GIL anyway.
+_LOCK = threading.RLock()
+
+_ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$")
+
+
+def _is_absolute_or_blank(iri: str) -> bool:
+    return iri.startswith("_:") or _ABSOLUTE_IRI.match(iri) is not None
+
+
+class _Processor(_pyld.JsonLdProcessor):
+    """pyld processor that checks expansion output in safe mode and memoizes contexts."""
+
+    def __init__(self, *, safe: bool, memoize: bool = True) -> None:
+        self._dropped: list[str | None] = []
+        super().__init__(on_property_dropped=self._dropped.append)
+        self._safe = safe
+        self._memoize = memoize
+
+    def expand(self, input_: Any, options: Any) -> Any:
+        # normalize() and to_rdf() expand through this method exactly once.
+        expanded = super().expand(input_, options)
+        if self._safe:
+            _check_expanded(input_, expanded, self._dropped)
+        return expanded
+
+    def _process_context(
+        self,
+        active_ctx: Any,
+        local_ctx: Any,
+        options: Any,
+        override_protected: bool = False,
+        propagate: bool = True,
+        validate_scoped: bool = True,
+        cycles: Any = None,
+    ) -> Any:
+        uuid = active_ctx.get("_uuid")
+        key: tuple[Any, ...] | None = None
+        if self._memoize and uuid is not None and not cycles:
+            try:
+                local_key = json.dumps(local_ctx, sort_keys=True)
+            except (TypeError, ValueError):
+                local_key = None
+            if local_key is not None:
+                key = (
+                    uuid,
+                    local_key,
+                    override_protected,
+                    propagate,
+                    validate_scoped,
+                    options.get("base"),
+                    options.get("processingMode"),
+                )
+                cached = _PROCESSED_CONTEXTS.get(key)
+                if cached is not None:
+                    return cached
+        result = super()._process_context(
+            active_ctx,
+            local_ctx,
+            options,
+            override_protected,
+            propagate,
+            validate_scoped,
+            cycles,
+        )
+        if key is not None:
+            _PROCESSED_CONTEXTS[key] = result
+        return result
+
+
+def _options() -> dict[str, Any]:
+    return {
+        # No document base: relative IRIs stay relative (and are caught by the safe-mode check)
+        # instead of being resolved against pyld's made-up http://example.org/base/.
+        "base": None,
+        "processingMode": "json-ld-1.1",
+        "documentLoader": load_document,
+        "contextResolver": ContextResolver(_RESOLVED_CONTEXTS, load_document),
+        "algorithm": "URDNA2015",
+        "format": "application/n-quads",
+    }
+
+
+def _reraise(error: Exception) -> DocumentError:
+    """Turn a pyld error into a DocumentError, surfacing the root cause."""
+    cause: BaseException | None = error
+    deepest: BaseException = error
+    while cause is not None:
+        if isinstance(cause, DocumentError):
+            return cause
+        deepest = cause
+        cause = cause.__cause__
+    message = str(deepest.args[0]) if deepest.args else str(deepest)
+    code = getattr(deepest, "code", None)
+    details = getattr(deepest, "details", None)
+    if code:
+        message += f" ({code})"
+    if details:
+        message += f": {details}"
+    return DocumentError(f"invalid JSON-LD: {message}")
+
+
+def _require_object(document: Any) -> None:
+    if not isinstance(document, Mapping):
+        raise DocumentError(f"a JSON-LD document must be a JSON object, not {type(document)}")
+
+
+def canonicalize(document: Mapping[str, Any], *, safe: bool = True) -> str:
+    """RDFC-1.0 (URDNA2015) canonical N-Quads of a JSON-LD document, contexts from the bundle.
+
+    With safe=True (the default) the document is first checked like
+    ensure_all_terms_defined(), in the same expansion pass.
+    """
+    _require_object(document)
+    with _LOCK:
+        try:
+            result = _Processor(safe=safe).normalize(dict(document), _options())
+        except UnsafeDocumentError:
+            raise
+        except Exception as error:
+            raise _reraise(error) from error
+    return str(result)
+
+
+def ensure_all_terms_defined(document: Mapping[str, Any]) -> None:
+    """JSON-LD safe mode: raise if expansion would drop or mangle any part of the document.
+
+    Raises UndefinedTermError for properties that expansion drops (terms the @context does not
+    define, at any depth) and for type names that are not defined; RelativeIriError for ids that
+    are not absolute IRIs (RDF conversion drops them); DocumentError for invalid JSON-LD or a
+    context that is not bundled.
+    """
+    _require_object(document)
+    with _LOCK:
+        try:
+            _Processor(safe=True).expand(dict(document), _options())
+        except UnsafeDocumentError:
+            raise
+        except Exception as error:
+            raise _reraise(error) from error
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe-mode check of the expanded form.
+
+_LITERAL_KEYS: Final = frozenset({"@value", "@language", "@direction", "@index"})
+
+
+def _check_expanded(original: Any, expanded: Any, dropped: list[str | None]) -> None:
+    undefined: list[str] = []
+    for term in dropped:
+        if term is None:
+            # pyld reports unknown "@..." keys and terms mapped to null without their name.
+            names = _unknown_keywords(original) or ["(a term the @context maps to null)"]
+        else:
+            names = [term]
+        for name in names:
+            if name not in undefined:
+                undefined.append(name)
+    relative: list[str] = []
+    _walk_expanded(expanded, undefined, relative)
+    if undefined:
+        locations: list[str] = []
+        for term in undefined:
+            _find_locations(original, term, "", locations)
+        raise UndefinedTermError(undefined, locations[:10])
+    if relative:
+        raise RelativeIriError(relative)
+
+
+def _walk_expanded(node: Any, undefined: list[str], relative: list[str]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _walk_expanded(item, undefined, relative)
+        return
+    if not isinstance(node, dict):
+        return
+    is_value = "@value" in node
+    for key, value in node.items():
+        if key == "@id":
+            if isinstance(value, str) and not _is_absolute_or_blank(value):
+                if value not in relative:
+                    relative.append(value)
+        elif key == "@type":
+            for type_ in value if isinstance(value, list) else [value]:
+                if not isinstance(type_, str) or _is_absolute_or_blank(type_):
+                    continue
+                if is_value and type_ == "@json":
+                    continue
+                if type_ not in undefined:
+                    undefined.append(type_)
+        elif key in _LITERAL_KEYS:
+            continue
+        else:
+            _walk_expanded(value, undefined, relative)
+
+
+def _unknown_keywords(node: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, list):
+        for item in node:
+            found.extend(_unknown_keywords(item))
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "@context":
+                continue
+            if isinstance(key, str) and key.startswith("@") and key not in _pyld.KEYWORDS:
+                found.append(key)
+            found.extend(_unknown_keywords(value))
+    return found
+
+
+def _find_locations(node: Any, name: str, path: str, out: list[str]) -> None:
+    """Where name occurs in the original document, as a key or as a type value."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            _find_locations(item, name, f"{path}[{index}]", out)
+        return
+    if not isinstance(node, Mapping):
+        return
+    for key, value in node.items():
+        if key == "@context":
+            continue
+        child = f"{path}.{key}" if path else str(key)
+        if key == name:
+            out.append(child)
+        elif key in ("type", "@type") and (
+            value == name or (isinstance(value, list) and name in value)
+        ):
+            out.append(child)
+        _find_locations(value, name, child, out)

@@ -1,0 +1,1 @@
+"""The `internflow` command line."""

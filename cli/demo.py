@@ -1,0 +1,192 @@
+"""`internflow demo`: one internship from plan to verified badge, months played in a minute."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import uuid
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from temporalio.client import Client
+
+from activities.notify import message_id_for
+from badges.bake import unbake_png
+from badges.verify import local_issuer_keys, verify_credential
+from models.plan import InternshipPlan
+from models.status import Phase
+from models.submissions import (
+    Approval,
+    Assessment,
+    CompanyFeedback,
+    MilestoneReport,
+    Validation,
+)
+from operations import internships as ops
+from operations.internships import OperationRejected
+from runtime.clients import connect_temporal
+from runtime.settings import Settings
+from runtime.stack import running_stack
+from workflows.internship import workflow_id_for
+
+EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan.json"
+
+
+def compress_plan(
+    plan: InternshipPlan, now: datetime, seconds: float, internship_id: str
+) -> InternshipPlan:
+    """The plan with its agreement deadline a few seconds from now and everything after it
+    scaled so that the last deadline (the end of validation) comes `seconds` later."""
+    last = plan.period.end + plan.assessment_window + plan.validation_window
+    factor = seconds / (last - plan.agreement_deadline).total_seconds()
+    return plan.retimed(internship_id, now + timedelta(seconds=5), factor)
+
+
+class PartyPlayer:
+    """Plays the intern, mentor and tutor through the same calls the CLI and the API make."""
+
+    def __init__(self, client: Client, plan: InternshipPlan, console: Console) -> None:
+        self._client = client
+        self._plan = plan
+        self._console = console
+        self._done: set[str] = set()
+
+    async def _once(self, key: str, call: Any) -> None:
+        if key in self._done:
+            return
+        try:
+            receipt = await call
+        except OperationRejected as rejected:
+            self._console.print(f"  [yellow]not yet[/]: {rejected}")
+            return
+        self._done.add(key)
+        late = " (late)" if receipt.late else ""
+        self._console.print(f"  [green]✓[/] {key}{late}")
+
+    async def play(self, phase: Phase, now: datetime) -> None:
+        plan, iid = self._plan, self._plan.internship_id
+        if phase == Phase.PLANNING:
+            for party in ("intern", "tutor", "mentor"):
+                approval = Approval(
+                    submission_id=f"approve-{party}", party=party, plan_version=plan.version
+                )
+                await self._once(f"{party} approves", ops.approve(self._client, iid, approval))
+        if phase == Phase.IN_PROGRESS:
+            for milestone in plan.milestones:
+                if now < milestone.due - plan.reminder_policy.request_before:
+                    continue
+                if "intern" in milestone.submitted_by:
+                    report = MilestoneReport(
+                        submission_id=f"report-{milestone.id}",
+                        milestone_id=milestone.id,
+                        summary=f"What I did and learned up to the {milestone.title.lower()}.",
+                    )
+                    await self._once(
+                        f"intern reports on {milestone.id}",
+                        ops.submit_report(self._client, iid, report),
+                    )
+                if "mentor" in milestone.submitted_by:
+                    feedback = CompanyFeedback(
+                        submission_id=f"feedback-{milestone.id}",
+                        milestone_id=milestone.id,
+                        ratings={o.id: "good" for o in plan.learning_outcomes},
+                        attendance_hours=float(plan.weekly_hours),
+                        comments="Reliable and curious; keeps the team informed.",
+                    )
+                    await self._once(
+                        f"company feedback on {milestone.id}",
+                        ops.submit_feedback(self._client, iid, feedback),
+                    )
+        if phase == Phase.EVALUATION:
+            for assessor, level in (("mentor", "excellent"), ("tutor", "good")):
+                assessment = Assessment(
+                    submission_id=f"assessment-{assessor}",
+                    assessor=assessor,
+                    levels={o.id: level for o in plan.learning_outcomes},
+                )
+                await self._once(
+                    f"{assessor} assesses", ops.submit_assessment(self._client, iid, assessment)
+                )
+            if {"mentor assesses", "tutor assesses"} <= self._done:
+                validation = Validation(submission_id="validation", decision="pass")
+                await self._once(
+                    "institution validates", ops.validate(self._client, iid, validation)
+                )
+
+
+async def run_demo(settings: Settings, console: Console) -> bool:
+    """Run the sample internship on the embedded stack (the running one, or one started for the
+    demo); True only if a verified badge arrived."""
+    console.print("[bold]Embedded stack[/] (PostgreSQL, Temporal, mail sink, worker)")
+    async with running_stack(settings) as stack:
+        for line in stack.describe():
+            console.print(f"  {line}")
+        return await _run_internship(settings, console)
+
+
+async def _run_internship(settings: Settings, console: Console) -> bool:
+    client = await connect_temporal(settings)
+    now = datetime.now().astimezone()
+    example = InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text())
+    internship_id = f"demo-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
+    plan = compress_plan(example, now, seconds=45, internship_id=internship_id)
+    console.print(
+        f"\n[bold]Internship {internship_id}[/]: {example.period.start:%d %b %Y} to "
+        f"{example.period.end:%d %b %Y}, played in about a minute"
+    )
+    handle = await ops.start_internship(client, settings, plan)
+    player = PartyPlayer(client, plan, console)
+    phase = None
+    while True:
+        status = await ops.status(client, internship_id)
+        if status.phase != phase:
+            phase = status.phase
+            console.print(f"[bold cyan]▶ {phase.value}[/]")
+        if phase.is_final:
+            break
+        await player.play(phase, datetime.now().astimezone())
+        await asyncio.sleep(0.25)
+    outcome = await handle.result()
+    if outcome.phase != Phase.COMPLETED or outcome.credential_id is None:
+        console.print(f"[red]The internship ended {outcome.phase.value}: {outcome.reason}[/]")
+        return False
+    return await _check_badge_mail(settings, console, workflow_id_for(internship_id))
+
+
+def find_message(outbox: Path, message_id: str) -> tuple[Path, EmailMessage] | None:
+    for path in sorted(outbox.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if message["Message-ID"] == message_id:
+            assert isinstance(message, EmailMessage)
+            return path, message
+    return None
+
+
+async def _check_badge_mail(settings: Settings, console: Console, workflow_id: str) -> bool:
+    found = None
+    for _ in range(40):  # the SMTP server may take a moment to write the file
+        found = find_message(settings.outbox_path, message_id_for(f"{workflow_id}/badge"))
+        if found:
+            break
+        await asyncio.sleep(0.25)
+    if found is None:
+        console.print("[red]No badge e-mail arrived in the outbox.[/]")
+        return False
+    path, message = found
+    png = next(
+        part.get_content()
+        for part in message.iter_attachments()
+        if part.get_content_type() == "image/png"
+    )
+    report = verify_credential(unbake_png(png), local_issuer_keys(settings.keys_path))
+    console.print(f"\n[bold]Badge e-mail[/]: {path}")
+    console.print(f"[bold]Credential[/]:  {report.credential_id}")
+    if report.verified:
+        console.print("[bold green]Signature verified[/] (eddsa-rdfc-2022, issuer key)")
+    else:
+        console.print(f"[bold red]Verification failed[/]: {'; '.join(report.errors)}")
+    return report.verified

@@ -1,0 +1,1 @@
+"""The application's database schema: plain SQL migrations in `migrations/`, applied in order."""

@@ -1,0 +1,1 @@
+"""The internflow vocabulary: plans, submissions, status and activity messages (pure pydantic)."""

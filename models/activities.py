@@ -1,0 +1,65 @@
+"""Messages between the workflow and its activities: audit events, notifications, badge issuance."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime
+
+from models.base import StrictModel
+from models.plan import InternshipPlan, Language
+
+NotificationKind = Literal[
+    "approval_request",
+    "milestone_request",
+    "reminder",
+    "escalation",
+    "assessment_request",
+    "validation_request",
+    "outcome",
+    "withdrawal",
+    "cancellation",
+    "badge",
+]
+
+
+class AuditEvent(StrictModel):
+    """One step in an internship's life. `event_id` is derived from the workflow, so an activity
+    retry records it once."""
+
+    event_id: str
+    internship_id: str
+    workflow_id: str
+    run_id: str
+    plan_version: int
+    actor: str
+    kind: str
+    phase: str
+    occurred_at: AwareDatetime
+    detail: dict[str, Any] = {}
+
+
+class Notification(StrictModel):
+    """One e-mail to one person. `notification_id` is derived from the workflow and gives the
+    message its deterministic Message-ID."""
+
+    notification_id: str
+    internship_id: str
+    kind: NotificationKind
+    recipient_role: str
+    recipient_email: str
+    recipient_name: str
+    language: Language
+    values: dict[str, str] = {}
+
+
+class BadgeRequest(StrictModel):
+    plan: InternshipPlan
+    achieved_levels: dict[str, str]
+    issued_at: AwareDatetime
+    workflow_id: str
+
+
+class IssuedBadge(StrictModel):
+    credential_id: str
+    emailed: bool

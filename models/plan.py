@@ -1,0 +1,189 @@
+"""The internship plan: parties, period, learning outcomes, milestones, deadlines and badge."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from models.base import Email, Identifier, Name, StrictModel, Text, Url
+
+Language = Literal["en", "it"]
+Party = Literal["intern", "tutor", "mentor"]
+"""The three parties of the learning agreement: the intern, the institution tutor and the company
+mentor (who speaks for the host company)."""
+
+PARTIES: tuple[Party, ...] = ("intern", "tutor", "mentor")
+
+
+class Person(StrictModel):
+    id: Identifier
+    name: Name
+    email: Email
+    language: Language = "en"
+
+
+class Institution(StrictModel):
+    id: Identifier
+    name: Name
+    url: Url
+    email: Email
+
+
+class Company(StrictModel):
+    id: Identifier
+    name: Name
+    contact_email: Email
+
+
+class Period(StrictModel):
+    start: AwareDatetime
+    end: AwareDatetime
+    time_zone: str = Field("Europe/Rome", pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$")
+
+
+class LearningOutcome(StrictModel):
+    id: Identifier
+    title: Name
+    description: Text
+    eqf_level: int = Field(ge=1, le=8)
+    esco_uri: Url | None = None
+    required_level: Identifier
+    """The lowest rubric level that counts as achieved."""
+
+
+class Milestone(StrictModel):
+    id: Identifier
+    kind: Literal["check-in", "progress-report", "mid-term-review", "final-report"]
+    title: Name
+    due: AwareDatetime
+    submitted_by: tuple[Literal["intern", "mentor"], ...] = Field(min_length=1)
+    """Who must submit: the intern a report, the mentor the company's feedback."""
+
+
+class ReminderPolicy(StrictModel):
+    """When a milestone's parties are asked, reminded and escalated, relative to its due date."""
+
+    request_before: timedelta = timedelta(days=7)
+    remind_after: timedelta = timedelta(days=0)
+    escalate_after: timedelta = timedelta(days=3)
+    missed_after: timedelta = timedelta(days=7)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReminderPolicy:
+        if self.request_before < timedelta(0):
+            raise ValueError("reminder_policy.request_before must not be negative")
+        if not timedelta(0) <= self.remind_after < self.escalate_after < self.missed_after:
+            raise ValueError(
+                "reminder_policy needs 0 <= remind_after < escalate_after < missed_after"
+            )
+        return self
+
+
+class RubricLevel(StrictModel):
+    id: Identifier
+    name: Name
+    description: Text
+
+
+class Rubric(StrictModel):
+    """The levels on which every learning outcome is rated, from lowest to highest."""
+
+    levels: tuple[RubricLevel, ...] = Field(min_length=2)
+
+    def rank(self, level_id: str) -> int:
+        return [level.id for level in self.levels].index(level_id)
+
+
+class BadgeTemplate(StrictModel):
+    name: Name
+    description: Text
+    criteria: Text
+    image: Identifier = "badge.png"
+    """File name of the badge image among the images shipped with internflow."""
+    achievement_type: Literal["Badge", "Certificate", "MicroCredential", "Competency"] = "Badge"
+    tags: tuple[Name, ...] = ()
+    valid_for: timedelta | None = None
+    """If set, the credential's validUntil is this long after it is issued."""
+
+
+class InternshipPlan(StrictModel):
+    """Everything agreed for one internship; every deadline is data here, never code."""
+
+    internship_id: Identifier
+    version: int = Field(1, ge=1)
+    intern: Person
+    institution: Institution
+    tutor: Person
+    company: Company
+    mentor: Person
+    period: Period
+    mode: Literal["on-site", "remote", "hybrid"]
+    weekly_hours: int = Field(ge=1, le=60)
+    agreement_deadline: AwareDatetime
+    learning_outcomes: tuple[LearningOutcome, ...] = Field(min_length=1)
+    milestones: tuple[Milestone, ...] = Field(min_length=1)
+    reminder_policy: ReminderPolicy = ReminderPolicy()
+    rubric: Rubric
+    assessment_window: timedelta = timedelta(days=14)
+    """After the end date: how long the mentor and the tutor have to assess."""
+    validation_window: timedelta = timedelta(days=7)
+    """After both assessments: how long the institution has to validate the result."""
+    badge: BadgeTemplate
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InternshipPlan:
+        if not self.agreement_deadline <= self.period.start < self.period.end:
+            raise ValueError("dates must satisfy agreement_deadline <= period.start < period.end")
+        if min(self.assessment_window, self.validation_window) <= timedelta(0):
+            raise ValueError("assessment_window and validation_window must be positive")
+        _unique("learning_outcomes", [o.id for o in self.learning_outcomes])
+        _unique("milestones", [m.id for m in self.milestones])
+        _unique("rubric.levels", [level.id for level in self.rubric.levels])
+        level_ids = {level.id for level in self.rubric.levels}
+        for outcome in self.learning_outcomes:
+            if outcome.required_level not in level_ids:
+                raise ValueError(
+                    f"learning outcome {outcome.id!r}: required_level {outcome.required_level!r} "
+                    f"is not a rubric level (choose one of {sorted(level_ids)})"
+                )
+        for milestone in self.milestones:
+            if not self.period.start <= milestone.due <= self.period.end:
+                raise ValueError(f"milestone {milestone.id!r} is due outside the internship period")
+        return self
+
+    def retimed(
+        self, internship_id: str, agreement_deadline: datetime, factor: float = 1.0
+    ) -> InternshipPlan:
+        """The same plan under another id, moved so that its agreement deadline falls on
+        `agreement_deadline`, with every later date and every duration scaled by `factor` (a demo
+        compresses months into a minute; tests move a plan to the present)."""
+
+        def moment(value: datetime) -> datetime:
+            return agreement_deadline + (value - self.agreement_deadline) * factor
+
+        data = self.model_dump()
+        data["internship_id"] = internship_id
+        data["agreement_deadline"] = agreement_deadline
+        data["period"]["start"] = moment(self.period.start)
+        data["period"]["end"] = moment(self.period.end)
+        for milestone in data["milestones"]:
+            milestone["due"] = moment(milestone["due"])
+        for key, value in data["reminder_policy"].items():
+            data["reminder_policy"][key] = value * factor
+        data["assessment_window"] = self.assessment_window * factor
+        data["validation_window"] = self.validation_window * factor
+        return InternshipPlan.model_validate(data)
+
+    def person(self, party: Party) -> Person:
+        return {"intern": self.intern, "tutor": self.tutor, "mentor": self.mentor}[party]
+
+    def milestone(self, milestone_id: str) -> Milestone | None:
+        return next((m for m in self.milestones if m.id == milestone_id), None)
+
+
+def _unique(what: str, ids: list[str]) -> None:
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"{what} has duplicate ids: {', '.join(duplicates)}")

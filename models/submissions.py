@@ -1,0 +1,66 @@
+"""What the parties send into a running internship, each with a client-given id."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from models.base import Identifier, StrictModel, Text
+from models.plan import Party
+
+SubmissionId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", strip_whitespace=True)
+]
+"""Chosen by the client; a retry with the same id is answered with the first receipt."""
+
+
+class Approval(StrictModel):
+    submission_id: SubmissionId
+    party: Party
+    plan_version: int = Field(ge=1)
+    comment: Text | None = None
+
+
+class MilestoneReport(StrictModel):
+    submission_id: SubmissionId
+    milestone_id: Identifier
+    summary: Text
+
+
+class CompanyFeedback(StrictModel):
+    submission_id: SubmissionId
+    milestone_id: Identifier | None = None
+    """The milestone this feedback answers, or None for feedback sent at any other time."""
+    ratings: dict[Identifier, Identifier] = Field(default_factory=dict)
+    """Learning outcome id -> rubric level id."""
+    attendance_hours: float = Field(ge=0, le=2000)
+    comments: Text | None = None
+
+
+class Assessment(StrictModel):
+    submission_id: SubmissionId
+    assessor: Literal["mentor", "tutor"]
+    levels: dict[Identifier, Identifier]
+    """Learning outcome id -> rubric level id; every outcome must be assessed."""
+    comment: Text | None = None
+
+
+class Validation(StrictModel):
+    submission_id: SubmissionId
+    decision: Literal["pass", "fail"]
+    reason: Text | None = None
+
+
+class Withdrawal(StrictModel):
+    submission_id: SubmissionId
+    reason: Text
+
+
+class Receipt(StrictModel):
+    """The workflow's answer to a submission: the first one, also for every duplicate."""
+
+    submission_id: SubmissionId
+    kind: str
+    accepted_at: AwareDatetime
+    late: bool = False

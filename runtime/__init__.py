@@ -1,0 +1,1 @@
+"""Runtime wiring: settings, logging, client factories and the embedded stack."""

@@ -1,0 +1,149 @@
+"""A loopback SMTP sink (aiosmtpd) that stores every message it receives as an .eml file."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from runtime.errors import StackError, ensure_directory, ensure_port_free
+from runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxWriter:
+    """Writes messages into a directory as `<UTC timestamp>-<counter>.eml`, atomically: a
+    reader listing `*.eml` never sees a half-written file, and names sort by arrival."""
+
+    def __init__(self, outbox_dir: Path) -> None:
+        self.outbox_dir = outbox_dir
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def write(self, message: bytes) -> Path:
+        with self._lock:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+            while True:
+                final = self.outbox_dir / f"{stamp}-{next(self._counter):06d}.eml"
+                if not final.exists():
+                    break
+            temp = self.outbox_dir / f".{final.name}.tmp"
+            with temp.open("wb") as out:
+                out.write(message)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, final)
+            return final
+
+
+class _Handler:
+    """aiosmtpd handler: accept any sender, recipient and credentials; store the message."""
+
+    def __init__(self, writer: OutboxWriter) -> None:
+        self.writer = writer
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        # Delivery headers, as a final MTA adds them: the envelope is otherwise lost (Bcc).
+        trace = f"Return-Path: <{envelope.mail_from}>\r\n"
+        trace += "".join(f"Delivered-To: {rcpt}\r\n" for rcpt in envelope.rcpt_tos)
+        content: bytes = envelope.original_content or envelope.content
+        path = self.writer.write(trace.encode("utf-8") + content)
+        log.info("mail_sink.stored", file=path.name, recipients=len(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+class _WithoutLoginDataWarning(logging.Filter):
+    """aiosmtpd warns on every successful AUTH that a legacy attribute is deprecated."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+_aiosmtpd_log = logging.getLogger("mail.log")
+if not any(isinstance(f, _WithoutLoginDataWarning) for f in _aiosmtpd_log.filters):
+    _aiosmtpd_log.addFilter(_WithoutLoginDataWarning())
+
+
+def _accept_any_login(*_args: Any) -> AuthResult:
+    return AuthResult(success=True)
+
+
+class MailSink:
+    """An SMTP server on `host:port` (its own thread) that writes each message to `outbox_dir`.
+
+    Use `with MailSink(outbox, "127.0.0.1", port) as sink:` in tests, or `start()`/`stop()`."""
+
+    def __init__(self, outbox_dir: Path, host: str = "127.0.0.1", port: int = 8025) -> None:
+        self.outbox_dir = outbox_dir
+        self.host = host
+        self.port = port
+        self._controller: Controller | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MailSink:
+        return cls(settings.outbox_path, settings.smtp_host, settings.smtp_port)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    def messages(self) -> list[Path]:
+        """The stored messages, oldest first."""
+        return sorted(self.outbox_dir.glob("*.eml"))
+
+    def start(self) -> None:
+        if self._controller is not None:
+            return
+        self.outbox_dir = ensure_directory(self.outbox_dir)
+        ensure_port_free(self.host, self.port, "INTERNFLOW_SMTP_PORT")
+        controller = Controller(
+            _Handler(OutboxWriter(self.outbox_dir)),
+            hostname=self.host,
+            port=self.port,
+            server_hostname="internflow-mail-sink",
+            authenticator=_accept_any_login,
+            auth_require_tls=False,
+            ready_timeout=10.0,
+        )
+        try:
+            controller.start()
+        except Exception as exc:
+            raise StackError(
+                f"the mail sink could not listen on {self.address} ({exc}): "
+                "set INTERNFLOW_SMTP_PORT to a free port"
+            ) from None
+        self._controller = controller
+        log.info("mail_sink.started", address=self.address, outbox=str(self.outbox_dir))
+
+    def stop(self) -> None:
+        if self._controller is None:
+            return
+        self._controller.stop()
+        self._controller = None
+        log.info("mail_sink.stopped")
+
+    def __enter__(self) -> MailSink:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,419 @@
+"""The embedded stack behind `internflow up` and `make demo`: PostgreSQL, Temporal, mail, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import structlog
+from pydantic import SecretStr
+
+from runtime import child_process
+from runtime.errors import StackError, ensure_directory
+from runtime.mail_sink import MailSink
+from runtime.migrations import apply_migrations
+from runtime.postgres import EmbeddedPostgres, public_dsn
+from runtime.settings import Settings
+from runtime.temporal_server import TemporalServer
+
+log = structlog.get_logger(__name__)
+
+STACK_FILE = "stack.json"
+
+
+def worker_command() -> list[str]:
+    """How the stack runs the worker: this Python, `-m worker`."""
+    return [sys.executable, "-m", "worker"]
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The environment a child needs to rebuild exactly these settings: ours, with every
+    INTERNFLOW_* variable set from `settings` (unset where the value is None)."""
+    env = dict(os.environ)
+    prefix = settings.model_config.get("env_prefix", "")
+    for name in type(settings).model_fields:
+        key = f"{prefix}{name}".upper()
+        value = getattr(settings, name)
+        if value is None:
+            env.pop(key, None)
+        elif isinstance(value, SecretStr):
+            env[key] = value.get_secret_value()
+        elif isinstance(value, Path):
+            env[key] = str(value.absolute())
+        elif isinstance(value, bool):
+            env[key] = "true" if value else "false"
+        else:
+            env[key] = str(value)
+    return env
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """A process named by pid and creation time (a reused pid is not mistaken for it)."""
+
+    pid: int
+    create_time: float | None
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessRecord:
+        return cls(pid, child_process.process_identity(pid))
+
+    def alive(self) -> bool:
+        return child_process.process_alive(self.pid, self.create_time)
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What `<state_dir>/stack.json` says about a stack: who owns it and where each part is."""
+
+    owner: ProcessRecord
+    started_at: str
+    ready: bool
+    state_dir: str
+    temporal_address: str
+    temporal_namespace: str
+    temporal_ui_url: str
+    database_dsn: str
+    smtp_address: str
+    outbox: str
+    worker_log: str
+    processes: dict[str, ProcessRecord] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> StackInfo:
+        data: dict[str, Any] = json.loads(text)
+        data["owner"] = ProcessRecord(**data["owner"])
+        data["processes"] = {k: ProcessRecord(**v) for k, v in data["processes"].items()}
+        return cls(**data)
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        """The host:port of every listening part."""
+        dsn = urlsplit(self.database_dsn)
+        result = [(dsn.hostname or "127.0.0.1", dsn.port or 5432)]
+        for address in (self.temporal_address, self.smtp_address):
+            host, _, port = address.rpartition(":")
+            result.append((host, int(port)))
+        return result
+
+    def describe(self) -> list[str]:
+        """Where each part listens, one line each, for a person to read."""
+        worker = self.processes.get("worker")
+        worker_line = (
+            f"pid {worker.pid} (log {self.worker_log})"
+            if worker is not None and worker.alive()
+            else f"not running (log {self.worker_log})"
+        )
+        return [
+            f"Temporal gRPC     {self.temporal_address} (namespace {self.temporal_namespace})",
+            f"Temporal Web UI   {self.temporal_ui_url}",
+            f"PostgreSQL        {self.database_dsn}",
+            f"SMTP sink         {self.smtp_address}",
+            f"Outbox            {self.outbox}",
+            f"Worker            {worker_line}",
+            f"State             {self.state_dir} (stack pid {self.owner.pid})",
+        ]
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _read_stack_file(path: Path) -> StackInfo | None:
+    try:
+        return StackInfo.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class EmbeddedStack:
+    """Starts PostgreSQL (+ migrations), Temporal, the mail sink and the worker, in that order,
+    and stops them in reverse. One stack per state dir: a lock file guards it and
+    `<state_dir>/stack.json` tells other processes where its parts listen."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker: Sequence[str] | None = None,
+        start_worker: bool = True,
+        postgres_options: Mapping[str, str] | None = None,
+        temporal_args: Sequence[str] = (),
+    ) -> None:
+        self.settings = settings
+        self.worker_argv = list(worker) if worker is not None else worker_command()
+        self.start_worker = start_worker
+        self.postgres = EmbeddedPostgres(settings, server_options=postgres_options)
+        self.temporal = TemporalServer(settings, extra_args=temporal_args)
+        self.mail_sink = MailSink.from_settings(settings)
+        self.stack_file = settings.state_dir / STACK_FILE
+        self.worker_log = settings.state_dir / "logs" / "worker.log"
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._lock: IO[bytes] | None = None
+        self._started_at = ""
+
+    # ---- finding a stack another process runs -------------------------------------------------
+
+    @staticmethod
+    def find_running(settings: Settings) -> StackInfo | None:
+        """The stack described by `<state_dir>/stack.json` if its owner process is alive, it
+        finished starting and its ports answer; None otherwise (no file, stale or broken)."""
+        info = _read_stack_file(settings.state_dir / STACK_FILE)
+        if info is None or not info.ready or not info.owner.alive():
+            return None
+        if not all(_answers(host, port) for host, port in info.endpoints()):
+            return None
+        return info
+
+    # ---- starting and stopping ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every part; on any failure stop what started and re-raise (StackError for
+        problems the user can fix)."""
+        state_dir = ensure_directory(self.settings.state_dir)
+        self.stack_file = state_dir / STACK_FILE
+        self._acquire_lock(state_dir)
+        self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            await self._clear_stale_stack()
+            await self.postgres.start()
+            self._write_stack_file(ready=False)
+            applied = await apply_migrations(self.settings.database_url)
+            if applied:
+                log.info("stack.migrated", applied=applied)
+            await self.temporal.start()
+            self._write_stack_file(ready=False)
+            self.mail_sink.start()
+            if self.start_worker:
+                self._spawn_worker()
+            self._write_stack_file(ready=True)
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("stack.started", state_dir=str(state_dir))
+
+    async def stop(self) -> None:
+        """Stop the worker, the mail sink, Temporal and PostgreSQL (reverse order of start)."""
+        try:
+            await self._stop_worker()
+            self.mail_sink.stop()
+            await self.temporal.stop()
+            await self.postgres.stop()
+        finally:
+            info = _read_stack_file(self.stack_file)
+            if self._lock is not None and info is not None and info.owner.pid == os.getpid():
+                self.stack_file.unlink(missing_ok=True)
+            self._release_lock()
+
+    async def __aenter__(self) -> EmbeddedStack:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _acquire_lock(self, state_dir: Path) -> None:
+        if self._lock is not None:
+            raise StackError("this stack is already started")
+        lock = (state_dir / "stack.lock").open("ab")
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise StackError(
+                f"another internflow stack is starting or running on {state_dir}: use it, "
+                "stop it (Ctrl-C in its terminal), or set INTERNFLOW_STATE_DIR to another "
+                "directory"
+            ) from None
+        self._lock = lock
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    async def _clear_stale_stack(self) -> None:
+        """Stop what a killed earlier `up` left running (by pid and creation time) and forget
+        its stack.json. We hold the lock, so its owner is gone or is not a stack any more."""
+        info = _read_stack_file(self.stack_file)
+        if info is None:
+            self.stack_file.unlink(missing_ok=True)
+            return
+        signals = {"worker": signal.SIGTERM, "temporal": signal.SIGTERM, "postgres": signal.SIGINT}
+        for name in ("worker", "temporal", "postgres"):
+            record = info.processes.get(name)
+            if record is not None:
+                await child_process.terminate_leftover(
+                    record.pid, record.create_time, name=name, sig=signals[name]
+                )
+        log.info("stack.stale_file_replaced", owner_pid=info.owner.pid)
+        self.stack_file.unlink(missing_ok=True)
+
+    # ---- the worker ---------------------------------------------------------------------------
+
+    @property
+    def worker_pid(self) -> int | None:
+        return (
+            self._worker.pid if self._worker is not None and self._worker.poll() is None else None
+        )
+
+    def worker_exit_code(self) -> int | None:
+        """The worker's exit code once it has exited, else None."""
+        return self._worker.poll() if self._worker is not None else None
+
+    def _spawn_worker(self) -> None:
+        self._worker = child_process.spawn(
+            self.worker_argv,
+            log_path=self.worker_log,
+            env=settings_environment(self.settings),
+        )
+        log.info("worker.started", pid=self._worker.pid)
+
+    async def _stop_worker(self, grace_seconds: float = 15.0) -> None:
+        if self._worker is None:
+            return
+        code = await child_process.stop(
+            self._worker, name="worker", sig=signal.SIGTERM, grace_seconds=grace_seconds
+        )
+        log.info("worker.stopped", exit_code=code)
+        self._worker = None
+
+    def kill_worker(self, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` to the worker's process group (SIGKILL: the crash a durability test needs)."""
+        if self._worker is None or self._worker.poll() is not None:
+            raise StackError("the worker is not running")
+        os.killpg(self._worker.pid, sig)
+        log.info("worker.signalled", pid=self._worker.pid, signal=signal.Signals(sig).name)
+
+    async def restart_worker(self) -> int:
+        """Stop the worker if it still runs (reap it if it was killed), start a new one, and
+        record it in stack.json; returns the new pid."""
+        await self._stop_worker()
+        self._spawn_worker()
+        self._write_stack_file(ready=True)
+        assert self._worker is not None
+        return self._worker.pid
+
+    # ---- describing ---------------------------------------------------------------------------
+
+    def info(self, *, ready: bool = True) -> StackInfo:
+        """This stack as stack.json records it."""
+        processes: dict[str, ProcessRecord] = {}
+        for name, pid in (
+            ("postgres", self.postgres.pid),
+            ("temporal", self.temporal.pid),
+            ("worker", self.worker_pid),
+        ):
+            if pid is not None:
+                processes[name] = ProcessRecord.of(pid)
+        return StackInfo(
+            owner=ProcessRecord.of(os.getpid()),
+            started_at=self._started_at,
+            ready=ready,
+            state_dir=str(self.settings.state_dir.absolute()),
+            temporal_address=self.temporal.address,
+            temporal_namespace=self.settings.temporal_namespace,
+            temporal_ui_url=self.temporal.ui_url,
+            database_dsn=public_dsn(self.settings.database_url),
+            smtp_address=f"{self.settings.smtp_host}:{self.settings.smtp_port}",
+            outbox=str(self.settings.outbox_path.absolute()),
+            worker_log=str(self.worker_log.absolute()),
+            processes=processes,
+        )
+
+    def describe(self) -> list[str]:
+        """Where each part listens, one line each, for `internflow up` to print."""
+        return self.info().describe()
+
+    def _write_stack_file(self, *, ready: bool) -> None:
+        temp = self.stack_file.with_name(f".{STACK_FILE}.{os.getpid()}.tmp")
+        temp.write_text(self.info(ready=ready).to_json())
+        os.replace(temp, self.stack_file)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(settings: Settings, **options: Any) -> AsyncIterator[StackInfo]:
+    """A running stack for the duration of the block: the one already running on this state
+    dir, else one started here (and stopped on exit). `options` go to EmbeddedStack."""
+    found = EmbeddedStack.find_running(settings)
+    if found is not None:
+        yield found
+        return
+    async with EmbeddedStack(settings, **options) as stack:
+        yield stack.info()
+
+
+async def run_up(settings: Settings) -> None:
+    """`internflow up`: reuse a running stack or start one, print where its parts listen, and
+    run until SIGINT/SIGTERM, then stop every part cleanly. Raises StackError on problems the
+    user can fix (the CLI prints the message)."""
+    found = EmbeddedStack.find_running(settings)
+    if found is not None:
+        print(f"An internflow stack is already running (pid {found.owner.pid}); using it.")
+        for line in found.describe():
+            print(f"  {line}")
+        return
+
+    stack = EmbeddedStack(settings)
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop_requested.set)
+    starting = asyncio.create_task(stack.start())
+    stopping = asyncio.create_task(stop_requested.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return
+        starting.result()
+        print("internflow stack is running (Ctrl-C to stop):")
+        for line in stack.describe():
+            print(f"  {line}")
+        await _watch_worker(stack, stop_requested)
+        print("Stopping the internflow stack ...")
+    finally:
+        stopping.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await stack.stop()
+
+
+async def _watch_worker(stack: EmbeddedStack, stop_requested: asyncio.Event) -> None:
+    """Wait for a stop request; say so once if the worker exits on its own meanwhile."""
+    reported = False
+    while not stop_requested.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop_requested.wait(), timeout=1.0)
+        code = stack.worker_exit_code()
+        if code is not None and not reported:
+            log.error("worker.exited", exit_code=code, log=str(stack.worker_log))
+            reported = True

