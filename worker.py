@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 
 import asyncpg
 import structlog
@@ -30,6 +31,9 @@ def build_worker(client: Client, settings: Settings, pool: asyncpg.Pool) -> Work
         task_queue=settings.task_queue,
         workflows=[InternshipWorkflow],
         activities=[records.save_plan, records.record_event, notify.send, badge.issue_badge],
+        # After a crash, the dead worker's cached workflows are handed to another worker once this
+        # passes (the SDK's default is 10 s); the cost is a cold replay when a worker is slow.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )
 
 

@@ -6,10 +6,11 @@ import asyncio
 import email
 import email.policy
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from temporalio.client import Client
@@ -24,11 +25,13 @@ from models.submissions import (
     Assessment,
     CompanyFeedback,
     MilestoneReport,
+    Receipt,
     Validation,
 )
 from operations import internships as ops
 from operations.internships import OperationRejected
-from runtime.clients import connect_temporal
+from operations.records import recorded_phase
+from runtime.clients import connect_records, connect_temporal
 from runtime.settings import Settings
 from runtime.stack import running_stack
 from workflows.internship import workflow_id_for
@@ -53,17 +56,17 @@ class PartyPlayer:
         self._client = client
         self._plan = plan
         self._console = console
-        self._done: set[str] = set()
+        self.done: set[str] = set()
 
-    async def _once(self, key: str, call: Any) -> None:
-        if key in self._done:
+    async def _once(self, key: str, call: Callable[[], Awaitable[Receipt]]) -> None:
+        if key in self.done:
             return
         try:
-            receipt = await call
+            receipt = await call()
         except OperationRejected as rejected:
             self._console.print(f"  [yellow]not yet[/]: {rejected}")
             return
-        self._done.add(key)
+        self.done.add(key)
         late = " (late)" if receipt.late else ""
         self._console.print(f"  [green]✓[/] {key}{late}")
 
@@ -74,7 +77,9 @@ class PartyPlayer:
                 approval = Approval(
                     submission_id=f"approve-{party}", party=party, plan_version=plan.version
                 )
-                await self._once(f"{party} approves", ops.approve(self._client, iid, approval))
+                await self._once(
+                    f"{party} approves", partial(ops.approve, self._client, iid, approval)
+                )
         if phase == Phase.IN_PROGRESS:
             for milestone in plan.milestones:
                 if now < milestone.due - plan.reminder_policy.request_before:
@@ -87,7 +92,7 @@ class PartyPlayer:
                     )
                     await self._once(
                         f"intern reports on {milestone.id}",
-                        ops.submit_report(self._client, iid, report),
+                        partial(ops.submit_report, self._client, iid, report),
                     )
                 if "mentor" in milestone.submitted_by:
                     feedback = CompanyFeedback(
@@ -99,7 +104,7 @@ class PartyPlayer:
                     )
                     await self._once(
                         f"company feedback on {milestone.id}",
-                        ops.submit_feedback(self._client, iid, feedback),
+                        partial(ops.submit_feedback, self._client, iid, feedback),
                     )
         if phase == Phase.EVALUATION:
             for assessor, level in (("mentor", "excellent"), ("tutor", "good")):
@@ -109,12 +114,13 @@ class PartyPlayer:
                     levels={o.id: level for o in plan.learning_outcomes},
                 )
                 await self._once(
-                    f"{assessor} assesses", ops.submit_assessment(self._client, iid, assessment)
+                    f"{assessor} assesses",
+                    partial(ops.submit_assessment, self._client, iid, assessment),
                 )
-            if {"mentor assesses", "tutor assesses"} <= self._done:
+            if {"mentor assesses", "tutor assesses"} <= self.done:
                 validation = Validation(submission_id="validation", decision="pass")
                 await self._once(
-                    "institution validates", ops.validate(self._client, iid, validation)
+                    "institution validates", partial(ops.validate, self._client, iid, validation)
                 )
 
 
@@ -135,21 +141,24 @@ async def _run_internship(settings: Settings, console: Console) -> bool:
     internship_id = f"demo-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
     plan = compress_plan(example, now, seconds=45, internship_id=internship_id)
     console.print(
-        f"\n[bold]Internship {internship_id}[/]: {example.period.start:%d %b %Y} to "
-        f"{example.period.end:%d %b %Y}, played in about a minute"
+        f"\n[bold]Internship {internship_id}[/] "
+        f"({example.period.start:%d %b %Y} to {example.period.end:%d %b %Y}, in a minute)"
     )
     handle = await ops.start_internship(client, settings, plan)
     player = PartyPlayer(client, plan, console)
-    phase = None
-    while True:
-        status = await ops.status(client, internship_id)
-        if status.phase != phase:
-            phase = status.phase
-            console.print(f"[bold cyan]▶ {phase.value}[/]")
-        if phase.is_final:
-            break
-        await player.play(phase, datetime.now().astimezone())
-        await asyncio.sleep(0.25)
+    shown = None
+    async with connect_records(settings) as records:
+        while True:
+            # Follow the phase in the records, not with a Temporal query: see README, "Queries".
+            phase = await recorded_phase(records, internship_id)
+            if phase is not None and phase != shown:
+                shown = phase
+                console.print(f"[bold cyan]▶ {phase.value}[/]")
+            if phase is not None and phase.is_final:
+                break
+            if phase is not None:
+                await player.play(phase, datetime.now().astimezone())
+            await asyncio.sleep(0.25)
     outcome = await handle.result()
     if outcome.phase != Phase.COMPLETED or outcome.credential_id is None:
         console.print(f"[red]The internship ended {outcome.phase.value}: {outcome.reason}[/]")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -15,6 +18,16 @@ async def connect_temporal(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
     )
+
+
+@asynccontextmanager
+async def connect_records(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to the application's database, for a short-lived command."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:

@@ -58,7 +58,7 @@ class _Handler:
         trace += "".join(f"Delivered-To: {rcpt}\r\n" for rcpt in envelope.rcpt_tos)
         content: bytes = envelope.original_content or envelope.content
         path = self.writer.write(trace.encode("utf-8") + content)
-        log.info("mail_sink.stored", file=path.name, recipients=len(envelope.rcpt_tos))
+        log.debug("mail_sink.stored", file=path.name, recipients=len(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
-
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 

@@ -369,7 +369,7 @@ class InternshipWorkflow:
             raise ValueError(f"cannot validate yet: waiting for the {' and '.join(missing)}")
         if self._validation is not None:
             raise ValueError("this internship has already been validated")
-        reasons = shortfalls(self._plan, self._achieved)
+        reasons = shortfalls(self._plan, achieved_levels(self._plan, self._assessments.values()))
         if validation.decision == "pass" and reasons:
             raise ValueError("cannot validate as pass: " + "; ".join(reasons))
 
