@@ -125,6 +125,7 @@ class BadgeActivities:
             recipient_email=plan.intern.email,
             recipient_name=plan.intern.name,
             language=plan.intern.language,
+            planned_at=request.issued_at,
             values={"internship": plan.internship_id},
         )
         message = self._mailer.compose(

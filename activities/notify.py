@@ -95,8 +95,8 @@ class NotifyActivities:
             status = await conn.fetchval(
                 """
                 INSERT INTO notifications (notification_id, internship_id, kind, recipient_role,
-                                           message_id, status, attempts)
-                VALUES ($1, $2, $3, $4, $5, 'sending', 1)
+                                           message_id, status, attempts, planned_at)
+                VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6)
                 ON CONFLICT (notification_id) DO UPDATE
                     SET attempts = notifications.attempts + 1
                 RETURNING status
@@ -106,6 +106,7 @@ class NotifyActivities:
                 notification.kind,
                 notification.recipient_role,
                 message_id,
+                notification.planned_at,
             )
             if status == "sent":
                 return False

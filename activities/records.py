@@ -23,6 +23,7 @@ class RecordActivities:
 
     @activity.defn(name="save_plan")
     async def save_plan(self, plan: InternshipPlan) -> None:
+        """Keep every plan version (an amendment or extension adds one) and the planned dates."""
         info = activity.info()
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
@@ -30,7 +31,8 @@ class RecordActivities:
                 INSERT INTO internships (internship_id, workflow_id, institution_id, company_id,
                                          phase, plan_version, start_at, end_at, updated_at)
                 VALUES ($1, $2, $3, $4, 'planning', $5, $6, $7, to_timestamp(0))
-                ON CONFLICT (internship_id) DO NOTHING
+                ON CONFLICT (internship_id) DO UPDATE
+                    SET start_at = EXCLUDED.start_at, end_at = EXCLUDED.end_at
                 """,
                 plan.internship_id,
                 info.workflow_id,

@@ -19,6 +19,33 @@ TEMPLATES: dict[NotificationKind, dict[Language, tuple[str, str]]] = {
             "La preghiamo di esaminarlo e approvarlo entro la scadenza.",
         ),
     },
+    "agreement_reminder": {
+        "en": (
+            "Reminder: the learning agreement for {internship} awaits your approval",
+            "Dear {name},\n\nthe learning agreement for internship {internship} (version "
+            "{version}) still needs your approval. Without it by {deadline}, the internship is "
+            "cancelled.",
+        ),
+        "it": (
+            "Promemoria: il learning agreement per {internship} attende la sua approvazione",
+            "Gentile {name},\n\nil learning agreement del tirocinio {internship} (versione "
+            "{version}) attende ancora la sua approvazione. Senza di essa entro il {deadline}, il "
+            "tirocinio viene annullato.",
+        ),
+    },
+    "change_request": {
+        "en": (
+            "Change requested on the learning agreement for {internship}",
+            "Dear {name},\n\nthe {party} asks for changes to version {version} of the learning "
+            "agreement for internship {internship}. Please review the comment and amend the plan.",
+        ),
+        "it": (
+            "Richiesta di modifica del learning agreement per {internship}",
+            "Gentile {name},\n\nla parte {party} chiede modifiche alla versione {version} del "
+            "learning agreement del tirocinio {internship}. La preghiamo di leggere il commento e "
+            "di modificare il piano.",
+        ),
+    },
     "milestone_request": {
         "en": (
             "{milestone}: your submission for {internship}",
@@ -55,6 +82,18 @@ TEMPLATES: dict[NotificationKind, dict[Language, tuple[str, str]]] = {
             "ritardo nonostante i promemoria. La preghiamo di contattare le parti.",
         ),
     },
+    "missed": {
+        "en": (
+            "Missed: {milestone} for {internship}",
+            'Dear {name},\n\nthe milestone "{milestone}" of internship {internship} is marked '
+            "missed: it was not submitted despite reminders and an escalation to the tutor.",
+        ),
+        "it": (
+            "Mancata: {milestone} per {internship}",
+            'Gentile {name},\n\nla tappa "{milestone}" del tirocinio {internship} risulta '
+            "mancata: non è stata inviata nonostante i promemoria e la segnalazione al tutor.",
+        ),
+    },
     "assessment_request": {
         "en": (
             "Please assess internship {internship}",
@@ -65,6 +104,18 @@ TEMPLATES: dict[NotificationKind, dict[Language, tuple[str, str]]] = {
             "Valutazione del tirocinio {internship}",
             "Gentile {name},\n\nil tirocinio {internship} è terminato. La preghiamo di valutare "
             "ogni risultato di apprendimento secondo la rubrica entro il termine previsto.",
+        ),
+    },
+    "assessment_reminder": {
+        "en": (
+            "Reminder: please assess internship {internship}",
+            "Dear {name},\n\nyour assessment of internship {internship} is still missing. The "
+            "assessment window closes on {deadline}.",
+        ),
+        "it": (
+            "Promemoria: valutazione del tirocinio {internship}",
+            "Gentile {name},\n\nmanca ancora la sua valutazione del tirocinio {internship}. Il "
+            "termine per la valutazione scade il {deadline}.",
         ),
     },
     "validation_request": {

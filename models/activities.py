@@ -11,10 +11,14 @@ from models.plan import InternshipPlan, Language
 
 NotificationKind = Literal[
     "approval_request",
+    "agreement_reminder",
+    "change_request",
     "milestone_request",
     "reminder",
     "escalation",
+    "missed",
     "assessment_request",
+    "assessment_reminder",
     "validation_request",
     "outcome",
     "withdrawal",
@@ -50,6 +54,8 @@ class Notification(StrictModel):
     recipient_email: str
     recipient_name: str
     language: Language
+    planned_at: AwareDatetime
+    """The workflow's time when it decided to send: the plan time the e-mail belongs to."""
     values: dict[str, str] = {}
 
 

@@ -63,12 +63,18 @@ class Milestone(StrictModel):
 
 
 class ReminderPolicy(StrictModel):
-    """When a milestone's parties are asked, reminded and escalated, relative to its due date."""
+    """When parties are asked, reminded and escalated: milestone steps are relative to the due
+    date, agreement reminders to the agreement deadline, the assessment reminder to the end of
+    the assessment window."""
 
     request_before: timedelta = timedelta(days=7)
     remind_after: timedelta = timedelta(days=0)
     escalate_after: timedelta = timedelta(days=3)
     missed_after: timedelta = timedelta(days=7)
+    agreement_reminders: tuple[timedelta, ...] = (timedelta(days=3),)
+    """How long before the agreement deadline to remind parties who have not approved yet."""
+    assessment_reminder: timedelta = timedelta(days=3)
+    """How long before the assessment window closes to remind an assessor who has not assessed."""
 
     @model_validator(mode="after")
     def _ordered(self) -> ReminderPolicy:
@@ -171,10 +177,18 @@ class InternshipPlan(StrictModel):
         for milestone in data["milestones"]:
             milestone["due"] = moment(milestone["due"])
         for key, value in data["reminder_policy"].items():
-            data["reminder_policy"][key] = value * factor
+            if isinstance(value, tuple):
+                data["reminder_policy"][key] = tuple(item * factor for item in value)
+            else:
+                data["reminder_policy"][key] = value * factor
         data["assessment_window"] = self.assessment_window * factor
         data["validation_window"] = self.validation_window * factor
         return InternshipPlan.model_validate(data)
+
+    def changed_sections(self, other: InternshipPlan) -> set[str]:
+        """The top-level sections in which `other` differs from this plan (version aside)."""
+        mine, theirs = self.model_dump(), other.model_dump()
+        return {key for key in mine if key != "version" and mine[key] != theirs[key]}
 
     def person(self, party: Party) -> Person:
         return {"intern": self.intern, "tutor": self.tutor, "mentor": self.mentor}[party]

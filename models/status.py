@@ -13,6 +13,7 @@ class Phase(StrEnum):
     PLANNING = "planning"
     AWAITING_START = "awaiting_start"
     IN_PROGRESS = "in_progress"
+    PAUSED = "paused"
     EVALUATION = "evaluation"
     CERTIFICATION = "certification"
     COMPLETED = "completed"
@@ -37,11 +38,28 @@ class MilestoneState(StrictModel):
     missed: bool
 
 
+class TimelineEntry(StrictModel):
+    """One step of an internship as the workflow saw it: a phase, a submission, an e-mail."""
+
+    at: AwareDatetime
+    kind: str
+    actor: str
+    key: str
+
+
 class InternshipStatus(StrictModel):
+    """Everything an operator's dashboard shows about one internship, in one answer."""
+
     internship_id: str
     phase: Phase
     plan_version: int
     approvals: dict[str, bool]
+    """Whether each party's approval of the current plan version is in."""
+    start: AwareDatetime
+    end: AwareDatetime
+    """The dates in force: the plan's, moved by extensions and paused time."""
+    paused_for: float
+    """Seconds the internship has been paused in all, which every later deadline moved by."""
     milestones: tuple[MilestoneState, ...]
     next_deadline: AwareDatetime | None
     achieved_levels: dict[str, str]

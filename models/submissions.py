@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from models.base import Identifier, StrictModel, Text
-from models.plan import Party
+from models.plan import InternshipPlan, Party
 
 SubmissionId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", strip_whitespace=True)
@@ -54,6 +54,42 @@ class Validation(StrictModel):
 
 class Withdrawal(StrictModel):
     submission_id: SubmissionId
+    reason: Text
+
+
+class ChangeRequest(StrictModel):
+    """A party asks the operator to change the plan before approving it."""
+
+    submission_id: SubmissionId
+    party: Party
+    plan_version: int = Field(ge=1)
+    comment: Text
+
+
+class Amendment(StrictModel):
+    """The operator's new version of the plan, during planning. `concerns` names the parties whose
+    approval the change needs again; changes to core sections concern every party."""
+
+    submission_id: SubmissionId
+    plan: InternshipPlan
+    concerns: tuple[Party, ...] = ()
+    reason: Text
+
+
+class Pause(StrictModel):
+    submission_id: SubmissionId
+    reason: Text
+
+
+class Resume(StrictModel):
+    submission_id: SubmissionId
+
+
+class Extension(StrictModel):
+    """Move the internship's end date later; milestones stay, evaluation starts from the new end."""
+
+    submission_id: SubmissionId
+    new_end: AwareDatetime
     reason: Text
 
 

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.plan import InternshipPlan
-from models.status import InternshipStatus
+from models.state import InternshipInput, InternshipState
+from models.status import InternshipStatus, TimelineEntry
 from models.submissions import (
+    Amendment,
     Approval,
     Assessment,
+    ChangeRequest,
     CompanyFeedback,
+    Extension,
     MilestoneReport,
+    Pause,
     Receipt,
+    Resume,
     Validation,
     Withdrawal,
 )
@@ -33,14 +45,17 @@ class InternshipNotFound(OperationRejected):
 
 
 async def start_internship(
-    client: Client, settings: Settings, plan: InternshipPlan
+    client: Client,
+    settings: Settings,
+    plan: InternshipPlan,
+    state: InternshipState | None = None,
 ) -> WorkflowHandle[InternshipWorkflow, Any]:
     """Start the internship's workflow. Starting a running internship again returns it; an
     internship id that already ran to its end is refused (ids are never reused)."""
     try:
         return await client.start_workflow(
             InternshipWorkflow.run,
-            plan,
+            InternshipInput(plan=plan, state=state or InternshipState()),
             id=workflow_id_for(plan.internship_id),
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -57,14 +72,49 @@ def handle_for(client: Client, internship_id: str) -> WorkflowHandle[InternshipW
 
 
 async def status(client: Client, internship_id: str) -> InternshipStatus:
-    try:
-        return await handle_for(client, internship_id).query(InternshipWorkflow.status)
-    except RPCError as error:
-        raise _rejection(internship_id, error) from None
+    result: InternshipStatus = await _query(client, internship_id, InternshipWorkflow.status)
+    return result
+
+
+async def _query(client: Client, internship_id: str, query: Any) -> Any:
+    """Ask the workflow; a run that just continued as new has no task yet, so try again."""
+    for attempt in range(20):
+        try:
+            return await handle_for(client, internship_id).query(query)
+        except RPCError as error:
+            if error.status != RPCStatusCode.FAILED_PRECONDITION or attempt == 19:
+                raise _rejection(internship_id, error) from None
+            await asyncio.sleep(0.1)
+    raise AssertionError("unreachable")
 
 
 async def approve(client: Client, internship_id: str, approval: Approval) -> Receipt:
     return await _update(client, internship_id, InternshipWorkflow.approve, approval)
+
+
+async def request_changes(client: Client, internship_id: str, request: ChangeRequest) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.request_changes, request)
+
+
+async def amend(client: Client, internship_id: str, amendment: Amendment) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.amend, amendment)
+
+
+async def pause(client: Client, internship_id: str, request: Pause) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.pause, request)
+
+
+async def resume(client: Client, internship_id: str, request: Resume) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.resume, request)
+
+
+async def extend(client: Client, internship_id: str, extension: Extension) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.extend, extension)
+
+
+async def timeline(client: Client, internship_id: str) -> list[TimelineEntry]:
+    result: list[TimelineEntry] = await _query(client, internship_id, InternshipWorkflow.timeline)
+    return result
 
 
 async def submit_report(client: Client, internship_id: str, report: MilestoneReport) -> Receipt:
@@ -98,16 +148,35 @@ async def withdraw(client: Client, internship_id: str, withdrawal: Withdrawal) -
 
 
 async def _update(client: Client, internship_id: str, update: Any, argument: Any) -> Receipt:
-    """Send an update and return the workflow's receipt once Temporal has accepted it."""
+    """Send an update and return the workflow's receipt once Temporal has accepted it. An update
+    that meets a run just as it continues as new is sent again to the next run: the submission id
+    makes that safe."""
+    handle = handle_for(client, internship_id)
+    for attempt in range(3):
+        try:
+            receipt: Receipt = await handle.execute_update(update, argument)
+            return receipt
+        except WorkflowUpdateFailedError as failed:
+            if attempt < 2 and await _continued_as_new(handle):
+                continue
+            cause = failed.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise OperationRejected(message) from None
+        except RPCError as error:
+            if attempt < 2 and await _continued_as_new(handle):
+                continue
+            raise _rejection(internship_id, error) from None
+    raise AssertionError("unreachable")
+
+
+async def _continued_as_new(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the internship goes on in a newer run, so a refused call can be sent again."""
     try:
-        receipt: Receipt = await handle_for(client, internship_id).execute_update(update, argument)
-        return receipt
-    except WorkflowUpdateFailedError as failed:
-        cause = failed.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise OperationRejected(message) from None
-    except RPCError as error:
-        raise _rejection(internship_id, error) from None
+        described = await handle.describe()
+    except RPCError:
+        return False
+    first_run = described.raw_description.workflow_execution_info.first_run_id
+    return described.status == WorkflowExecutionStatus.RUNNING and first_run != described.run_id
 
 
 def _rejection(internship_id: str, error: RPCError) -> OperationRejected:

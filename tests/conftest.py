@@ -7,7 +7,9 @@ a stack the developer runs.
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -53,18 +55,20 @@ def make_settings(state_dir: Path, **overrides: Any) -> Settings:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def postgres(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedPostgres]:
+async def postgres() -> AsyncIterator[EmbeddedPostgres]:
     """One embedded PostgreSQL for the whole session, in a temp dir on a free port.
 
     Tests that write should use the `database` fixture (a fresh database each)."""
-    server = EmbeddedPostgres(
-        make_settings(tmp_path_factory.mktemp("postgres-state")), server_options=FAST_POSTGRES
-    )
+    # Outside pytest's temp root: a second pytest session resets that root to mode 0700, which
+    # would lock the unprivileged PostgreSQL user out of its data directory mid-run.
+    state_dir = Path(tempfile.mkdtemp(prefix="internflow-test-pg-"))
+    server = EmbeddedPostgres(make_settings(state_dir), server_options=FAST_POSTGRES)
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 import asyncpg
 import pytest
-from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import message_id_for
 from badges.bake import unbake_png
 from badges.verify import local_issuer_keys, verify_credential
-from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import (
     Approval,
     Assessment,
     CompanyFeedback,
-    MilestoneReport,
     Validation,
     Withdrawal,
 )
@@ -27,80 +23,17 @@ from operations import internships as ops
 from operations.internships import OperationRejected
 from runtime.settings import Settings
 from tests.helpers import (
+    advance_to,
+    approve_all,
+    assess,
+    audit_rows,
     load_outbox,
+    report_and_feedback,
     running_worker,
     sample_plan,
+    sent,
     wait_for_phase,
 )
-
-
-async def advance_to(env: WorkflowEnvironment, handle: WorkflowHandle, moment: datetime) -> None:
-    """Move one workflow's virtual clock forward to `moment`."""
-    now = await env.get_current_time(handle)  # type: ignore[call-arg]
-    assert moment > now, f"cannot go back in time from {now} to {moment}"
-    await env.fast_forward(handle, moment - now)  # type: ignore[attr-defined]
-
-
-async def approve_all(client: Client, plan: InternshipPlan) -> None:
-    for party in ("intern", "tutor", "mentor"):
-        await ops.approve(
-            client,
-            plan.internship_id,
-            Approval(submission_id=f"a-{party}", party=party, plan_version=plan.version),
-        )
-
-
-async def report_and_feedback(
-    client: Client, plan: InternshipPlan, milestone_id: str, level: str = "good"
-) -> list[bool]:
-    """Submit what a milestone asks for; returns the receipts' late flags."""
-    milestone = plan.milestone(milestone_id)
-    assert milestone is not None
-    late = []
-    if "intern" in milestone.submitted_by:
-        report = MilestoneReport(
-            submission_id=f"r-{milestone_id}", milestone_id=milestone_id, summary="Progress."
-        )
-        late.append((await ops.submit_report(client, plan.internship_id, report)).late)
-    if "mentor" in milestone.submitted_by:
-        feedback = CompanyFeedback(
-            submission_id=f"f-{milestone_id}",
-            milestone_id=milestone_id,
-            ratings={o.id: level for o in plan.learning_outcomes},
-            attendance_hours=36,
-        )
-        late.append((await ops.submit_feedback(client, plan.internship_id, feedback)).late)
-    return late
-
-
-async def assess(client: Client, plan: InternshipPlan, mentor: str, tutor: str) -> None:
-    for assessor, level in (("mentor", mentor), ("tutor", tutor)):
-        await ops.submit_assessment(
-            client,
-            plan.internship_id,
-            Assessment(
-                submission_id=f"s-{assessor}",
-                assessor=assessor,
-                levels={o.id: level for o in plan.learning_outcomes},
-            ),
-        )
-
-
-def sent(outbox: list[EmailMessage], internship_id: str) -> list[tuple[str, str]]:
-    """(kind, recipient address) of every e-mail about one internship, in arrival order."""
-    return [
-        (str(m["X-Internflow-Kind"]), str(m["To"].addresses[0].addr_spec))
-        for m in outbox
-        if m["X-Internflow-Internship"] == internship_id
-    ]
-
-
-async def audit_rows(pool: asyncpg.Pool, internship_id: str) -> list[asyncpg.Record]:
-    return await pool.fetch(
-        "SELECT kind, actor, phase, detail FROM audit_events WHERE internship_id = $1 "
-        "ORDER BY occurred_at, seq",
-        internship_id,
-    )
 
 
 async def test_whole_internship_ends_with_one_verified_badge(

@@ -15,24 +15,33 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.badge import BadgeActivities
     from activities.notify import NotifyActivities
     from activities.records import RecordActivities
     from models.activities import AuditEvent, BadgeRequest, Notification, NotificationKind
     from models.evaluation import achieved_levels, shortfalls
-    from models.plan import PARTIES, InternshipPlan, Milestone, Party, Person
+    from models.plan import PARTIES, InternshipPlan, Language, Milestone, Party
+    from models.state import InternshipInput, InternshipState, Signature
     from models.status import (
         InternshipOutcome,
         InternshipStatus,
         MilestoneState,
         Phase,
+        TimelineEntry,
     )
     from models.submissions import (
+        Amendment,
         Approval,
         Assessment,
+        ChangeRequest,
         CompanyFeedback,
+        Extension,
         MilestoneReport,
+        Pause,
         Receipt,
+        Resume,
         Validation,
         Withdrawal,
     )
@@ -48,6 +57,14 @@ BADGE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 # Phases in which each kind of submission is accepted.
 FEEDBACK_PHASES = frozenset({Phase.AWAITING_START, Phase.IN_PROGRESS, Phase.EVALUATION})
 REPORT_PHASES = frozenset({Phase.IN_PROGRESS, Phase.EVALUATION})
+PAUSABLE_PHASES = frozenset({Phase.AWAITING_START, Phase.IN_PROGRESS})
+
+# Sections of a plan whose change needs every party's approval again.
+CORE_SECTIONS = frozenset(
+    {"period", "mode", "weekly_hours", "learning_outcomes", "milestones", "rubric"}
+)
+
+LadderStep = Literal["milestone_request", "reminder", "escalation", "missed"]
 
 
 def workflow_id_for(internship_id: str) -> str:
@@ -56,29 +73,108 @@ def workflow_id_for(internship_id: str) -> str:
 
 @workflow.defn
 class InternshipWorkflow:
+    """State lives in plain attributes; `_state()` packs it for continue-as-new and `__init__`
+    unpacks it, so a run can pick up in any phase."""
+
     @workflow.init
-    def __init__(self, plan: InternshipPlan) -> None:
+    def __init__(self, start: InternshipInput) -> None:
+        plan, s = start.plan, start.state
         self._plan = plan
-        self._phase = Phase.PLANNING
-        self._approvals: dict[Party, Approval] = {}
-        self._receipts: dict[str, Receipt] = {}
-        self._submitted: dict[str, set[str]] = {m.id: set() for m in plan.milestones}
-        self._missed: set[str] = set()
-        self._feedback: list[CompanyFeedback] = []
-        self._assessments: dict[str, Assessment] = {}
-        self._validation: Validation | None = None
-        self._withdrawal: Withdrawal | None = None
-        self._achieved: dict[str, str] = {}
-        self._credential_id: str | None = None
-        self._reason: str | None = None
+        self._history_limit = s.history_limit
+        self._started = s.started
+        self._phase = s.phase
+        self._signatures = list(s.signatures)
+        self._required_since: dict[str, int] = dict(s.required_since) or dict.fromkeys(
+            PARTIES, plan.version
+        )
+        self._receipts = dict(s.receipts)
+        self._submitted = {m.id: set(s.submitted.get(m.id, ())) for m in plan.milestones}
+        self._missed = set(s.missed)
+        self._ladder_done = dict(s.ladder_done)
+        self._agreement_reminders_sent = set(s.agreement_reminders_sent)
+        self._assessments = dict(s.assessments)
+        self._assessed_at = s.assessed_at
+        self._validation = s.validation
+        self._withdrawal = s.withdrawal
+        self._pause = s.pause
+        self._paused_at = s.paused_at
+        self._shift = s.shift
+        self._overdue = s.overdue
+        self._credential_id = s.credential_id
+        self._reason = s.reason
+        self._timeline = list(s.timeline)
+        self._runs = s.runs
+        self._epoch = 0
+        """Bumped by pause, resume, amendment and extension: wakes every wait to recompute."""
         self._deadlines: list[datetime] = []
         """The deadlines being waited for right now (the main line and each milestone ladder)."""
-        self._overdue = False
+        self._ladders: list[asyncio.Task[None]] = []
+
+    def _state(self) -> InternshipState:
+        return InternshipState(
+            history_limit=self._history_limit,
+            started=self._started,
+            phase=self._phase,
+            signatures=tuple(self._signatures),
+            required_since=self._required_since,
+            receipts=self._receipts,
+            submitted={k: tuple(sorted(v)) for k, v in self._submitted.items()},
+            missed=tuple(sorted(self._missed)),
+            ladder_done=self._ladder_done,
+            agreement_reminders_sent=tuple(sorted(self._agreement_reminders_sent)),
+            assessments=self._assessments,
+            assessed_at=self._assessed_at,
+            validation=self._validation,
+            withdrawal=self._withdrawal,
+            pause=self._pause,
+            paused_at=self._paused_at,
+            shift=self._shift,
+            overdue=self._overdue,
+            credential_id=self._credential_id,
+            reason=self._reason,
+            timeline=tuple(self._timeline),
+            runs=self._runs + 1,
+        )
 
     # ----------------------------------------------------------------- the lifecycle
 
     @workflow.run
-    async def run(self, plan: InternshipPlan) -> InternshipOutcome:
+    async def run(self, start: InternshipInput) -> InternshipOutcome:
+        outcome = await self._lifecycle()
+        # A submission still being recorded gets its answer before the workflow closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
+
+    async def _lifecycle(self) -> InternshipOutcome:
+        if not self._started:
+            await self._begin()
+        if self._phase == Phase.PLANNING:
+            ended = await self._planning()
+            if ended is not None:
+                return ended
+            await self._enter(Phase.AWAITING_START)
+        if self._phase == Phase.AWAITING_START:
+            await self._main_wait(lambda: self._plan.period.start, lambda: False)
+            if self._withdrawal is not None:
+                return await self._withdraw()
+            await self._enter(Phase.IN_PROGRESS)
+        if self._phase in (Phase.IN_PROGRESS, Phase.EVALUATION):
+            self._ladders = [
+                asyncio.create_task(self._milestone_ladder(m))
+                for m in self._plan.milestones
+                if self._ladder_done.get(m.id, 0) < 4
+            ]
+            try:
+                ended = await self._monitoring_and_evaluation()
+            finally:
+                for ladder in self._ladders:
+                    ladder.cancel()
+            if ended is not None:
+                return ended
+        return await self._certify()
+
+    async def _begin(self) -> None:
+        plan = self._plan
         workflow.upsert_search_attributes(
             [
                 sa.INSTITUTION_ID.value_set(plan.institution.id),
@@ -87,57 +183,91 @@ class InternshipWorkflow:
                 sa.OVERDUE.value_set(False),
             ]
         )
-        await workflow.execute_activity_method(
-            RecordActivities.save_plan,
-            plan,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY,
-        )
+        await self._save_plan()
+        self._started = True
         await self._enter(Phase.PLANNING)
         for party in PARTIES:
-            await self._notify("approval_request", party, key=f"v{plan.version}")
+            await self._ask_approval(party)
 
-        agreed = await self._wait_until(plan.agreement_deadline, self._agreement_complete)
-        if self._withdrawal is not None:
-            return await self._withdraw()
-        if not agreed:
-            return await self._cancel_unapproved()
+    async def _planning(self) -> InternshipOutcome | None:
+        """Until every party has approved the current plan version: remind before the deadline,
+        start over when the plan is amended, cancel when the deadline passes."""
+        while not self._agreement_complete():
+            plan = self._plan
+            reminders = [
+                (f"v{plan.version}-{i}", plan.agreement_deadline - before)
+                for i, before in enumerate(plan.reminder_policy.agreement_reminders)
+            ]
+            now = workflow.now()
+            pending = [
+                (key, at)
+                for key, at in reminders
+                if key not in self._agreement_reminders_sent and at > now
+            ]
+            stop_key, stop_at = min(
+                [*pending, ("deadline", plan.agreement_deadline)], key=lambda stop: stop[1]
+            )
+            version = plan.version
+            # The lambdas below are awaited within this iteration, so late binding is safe.
+            await self._main_wait(
+                lambda: stop_at,  # noqa: B023
+                lambda: self._agreement_complete() or self._plan.version != version,  # noqa: B023
+            )
+            if self._withdrawal is not None:
+                return await self._withdraw()
+            if self._agreement_complete() or self._plan.version != version:
+                continue
+            if stop_key == "deadline":
+                return await self._cancel_unapproved()
+            self._agreement_reminders_sent.add(stop_key)
+            for party in self._unapproved():
+                await self._notify(
+                    "agreement_reminder",
+                    party,
+                    key=stop_key,
+                    version=str(version),
+                    deadline=f"{plan.agreement_deadline:%Y-%m-%d %H:%M %Z}",
+                )
+        return None
 
-        await self._enter(Phase.AWAITING_START)
-        await self._wait_until(plan.period.start, lambda: False)
-        if self._withdrawal is not None:
-            return await self._withdraw()
+    async def _monitoring_and_evaluation(self) -> InternshipOutcome | None:
+        if self._phase == Phase.IN_PROGRESS:
+            await self._main_wait(lambda: self._plan.period.end, lambda: False)
+            if self._withdrawal is not None:
+                return await self._withdraw()
+            await self._enter(Phase.EVALUATION)
+            for party in ("mentor", "tutor"):
+                await self._notify("assessment_request", party, key="final")
 
-        await self._enter(Phase.IN_PROGRESS)
-        ladders = [asyncio.create_task(self._milestone_ladder(m)) for m in plan.milestones]
-        try:
-            return await self._after_start(plan)
-        finally:
-            for ladder in ladders:
-                ladder.cancel()
-            await workflow.wait_condition(workflow.all_handlers_finished)
-
-    async def _after_start(self, plan: InternshipPlan) -> InternshipOutcome:
-        await self._wait_until(plan.period.end, lambda: False)
-        if self._withdrawal is not None:
-            return await self._withdraw()
-
-        await self._enter(Phase.EVALUATION)
-        for party in ("mentor", "tutor"):
-            await self._notify("assessment_request", party, key="final")
-        assessed = await self._wait_until(
-            plan.period.end + plan.assessment_window, lambda: len(self._assessments) == 2
-        )
+        plan = self._plan
+        window_end = plan.period.end + plan.assessment_window
+        both = lambda: len(self._assessments) == 2  # noqa: E731
+        if not await self._main_wait(
+            lambda: window_end - plan.reminder_policy.assessment_reminder, both
+        ):
+            if self._withdrawal is not None:
+                return await self._withdraw()
+            for party in sorted({"mentor", "tutor"} - set(self._assessments)):
+                await self._notify(
+                    "assessment_reminder",
+                    party,
+                    key="final",
+                    deadline=f"{window_end + self._shift:%Y-%m-%d %H:%M %Z}",
+                )
+        assessed = await self._main_wait(lambda: window_end, both)
         if self._withdrawal is not None:
             return await self._withdraw()
         if not assessed:
             missing = sorted({"mentor", "tutor"} - set(self._assessments))
             return await self._not_certified(f"no assessment from {', '.join(missing)} in time")
 
-        self._achieved = achieved_levels(plan, self._assessments.values())
-        await self._notify("validation_request", "tutor", key="final")
-        validated = await self._wait_until(
-            workflow.now() + plan.validation_window, lambda: self._validation is not None
+        if self._assessed_at is None:
+            self._assessed_at = workflow.now() - self._shift
+            await self._notify("validation_request", "tutor", key="final")
+        assessed_at = self._assessed_at
+        validated = await self._main_wait(
+            lambda: assessed_at + self._plan.validation_window,
+            lambda: self._validation is not None,
         )
         if self._withdrawal is not None:
             return await self._withdraw()
@@ -147,13 +277,15 @@ class InternshipWorkflow:
             return await self._not_certified(
                 self._validation.reason or "the institution did not validate the result"
             )
-
         await self._enter(Phase.CERTIFICATION)
+        return None
+
+    async def _certify(self) -> InternshipOutcome:
         issued = await workflow.execute_activity_method(
             BadgeActivities.issue_badge,
             BadgeRequest(
-                plan=plan,
-                achieved_levels=self._achieved,
+                plan=self._plan,
+                achieved_levels=self._achieved(),
                 issued_at=workflow.now(),
                 workflow_id=workflow.info().workflow_id,
             ),
@@ -165,18 +297,23 @@ class InternshipWorkflow:
         return self._outcome()
 
     async def _milestone_ladder(self, milestone: Milestone) -> None:
-        """Ask, remind, escalate, then mark missed: each step only while something is owed."""
-        policy = self._plan.reminder_policy
-        steps: list[
-            tuple[Literal["milestone_request", "reminder", "escalation", "missed"], datetime]
-        ] = [
-            ("milestone_request", milestone.due - policy.request_before),
-            ("reminder", milestone.due + policy.remind_after),
-            ("escalation", milestone.due + policy.escalate_after),
-            ("missed", milestone.due + policy.missed_after),
+        """Ask, remind, escalate to the tutor, then mark missed and tell the operator: each step
+        only while something is still owed. Steps done are counted so a new run skips them."""
+        steps: list[tuple[LadderStep, Callable[[], timedelta]]] = [
+            ("milestone_request", lambda: -self._plan.reminder_policy.request_before),
+            ("reminder", lambda: self._plan.reminder_policy.remind_after),
+            ("escalation", lambda: self._plan.reminder_policy.escalate_after),
+            ("missed", lambda: self._plan.reminder_policy.missed_after),
         ]
-        for step, at in steps:
-            if await self._wait_until(at, lambda: not self._outstanding(milestone)):
+        for index, (step, offset) in enumerate(steps):
+            if index < self._ladder_done.get(milestone.id, 0):
+                continue
+            if await self._wait_until(
+                lambda offset=offset: milestone.due + offset(),  # type: ignore[misc]
+                lambda: not self._outstanding(milestone),
+            ):
+                return
+            if self._withdrawal is not None:
                 return
             owing = self._outstanding(milestone)
             if step == "milestone_request" or step == "reminder":
@@ -189,26 +326,73 @@ class InternshipWorkflow:
             else:
                 self._missed.add(milestone.id)
                 await self._record("milestone_missed", "system", milestone.id, owing=owing)
-            if step == "reminder":
-                self._set_overdue()
+                await self._notify(
+                    "missed", "operator", key=milestone.id, milestone=milestone.title
+                )
+            self._ladder_done[milestone.id] = index + 1
+            self._set_overdue()
 
-    async def _wait_until(self, deadline: datetime, condition: Callable[[], bool]) -> bool:
-        """Wait for `condition` (or a withdrawal) until `deadline`; True if the condition held."""
+    # ----------------------------------------------------------------- waiting
+
+    async def _wait_until(
+        self, deadline: Callable[[], datetime], condition: Callable[[], bool]
+    ) -> bool:
+        """Wait for `condition` (or a withdrawal) until the plan time `deadline()`, moved by the
+        time spent paused. The clock stops while paused; a change of plan recomputes the
+        deadline. True if the condition held, False if the deadline passed."""
 
         def done() -> bool:
             return self._withdrawal is not None or condition()
 
-        remaining = (deadline - workflow.now()).total_seconds()
-        if done() or remaining <= 0:
-            return condition()
-        self._deadlines.append(deadline)
-        try:
-            await workflow.wait_condition(done, timeout=remaining)
-        except TimeoutError:
-            return False
-        finally:
-            self._deadlines.remove(deadline)
+        while not done():
+            epoch = self._epoch
+            if self._pause is not None:
+                await workflow.wait_condition(lambda: done() or self._epoch != epoch)  # noqa: B023
+                continue
+            effective = deadline() + self._shift
+            remaining = (effective - workflow.now()).total_seconds()
+            if remaining <= 0:
+                return False
+            self._deadlines.append(effective)
+            try:
+                await workflow.wait_condition(
+                    lambda: done() or self._epoch != epoch,  # noqa: B023
+                    timeout=remaining,
+                )
+            except TimeoutError:
+                if self._epoch == epoch:
+                    return False
+            finally:
+                self._deadlines.remove(effective)
         return condition()
+
+    async def _main_wait(
+        self, deadline: Callable[[], datetime], condition: Callable[[], bool]
+    ) -> bool:
+        """`_wait_until` for the main line, which also continues as new when the history has
+        grown past its limit. A normal internship writes about 300 events; the limit (2,000 by
+        default) is reached only by one flooded with submissions, and keeps a cold replay of
+        any internship fast."""
+        while True:
+            met = await self._wait_until(deadline, lambda: condition() or self._history_is_long())
+            if not self._history_is_long() or condition() or self._withdrawal is not None:
+                return met and condition()
+            await self._continue_as_new()
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._history_limit
+        )
+
+    async def _continue_as_new(self) -> None:
+        for ladder in self._ladders:
+            ladder.cancel()
+        await self._record("continued_as_new", "system", f"run-{self._runs}")
+        # No await between the last handler finishing and continuing: nothing can slip in.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(InternshipInput(plan=self._plan, state=self._state()))
 
     # ----------------------------------------------------------------- endings
 
@@ -221,10 +405,9 @@ class InternshipWorkflow:
         return self._outcome()
 
     async def _cancel_unapproved(self) -> InternshipOutcome:
-        missing = [p for p in PARTIES if p not in self._approvals]
         self._reason = (
             f"the learning agreement (version {self._plan.version}) was not approved by "
-            f"{', '.join(missing)} before its deadline"
+            f"{', '.join(self._unapproved())} before its deadline"
         )
         await self._enter(Phase.CANCELLED, detail={"reason": self._reason})
         for party in PARTIES:
@@ -246,15 +429,18 @@ class InternshipWorkflow:
             reason=self._reason,
         )
 
-    # ----------------------------------------------------------------- submissions
+    # ----------------------------------------------------------------- the learning agreement
 
     @workflow.update
     async def approve(self, approval: Approval) -> Receipt:
+        def apply() -> None:
+            self._signatures.append(Signature(approval=approval, at=workflow.now()))
+
         return await self._accept(
             approval.submission_id,
             "approval",
             approval.party,
-            lambda: self._approvals.__setitem__(approval.party, approval),
+            apply,
             plan_version=approval.plan_version,
         )
 
@@ -263,13 +449,88 @@ class InternshipWorkflow:
         if approval.submission_id in self._receipts:
             return
         self._require_phase("an approval", {Phase.PLANNING})
-        if approval.plan_version != self._plan.version:
-            raise ValueError(
-                f"this approval is for plan version {approval.plan_version}, but the current "
-                f"version is {self._plan.version}: review the current plan and approve that"
-            )
-        if approval.party in self._approvals:
+        self._require_current_version(approval.plan_version)
+        if self._has_approved(approval.party):
             raise ValueError(f"the {approval.party} has already approved this plan version")
+
+    @workflow.update
+    async def request_changes(self, request: ChangeRequest) -> Receipt:
+        receipt = await self._accept(
+            request.submission_id,
+            "change_request",
+            request.party,
+            lambda: None,
+            plan_version=request.plan_version,
+            comment=request.comment,
+        )
+        await self._notify(
+            "change_request",
+            "operator",
+            key=request.submission_id,
+            party=request.party,
+            version=str(request.plan_version),
+        )
+        return receipt
+
+    @request_changes.validator
+    def _check_change_request(self, request: ChangeRequest) -> None:
+        if request.submission_id in self._receipts:
+            return
+        self._require_phase("a change request", {Phase.PLANNING})
+        self._require_current_version(request.plan_version)
+
+    @workflow.update
+    async def amend(self, amendment: Amendment) -> Receipt:
+        """A new plan version. Rule: the parties the amendment concerns approve again; a change
+        to a core section (period, mode, hours, outcomes, milestones, rubric) concerns everyone;
+        other approvals carry over. Every earlier signature is kept with its version."""
+        new = amendment.plan
+        concerned = set(amendment.concerns)
+        sections = self._plan.changed_sections(new)
+        if sections & CORE_SECTIONS:
+            concerned = set(PARTIES)
+
+        def apply() -> None:
+            self._plan = new
+            for party in concerned:
+                self._required_since[party] = new.version
+            self._epoch += 1
+
+        receipt = await self._accept(
+            amendment.submission_id,
+            "amendment",
+            "operator",
+            apply,
+            plan_version=new.version,
+            sections=sorted(sections),
+            concerns=sorted(concerned),
+            reason=amendment.reason,
+        )
+        await self._save_plan()
+        for party in PARTIES:
+            if party in concerned:
+                await self._ask_approval(party)
+        return receipt
+
+    @amend.validator
+    def _check_amendment(self, amendment: Amendment) -> None:
+        if amendment.submission_id in self._receipts:
+            return
+        self._require_phase("an amendment", {Phase.PLANNING})
+        new = amendment.plan
+        if new.internship_id != self._plan.internship_id:
+            raise ValueError("an amendment cannot change the internship_id")
+        if new.version != self._plan.version + 1:
+            raise ValueError(
+                f"the amended plan must have version {self._plan.version + 1} (the current "
+                f"version is {self._plan.version}); reload the plan and amend that"
+            )
+        if new.agreement_deadline <= workflow.now():
+            raise ValueError("the amended plan's agreement_deadline has already passed")
+        if not self._plan.changed_sections(new):
+            raise ValueError("the amended plan is the same as the current one")
+
+    # ----------------------------------------------------------------- during the internship
 
     @workflow.update
     async def submit_report(self, report: MilestoneReport) -> Receipt:
@@ -315,7 +576,6 @@ class InternshipWorkflow:
 
     async def _accept_feedback(self, feedback: CompanyFeedback) -> Receipt:
         def apply() -> None:
-            self._feedback.append(feedback)
             if feedback.milestone_id is not None:
                 self._submitted[feedback.milestone_id].add("mentor")
 
@@ -329,6 +589,112 @@ class InternshipWorkflow:
             attendance_hours=feedback.attendance_hours,
             ratings=dict(feedback.ratings),
         )
+
+    @workflow.update
+    async def pause(self, pause: Pause) -> Receipt:
+        def apply() -> None:
+            self._pause = pause
+            self._paused_at = workflow.now()
+            self._epoch += 1
+            workflow.upsert_search_attributes([sa.PHASE.value_set(Phase.PAUSED.value)])
+
+        return await self._accept(
+            pause.submission_id, "pause", "operator", apply, reason=pause.reason
+        )
+
+    @pause.validator
+    def _check_pause(self, pause: Pause) -> None:
+        if pause.submission_id in self._receipts:
+            return
+        self._require_phase("a pause", PAUSABLE_PHASES)
+        if self._pause is not None:
+            raise ValueError("this internship is already paused")
+
+    @workflow.update
+    async def resume(self, resume: Resume) -> Receipt:
+        def apply() -> None:
+            assert self._paused_at is not None
+            self._shift += workflow.now() - self._paused_at
+            self._pause = None
+            self._paused_at = None
+            self._epoch += 1
+            workflow.upsert_search_attributes(
+                [
+                    sa.PHASE.value_set(self._phase.value),
+                    sa.END_DATE.value_set(self._plan.period.end + self._shift),
+                ]
+            )
+
+        return await self._accept(resume.submission_id, "resume", "operator", apply)
+
+    @resume.validator
+    def _check_resume(self, resume: Resume) -> None:
+        if resume.submission_id in self._receipts:
+            return
+        if self._pause is None:
+            raise ValueError("this internship is not paused")
+
+    @workflow.update
+    async def extend(self, extension: Extension) -> Receipt:
+        def apply() -> None:
+            self._plan = self._extended_plan(extension)
+            self._epoch += 1
+            workflow.upsert_search_attributes([sa.END_DATE.value_set(extension.new_end)])
+
+        receipt = await self._accept(
+            extension.submission_id,
+            "extension",
+            "operator",
+            apply,
+            new_end=extension.new_end.isoformat(),
+            reason=extension.reason,
+        )
+        await self._save_plan()
+        return receipt
+
+    @extend.validator
+    def _check_extension(self, extension: Extension) -> None:
+        if extension.submission_id in self._receipts:
+            return
+        self._require_phase("an extension", {Phase.AWAITING_START, Phase.IN_PROGRESS})
+        current_end = self._plan.period.end + self._shift
+        if extension.new_end <= current_end:
+            raise ValueError(
+                f"the new end must be after the current end ({current_end.isoformat()}); "
+                "an extension cannot shorten an internship"
+            )
+        try:
+            self._extended_plan(extension)
+        except ValidationError as inconsistent:
+            problems = "; ".join(error["msg"] for error in inconsistent.errors())
+            raise ValueError(f"the extended plan would be inconsistent: {problems}") from None
+
+    def _extended_plan(self, extension: Extension) -> InternshipPlan:
+        """The plan with the new end (given in effective time, so paused time is taken off)."""
+        data = self._plan.model_dump()
+        data["version"] = self._plan.version + 1
+        data["period"]["end"] = extension.new_end - self._shift
+        return InternshipPlan.model_validate(data)
+
+    @workflow.update
+    async def withdraw(self, withdrawal: Withdrawal) -> Receipt:
+        def apply() -> None:
+            self._withdrawal = withdrawal
+
+        return await self._accept(
+            withdrawal.submission_id, "withdrawal", "operator", apply, reason=withdrawal.reason
+        )
+
+    @withdraw.validator
+    def _check_withdrawal(self, withdrawal: Withdrawal) -> None:
+        if withdrawal.submission_id in self._receipts:
+            return
+        if self._phase.is_final or self._phase == Phase.CERTIFICATION:
+            raise ValueError(f"cannot withdraw an internship that is {self._phase.value}")
+        if self._withdrawal is not None:
+            raise ValueError("this internship is already being withdrawn")
+
+    # ----------------------------------------------------------------- evaluation
 
     @workflow.update
     async def submit_assessment(self, assessment: Assessment) -> Receipt:
@@ -351,12 +717,11 @@ class InternshipWorkflow:
 
     @workflow.update
     async def validate(self, validation: Validation) -> Receipt:
+        def apply() -> None:
+            self._validation = validation
+
         return await self._accept(
-            validation.submission_id,
-            "validation",
-            "tutor",
-            lambda: setattr(self, "_validation", validation),
-            decision=validation.decision,
+            validation.submission_id, "validation", "tutor", apply, decision=validation.decision
         )
 
     @validate.validator
@@ -369,27 +734,9 @@ class InternshipWorkflow:
             raise ValueError(f"cannot validate yet: waiting for the {' and '.join(missing)}")
         if self._validation is not None:
             raise ValueError("this internship has already been validated")
-        reasons = shortfalls(self._plan, achieved_levels(self._plan, self._assessments.values()))
+        reasons = shortfalls(self._plan, self._achieved())
         if validation.decision == "pass" and reasons:
             raise ValueError("cannot validate as pass: " + "; ".join(reasons))
-
-    @workflow.update
-    async def withdraw(self, withdrawal: Withdrawal) -> Receipt:
-        return await self._accept(
-            withdrawal.submission_id,
-            "withdrawal",
-            "operator",
-            lambda: setattr(self, "_withdrawal", withdrawal),
-        )
-
-    @withdraw.validator
-    def _check_withdrawal(self, withdrawal: Withdrawal) -> None:
-        if withdrawal.submission_id in self._receipts:
-            return
-        if self._phase.is_final or self._phase == Phase.CERTIFICATION:
-            raise ValueError(f"cannot withdraw an internship that is {self._phase.value}")
-        if self._withdrawal is not None:
-            raise ValueError("this internship is already being withdrawn")
 
     async def _accept(
         self,
@@ -400,16 +747,16 @@ class InternshipWorkflow:
         late: bool = False,
         **detail: Any,
     ) -> Receipt:
-        """Record a submission once and answer every duplicate with the first receipt."""
+        """Apply a submission once and record it; every duplicate gets the first receipt."""
         if submission_id in self._receipts:
             return self._receipts[submission_id]
         receipt = Receipt(
             submission_id=submission_id, kind=kind, accepted_at=workflow.now(), late=late
         )
         self._receipts[submission_id] = receipt
-        await self._record(kind, actor, submission_id, late=late, **detail)
         apply()
         self._set_overdue()
+        await self._record(kind, actor, submission_id, late=late, **detail)
         return receipt
 
     # ----------------------------------------------------------------- queries
@@ -419,29 +766,55 @@ class InternshipWorkflow:
         now = workflow.now()
         return InternshipStatus(
             internship_id=self._plan.internship_id,
-            phase=self._phase,
+            phase=self._reported_phase(),
             plan_version=self._plan.version,
-            approvals={party: party in self._approvals for party in PARTIES},
+            approvals={party: self._has_approved(party) for party in PARTIES},
+            start=self._plan.period.start + self._start_shift(),
+            end=self._plan.period.end + self._shift,
+            paused_for=self._shift.total_seconds(),
             milestones=tuple(
                 MilestoneState(
                     milestone_id=m.id,
-                    due=m.due,
+                    due=m.due + self._shift,
                     outstanding=tuple(self._outstanding(m)),
-                    overdue=bool(self._outstanding(m)) and now > m.due,
+                    overdue=bool(self._outstanding(m)) and now > m.due + self._shift,
                     missed=m.id in self._missed,
                 )
                 for m in self._plan.milestones
             ),
             next_deadline=min(self._deadlines, default=None),
-            achieved_levels=self._achieved,
+            achieved_levels=self._achieved() if len(self._assessments) == 2 else {},
             credential_id=self._credential_id,
             reason=self._reason,
         )
 
+    @workflow.query
+    def timeline(self) -> list[TimelineEntry]:
+        """Every step so far, with its time and actor: phases, submissions and e-mails."""
+        return list(self._timeline)
+
     # ----------------------------------------------------------------- helpers
 
+    def _reported_phase(self) -> Phase:
+        return Phase.PAUSED if self._pause is not None else self._phase
+
+    def _start_shift(self) -> timedelta:
+        return self._shift if self._phase != Phase.PLANNING else timedelta(0)
+
+    def _has_approved(self, party: str) -> bool:
+        since = self._required_since.get(party, 1)
+        return any(
+            s.approval.party == party and s.approval.plan_version >= since for s in self._signatures
+        )
+
+    def _unapproved(self) -> list[Party]:
+        return [party for party in PARTIES if not self._has_approved(party)]
+
     def _agreement_complete(self) -> bool:
-        return all(party in self._approvals for party in PARTIES)
+        return not self._unapproved()
+
+    def _achieved(self) -> dict[str, str]:
+        return achieved_levels(self._plan, self._assessments.values())
 
     def _outstanding(self, milestone: Milestone) -> list[str]:
         done = self._submitted[milestone.id]
@@ -449,24 +822,34 @@ class InternshipWorkflow:
 
     def _is_late(self, milestone_id: str) -> bool:
         milestone = self._plan.milestone(milestone_id)
-        return milestone is not None and workflow.now() > milestone.due
+        return milestone is not None and workflow.now() > milestone.due + self._shift
 
     def _set_overdue(self) -> None:
         now = workflow.now()
+        after = self._plan.reminder_policy.remind_after
         overdue = any(
-            self._outstanding(m) and now > m.due + self._plan.reminder_policy.remind_after
+            self._outstanding(m) and now > m.due + self._shift + after
             for m in self._plan.milestones
-        )
-        if overdue != self._overdue and not self._phase.is_final:
+        ) and self._phase in (Phase.IN_PROGRESS, Phase.EVALUATION)
+        if overdue != self._overdue:
             self._overdue = overdue
             workflow.upsert_search_attributes([sa.OVERDUE.value_set(overdue)])
 
     def _require_phase(self, what: str, phases: set[Phase] | frozenset[Phase]) -> None:
+        if self._pause is not None:
+            raise ValueError(f"{what} is not accepted while the internship is paused")
         if self._phase not in phases:
             allowed = ", ".join(sorted(p.value for p in phases))
             raise ValueError(
                 f"{what} is accepted only while the internship is {allowed}; "
                 f"it is now {self._phase.value}"
+            )
+
+    def _require_current_version(self, version: int) -> None:
+        if version != self._plan.version:
+            raise ValueError(
+                f"this is about plan version {version}, but the current version is "
+                f"{self._plan.version}: review the current plan"
             )
 
     def _require_milestone_party(self, milestone_id: str, party: str) -> None:
@@ -497,11 +880,27 @@ class InternshipWorkflow:
 
     async def _enter(self, phase: Phase, detail: dict[str, Any] | None = None) -> None:
         self._phase = phase
-        workflow.upsert_search_attributes([sa.PHASE.value_set(phase.value)])
+        if phase.is_final:
+            self._pause = None
+        if self._pause is None:
+            workflow.upsert_search_attributes([sa.PHASE.value_set(phase.value)])
+        if phase.is_final and self._overdue:
+            self._overdue = False
+            workflow.upsert_search_attributes([sa.OVERDUE.value_set(False)])
         await self._record("phase", "system", phase.value, **(detail or {}))
+
+    async def _save_plan(self) -> None:
+        await workflow.execute_activity_method(
+            RecordActivities.save_plan,
+            self._plan,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+        )
 
     async def _record(self, kind: str, actor: str, key: str, **detail: Any) -> None:
         info = workflow.info()
+        now = workflow.now()
+        self._timeline.append(TimelineEntry(at=now, kind=kind, actor=actor, key=key))
         await workflow.execute_activity_method(
             RecordActivities.record_event,
             AuditEvent(
@@ -512,18 +911,33 @@ class InternshipWorkflow:
                 plan_version=self._plan.version,
                 actor=actor,
                 kind=kind,
-                phase=self._phase.value,
-                occurred_at=workflow.now(),
+                phase=self._reported_phase().value,
+                occurred_at=now,
                 detail=detail,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
         )
 
+    async def _ask_approval(self, party: Party) -> None:
+        await self._notify(
+            "approval_request", party, key=f"v{self._plan.version}", version=str(self._plan.version)
+        )
+
+    def _recipient(self, role: str) -> tuple[str, str, Language]:
+        """Name, e-mail and language of a role: a party, or the operator (the institution)."""
+        plan = self._plan
+        if role == "operator":
+            return plan.institution.name, plan.institution.email, plan.tutor.language
+        person = plan.person(role)  # type: ignore[arg-type]
+        return person.name, person.email, person.language
+
     async def _notify(self, kind: NotificationKind, role: str, key: str, **values: str) -> None:
-        """E-mail one party. A permanent failure is recorded and the internship goes on."""
-        person: Person = self._plan.person(role)  # type: ignore[arg-type]
+        """E-mail one person. A permanent failure is recorded and the internship goes on."""
+        name, address, language = self._recipient(role)
         notification_id = f"{workflow.info().workflow_id}/{kind}/{key}/{role}"
+        now = workflow.now()
+        self._timeline.append(TimelineEntry(at=now, kind=f"mail:{kind}", actor=role, key=key))
         try:
             await workflow.execute_activity_method(
                 NotifyActivities.send,
@@ -532,9 +946,10 @@ class InternshipWorkflow:
                     internship_id=self._plan.internship_id,
                     kind=kind,
                     recipient_role=role,
-                    recipient_email=person.email,
-                    recipient_name=person.name,
-                    language=person.language,
+                    recipient_email=address,
+                    recipient_name=name,
+                    language=language,
+                    planned_at=now,
                     values={"internship": self._plan.internship_id, **values},
                 ),
                 start_to_close_timeout=timedelta(seconds=30),

@@ -1,0 +1,288 @@
+"""The lifecycle's rules in plan time: reminder ladders, agreement reminders, amendments, pause,
+extension, timeline and continue-as-new (time-skipping Temporal, real PostgreSQL and SMTP)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import asyncpg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from models.state import InternshipState
+from models.status import Phase
+from models.submissions import (
+    Amendment,
+    Approval,
+    ChangeRequest,
+    Extension,
+    Pause,
+    Resume,
+    Validation,
+)
+from operations import internships as ops
+from operations.internships import OperationRejected
+from runtime import search_attributes as sa
+from runtime.settings import Settings
+from tests.helpers import (
+    advance_to,
+    approve_all,
+    assess,
+    audit_rows,
+    load_outbox,
+    report_and_feedback,
+    running_worker,
+    sample_plan,
+    sent,
+    wait_for_phase,
+)
+
+TOLERANCE = timedelta(minutes=5)
+
+
+async def planned(pool: asyncpg.Pool, internship_id: str) -> list[tuple[str, str, datetime]]:
+    """(kind, role, plan time) of every e-mail the internship sent, in plan-time order."""
+    rows = await pool.fetch(
+        "SELECT kind, recipient_role, planned_at FROM notifications "
+        "WHERE internship_id = $1 AND status = 'sent' ORDER BY planned_at, kind, recipient_role",
+        internship_id,
+    )
+    return [(r["kind"], r["recipient_role"], r["planned_at"]) for r in rows]
+
+
+def at(mails: list[tuple[str, str, datetime]], kind: str, key_role: str) -> list[datetime]:
+    return [when for k, role, when in mails if k == kind and role == key_role]
+
+
+def close_to(moments: list[datetime], expected: datetime) -> bool:
+    return len(moments) == 1 and abs(moments[0] - expected) < TOLERANCE
+
+
+async def test_reminder_ladder_asks_reminds_escalates_and_marks_missed_on_plan_time(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
+    check_in = plan.milestone("check-in")
+    assert check_in is not None
+    policy = plan.reminder_policy
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        await advance_to(env, handle, check_in.due + policy.remind_after + timedelta(hours=1))
+        described = await handle.describe()
+        assert described.typed_search_attributes.get(sa.OVERDUE) is True
+        assert described.typed_search_attributes.get(sa.PHASE) == "in_progress"
+        await advance_to(env, handle, check_in.due + policy.missed_after + timedelta(hours=1))
+        status = await ops.status(client, plan.internship_id)
+        (state,) = [m for m in status.milestones if m.milestone_id == "check-in"]
+        assert state.missed and state.overdue and state.outstanding == ("intern", "mentor")
+        # A late report is still accepted, and marked late.
+        late = await report_and_feedback(client, plan, "check-in")
+        assert late == [True, True]
+
+    mails = await planned(pool, plan.internship_id)
+    for role in ("intern", "mentor"):
+        assert close_to(at(mails, "milestone_request", role), check_in.due - policy.request_before)
+        assert close_to(at(mails, "reminder", role), check_in.due + policy.remind_after)
+    assert close_to(at(mails, "escalation", "tutor"), check_in.due + policy.escalate_after)
+    assert close_to(at(mails, "missed", "operator"), check_in.due + policy.missed_after)
+    # Nobody else was nagged about the check-in.
+    assert len([m for m in mails if m[0] in ("reminder", "escalation", "missed")]) == 4
+    kinds = [r["kind"] for r in await audit_rows(pool, plan.internship_id)]
+    assert kinds.count("milestone_missed") == 1
+
+
+async def test_agreement_reminder_then_cancellation_when_approvals_are_missing(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await ops.approve(
+            client,
+            plan.internship_id,
+            Approval(submission_id="a-intern", party="intern", plan_version=1),
+        )
+        await advance_to(env, handle, plan.agreement_deadline + timedelta(minutes=1))
+        outcome = await handle.result()
+    assert outcome.phase == Phase.CANCELLED
+    mails = await planned(pool, plan.internship_id)
+    reminder_at = plan.agreement_deadline - plan.reminder_policy.agreement_reminders[0]
+    assert close_to(at(mails, "agreement_reminder", "tutor"), reminder_at)
+    assert close_to(at(mails, "agreement_reminder", "mentor"), reminder_at)
+    assert at(mails, "agreement_reminder", "intern") == []
+
+
+async def test_amendment_asks_again_only_whom_it_concerns_and_keeps_every_signature(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    iid = plan.internship_id
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        for party in ("intern", "mentor"):
+            await ops.approve(
+                client, iid, Approval(submission_id=f"a1-{party}", party=party, plan_version=1)
+            )
+        await ops.request_changes(
+            client,
+            iid,
+            ChangeRequest(
+                submission_id="c-1", party="tutor", plan_version=1, comment="Name the badge."
+            ),
+        )
+        # A badge-only change concerns the tutor who asked for it: the others' approvals stay.
+        v2 = plan.model_copy(
+            update={
+                "version": 2,
+                "badge": plan.badge.model_copy(update={"name": "Web development abroad"}),
+            }
+        )
+        await ops.amend(
+            client,
+            iid,
+            Amendment(submission_id="m-2", plan=v2, concerns=("tutor",), reason="badge name"),
+        )
+        status = await ops.status(client, iid)
+        assert status.plan_version == 2
+        assert status.approvals == {"intern": True, "tutor": False, "mentor": True}
+        with pytest.raises(OperationRejected, match="current version is 2"):
+            await ops.approve(
+                client, iid, Approval(submission_id="a1-tutor", party="tutor", plan_version=1)
+            )
+        # A change to a core section (the weekly hours) concerns everybody, whatever it says.
+        v3 = v2.model_copy(update={"version": 3, "weekly_hours": 30})
+        await ops.amend(
+            client,
+            iid,
+            Amendment(submission_id="m-3", plan=v3, concerns=("tutor",), reason="fewer hours"),
+        )
+        status = await ops.status(client, iid)
+        assert status.approvals == {"intern": False, "tutor": False, "mentor": False}
+        with pytest.raises(OperationRejected, match="must have version 4"):
+            await ops.amend(
+                client,
+                iid,
+                Amendment(submission_id="m-x", plan=v2, reason="stale copy"),
+            )
+        for party in ("intern", "tutor", "mentor"):
+            await ops.approve(
+                client, iid, Approval(submission_id=f"a3-{party}", party=party, plan_version=3)
+            )
+        await wait_for_phase(client, iid, Phase.AWAITING_START)
+        timeline = await ops.timeline(client, iid)
+        await handle.terminate("end of test")
+
+    rows = await audit_rows(pool, iid)
+    approvals = [(r["actor"], r["detail"]) for r in rows if r["kind"] == "approval"]
+    assert len(approvals) == 5  # two for version 1, three for version 3: none overwritten
+    versions = await pool.fetch(
+        "SELECT version FROM plan_versions WHERE internship_id = $1 ORDER BY version", iid
+    )
+    assert [r["version"] for r in versions] == [1, 2, 3]
+    mails = await planned(pool, iid)
+    requests = sorted(role for kind, role, _ in mails if kind == "approval_request")
+    # v1 to all three, v2 to the tutor only, v3 to all three again.
+    assert requests == sorted(["intern", "tutor", "mentor"] * 2 + ["tutor"])
+    assert at(mails, "change_request", "operator")
+    assert [e.kind for e in timeline if e.kind == "amendment"] == ["amendment", "amendment"]
+
+
+async def test_pause_moves_every_remaining_deadline_and_extension_moves_the_end(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
+    iid = plan.internship_id
+    check_in = plan.milestone("check-in")
+    assert check_in is not None
+    paused_for = timedelta(days=10)
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        await advance_to(env, handle, plan.period.start + timedelta(hours=1))
+        await ops.pause(client, iid, Pause(submission_id="p-1", reason="illness"))
+        assert (await ops.status(client, iid)).phase == Phase.PAUSED
+        with pytest.raises(OperationRejected, match="while the internship is paused"):
+            await report_and_feedback(client, plan, "check-in")
+        await advance_to(env, handle, plan.period.start + timedelta(hours=1) + paused_for)
+        await ops.resume(client, iid, Resume(submission_id="r-1"))
+        status = await ops.status(client, iid)
+        assert status.phase == Phase.IN_PROGRESS
+        assert abs(status.end - (plan.period.end + paused_for)) < TOLERANCE
+        # Answer every milestone on time (in the moved schedule) so nothing is escalated.
+        for milestone in plan.milestones:
+            await advance_to(env, handle, milestone.due + paused_for - timedelta(hours=2))
+            assert await report_and_feedback(client, plan, milestone.id) == [False] * len(
+                milestone.submitted_by
+            )
+        with pytest.raises(OperationRejected, match="cannot shorten"):
+            await ops.extend(
+                client,
+                iid,
+                Extension(submission_id="x-0", new_end=plan.period.end, reason="typo"),
+            )
+        new_end = plan.period.end + paused_for + timedelta(days=14)
+        await ops.extend(
+            client, iid, Extension(submission_id="x-1", new_end=new_end, reason="more time")
+        )
+        await advance_to(env, handle, plan.period.end + paused_for + timedelta(days=1))
+        assert (await ops.status(client, iid)).phase == Phase.IN_PROGRESS
+        await advance_to(env, handle, new_end + timedelta(hours=1))
+        assert (await ops.status(client, iid)).phase == Phase.EVALUATION
+        described = await handle.describe()
+        assert described.typed_search_attributes.get(sa.END_DATE) == new_end
+        await handle.terminate("end of test")
+
+    mails = await planned(pool, iid)
+    assert close_to(
+        at(mails, "milestone_request", "intern")[:1],
+        check_in.due - plan.reminder_policy.request_before + paused_for,
+    )
+    assert at(mails, "assessment_request", "tutor")[0] - new_end < TOLERANCE
+    assert not [m for m in mails if m[0] in ("reminder", "escalation", "missed")]
+    kinds = [r["kind"] for r in await audit_rows(pool, iid)]
+    assert {"pause", "resume", "extension"} <= set(kinds)
+
+
+async def test_long_history_continues_as_new_and_the_internship_still_completes(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(
+                client, settings, plan, state=InternshipState(history_limit=40)
+            )
+        await approve_all(client, plan)
+        for milestone in plan.milestones:
+            await advance_to(env, handle, milestone.due - timedelta(hours=1))
+            await report_and_feedback(client, plan, milestone.id)
+        await advance_to(env, handle, plan.period.end + timedelta(hours=1))
+        await wait_for_phase(client, plan.internship_id, Phase.EVALUATION)
+        await assess(client, plan, mentor="good", tutor="good")
+        await ops.validate(
+            client, plan.internship_id, Validation(submission_id="v-1", decision="pass")
+        )
+        outcome = await ops.handle_for(client, plan.internship_id).result()
+        timeline = await ops.timeline(client, plan.internship_id)
+    assert outcome.phase == Phase.COMPLETED
+    kinds = [r["kind"] for r in await audit_rows(pool, plan.internship_id)]
+    assert kinds.count("continued_as_new") >= 2
+    # Nothing was done twice across runs: one request per party and milestone, one badge.
+    mails = await planned(pool, plan.internship_id)
+    assert len(at(mails, "milestone_request", "intern")) == 3
+    badges = [
+        kind for kind, _ in sent(load_outbox(settings), plan.internship_id) if kind == "badge"
+    ]
+    assert badges == ["badge"]
+    assert [e.kind for e in timeline if e.kind == "phase"][-1] == "phase"
+    assert timeline[-1].key == "completed"
