@@ -1,0 +1,113 @@
+"""Record the histories of representative internships into tests/histories/ for replay tests.
+
+Run `.venv/bin/python -m tests.record_histories` after an intended change of workflow behaviour
+(and keep the older files while internships started under them may still be running). It plays
+the lifecycle tests' scenarios on a fresh time-skipping Temporal server, PostgreSQL and mail sink,
+then saves every workflow run's event history as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from runtime import search_attributes
+from runtime.clients import create_pool
+from runtime.mail_sink import MailSink
+from runtime.migrations import apply_migrations
+from runtime.postgres import EmbeddedPostgres
+from runtime.temporal_server import temporal_binary
+from tests import test_lifecycle, test_lifecycle_rules
+from tests.conftest import FAST_POSTGRES, free_port, make_settings
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+
+SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
+    "completed": test_lifecycle.test_whole_internship_ends_with_one_verified_badge,
+    "not-certified": test_lifecycle.test_failed_validation_is_refused_as_pass_and_ends_not_certified,  # noqa: E501
+    "withdrawn": test_lifecycle.test_bad_submissions_are_refused_and_nothing_is_recorded,
+    "missed-milestone": (
+        test_lifecycle_rules.test_reminder_ladder_asks_reminds_escalates_and_marks_missed_on_plan_time
+    ),
+    "amended": test_lifecycle_rules.test_amendment_asks_again_only_whom_it_concerns_and_keeps_every_signature,  # noqa: E501
+    "paused-extended": (
+        test_lifecycle_rules.test_pause_moves_every_remaining_deadline_and_extension_moves_the_end
+    ),
+    "continued-as-new": (
+        test_lifecycle_rules.test_long_history_continues_as_new_and_the_internship_still_completes
+    ),
+}
+
+
+async def record() -> list[Path]:
+    work = Path(tempfile.mkdtemp(prefix="internflow-histories-"))
+    postgres = EmbeddedPostgres(make_settings(work / "pg"), server_options=FAST_POSTGRES)
+    await postgres.start()
+    env = await WorkflowEnvironment.start_time_skipping_v2(
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "frontend.WorkflowTimeSkippingEnabled=true",
+        ],
+        namespace="internflow",
+        search_attributes=search_attributes.ALL,
+        data_converter=pydantic_data_converter,
+    )
+    written: list[Path] = []
+    try:
+        for name, scenario in SCENARIOS.items():
+            state = work / name
+            with MailSink(state / "outbox", "127.0.0.1", free_port()) as sink:
+                settings = make_settings(
+                    state,
+                    database_url=postgres.dsn,
+                    smtp_port=sink.port,
+                    task_queue=f"record-{uuid.uuid4().hex[:8]}",
+                )
+                await apply_migrations(settings.database_url)
+                pool = await create_pool(settings)
+                try:
+                    before = {w.run_id async for w in env.client.list_workflows()}
+                    await scenario(env, settings, pool)
+                finally:
+                    await pool.close()
+            runs: list[Any] = [w async for w in env.client.list_workflows()]
+            new = sorted((w for w in runs if w.run_id not in before), key=lambda w: w.start_time)
+            for index, run in enumerate(new):
+                history = await env.client.get_workflow_handle(
+                    run.id, run_id=run.run_id
+                ).fetch_history()
+                path = HISTORIES / f"{name}-{index}.json"
+                path.write_text(_one_event_per_line(history.to_json()))
+                written.append(path)
+    finally:
+        await env.shutdown()
+        await postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return written
+
+
+def _one_event_per_line(history_json: str) -> str:
+    """Compact JSON that still diffs well: one history event per line."""
+    events = json.loads(history_json)["events"]
+    lines = ",\n".join(json.dumps(event, separators=(",", ":")) for event in events)
+    return '{"events":[\n' + lines + "\n]}\n"
+
+
+def main() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    for path in asyncio.run(record()):
+        print(f"recorded {path.relative_to(HISTORIES.parent.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Every recorded history replays against the current workflow code: an incompatible change fails.
+
+The histories in tests/histories/ are written by `python -m tests.record_histories`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.internship import InternshipWorkflow
+
+HISTORIES = {
+    path.stem: path.read_text()
+    for path in sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
+}
+
+
+def test_there_are_recorded_histories_to_replay() -> None:
+    assert len(HISTORIES) >= 7
+
+
+@pytest.mark.parametrize("name", sorted(HISTORIES))
+async def test_recorded_history_replays(name: str) -> None:
+    history = WorkflowHistory.from_json(name, HISTORIES[name])
+    replayer = Replayer(workflows=[InternshipWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{name}: {result.replay_failure}"
