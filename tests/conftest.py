@@ -8,12 +8,10 @@ a stack the developer runs.
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -25,6 +23,7 @@ from runtime import search_attributes
 from runtime.clients import create_pool
 from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
+from runtime.ports import free_port, throwaway_settings
 from runtime.postgres import EmbeddedPostgres
 from runtime.settings import Settings
 from runtime.temporal_server import temporal_binary
@@ -33,25 +32,7 @@ from runtime.temporal_server import temporal_binary
 FAST_POSTGRES = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def make_settings(state_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a stack in `state_dir` with every port free; `overrides` win."""
-    values: dict[str, Any] = {
-        "state_dir": state_dir,
-        "temporal_address": f"127.0.0.1:{free_port()}",
-        "temporal_ui_port": free_port(),
-        "database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/internflow",
-        "smtp_host": "127.0.0.1",
-        "smtp_port": free_port(),
-    }
-    values.update(overrides)
-    return Settings(**values)
+make_settings = throwaway_settings
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -1,0 +1,30 @@
+"""Free loopback ports, and settings for a throwaway stack that listens only on free ports."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from runtime.settings import Settings
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def throwaway_settings(state_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a stack in `state_dir` with every port free (tests, drills, benchmarks)."""
+    values: dict[str, Any] = {
+        "state_dir": state_dir,
+        "temporal_address": f"127.0.0.1:{free_port()}",
+        "temporal_ui_port": free_port(),
+        "database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/internflow",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": free_port(),
+    }
+    values.update(overrides)
+    return Settings(**values)

@@ -1,0 +1,28 @@
+"""The short fault drill: internships survive a killed worker, a Temporal restart and PostgreSQL
+and SMTP outages, with exactly one credential and at least one badge e-mail each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.drill import run_drill, short_schedule
+from runtime.ports import throwaway_settings
+
+
+async def test_short_fault_drill_loses_nothing(tmp_path: Path) -> None:
+    settings = throwaway_settings(tmp_path / "state")
+    report = await run_drill(
+        settings, count=3, seconds=90, faults=short_schedule(), console=Console(quiet=True)
+    )
+    print("\n".join(report.lines()))
+    assert len(report.faults) == len(short_schedule())
+    assert report.completed == 3
+    assert report.credentials == 3
+    assert report.internships_without_badge_mail == 0
+    # A duplicate can only be the documented resend in the crash window: same Message-ID.
+    assert report.badge_mails == 3 + report.badge_duplicates_same_message_id
+    assert report.feedback_submitted == 6
+    assert report.feedback_in_audit_trail == report.feedback_submitted
+    assert report.passed
