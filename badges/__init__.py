@@ -1,1 +1,1 @@
-"""Open Badges 3.0 as a plain library: build, canonicalize, sign, verify and bake credentials."""
+"""Open Badges 3.0 as a plain library: build, sign, verify, bake and revoke credentials."""

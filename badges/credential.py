@@ -3,16 +3,55 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
 
-from models.plan import InternshipPlan
+from badges.models import (
+    Achievement,
+    AchievementSubject,
+    Alignment,
+    BitstringStatusListEntry,
+    CredentialSchema,
+    Criteria,
+    Evidence,
+    IdentityObject,
+    Image,
+    OpenBadgeCredential,
+    Profile,
+    Result,
+    ResultDescription,
+    RubricCriterionLevel,
+)
+from models.plan import InternshipPlan, LearningOutcome
 
-VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
-OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
-EQF_LEVELS_URL = "https://europa.eu/europass/en/description-eight-eqf-levels"
-_ID_NAMESPACE = uuid.UUID("5b0f6c56-7a53-4cf0-9d4e-2f1d3f1c8a10")
+__all__ = [
+    "ACHIEVEMENT_CREDENTIAL_SCHEMA",
+    "EQF_LEVELS_URL",
+    "OB_CONTEXT",
+    "OB_EXTENSIONS_CONTEXT",
+    "SCHEMA_VALIDATOR_TYPE",
+    "VC_CONTEXT",
+    "build_credential",
+    "build_credential_model",
+    "credential_id_for",
+    "hashed_email",
+    "issuer_id_for",
+    "new_salt",
+]
+
+VC_CONTEXT: Final = "https://www.w3.org/ns/credentials/v2"
+OB_CONTEXT: Final = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+OB_EXTENSIONS_CONTEXT: Final = "https://purl.imsglobal.org/spec/ob/v3p0/extensions.json"
+"""Defines 1EdTechJsonSchemaValidator2019, the type of a credentialSchema entry."""
+ACHIEVEMENT_CREDENTIAL_SCHEMA: Final = (
+    "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json"
+)
+SCHEMA_VALIDATOR_TYPE: Final = "1EdTechJsonSchemaValidator2019"
+EQF_LEVELS_URL: Final = "https://europa.eu/europass/en/description-eight-eqf-levels"
+_ID_NAMESPACE: Final = uuid.UUID("5b0f6c56-7a53-4cf0-9d4e-2f1d3f1c8a10")
 
 
 def credential_id_for(internship_id: str) -> str:
@@ -22,134 +61,225 @@ def credential_id_for(internship_id: str) -> str:
 
 
 def issuer_id_for(public_base_url: str, institution_id: str) -> str:
+    """The issuer's id: the URL of its profile (and controller document) under the public base."""
     return f"{public_base_url.rstrip('/')}/issuers/{institution_id}"
 
 
 def hashed_email(email: str, salt: str) -> str:
     """The recipient identity as Open Badges hashes it: sha256$hex(sha256(email + salt))."""
-    return "sha256$" + hashlib.sha256((email + salt).encode()).hexdigest()
+    return "sha256$" + hashlib.sha256((email + salt).encode("utf-8")).hexdigest()
 
 
-def _timestamp(moment: datetime) -> str:
-    """An XML Schema dateTime in UTC, to the second (`2026-05-04T09:00:00Z`)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def new_salt() -> str:
+    """A fresh random salt for one credential's IdentityObject (128 bits, hex)."""
+    return secrets.token_hex(16)
 
 
-def build_credential(
+def _alignments(outcome: LearningOutcome) -> list[Alignment]:
+    """The outcome's ESCO skill (if any) and its EQF level. ESCO has no targetType of its own:
+    the framework is named and the skill's URI is the targetUrl."""
+    alignments: list[Alignment] = []
+    if outcome.esco_uri:
+        alignments.append(
+            Alignment(
+                target_name=outcome.title,
+                target_url=outcome.esco_uri,
+                target_description=outcome.description,
+                target_framework="ESCO",
+            )
+        )
+    alignments.append(
+        Alignment(
+            target_name=f"EQF level {outcome.eqf_level}: {outcome.title}",
+            target_url=EQF_LEVELS_URL,
+            target_framework="European Qualifications Framework",
+            target_code=str(outcome.eqf_level),
+        )
+    )
+    return alignments
+
+
+def _evidence(items: Iterable[tuple[str, str] | Evidence]) -> list[Evidence]:
+    evidence: list[Evidence] = []
+    for item in items:
+        if isinstance(item, Evidence):
+            evidence.append(item)
+        else:
+            name, narrative = item
+            evidence.append(Evidence(name=name, narrative=narrative))
+    return evidence
+
+
+def build_credential_model(
     plan: InternshipPlan,
-    achieved_levels: dict[str, str],
+    achieved_levels: Mapping[str, str],
     *,
     issuer_id: str,
     image_url: str,
     issued_at: datetime,
-    salt: str,
-) -> dict[str, Any]:
-    """The unsigned credential: issuer profile, achievement with alignments and rubric, one result
-    per learning outcome, and the intern as a salted e-mail hash (never the address itself)."""
+    salt: str | None = None,
+    issuer_image_url: str | None = None,
+    evidence: Iterable[tuple[str, str] | Evidence] = (),
+    credential_status: Iterable[BitstringStatusListEntry | Mapping[str, Any]] = (),
+    valid_until: datetime | None = None,
+    subject_id: str | None = None,
+    credential_schema: bool = True,
+) -> OpenBadgeCredential:
+    """The unsigned credential as a model; see build_credential()."""
+    level_ids = {level.id for level in plan.rubric.levels}
+    outcome_ids = {outcome.id for outcome in plan.learning_outcomes}
+    for outcome_id, level_id in achieved_levels.items():
+        if outcome_id not in outcome_ids:
+            raise ValueError(f"achieved level for unknown learning outcome {outcome_id!r}")
+        if level_id not in level_ids:
+            raise ValueError(f"outcome {outcome_id!r}: {level_id!r} is not a rubric level")
+
     achievement_id = f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, issuer_id + '/' + plan.badge.name)}"
-    levels = plan.rubric.levels
-    result_descriptions = []
-    results = []
-    alignments: list[dict[str, Any]] = []
+    result_descriptions: list[ResultDescription] = []
+    results: list[Result] = []
+    alignments: list[Alignment] = []
     for outcome in plan.learning_outcomes:
         description_id = f"{achievement_id}:outcome:{outcome.id}"
+        outcome_alignments = _alignments(outcome)
+        alignments.extend(outcome_alignments)
         result_descriptions.append(
-            {
-                "id": description_id,
-                "type": ["ResultDescription"],
-                "name": outcome.title,
-                "resultType": "RubricCriterionLevel",
-                "requiredLevel": f"{description_id}:level:{outcome.required_level}",
-                "rubricCriterionLevel": [
-                    {
-                        "id": f"{description_id}:level:{level.id}",
-                        "type": ["RubricCriterionLevel"],
-                        "name": level.name,
-                        "description": level.description,
-                    }
-                    for level in levels
+            ResultDescription(
+                id=description_id,
+                name=outcome.title,
+                result_type="RubricCriterionLevel",
+                required_level=f"{description_id}:level:{outcome.required_level}",
+                rubric_criterion_level=[
+                    RubricCriterionLevel(
+                        id=f"{description_id}:level:{level.id}",
+                        name=level.name,
+                        description=level.description,
+                    )
+                    for level in plan.rubric.levels
                 ],
-            }
+                alignment=outcome_alignments,
+            )
         )
         if outcome.id in achieved_levels:
             results.append(
-                {
-                    "type": ["Result"],
-                    "resultDescription": description_id,
-                    "achievedLevel": f"{description_id}:level:{achieved_levels[outcome.id]}",
-                    "status": "Completed",
-                }
+                Result(
+                    result_description=description_id,
+                    achieved_level=f"{description_id}:level:{achieved_levels[outcome.id]}",
+                    status="Completed",
+                )
             )
-        if outcome.esco_uri:
-            alignments.append(
-                {
-                    "type": ["Alignment"],
-                    "targetName": outcome.title,
-                    "targetUrl": outcome.esco_uri,
-                    "targetDescription": outcome.description,
-                    "targetFramework": "ESCO",
-                }
-            )
-        alignments.append(
-            {
-                "type": ["Alignment"],
-                "targetName": f"EQF level {outcome.eqf_level}: {outcome.title}",
-                "targetUrl": EQF_LEVELS_URL,
-                "targetFramework": "European Qualifications Framework",
-                "targetCode": str(outcome.eqf_level),
-            }
-        )
     outcome_list = "; ".join(o.title for o in plan.learning_outcomes)
-    achievement: dict[str, Any] = {
-        "id": achievement_id,
-        "type": ["Achievement"],
-        "achievementType": plan.badge.achievement_type,
-        "name": plan.badge.name,
-        "description": plan.badge.description,
-        "criteria": {
-            "narrative": (
+    achievement = Achievement(
+        id=achievement_id,
+        achievement_type=plan.badge.achievement_type,
+        name=plan.badge.name,
+        description=plan.badge.description,
+        criteria=Criteria(
+            narrative=(
                 f"{plan.badge.criteria} Learning outcomes: {outcome_list}. Each was assessed on "
                 "the rubric by the company mentor and the institution tutor, and the result was "
                 "validated by the institution."
             )
-        },
-        "image": {"id": image_url, "type": "Image"},
-        "inLanguage": plan.intern.language,
-        "alignment": alignments,
-        "resultDescription": result_descriptions,
-    }
-    if plan.badge.tags:
-        achievement["tag"] = list(plan.badge.tags)
-    credential: dict[str, Any] = {
-        "@context": [VC_CONTEXT, OB_CONTEXT],
-        "id": credential_id_for(plan.internship_id),
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "name": plan.badge.name,
-        "issuer": {
-            "id": issuer_id,
-            "type": ["Profile"],
-            "name": plan.institution.name,
-            "url": plan.institution.url,
-            "email": plan.institution.email,
-        },
-        "validFrom": _timestamp(issued_at),
-        "credentialSubject": {
-            "type": ["AchievementSubject"],
-            "identifier": [
-                {
-                    "type": "IdentityObject",
-                    "hashed": True,
-                    "identityHash": hashed_email(plan.intern.email, salt),
-                    "identityType": "emailAddress",
-                    "salt": salt,
-                }
+        ),
+        image=Image(id=image_url),
+        in_language=plan.intern.language,
+        tag=list(plan.badge.tags) or None,
+        alignment=alignments,
+        result_description=result_descriptions,
+    )
+    salt = new_salt() if salt is None else salt
+    if not salt:
+        raise ValueError("the IdentityObject salt must not be empty")
+    if valid_until is None and plan.badge.valid_for is not None:
+        valid_until = issued_at + plan.badge.valid_for
+    statuses = [
+        entry
+        if isinstance(entry, BitstringStatusListEntry)
+        else BitstringStatusListEntry.model_validate(dict(entry))
+        for entry in credential_status
+    ]
+    contexts = [VC_CONTEXT, OB_CONTEXT]
+    if credential_schema:
+        contexts.append(OB_EXTENSIONS_CONTEXT)
+    return OpenBadgeCredential(
+        context=contexts,
+        id=credential_id_for(plan.internship_id),
+        name=plan.badge.name,
+        description=plan.badge.description,
+        issuer=Profile(
+            id=issuer_id,
+            name=plan.institution.name,
+            url=plan.institution.url,
+            email=plan.institution.email,
+            image=Image(id=issuer_image_url) if issuer_image_url else None,
+        ),
+        valid_from=issued_at,
+        valid_until=valid_until,
+        awarded_date=issued_at,
+        credential_subject=AchievementSubject(
+            id=subject_id,
+            identifier=[
+                IdentityObject(
+                    hashed=True,
+                    identity_hash=hashed_email(plan.intern.email, salt),
+                    identity_type="emailAddress",
+                    salt=salt,
+                )
             ],
-            "activityStartDate": _timestamp(plan.period.start),
-            "activityEndDate": _timestamp(plan.period.end),
-            "achievement": achievement,
-            "result": results,
-        },
-    }
-    if plan.badge.valid_for is not None:
-        credential["validUntil"] = _timestamp(issued_at + plan.badge.valid_for)
-    return credential
+            activity_start_date=plan.period.start,
+            activity_end_date=plan.period.end,
+            achievement=achievement,
+            result=results or None,
+        ),
+        evidence=_evidence(evidence) or None,
+        credential_schema=(
+            [CredentialSchema(id=ACHIEVEMENT_CREDENTIAL_SCHEMA, type=SCHEMA_VALIDATOR_TYPE)]
+            if credential_schema
+            else None
+        ),
+        credential_status=statuses or None,
+    )
+
+
+def build_credential(
+    plan: InternshipPlan,
+    achieved_levels: Mapping[str, str],
+    *,
+    issuer_id: str,
+    image_url: str,
+    issued_at: datetime,
+    salt: str | None = None,
+    issuer_image_url: str | None = None,
+    evidence: Iterable[tuple[str, str] | Evidence] = (),
+    credential_status: Iterable[BitstringStatusListEntry | Mapping[str, Any]] = (),
+    valid_until: datetime | None = None,
+    subject_id: str | None = None,
+    credential_schema: bool = True,
+) -> dict[str, Any]:
+    """The unsigned credential as a JSON-LD dict, ready for proof.sign() or vcjwt.sign_jwt().
+
+    Issuer profile (name, url, e-mail, optional image); the achievement from the plan's badge
+    template with each learning outcome aligned to its ESCO skill and EQF level, a rubric
+    ResultDescription per outcome and a Result per achieved outcome; the intern as a salted
+    e-mail hash (never the address; salt=None draws a random one, as every credential should
+    have its own); activity dates; evidence as (name, narrative) pairs or Evidence models (pass
+    only what the intern agreed to share); credentialStatus entries (see badges.status);
+    credentialSchema (1EdTech's achievement credential JSON schema); validFrom = issued_at and
+    validUntil = valid_until, else issued_at + the template's valid_for.
+
+    Building does not run JSON-LD: signing does, and refuses any term the contexts do not define
+    (call badges.jsonld.ensure_all_terms_defined() to check earlier).
+    """
+    return build_credential_model(
+        plan,
+        achieved_levels,
+        issuer_id=issuer_id,
+        image_url=image_url,
+        issued_at=issued_at,
+        salt=salt,
+        issuer_image_url=issuer_image_url,
+        evidence=evidence,
+        credential_status=credential_status,
+        valid_until=valid_until,
+        subject_id=subject_id,
+        credential_schema=credential_schema,
+    ).to_json_ld()

@@ -15,6 +15,8 @@ from typing import Any, Final
 from pyld import jsonld as _pyld
 from pyld.context_resolver import ContextResolver
 
+from badges import rdfc
+
 __all__ = [
     "BUNDLED_CONTEXTS",
     "ContextNotBundledError",
@@ -52,6 +54,10 @@ BUNDLED_CONTEXTS: Final[Mapping[str, tuple[str, str]]] = {
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json": (
         "ob-v3p0-context-3.0.3.json",
         "3d34f4d4ef1bce691106e63798beb5e7b862ba841423f5ee1e53ab7ddf3bca84",
+    ),
+    "https://purl.imsglobal.org/spec/ob/v3p0/extensions.json": (
+        "ob-v3p0-extensions.json",
+        "2d013f981d1f4516081a6a04e55468ba2b071d4153b794f19a79715c45a89a5e",
     ),
 }
 
@@ -186,6 +192,11 @@ _RESOLVED_CONTEXTS = _LruCache(maxsize=256)
 # its own cache of processed contexts on a fresh clone for every type-scoped context, so it
 # misses on every nested node; this cache makes canonicalization about 3x faster.
 _PROCESSED_CONTEXTS = _LruCache(maxsize=512)
+# IRI expansion results, by (active context id, value, base, vocab). pyld expands the same few
+# hundred terms against the same frozen active contexts for every document; the lookups it
+# repeats each time are a third of the expansion's cost. Bounded by clearing when full.
+_EXPANDED_IRIS: dict[tuple[Any, ...], Any] = {}
+_EXPANDED_IRIS_MAX: Final = 50_000
 # pyld and these caches are not thread-safe; processing is pure Python and holds the GIL anyway.
 _LOCK = threading.RLock()
 
@@ -204,6 +215,41 @@ class _Processor(_pyld.JsonLdProcessor):
         super().__init__(on_property_dropped=self._dropped.append)
         self._safe = safe
         self._memoize = memoize
+        # canonicalize() lets badges.rdfc do the walk over the expanded form (see there).
+        self.defer_walk = False
+        # > 0 while a context is being processed: active contexts are still being built then.
+        self._processing_context = 0
+
+    def _expand_iri(
+        self,
+        active_ctx: Any,
+        value: Any,
+        base: Any = None,
+        vocab: bool = False,
+        local_ctx: Any = None,
+        defined: Any = None,
+    ) -> Any:
+        # Only outside context processing: then every active context is a frozen dict whose
+        # _uuid is unique to its content, so (uuid, value, base, vocab) determines the result.
+        uuid = active_ctx.get("_uuid") if self._memoize else None
+        if (
+            uuid is None
+            or local_ctx is not None
+            or defined is not None
+            or self._processing_context
+            or not isinstance(value, str)
+        ):
+            return super()._expand_iri(active_ctx, value, base, vocab, local_ctx, defined)
+        key = (uuid, value, base, vocab)
+        try:
+            return _EXPANDED_IRIS[key]
+        except KeyError:
+            pass
+        result = super()._expand_iri(active_ctx, value, base, vocab, local_ctx, defined)
+        if len(_EXPANDED_IRIS) >= _EXPANDED_IRIS_MAX:
+            _EXPANDED_IRIS.clear()
+        _EXPANDED_IRIS[key] = result
+        return result
 
     def expand(self, input_: Any, options: Any) -> Any:
         # normalize() and to_rdf() expand through this method exactly once.
@@ -211,6 +257,29 @@ class _Processor(_pyld.JsonLdProcessor):
         if self._safe:
             _check_expanded(input_, expanded, self._dropped)
         return expanded
+
+    def expand_object(self, document: Mapping[str, Any]) -> list[Any]:
+        """expand() for an in-memory JSON object, without pyld's defensive deep copy of it.
+
+        pyld's expansion builds new objects and leaves its input alone (expanded @json values
+        are shared with the input; nothing here modifies them), so the copy only costs time.
+        """
+        options = {
+            **_options(),
+            "isFrame": False,
+            "keepFreeFloatingNodes": False,
+            "extractAllScripts": False,
+        }
+        active_ctx = self._get_initial_context(options)
+        expanded = self._expand(active_ctx, None, document, options, inside_list=False)
+        if isinstance(expanded, dict) and "@graph" in expanded and len(expanded) == 1:
+            expanded = expanded["@graph"]
+        elif expanded is None:
+            expanded = []
+        result: list[Any] = expanded if isinstance(expanded, list) else [expanded]
+        if self._safe and (self._dropped or not self.defer_walk):
+            _check_expanded(document, result, self._dropped)
+        return result
 
     def _process_context(
         self,
@@ -242,15 +311,19 @@ class _Processor(_pyld.JsonLdProcessor):
                 cached = _PROCESSED_CONTEXTS.get(key)
                 if cached is not None:
                     return cached
-        result = super()._process_context(
-            active_ctx,
-            local_ctx,
-            options,
-            override_protected,
-            propagate,
-            validate_scoped,
-            cycles,
-        )
+        self._processing_context += 1
+        try:
+            result = super()._process_context(
+                active_ctx,
+                local_ctx,
+                options,
+                override_protected,
+                propagate,
+                validate_scoped,
+                cycles,
+            )
+        finally:
+            self._processing_context -= 1
         if key is not None:
             _PROCESSED_CONTEXTS[key] = result
         return result
@@ -302,7 +375,21 @@ def canonicalize(document: Mapping[str, Any], *, safe: bool = True) -> str:
     _require_object(document)
     with _LOCK:
         try:
-            result = _Processor(safe=safe).normalize(dict(document), _options())
+            if safe:
+                # One expansion (with the safe-mode check), then the RDF conversion and
+                # RDFC-1.0 done directly on the expanded form; pyld's to_rdf and URDNA2015 take
+                # longer than the expansion itself. Anything unusual goes the general way.
+                # Dropped terms are checked right after expansion; the walk for relative IRIs
+                # and undefined types is only needed when badges.rdfc does not accept the
+                # expanded form, as it refuses everything that walk would report.
+                processor = _Processor(safe=True)
+                processor.defer_walk = True
+                expanded = processor.expand_object(document)
+                try:
+                    return rdfc.canonical_nquads(expanded)
+                except rdfc.Unsupported:
+                    _check_expanded(document, expanded, [])
+            result = _Processor(safe=False).normalize(dict(document), _options())
         except UnsafeDocumentError:
             raise
         except Exception as error:
@@ -321,7 +408,7 @@ def ensure_all_terms_defined(document: Mapping[str, Any]) -> None:
     _require_object(document)
     with _LOCK:
         try:
-            _Processor(safe=True).expand(dict(document), _options())
+            _Processor(safe=True).expand_object(document)
         except UnsafeDocumentError:
             raise
         except Exception as error:

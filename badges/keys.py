@@ -1,26 +1,41 @@
-"""Ed25519 issuer keys: generation, storage on disk, and Multikey/base58btc encodings."""
+"""Issuer keys: Ed25519 (Multikey, base58btc) and RSA (JWK) key pairs, stored on disk as PEM."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 __all__ = [
+    "RSA_KEY_SIZE",
+    "RsaSigningKey",
     "SigningKey",
     "b58decode",
     "b58encode",
+    "b64url_decode",
+    "b64url_encode",
+    "load_key_file",
+    "load_or_create_rsa_key",
     "load_or_create_signing_key",
     "public_key_from_multibase",
     "public_key_to_multibase",
+    "rsa_public_key_from_jwk",
+    "rsa_public_key_to_jwk",
 ]
+
+RSA_KEY_SIZE: Final = 3072
+_MIN_RSA_KEY_SIZE: Final = 2048
 
 _B58_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX: Final = {char: index for index, char in enumerate(_B58_ALPHABET)}
@@ -51,6 +66,24 @@ def b58decode(text: str) -> bytes:
     zeros = len(text) - len(text.lstrip("1"))
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
     return b"\0" * zeros + body
+
+
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def b64url_encode(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 section 2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Inverse of b64url_encode; ValueError on padding, other characters or a bad length."""
+    if not isinstance(text, str) or not _B64URL.match(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url without padding")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f"not base64url: {error}") from None
 
 
 def public_key_to_multibase(public_key: Ed25519PublicKey) -> str:
@@ -108,26 +141,121 @@ class SigningKey:
         return self.private_key.sign(data)
 
 
+def rsa_public_key_to_jwk(public_key: rsa.RSAPublicKey, kid: str | None = None) -> dict[str, str]:
+    """The public JWK of an RSA key for RS256 signatures (kty, n, e, and kid/alg/use)."""
+    numbers = public_key.public_numbers()
+    jwk = {
+        "kty": "RSA",
+        "n": b64url_encode(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+        "e": b64url_encode(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+        "alg": "RS256",
+        "use": "sig",
+    }
+    if kid is not None:
+        jwk["kid"] = kid
+    return jwk
+
+
+def rsa_public_key_from_jwk(jwk: Mapping[str, Any]) -> rsa.RSAPublicKey:
+    """Parse a public RSA JWK; ValueError if it is not one (or carries private parameters)."""
+    if not isinstance(jwk, Mapping) or jwk.get("kty") != "RSA":
+        raise ValueError("not an RSA JWK (kty must be 'RSA')")
+    if any(name in jwk for name in ("d", "p", "q", "dp", "dq", "qi")):
+        raise ValueError("the JWK holds private key parameters; publish only the public key")
+    if jwk.get("alg", "RS256") != "RS256":
+        raise ValueError(f"the JWK is for {jwk.get('alg')!r}, not RS256")
+    n = int.from_bytes(b64url_decode(jwk.get("n", "")), "big")
+    e = int.from_bytes(b64url_decode(jwk.get("e", "")), "big")
+    if n.bit_length() < _MIN_RSA_KEY_SIZE or e < 3 or e % 2 == 0:
+        raise ValueError(f"unacceptable RSA public key (at least {_MIN_RSA_KEY_SIZE} bits)")
+    return rsa.RSAPublicNumbers(e, n).public_key()
+
+
+@dataclass(frozen=True, eq=False)
+class RsaSigningKey:
+    """An issuer's RSA private key for VC-JWT (RS256) and the id it is published under.
+
+    Instances compare by identity; compare public_jwk() to compare keys.
+    """
+
+    key_id: str
+    private_key: rsa.RSAPrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(cls, key_id: str = "rsa-1", key_size: int = RSA_KEY_SIZE) -> RsaSigningKey:
+        if key_size < _MIN_RSA_KEY_SIZE:
+            raise ValueError(f"RSA keys for RS256 need at least {_MIN_RSA_KEY_SIZE} bits")
+        return cls(key_id, rsa.generate_private_key(public_exponent=65537, key_size=key_size))
+
+    @property
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self.private_key.public_key()
+
+    def public_jwk(self, kid: str | None = None) -> dict[str, str]:
+        """The public JWK; kid defaults to this key's id."""
+        return rsa_public_key_to_jwk(self.public_key, self.key_id if kid is None else kid)
+
+    def sign(self, data: bytes) -> bytes:
+        """RSASSA-PKCS1-v1_5 with SHA-256 (JWS 'RS256') signature of data."""
+        return self.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
 def load_or_create_signing_key(key_dir: Path, key_id: str = "key-1") -> SigningKey:
     """Read key_dir/<key_id>.pem, creating the directory (0700) and the key (0600) if missing.
 
     The key is written as an unencrypted PKCS#8 PEM file. Creation is atomic: concurrent first
     runs end up sharing one key, and a reader never sees a half-written file.
     """
+    path = _key_path(key_dir, key_id)
+    if not path.exists():
+        _create_key_file(path, Ed25519PrivateKey.generate())
+    key = load_key_file(path)
+    if not isinstance(key, SigningKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    return key
+
+
+def load_or_create_rsa_key(key_dir: Path, key_id: str = "rsa-1") -> RsaSigningKey:
+    """Like load_or_create_signing_key(), for an RSA key (3072 bits) used to sign VC-JWTs.
+
+    RSA and Ed25519 keys live side by side in key_dir; their ids (file names) must differ.
+    """
+    path = _key_path(key_dir, key_id)
+    if not path.exists():
+        _create_key_file(
+            path, rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_SIZE)
+        )
+    key = load_key_file(path)
+    if not isinstance(key, RsaSigningKey):
+        raise ValueError(f"{path} does not hold an RSA private key")
+    return key
+
+
+def load_key_file(path: Path) -> SigningKey | RsaSigningKey:
+    """The Ed25519 or RSA private key in a PEM file; its id is the file name without '.pem'."""
+    path = Path(path)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if isinstance(key, Ed25519PrivateKey):
+        return SigningKey(path.stem, key)
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < _MIN_RSA_KEY_SIZE:
+            raise ValueError(f"{path}: RSA key of {key.key_size} bits is too small")
+        return RsaSigningKey(path.stem, key)
+    raise ValueError(f"{path} holds neither an Ed25519 nor an RSA private key")
+
+
+def _key_path(key_dir: Path, key_id: str) -> Path:
     if not _KEY_ID.match(key_id):
         raise ValueError(f"invalid key id {key_id!r}: use letters, digits, '.', '_' or '-'")
     key_dir = Path(key_dir)
     if not key_dir.is_dir():
         key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(key_dir, 0o700)
-    path = key_dir / f"{key_id}.pem"
-    if not path.exists():
-        _create_key_file(path)
-    return SigningKey(key_id, _read_key_file(path))
+    return key_dir / f"{key_id}.pem"
 
 
-def _create_key_file(path: Path) -> None:
-    pem = Ed25519PrivateKey.generate().private_bytes(
+def _create_key_file(path: Path, private_key: Ed25519PrivateKey | rsa.RSAPrivateKey) -> None:
+    pem = private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
@@ -151,10 +279,3 @@ def _create_key_file(path: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _read_key_file(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} does not hold an Ed25519 private key")
-    return key

@@ -37,6 +37,9 @@ class VerificationResult:
     verified: bool
     errors: list[str] = field(default_factory=list)
     verification_method: str | None = None
+    safe_json_ld: bool | None = field(default=None, compare=False)
+    """Whether the credential and proof options passed the JSON-LD safe-mode check (None: the
+    check was not reached, because the proof was unusable before canonicalization)."""
 
 
 def format_created(created: datetime) -> str:
@@ -110,17 +113,24 @@ def verify(
     """
     errors: list[str] = []
     method: str | None = None
+    safe: list[bool] = []
     try:
-        method = _verify(signed, resolve_key, errors)
+        method = _verify(signed, resolve_key, errors, safe)
     except Exception as error:  # a bad credential must produce a report, not an exception
         errors.append(f"unexpected error while verifying: {type(error).__name__}: {error}")
-    return VerificationResult(verified=not errors, errors=errors, verification_method=method)
+    return VerificationResult(
+        verified=not errors,
+        errors=errors,
+        verification_method=method,
+        safe_json_ld=safe[0] if safe else None,
+    )
 
 
 def _verify(
     signed: Mapping[str, Any],
     resolve_key: Callable[[str], Ed25519PublicKey],
     errors: list[str],
+    safe: list[bool],
 ) -> str | None:
     if not isinstance(signed, Mapping):
         errors.append("credential is not a JSON object")
@@ -162,8 +172,10 @@ def _verify(
     try:
         data = _signing_input(unsecured, proof_options)
     except DocumentError as error:
+        safe.append(False)
         errors.append(f"credential cannot be canonicalized safely: {error}")
         return method
+    safe.append(True)
 
     try:
         public_key = resolve_key(method)
