@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint up drill clean help
+.PHONY: demo test lint up drill bench clean help
 
 help:
 	@echo "make demo   - start the embedded stack and run one internship to a verified badge"
 	@echo "make test   - lint, type-check and run the test suite on the embedded parts"
 	@echo "make up     - start the embedded stack (Temporal, PostgreSQL, mail sink, worker)"
 	@echo "make drill  - fault drill: 50 internships through worker kills and outages"
+	@echo "make bench  - benchmarks; prints a table and writes bench/results.json"
 	@echo "make clean  - remove the virtual environment and the local state (.internflow/)"
 
 $(STAMP): pyproject.toml
@@ -25,6 +26,9 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(BIN)/python -m cli up
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 drill: $(STAMP)
 	$(BIN)/python -m bench.drill

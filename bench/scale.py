@@ -1,0 +1,169 @@
+"""Scale: many internships open at once, waiting between milestones, on one worker.
+
+Measures the start rate (start + three approvals each), the worker's resident memory with all of
+them open, and the p50/p99 of a `status` query and of a search by phase and company, both in
+Temporal visibility and in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+from temporalio.client import Client
+
+from cli.demo import EXAMPLE_PLAN
+from models.plan import InternshipPlan
+from models.status import Phase
+from models.submissions import Approval
+from operations import internships as ops
+from runtime.clients import connect_temporal
+from runtime.ports import throwaway_settings
+from runtime.settings import Settings
+from runtime.stack import EmbeddedStack
+
+COMPANIES = 50
+AGREEMENT_IN = timedelta(minutes=2)
+"""Room between an internship's start call and its start date for the three approvals."""
+
+
+def scale_plan(index: int, now: datetime) -> InternshipPlan:
+    """The example plan under a new id and one of COMPANIES host companies, with its agreement
+    deadline and start date both AGREEMENT_IN from now, so that it waits weeks for its first
+    milestone once approved."""
+    example = InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text())
+    data = example.model_dump()
+    data["company"]["id"] = f"company-{index % COMPANIES:03d}"
+    data["agreement_deadline"] = example.period.start
+    return InternshipPlan.model_validate(data).retimed(f"scale-{index:05d}", now + AGREEMENT_IN)
+
+
+async def open_internship(client: Client, settings: Settings, plan: InternshipPlan) -> None:
+    await ops.start_internship(client, settings, plan)
+    for party in ("intern", "tutor", "mentor"):
+        await ops.approve(
+            client,
+            plan.internship_id,
+            Approval(submission_id=f"a-{party}", party=party, plan_version=1),
+        )
+
+
+async def timed(calls: list[Any]) -> list[float]:
+    """Milliseconds of each awaited call, one after the other."""
+    times = []
+    for call in calls:
+        started = time.perf_counter()
+        await call
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1),
+    }
+
+
+async def run(count: int, concurrency: int, samples: int) -> dict[str, Any]:
+    state = Path(tempfile.mkdtemp(prefix="internflow-scale-"))
+    settings = throwaway_settings(state)
+    result: dict[str, Any] = {"internships": count}
+    try:
+        async with EmbeddedStack(settings) as stack:
+            client = await connect_temporal(settings)
+            assert stack.worker_pid is not None
+            worker = psutil.Process(stack.worker_pid)
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(index: int) -> None:
+                async with gate:
+                    await open_internship(
+                        client, settings, scale_plan(index, datetime.now().astimezone())
+                    )
+
+            started = time.monotonic()
+            done = 0
+            for batch in range(0, count, 500):
+                await asyncio.gather(*(one(i) for i in range(batch, min(count, batch + 500))))
+                done = min(count, batch + 500)
+                print(f"  {done}/{count} started and approved", flush=True)
+            seconds = time.monotonic() - started
+            result["start_rate_per_second"] = round(count / seconds, 1)
+            result["start_seconds"] = round(seconds, 1)
+
+            # Wait until every internship has reached its start date and is in progress.
+            await asyncio.sleep(AGREEMENT_IN.total_seconds() + 5)
+            conn = await asyncpg.connect(settings.database_url)
+            try:
+                for _ in range(120):
+                    open_now = await conn.fetchval(
+                        "SELECT count(*) FROM internships WHERE phase = $1",
+                        Phase.IN_PROGRESS.value,
+                    )
+                    if open_now >= count:
+                        break
+                    await asyncio.sleep(5)
+                result["in_progress"] = open_now
+                result["worker_rss_mib"] = round(worker.memory_info().rss / 2**20, 1)
+
+                rng = random.Random(7)
+                ids = [f"scale-{rng.randrange(count):05d}" for _ in range(samples)]
+                result["status_query"] = percentiles(
+                    await timed([ops.status(client, internship_id) for internship_id in ids])
+                )
+                companies = [f"company-{rng.randrange(COMPANIES):03d}" for _ in range(samples)]
+
+                async def visibility(company: str) -> int:
+                    query = f"InternshipPhase = 'in_progress' AND CompanyId = '{company}'"
+                    return len([w async for w in client.list_workflows(query, page_size=1000)])
+
+                result["search_temporal_visibility"] = percentiles(
+                    await timed([visibility(company) for company in companies])
+                )
+                result["search_postgresql"] = percentiles(
+                    await timed(
+                        [
+                            conn.fetch(
+                                "SELECT internship_id FROM internships "
+                                "WHERE phase = 'in_progress' AND company_id = $1",
+                                company,
+                            )
+                            for company in companies
+                        ]
+                    )
+                )
+            finally:
+                await conn.close()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--internships", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    figures = asyncio.run(run(args.internships, args.concurrency, args.samples))
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
