@@ -25,6 +25,7 @@ def throwaway_settings(state_dir: Path, **overrides: Any) -> Settings:
         "database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/internflow",
         "smtp_host": "127.0.0.1",
         "smtp_port": free_port(),
+        "api_port": free_port(),
     }
     values.update(overrides)
     return Settings(**values)
