@@ -14,10 +14,12 @@ from temporalio.worker import Worker
 from activities.badge import BadgeActivities
 from activities.notify import Mailer, NotifyActivities
 from activities.records import RecordActivities
-from badges.keys import load_or_create_signing_key
+from activities.status_lists import signing_key
 from runtime.clients import connect_temporal, create_pool
 from runtime.logging import configure_logging
+from runtime.metrics import metrics_address, metrics_runtime
 from runtime.settings import Settings
+from runtime.tracing import flush_traces
 from workflows.internship import InternshipWorkflow
 
 
@@ -25,7 +27,8 @@ def build_worker(client: Client, settings: Settings, pool: asyncpg.Pool) -> Work
     records = RecordActivities(pool)
     mailer = Mailer(settings)
     notify = NotifyActivities(pool, mailer)
-    badge = BadgeActivities(pool, mailer, load_or_create_signing_key(settings.keys_path), settings)
+    # The key ring's active key: after a rotation new badges use the new key, old ones verify.
+    badge = BadgeActivities(pool, mailer, signing_key(settings), settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -39,7 +42,9 @@ def build_worker(client: Client, settings: Settings, pool: asyncpg.Pool) -> Work
 
 async def run_worker(settings: Settings) -> None:
     log = structlog.get_logger("worker")
-    client = await connect_temporal(settings)
+    # The SDK's Prometheus endpoint (INTERNFLOW_METRICS_PORT); payload encryption and tracing
+    # come with the client (runtime/clients.py) and reach the worker through it.
+    client = await connect_temporal(settings, runtime=metrics_runtime(settings))
     pool = await create_pool(settings)
     try:
         worker = build_worker(client, settings, pool)
@@ -48,11 +53,18 @@ async def run_worker(settings: Settings) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         async with worker:
-            log.info("worker running", task_queue=settings.task_queue)
+            log.info(
+                "worker running",
+                task_queue=settings.task_queue,
+                metrics=metrics_address(settings),
+                payload_encryption=client.data_converter.payload_codec is not None,
+                tracing=bool(settings.otlp_endpoint),
+            )
             await stop.wait()
             log.info("worker stopping")
     finally:
         await pool.close()
+        flush_traces()
 
 
 def main() -> None:

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import timedelta
 from email.message import EmailMessage
 from importlib import resources
+from typing import Any
 
 import asyncpg
 import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import Mailer, PermanentDeliveryError, message_id_for
+from activities.notify import (
+    Mailer,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    deliver,
+    is_last_attempt,
+    message_id_for,
+    set_language,
+    verify_url_for,
+)
+from activities.status_lists import assign_status
+from activities.templates import TemplateError
 from badges.bake import bake_png
 from badges.credential import build_credential, credential_id_for, issuer_id_for
 from badges.jsonld import ensure_all_terms_defined
@@ -22,6 +35,10 @@ from models.activities import BadgeRequest, IssuedBadge, Notification
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+#: How long the badge e-mail is retried through transient failures (the workflow's activity
+#: options set no give-up time for it; ordinary e-mail gets the same day).
+BADGE_MAIL_GIVE_UP_AFTER = timedelta(days=1)
 
 
 def badge_image(name: str) -> bytes:
@@ -42,6 +59,7 @@ class BadgeActivities:
         self._pool = pool
         self._mailer = mailer
         self._key = signing_key
+        self._settings = settings
         self._base_url = settings.public_base_url.rstrip("/")
 
     @activity.defn(name="issue_badge")
@@ -49,22 +67,29 @@ class BadgeActivities:
         """Exactly-once issuance: the credential is stored before it is e-mailed, and a retry
         reuses the stored one (never re-signs a different credential) and skips a sent e-mail.
         The one unavoidable window — a crash after the SMTP server accepted the message and before
-        `emailed_at` is written — resends once, with the same Message-ID."""
+        `emailed_at` is written — resends once, with the same Message-ID.
+
+        A badge e-mail the server refuses for good (or that still fails when the give-up time has
+        passed) is not retried: the reason is kept in `credentials.email_error`, the operator is
+        told, and the internship completes with its credential stored. `emailed` is True only
+        when this call handed the e-mail to the SMTP server."""
         plan = request.plan
         credential_id = credential_id_for(plan.internship_id)
         message_id = message_id_for(f"{request.workflow_id}/badge")
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT credential, emailed_at FROM credentials WHERE credential_id = $1",
-                credential_id,
-            )
+            row = await self._stored(conn, credential_id)
             if row is None:
-                signed = self._sign(request)
+                # Places on the issuer's revocation and suspension lists, so that anyone can
+                # check later whether the badge still stands.
+                places = await assign_status(conn, self._settings, plan.institution.id)
+                signed = self._sign(request, places.credential_status())
                 await conn.execute(
                     """
                     INSERT INTO credentials (credential_id, internship_id, format, credential,
-                                             issued_at, message_id)
-                    VALUES ($1, $2, 'ob3+eddsa-rdfc-2022', $3, $4, $5)
+                                             issued_at, message_id,
+                                             revocation_list_id, revocation_index,
+                                             suspension_list_id, suspension_index)
+                    VALUES ($1, $2, 'ob3+eddsa-rdfc-2022', $3, $4, $5, $6, $7, $8, $9)
                     ON CONFLICT (credential_id) DO NOTHING
                     """,
                     credential_id,
@@ -72,20 +97,36 @@ class BadgeActivities:
                     json.dumps(signed),
                     request.issued_at,
                     message_id,
+                    *places.revocation,
+                    *places.suspension,
                 )
-                row = await conn.fetchrow(
-                    "SELECT credential, emailed_at FROM credentials WHERE credential_id = $1",
-                    credential_id,
-                )
+                row = await self._stored(conn, credential_id)
+                assert row is not None
             if row["emailed_at"] is not None:
+                return IssuedBadge(credential_id=credential_id, emailed=False)
+            if row["email_error"] is not None:
+                # Given up in an earlier attempt that then failed: make sure the operator knows.
+                await self._tell_operator(conn, request, row["email_error"])
                 return IssuedBadge(credential_id=credential_id, emailed=False)
             credential_json: str = row["credential"]
             try:
                 await self._mailer.send(self._badge_message(request, credential_json, message_id))
+            except TemplateError as broken:
+                await self._give_up(conn, request, f"the badge template failed: {broken}")
+                return IssuedBadge(credential_id=credential_id, emailed=False)
             except PermanentDeliveryError as refused:
-                raise ApplicationError(
-                    str(refused), type="PermanentDeliveryError", non_retryable=True
-                ) from None
+                await self._give_up(conn, request, str(refused))
+                return IssuedBadge(credential_id=credential_id, emailed=False)
+            except TransientDeliveryError as failure:
+                if not is_last_attempt(activity.info(), BADGE_MAIL_GIVE_UP_AFTER):
+                    log.info(
+                        "badge e-mail deferred",
+                        internship_id=plan.internship_id,
+                        error=str(failure),
+                    )
+                    raise
+                await self._give_up(conn, request, f"gave up: {failure}")
+                return IssuedBadge(credential_id=credential_id, emailed=False)
             await conn.execute(
                 "UPDATE credentials SET emailed_at = now() WHERE credential_id = $1",
                 credential_id,
@@ -93,7 +134,59 @@ class BadgeActivities:
         log.info("badge issued", internship_id=plan.internship_id, credential_id=credential_id)
         return IssuedBadge(credential_id=credential_id, emailed=True)
 
-    def _sign(self, request: BadgeRequest) -> dict[str, object]:
+    @staticmethod
+    async def _stored(conn: asyncpg.Connection, credential_id: str) -> asyncpg.Record | None:
+        return await conn.fetchrow(
+            "SELECT credential, emailed_at, email_error FROM credentials WHERE credential_id = $1",
+            credential_id,
+        )
+
+    async def _give_up(self, conn: asyncpg.Connection, request: BadgeRequest, reason: str) -> None:
+        """Stop trying to e-mail the badge: keep the reason and tell the operator."""
+        plan = request.plan
+        await conn.execute(
+            "UPDATE credentials SET email_error = $2 "
+            "WHERE credential_id = $1 AND emailed_at IS NULL",
+            credential_id_for(plan.internship_id),
+            reason,
+        )
+        log.warning("badge e-mail not delivered", internship_id=plan.internship_id, error=reason)
+        await self._tell_operator(conn, request, reason)
+
+    async def _tell_operator(
+        self, conn: asyncpg.Connection, request: BadgeRequest, reason: str
+    ) -> None:
+        """One `delivery_failed` e-mail to the institution (once, like every notification); if
+        that fails too, the failure stays recorded in `notifications` and the badge goes on."""
+        plan = request.plan
+        notice = Notification(
+            notification_id=f"{request.workflow_id}/delivery_failed/badge/operator",
+            internship_id=plan.internship_id,
+            kind="delivery_failed",
+            recipient_role="operator",
+            recipient_email=plan.institution.email,
+            recipient_name=plan.institution.name,
+            language=plan.tutor.language,
+            planned_at=request.issued_at,
+            values={
+                "internship": plan.internship_id,
+                "failed_kind": "badge",
+                "failed_role": "intern",
+                "error": reason,
+            },
+        )
+        try:
+            await deliver(conn, self._mailer, notice, last_attempt=True)
+        except ApplicationError as failed:
+            log.warning(
+                "operator not told of the badge e-mail",
+                internship_id=plan.internship_id,
+                error=failed.message,
+            )
+
+    def _sign(
+        self, request: BadgeRequest, credential_status: list[dict[str, Any]]
+    ) -> dict[str, object]:
         plan = request.plan
         issuer_id = issuer_id_for(self._base_url, plan.institution.id)
         credential = build_credential(
@@ -103,6 +196,7 @@ class BadgeActivities:
             image_url=f"{self._base_url}/images/{plan.badge.image}",
             issued_at=request.issued_at,
             salt=secrets.token_hex(16),
+            credential_status=credential_status,
         )
         ensure_all_terms_defined(credential)
         return sign(
@@ -116,7 +210,7 @@ class BadgeActivities:
         self, request: BadgeRequest, credential_json: str, message_id: str
     ) -> EmailMessage:
         plan = request.plan
-        credential_uuid = credential_id_for(plan.internship_id).removeprefix("urn:uuid:")
+        verify_url = verify_url_for(self._base_url, plan.internship_id)
         notification = Notification(
             notification_id=f"{request.workflow_id}/badge",
             internship_id=plan.internship_id,
@@ -133,7 +227,8 @@ class BadgeActivities:
             message_id,
             extra={
                 "badge": plan.badge.name,
-                "verify_url": f"{self._base_url}/verify/{credential_uuid}",
+                "verify_url": verify_url,
+                "link": verify_url,
             },
         )
         baked = bake_png(badge_image(plan.badge.image), credential_json)
@@ -144,4 +239,5 @@ class BadgeActivities:
             subtype="json",
             filename="credential.json",
         )
+        set_language(message, plan.intern.language)
         return message

@@ -1,8 +1,9 @@
-"""E-mail through SMTP: composing messages with deterministic Message-IDs and sending them once."""
+"""E-mail through SMTP: composing messages with deterministic Message-IDs and sending each once."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
@@ -12,11 +13,18 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.templates import render
-from models.activities import Notification
+from activities.records import refresh_overdue
+from activities.templates import TemplateError, render
+from badges.credential import credential_id_for
+from models.activities import Notification, NotificationKind
+from runtime.links import notification_link
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+#: Milestone ladder steps: each is sent when a deadline passes with something still owed, so each
+#: brings the internship's `overdue` flag up to date.
+OVERDUE_STEPS: frozenset[NotificationKind] = frozenset({"reminder", "escalation", "missed"})
 
 
 def message_id_for(notification_id: str) -> str:
@@ -25,36 +33,72 @@ def message_id_for(notification_id: str) -> str:
     return f"<{digest}@internflow>"
 
 
+def verify_url_for(public_base_url: str, internship_id: str) -> str:
+    """The public verification page of the internship's badge."""
+    credential_uuid = credential_id_for(internship_id).removeprefix("urn:uuid:")
+    return f"{public_base_url.rstrip('/')}/verify/{credential_uuid}"
+
+
 class PermanentDeliveryError(Exception):
-    """The SMTP server refused the message for good (5xx): retrying cannot help."""
+    """The SMTP server refused this message or its recipient for good (5xx): retrying cannot
+    help. The message names SMTP codes only, never an address."""
+
+
+class TransientDeliveryError(Exception):
+    """The message could not be handed over now (server unreachable, 4xx, authentication or
+    configuration trouble): a later attempt may succeed. Names no address."""
 
 
 class Mailer:
-    """Sends messages through the configured SMTP server."""
+    """Composes messages from the templates and sends them through the configured SMTP server."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self.public_base_url = settings.public_base_url.rstrip("/")
+
+    def default_link(self, notification: Notification) -> str:
+        """Where a message's button leads unless the notification carries `values["link"]`: the
+        badge's verification page for a revocation; the party's own signed, expiring link for
+        an e-mail that asks something of them; else the internship's page."""
+        if notification.kind == "revocation":
+            return verify_url_for(self.public_base_url, notification.internship_id)
+        link = notification_link(self._settings, notification)
+        if link is not None:
+            return link
+        return f"{self.public_base_url}/p/{notification.internship_id}"
 
     def compose(
         self, notification: Notification, message_id: str, extra: dict[str, str] | None = None
     ) -> EmailMessage:
-        values = {"name": notification.recipient_name, **notification.values, **(extra or {})}
-        subject, body = render(notification.kind, notification.language, values)
+        """The message with a text and an HTML part in the recipient's language. Raises
+        jinja2's TemplateError when a value the template needs is missing."""
+        values = {
+            "name": notification.recipient_name,
+            "link": self.default_link(notification),
+            **notification.values,
+            **(extra or {}),
+        }
+        rendered = render(notification.kind, notification.language, values)
         message = EmailMessage()
         message["From"] = self._settings.mail_from
         message["To"] = formataddr((notification.recipient_name, notification.recipient_email))
-        message["Subject"] = subject
+        message["Subject"] = rendered.subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = message_id
-        message["Content-Language"] = notification.language
+        message["Auto-Submitted"] = "auto-generated"
         # Ids only, for filtering and support; never names or addresses.
         message["X-Internflow-Internship"] = notification.internship_id
         message["X-Internflow-Kind"] = notification.kind
-        message.set_content(body)
+        message.set_content(rendered.text)
+        message.add_alternative(rendered.html, subtype="html")
+        set_language(message, notification.language)
         return message
 
     async def send(self, message: EmailMessage) -> None:
-        """Send, raising PermanentDeliveryError for a 5xx refusal; anything else is transient."""
+        """Hand the message to the SMTP server. Raises PermanentDeliveryError when the server
+        refuses the recipient or the message with a 5xx code, TransientDeliveryError for
+        anything that may pass later. Neither carries the server's text, which can quote the
+        address."""
         s = self._settings
         try:
             await aiosmtplib.send(
@@ -68,14 +112,142 @@ class Mailer:
                 timeout=20,
             )
         except aiosmtplib.SMTPRecipientsRefused as refused:
-            codes = [r.code for r in refused.recipients]
-            if all(code >= 500 for code in codes):
-                raise PermanentDeliveryError(f"recipient refused with {codes}") from None
-            raise
-        except aiosmtplib.SMTPResponseException as refused:
+            codes = sorted({r.code for r in refused.recipients})
+            if codes and all(code >= 500 for code in codes):
+                raise PermanentDeliveryError(f"recipient refused with SMTP {codes}") from None
+            raise TransientDeliveryError(f"recipient deferred with SMTP {codes}") from None
+        except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError) as refused:
+            is_recipient = isinstance(refused, aiosmtplib.SMTPRecipientRefused)
+            what = "recipient" if is_recipient else "message"
             if refused.code >= 500:
-                raise PermanentDeliveryError(f"message refused with {refused.code}") from None
-            raise
+                raise PermanentDeliveryError(f"{what} refused with SMTP {refused.code}") from None
+            raise TransientDeliveryError(f"{what} deferred with SMTP {refused.code}") from None
+        except aiosmtplib.SMTPResponseException as failed:
+            # Greeting, HELO, AUTH or the sender refused: the server or our settings, for every
+            # message alike; it passes once they are fixed.
+            raise TransientDeliveryError(
+                f"the SMTP server at {s.smtp_host}:{s.smtp_port} answered "
+                f"{failed.code} ({type(failed).__name__})"
+            ) from None
+        except (aiosmtplib.SMTPException, OSError) as failed:
+            raise TransientDeliveryError(
+                f"cannot reach the SMTP server at {s.smtp_host}:{s.smtp_port} "
+                f"({type(failed).__name__})"
+            ) from None
+
+
+def set_language(message: EmailMessage, language: str) -> None:
+    """Content-Language on the message and each of its text parts. Call it again after adding
+    attachments: turning a message into multipart moves its Content-* headers into a part."""
+    for part in [message, *message.walk()]:
+        if part is message or part.get_content_maintype() == "text":
+            del part["Content-Language"]
+            part["Content-Language"] = language
+
+
+def is_last_attempt(info: activity.Info, give_up_after: timedelta | None = None) -> bool:
+    """Whether the activity's time is up before its next retry would start, so this attempt is
+    its last: its schedule-to-close timeout (or, without one, `give_up_after`) counted from when
+    it was first scheduled. Computed on the server's clock (the schedule times), so it holds in a
+    time-skipping test too."""
+    policy = info.retry_policy
+    limit = info.schedule_to_close_timeout or give_up_after
+    if policy is None:
+        return False
+    if policy.maximum_attempts and info.attempt >= policy.maximum_attempts:
+        return True
+    if limit is None:
+        return False
+    delay = policy.initial_interval * policy.backoff_coefficient ** (info.attempt - 1)
+    if policy.maximum_interval is not None:
+        delay = min(delay, policy.maximum_interval)
+    return info.current_attempt_scheduled_time + delay >= info.scheduled_time + limit
+
+
+async def deliver(
+    conn: asyncpg.Connection,
+    mailer: Mailer,
+    notification: Notification,
+    *,
+    last_attempt: bool = False,
+) -> bool:
+    """Send one notification unless it was already sent; False for a skipped resend.
+
+    The `notifications` row is written `sending` before the SMTP call and `sent` after it: a
+    crash between the server's acceptance and the second write makes the retry send once more,
+    with the same Message-ID, so that a mail client shows it once. A permanent refusal (and a
+    transient failure on the `last_attempt`) marks the row `failed` with the reason and raises a
+    non-retryable ApplicationError; a transient failure keeps the reason and raises
+    TransientDeliveryError for a retry."""
+    message_id = message_id_for(notification.notification_id)
+    status = await conn.fetchval(
+        """
+        INSERT INTO notifications (notification_id, internship_id, kind, recipient_role,
+                                   message_id, status, attempts, planned_at)
+        VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6)
+        ON CONFLICT (notification_id) DO UPDATE
+            SET attempts = notifications.attempts + 1
+        RETURNING status
+        """,
+        notification.notification_id,
+        notification.internship_id,
+        notification.kind,
+        notification.recipient_role,
+        message_id,
+        notification.planned_at,
+    )
+    if status == "sent":
+        return False
+    if notification.kind in OVERDUE_STEPS:
+        async with conn.transaction():
+            await refresh_overdue(conn, notification.internship_id, notification.planned_at)
+    bound = log.bind(
+        internship_id=notification.internship_id,
+        kind=notification.kind,
+        role=notification.recipient_role,
+    )
+    try:
+        message = mailer.compose(notification, message_id)
+        await mailer.send(message)
+    except TemplateError as broken:
+        reason = f"the {notification.kind} template could not be rendered: {broken}"
+        await _mark_failed(conn, notification.notification_id, reason)
+        bound.error("notification not rendered", error=reason)
+        raise ApplicationError(reason, type="TemplateError", non_retryable=True) from None
+    except PermanentDeliveryError as refused:
+        await _mark_failed(conn, notification.notification_id, str(refused))
+        bound.warning("notification refused", error=str(refused))
+        raise ApplicationError(
+            str(refused), type="PermanentDeliveryError", non_retryable=True
+        ) from None
+    except TransientDeliveryError as failure:
+        if last_attempt:
+            reason = f"gave up: {failure}"
+            await _mark_failed(conn, notification.notification_id, reason)
+            bound.warning("notification given up", error=reason)
+            raise ApplicationError(reason, type="DeliveryGaveUp", non_retryable=True) from None
+        await conn.execute(
+            "UPDATE notifications SET error = $2 WHERE notification_id = $1",
+            notification.notification_id,
+            str(failure),
+        )
+        bound.info("notification deferred", error=str(failure))
+        raise
+    await conn.execute(
+        "UPDATE notifications SET status = 'sent', sent_at = now(), error = NULL "
+        "WHERE notification_id = $1",
+        notification.notification_id,
+    )
+    bound.info("notification sent")
+    return True
+
+
+async def _mark_failed(conn: asyncpg.Connection, notification_id: str, reason: str) -> None:
+    await conn.execute(
+        "UPDATE notifications SET status = 'failed', error = $2 WHERE notification_id = $1",
+        notification_id,
+        reason,
+    )
 
 
 class NotifyActivities:
@@ -85,52 +257,10 @@ class NotifyActivities:
 
     @activity.defn(name="send_notification")
     async def send(self, notification: Notification) -> bool:
-        """Send one notification unless it was already sent. Returns False for a skipped resend.
-
-        The row is marked `sending` before the SMTP call and `sent` after it: a crash between the
-        server's acceptance and the second write makes the retry send once more, with the same
-        Message-ID, so that a mail client shows it once."""
-        message_id = message_id_for(notification.notification_id)
+        """Send one notification unless it was already sent; False for a skipped resend. A
+        transient failure is retried by Temporal with backoff until the workflow's give-up time;
+        the last attempt, and a permanent refusal, record the failure and end without retry."""
         async with self._pool.acquire() as conn:
-            status = await conn.fetchval(
-                """
-                INSERT INTO notifications (notification_id, internship_id, kind, recipient_role,
-                                           message_id, status, attempts, planned_at)
-                VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6)
-                ON CONFLICT (notification_id) DO UPDATE
-                    SET attempts = notifications.attempts + 1
-                RETURNING status
-                """,
-                notification.notification_id,
-                notification.internship_id,
-                notification.kind,
-                notification.recipient_role,
-                message_id,
-                notification.planned_at,
+            return await deliver(
+                conn, self._mailer, notification, last_attempt=is_last_attempt(activity.info())
             )
-            if status == "sent":
-                return False
-            try:
-                await self._mailer.send(self._mailer.compose(notification, message_id))
-            except PermanentDeliveryError as refused:
-                await conn.execute(
-                    "UPDATE notifications SET status = 'failed', error = $2 "
-                    "WHERE notification_id = $1",
-                    notification.notification_id,
-                    str(refused),
-                )
-                raise ApplicationError(
-                    str(refused), type="PermanentDeliveryError", non_retryable=True
-                ) from None
-            await conn.execute(
-                "UPDATE notifications SET status = 'sent', sent_at = now(), error = NULL "
-                "WHERE notification_id = $1",
-                notification.notification_id,
-            )
-        log.info(
-            "notification sent",
-            internship_id=notification.internship_id,
-            kind=notification.kind,
-            role=notification.recipient_role,
-        )
-        return True

@@ -28,8 +28,8 @@ from temporalio.worker import Worker
 from bench.lifecycle import bench_plan
 from models.submissions import Approval, CompanyFeedback
 from operations import internships as ops
-from operations.links import make_token
 from runtime.clients import connect_temporal
+from runtime.links import make_token
 from runtime.ports import throwaway_settings
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings

@@ -4,59 +4,179 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
+import asyncpg
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
 
 from models.plan import InternshipPlan
+from models.status import Phase
+from models.submissions import (
+    Approval,
+    Assessment,
+    CompanyFeedback,
+    Extension,
+    MilestoneReport,
+    Pause,
+    Receipt,
+    Resume,
+    Validation,
+    Withdrawal,
+)
 from operations import internships as ops
+from operations.access import AccessError
+from operations.credentials import CredentialConflict, CredentialNotFound, StatusAction
 from operations.internships import OperationRejected
-from runtime.clients import connect_temporal
+from runtime.clients import connect_records, connect_temporal
 from runtime.errors import StackError
 from runtime.logging import configure_logging
 from runtime.settings import Settings
 
 app = typer.Typer(
-    help="Durable internship workflows that end in a signed Open Badge. "
+    help="Durable internship workflows that end in a signed Open Badge.\n\n"
+    "Start with `internflow up` (the embedded stack and the HTTP API), then "
+    "`internflow start examples/plan.json` and `internflow status ID`. "
     "Configure with INTERNFLOW_* environment variables (see the README).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
+badge_app = typer.Typer(
+    help="Revoke, suspend or reinstate an issued badge (the public status list and the audit "
+    "trail record it, with your reason).",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(
+    help="API keys for the HTTP API: operators start and change internships, admins also see "
+    "history and manage badges and keys.",
+    no_args_is_help=True,
+)
+app.add_typer(badge_app, name="badge")
+app.add_typer(keys_app, name="keys")
+
 console = Console()
 T = TypeVar("T")
+USER_ERROR = 2
+
+InternshipId = Annotated[str, typer.Argument(help="The internship's id, as in its plan.")]
+SubmissionIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--id",
+        help="Your id for this submission; sending the same id again is answered with the "
+        "first receipt (default: a new id).",
+    ),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/] {message}")
+    return typer.Exit(USER_ERROR)
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; errors a user can cause end with a message, not a traceback."""
     try:
         return asyncio.run(coroutine)
-    except (OperationRejected, StackError) as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
+    except (
+        OperationRejected,
+        StackError,
+        CredentialNotFound,
+        CredentialConflict,
+        AccessError,
+    ) as error:
+        raise _fail(str(error)) from None
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError):
+        raise _fail(
+            "cannot reach PostgreSQL: start the stack with `internflow up` or set "
+            "INTERNFLOW_DATABASE_URL"
+        ) from None
+    except asyncpg.UndefinedTableError:
+        raise _fail(
+            "the database is missing tables: start the stack once (`internflow up`) or apply "
+            "db/migrations/"
+        ) from None
     except RuntimeError as error:
         if "Failed client connect" in str(error):
-            console.print(
-                "[red]error:[/] cannot reach Temporal: start the stack with `internflow up` "
+            raise _fail(
+                "cannot reach Temporal: start the stack with `internflow up` "
                 "or set INTERNFLOW_TEMPORAL_ADDRESS"
-            )
-            raise typer.Exit(2) from None
+            ) from None
         raise
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"INTERNFLOW_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise _fail(f"invalid configuration: {problems}") from None
     configure_logging(settings)
     return settings
 
 
+def _new_id(kind: str) -> str:
+    return f"cli-{kind}-{uuid.uuid4().hex[:12]}"
+
+
+def _print_receipt(receipt: Receipt) -> None:
+    late = " [yellow](late)[/]" if receipt.late else ""
+    console.print(
+        f"[green]accepted[/] {receipt.kind} {receipt.submission_id} at "
+        f"{receipt.accepted_at:%Y-%m-%d %H:%M:%S %Z}{late}"
+    )
+
+
+def _submit(call: Callable[[Any], Coroutine[Any, Any, Receipt]]) -> None:
+    """Connect to Temporal, send one submission, print the workflow's receipt."""
+    settings = _settings()
+
+    async def go() -> Receipt:
+        return await call(await connect_temporal(settings))
+
+    _print_receipt(_run(go()))
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    """`outcome=level` options as a dict."""
+    result = {}
+    for value in values:
+        outcome, sep, level = value.partition("=")
+        if not sep or not outcome.strip() or not level.strip():
+            raise _fail(f"{what} {value!r}: write OUTCOME=LEVEL, e.g. --level web-dev=good")
+        result[outcome.strip()] = level.strip()
+    return result
+
+
+def _model(build: Callable[[], T]) -> T:
+    """Build a submission; a pydantic error becomes a message naming the field."""
+    try:
+        return build()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise _fail(problems) from None
+
+
+# ---- the stack --------------------------------------------------------------------------------
+
+
 @app.command()
 def up() -> None:
-    """Start the embedded stack (PostgreSQL, Temporal with its Web UI, mail sink, worker) and
-    keep it running until Ctrl-C. If it is already running, say where."""
+    """Start the embedded stack (PostgreSQL, Temporal with its Web UI, mail sink, worker, HTTP
+    API) and keep it running until Ctrl-C. If it is already running, say where."""
     from runtime.stack import run_up
 
     _run(run_up(_settings()))
@@ -80,35 +200,185 @@ def worker() -> None:
 
 
 @app.command()
-def start(
-    plan_file: Annotated[Path, typer.Argument(help="A plan as JSON, like examples/plan.json.")],
-) -> None:
-    """Start an internship from a plan file. Starting a running internship again is harmless."""
+def serve() -> None:
+    """Serve the HTTP API (operators, parties, admins, public verification) on
+    INTERNFLOW_API_HOST:INTERNFLOW_API_PORT (default 127.0.0.1:8000); OpenAPI at /docs.
+    `internflow up` already runs one."""
+    from api.server import serve as serve_api
+
     settings = _settings()
     try:
-        plan = InternshipPlan.model_validate_json(plan_file.read_text())
+        serve_api(settings)
+    except StackError as error:
+        raise _fail(str(error)) from None
+
+
+# ---- internships ------------------------------------------------------------------------------
+
+
+def _read_plan(plan_file: Path) -> InternshipPlan:
+    try:
+        return InternshipPlan.model_validate_json(plan_file.read_text())
     except OSError as error:
-        console.print(f"[red]error:[/] cannot read {plan_file}: {error.strerror}")
-        raise typer.Exit(2) from None
+        raise _fail(f"cannot read {plan_file}: {error.strerror}") from None
     except ValidationError as error:
         console.print(f"[red]error:[/] {plan_file} is not a valid plan:")
         for problem in error.errors():
             where = ".".join(str(part) for part in problem["loc"]) or "(plan)"
             console.print(f"  {where}: {problem['msg']}")
-        raise typer.Exit(2) from None
-
-    async def go() -> str:
-        client = await connect_temporal(settings)
-        handle = await ops.start_internship(client, settings, plan)
-        return handle.id
-
-    workflow_id = _run(go())
-    console.print(f"started {plan.internship_id} (workflow {workflow_id})")
+        raise typer.Exit(USER_ERROR) from None
 
 
 @app.command()
-def status(internship_id: str) -> None:
-    """Show an internship's phase, approvals, milestones and next deadline as JSON."""
+def start(
+    plan_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A plan as JSON, like examples/plan.json; with --batch CSV, the template that "
+            "every row fills in."
+        ),
+    ] = None,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch",
+            help="Many internships: a JSON list of plans, or a CSV whose columns are plan fields "
+            "(internship_id, intern.name, intern.email, period.start, ...) over PLAN_FILE.",
+        ),
+    ] = None,
+) -> None:
+    """Start an internship from a plan file, or many with --batch. Starting a running internship
+    again is harmless; a plan with a mistake is refused with the field and the reason.
+
+    Examples: `internflow start examples/plan.json`;
+    `internflow start examples/plan.json --batch interns.csv`; `internflow start --batch plans.json`
+    """
+    settings = _settings()
+    if batch is None:
+        if plan_file is None:
+            raise _fail("give a plan file, or --batch FILE (see --help)")
+        plan = _read_plan(plan_file)
+
+        async def go() -> str:
+            client = await connect_temporal(settings)
+            handle = await ops.start_internship(client, settings, plan)
+            return handle.id
+
+        workflow_id = _run(go())
+        console.print(f"started {plan.internship_id} (workflow {workflow_id})")
+        return
+    _start_batch(settings, plan_file, batch)
+
+
+def _start_batch(settings: Settings, template_file: Path | None, batch: Path) -> None:
+    from api.batch import BatchError, RowResult, rows_from_csv, rows_from_json, start_batch
+
+    try:
+        text = batch.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise _fail(f"cannot read {batch}: {error}") from None
+    try:
+        if batch.suffix.lower() == ".csv":
+            if template_file is None:
+                raise _fail("a CSV batch fills in a template plan: give PLAN_FILE before --batch")
+            rows = rows_from_csv(text, _read_plan(template_file))
+        else:
+            rows = rows_from_json(text)
+    except BatchError as error:
+        raise _fail(f"{batch}: {error}") from None
+
+    with Progress(
+        TextColumn("starting"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        task = progress.add_task("batch", total=len(rows))
+
+        def advance(result: RowResult) -> None:
+            progress.advance(task)
+
+        async def go() -> Any:
+            client = await connect_temporal(settings)
+            return await start_batch(client, settings, rows, on_row=advance)
+
+        result = _run(go())
+    table = Table("row", "internship", "result", "problems")
+    for row in result.rows:
+        colour = {"started": "green", "already_running": "cyan"}.get(row.status, "red")
+        table.add_row(
+            str(row.row),
+            row.internship_id or "-",
+            f"[{colour}]{row.status}[/]",
+            "\n".join(row.errors),
+        )
+    console.print(table)
+    console.print(
+        f"{result.started} started, {result.already_running} already running, "
+        f"{result.failed} failed"
+    )
+    if result.failed:
+        raise typer.Exit(USER_ERROR)
+
+
+@app.command("list")
+def list_internships(
+    phase: Annotated[Phase | None, typer.Option(help="Only this phase.")] = None,
+    company: Annotated[str | None, typer.Option(help="Only this company id.")] = None,
+    institution: Annotated[str | None, typer.Option(help="Only this institution id.")] = None,
+    overdue: Annotated[
+        bool | None,
+        typer.Option(
+            "--overdue/--not-overdue",
+            help="Only those with (or without) a milestone past its reminder.",
+        ),
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-s", help="Text in the id or the names.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List internships from the records (PostgreSQL), latest start first."""
+    from models.records import InternshipRow
+    from operations.records import list_internships as read_list
+
+    settings = _settings()
+
+    async def go() -> list[InternshipRow]:
+        async with connect_records(settings) as conn:
+            return await read_list(
+                conn,
+                phase=phase,
+                company_id=company,
+                institution_id=institution,
+                overdue=overdue,
+                text=search,
+                limit=limit,
+            )
+
+    items = _run(go())
+    if as_json:
+        console.print_json(json.dumps([item.model_dump(mode="json") for item in items]))
+        return
+    table = Table("internship", "phase", "company", "institution", "start", "end", "overdue")
+    for item in items:
+        table.add_row(
+            item.internship_id,
+            item.phase.value,
+            item.company_id,
+            item.institution_id,
+            f"{item.start_at:%Y-%m-%d}",
+            f"{item.end_at:%Y-%m-%d}",
+            "[yellow]yes[/]" if item.overdue else "",
+        )
+    console.print(table)
+    console.print(
+        f"{len(items)} internships" + (" (more with --limit)" if len(items) == limit else "")
+    )
+
+
+@app.command()
+def status(internship_id: InternshipId) -> None:
+    """Show an internship's phase, approvals, milestones and next deadline as JSON (asks the
+    running workflow)."""
     settings = _settings()
 
     async def go() -> str:
@@ -116,6 +386,249 @@ def status(internship_id: str) -> None:
         return (await ops.status(client, internship_id)).model_dump_json(indent=2)
 
     console.print_json(_run(go()))
+
+
+@app.command()
+def history(
+    internship_id: InternshipId,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the audit trail as JSON.")] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Print Temporal's raw event history instead (JSON lines; kept only for the "
+            "namespace's retention period).",
+        ),
+    ] = False,
+) -> None:
+    """What happened to an internship, step by step, from the audit trail (which outlives
+    Temporal's history)."""
+    settings = _settings()
+    if raw:
+        from api.history import event_page
+
+        async def events() -> int:
+            client = await connect_temporal(settings)
+            token: str | None = None
+            count = 0
+            while True:
+                page = await event_page(client, internship_id, 200, token)
+                for event in page.events:
+                    print(json.dumps(event))
+                    count += 1
+                token = page.next_page_token
+                if token is None:
+                    return count
+
+        _run(events())
+        return
+    from models.records import TimelineRow
+    from operations.records import internship_timeline
+
+    async def history_rows() -> list[TimelineRow]:
+        async with connect_records(settings) as conn:
+            return await internship_timeline(conn, internship_id)
+
+    entries = _run(history_rows())
+    if not entries:
+        raise _fail(f"no recorded history for {internship_id!r}: check the id")
+    if as_json:
+        console.print_json(json.dumps([e.model_dump(mode="json") for e in entries]))
+        return
+    table = Table(
+        "when", "what", "key", "who", "phase", "details", title=f"internship {internship_id}"
+    )
+    for entry in entries:
+        details = "; ".join(
+            f"{k}: {v}" for k, v in entry.detail.items() if v not in (None, "", False, [], {})
+        )
+        table.add_row(
+            f"{entry.occurred_at:%Y-%m-%d %H:%M:%S}",
+            entry.kind,
+            entry.key,
+            entry.actor,
+            entry.phase,
+            details,
+        )
+    console.print(table)
+
+
+# ---- what parties and operators send ----------------------------------------------------------
+
+
+@app.command()
+def approve(
+    internship_id: InternshipId,
+    party: Annotated[
+        Literal["intern", "tutor", "mentor"],
+        typer.Option(help="Who approves: intern, tutor or mentor."),
+    ],
+    version: Annotated[
+        int | None, typer.Option(help="The plan version approved (default: the current one).")
+    ] = None,
+    comment: Annotated[str | None, typer.Option(help="A comment kept with the approval.")] = None,
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Record a party's approval of the learning agreement (e.g. one given on paper)."""
+
+    async def call(client: Any) -> Receipt:
+        plan_version = version or (await ops.status(client, internship_id)).plan_version
+        approval = _model(
+            lambda: Approval(
+                submission_id=submission_id or _new_id("approval"),
+                party=party,
+                plan_version=plan_version,
+                comment=comment,
+            )
+        )
+        return await ops.approve(client, internship_id, approval)
+
+    _submit(call)
+
+
+@app.command()
+def report(
+    internship_id: InternshipId,
+    milestone: Annotated[str, typer.Option(help="The milestone's id in the plan.")],
+    summary: Annotated[str, typer.Option(help="What the intern did and learned.")],
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Record the intern's report for a milestone."""
+    report = _model(
+        lambda: MilestoneReport(
+            submission_id=submission_id or _new_id("report"),
+            milestone_id=milestone,
+            summary=summary,
+        )
+    )
+    _submit(lambda client: ops.submit_report(client, internship_id, report))
+
+
+@app.command()
+def feedback(
+    internship_id: InternshipId,
+    hours: Annotated[float, typer.Option(help="Hours the intern attended.")],
+    milestone: Annotated[
+        str | None, typer.Option(help="The milestone this answers (default: none).")
+    ] = None,
+    rating: Annotated[
+        list[str] | None,
+        typer.Option(help="OUTCOME=LEVEL, once per rated learning outcome."),
+    ] = None,
+    comments: Annotated[str | None, typer.Option()] = None,
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Record the company's feedback: ratings on the rubric, attendance, comments.
+
+    Example: `internflow feedback it-1 --milestone mid-term --hours 72 --rating web-dev=good`"""
+    feedback = _model(
+        lambda: CompanyFeedback(
+            submission_id=submission_id or _new_id("feedback"),
+            milestone_id=milestone,
+            ratings=_pairs(rating or [], "--rating"),
+            attendance_hours=hours,
+            comments=comments,
+        )
+    )
+    _submit(lambda client: ops.submit_feedback(client, internship_id, feedback))
+
+
+@app.command()
+def assess(
+    internship_id: InternshipId,
+    assessor: Annotated[
+        Literal["mentor", "tutor"], typer.Option(help="Who assesses: mentor or tutor.")
+    ],
+    level: Annotated[
+        list[str], typer.Option(help="OUTCOME=LEVEL, once for every learning outcome.")
+    ],
+    comment: Annotated[str | None, typer.Option()] = None,
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Record a final assessment: a rubric level for every learning outcome."""
+    assessment = _model(
+        lambda: Assessment(
+            submission_id=submission_id or _new_id("assessment"),
+            assessor=assessor,
+            levels=_pairs(level, "--level"),
+            comment=comment,
+        )
+    )
+    _submit(lambda client: ops.submit_assessment(client, internship_id, assessment))
+
+
+@app.command()
+def validate(
+    internship_id: InternshipId,
+    decision: Annotated[Literal["pass", "fail"], typer.Option(help="pass or fail.")],
+    reason: Annotated[str | None, typer.Option(help="Why (shown to the intern on fail).")] = None,
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Validate the result for the institution, once both assessments are in."""
+    validation = _model(
+        lambda: Validation(
+            submission_id=submission_id or _new_id("validation"), decision=decision, reason=reason
+        )
+    )
+    _submit(lambda client: ops.validate(client, internship_id, validation))
+
+
+@app.command()
+def pause(
+    internship_id: InternshipId,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")],
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Stop the internship's clock: every deadline ahead moves by the time paused."""
+    request = _model(lambda: Pause(submission_id=submission_id or _new_id("pause"), reason=reason))
+    _submit(lambda client: ops.pause(client, internship_id, request))
+
+
+@app.command()
+def resume(internship_id: InternshipId, submission_id: SubmissionIdOption = None) -> None:
+    """Start the clock again after a pause."""
+    request = _model(lambda: Resume(submission_id=submission_id or _new_id("resume")))
+    _submit(lambda client: ops.resume(client, internship_id, request))
+
+
+@app.command()
+def extend(
+    internship_id: InternshipId,
+    to: Annotated[
+        datetime,
+        typer.Option(
+            "--to",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"],
+            help="The new end, e.g. 2027-06-30 (local midnight) or 2027-06-30T17:00+02:00.",
+        ),
+    ],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")],
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Move the internship's end later (never earlier); evaluation starts from the new end."""
+    new_end = to if to.tzinfo is not None else to.astimezone()
+    extension = _model(
+        lambda: Extension(
+            submission_id=submission_id or _new_id("extension"), new_end=new_end, reason=reason
+        )
+    )
+    _submit(lambda client: ops.extend(client, internship_id, extension))
+
+
+@app.command()
+def withdraw(
+    internship_id: InternshipId,
+    reason: Annotated[str, typer.Option(help="Why (sent to the intern and the mentor).")],
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Withdraw the internship: it ends without a badge."""
+    withdrawal = _model(
+        lambda: Withdrawal(submission_id=submission_id or _new_id("withdrawal"), reason=reason)
+    )
+    _submit(lambda client: ops.withdraw(client, internship_id, withdrawal))
+
+
+# ---- badges -----------------------------------------------------------------------------------
 
 
 @app.command()
@@ -138,3 +651,120 @@ def verify(
     console.print(json.dumps(report.as_dict(), indent=2))
     if not report.verified:
         raise typer.Exit(1)
+
+
+def _change_badge(badge_id: str, action: StatusAction, why: str) -> None:
+    from operations.credentials import change_status, credential_for_internship, credential_id_of
+    from runtime.clients import create_pool
+
+    settings = _settings()
+
+    async def go() -> Any:
+        pool = await create_pool(settings)
+        try:
+            try:
+                credential_id = credential_id_of(badge_id)
+            except CredentialNotFound:
+                record = await credential_for_internship(pool, badge_id)
+                if record is None:
+                    raise CredentialNotFound(
+                        f"{badge_id!r} is neither a credential id nor an internship with a badge"
+                    ) from None
+                credential_id = record.credential_id
+            return await change_status(pool, settings, credential_id, action, why, actor="cli")
+        finally:
+            await pool.close()
+
+    try:
+        record = _run(go())
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    console.print(f"{record.credential_id}: [bold]{record.status}[/] ({why})")
+
+
+BadgeId = Annotated[str, typer.Argument(help="The credential id (urn:uuid:...) or internship id.")]
+Reason = Annotated[str, typer.Option(help="Why: kept in the audit trail and shown to verifiers.")]
+
+
+@badge_app.command("revoke")
+def badge_revoke(badge_id: BadgeId, reason: Reason) -> None:
+    """Revoke a badge for good: verifiers see it revoked from now on."""
+    _change_badge(badge_id, "revoke", reason)
+
+
+@badge_app.command("suspend")
+def badge_suspend(badge_id: BadgeId, reason: Reason) -> None:
+    """Suspend a badge until it is reinstated."""
+    _change_badge(badge_id, "suspend", reason)
+
+
+@badge_app.command("reinstate")
+def badge_reinstate(badge_id: BadgeId, reason: Reason) -> None:
+    """Lift a suspension (a revoked badge stays revoked)."""
+    _change_badge(badge_id, "reinstate", reason)
+
+
+# ---- API keys ---------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="What the key is for, e.g. registry-office.")],
+    role: Annotated[
+        Literal["operator", "admin"], typer.Option(help="operator or admin.")
+    ] = "operator",
+) -> None:
+    """Create a key and print it once: it is stored only as a hash. Use it as
+    `Authorization: Bearer <key>`."""
+    from operations.access import create_api_key
+
+    settings = _settings()
+
+    async def go() -> Any:
+        async with connect_records(settings) as conn:
+            return await create_api_key(conn, name, role)
+
+    record, key = _run(go())
+    console.print(f"created {record.role} key {record.key_id} ({record.name}); the key is:")
+    print(key)
+    console.print("[yellow]Copy it now: it cannot be shown again.[/]")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id, from `internflow keys list`.")],
+) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    from operations.access import revoke_api_key
+
+    settings = _settings()
+
+    async def go() -> Any:
+        async with connect_records(settings) as conn:
+            return await revoke_api_key(conn, key_id)
+
+    record = _run(go())
+    console.print(f"revoked {record.role} key {record.key_id} ({record.name})")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The keys (ids, names, roles, dates; never the keys themselves)."""
+    from operations.access import list_api_keys
+
+    settings = _settings()
+
+    async def go() -> Any:
+        async with connect_records(settings) as conn:
+            return await list_api_keys(conn)
+
+    table = Table("key id", "name", "role", "created", "revoked")
+    for key in _run(go()):
+        table.add_row(
+            key.key_id,
+            key.name,
+            key.role,
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+        )
+    console.print(table)

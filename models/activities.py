@@ -24,7 +24,11 @@ NotificationKind = Literal[
     "withdrawal",
     "cancellation",
     "badge",
+    "revocation",
+    "delivery_failed",
 ]
+"""What an e-mail is about. `revocation` tells the intern a badge was revoked; `delivery_failed`
+tells the operator that the mail server refused an e-mail to someone else for good."""
 
 
 class AuditEvent(StrictModel):

@@ -3,16 +3,162 @@ workflow (a Temporal query needs a worker, and is best kept for what only the wo
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from typing import Any, TypeAlias
+
 import asyncpg
 
+from models.records import CohortStats, InternshipRow, TimelineRow
 from models.status import Phase
 
+#: The most rows one search returns.
+MAX_LIMIT = 1000
 
-async def recorded_phase(
-    conn: asyncpg.Connection | asyncpg.Pool, internship_id: str
-) -> Phase | None:
+Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+async def recorded_phase(conn: Connection, internship_id: str) -> Phase | None:
     """The internship's phase as last recorded by its workflow, or None before its first record."""
     phase = await conn.fetchval(
         "SELECT phase FROM internships WHERE internship_id = $1", internship_id
     )
     return Phase(phase) if phase is not None else None
+
+
+def _require_aware(name: str, moment: datetime | None) -> None:
+    if moment is not None and moment.utcoffset() is None:
+        raise ValueError(f"{name} needs a time zone (e.g. 2027-03-01T00:00:00+01:00)")
+
+
+async def list_internships(
+    conn: Connection,
+    phase: Phase | None = None,
+    company_id: str | None = None,
+    institution_id: str | None = None,
+    overdue: bool | None = None,
+    text: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[InternshipRow]:
+    """Internships matching every filter given, latest start first. `text` finds a part of the
+    internship, company or institution id, or of a party's name or e-mail address."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    if offset < 0:
+        raise ValueError("offset must not be negative")
+    pattern = None
+    if text is not None and text.strip():
+        escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+    rows = await conn.fetch(
+        """
+        SELECT internship_id, workflow_id, institution_id, company_id, phase, plan_version,
+               start_at, end_at, overdue, updated_at
+        FROM internships i
+        WHERE ($1::text IS NULL OR phase = $1)
+          AND ($2::text IS NULL OR company_id = $2)
+          AND ($3::text IS NULL OR institution_id = $3)
+          AND ($4::boolean IS NULL OR overdue = $4)
+          AND ($5::text IS NULL
+               OR internship_id ILIKE $5 OR company_id ILIKE $5 OR institution_id ILIKE $5
+               OR EXISTS (SELECT 1 FROM parties p
+                          WHERE p.internship_id = i.internship_id
+                            AND (p.name ILIKE $5 OR p.email ILIKE $5 OR p.party_id ILIKE $5)))
+        ORDER BY start_at DESC, internship_id
+        LIMIT $6 OFFSET $7
+        """,
+        phase.value if phase is not None else None,
+        company_id,
+        institution_id,
+        overdue,
+        pattern,
+        limit,
+        offset,
+    )
+    return [InternshipRow.model_validate(dict(row)) for row in rows]
+
+
+async def internship_timeline(conn: Connection, internship_id: str) -> list[TimelineRow]:
+    """Every recorded step of the internship from its audit trail, in order. Unlike the
+    workflow's timeline query it needs no worker and outlives Temporal's retention."""
+    rows = await conn.fetch(
+        """
+        SELECT seq, event_id, workflow_id, occurred_at, kind, actor, phase, plan_version, detail
+        FROM audit_events WHERE internship_id = $1
+        ORDER BY occurred_at, seq
+        """,
+        internship_id,
+    )
+    return [
+        TimelineRow(
+            seq=row["seq"],
+            event_id=row["event_id"],
+            occurred_at=row["occurred_at"],
+            kind=row["kind"],
+            key=row["event_id"].removeprefix(f"{row['workflow_id']}/{row['kind']}/"),
+            actor=row["actor"],
+            phase=row["phase"],
+            plan_version=row["plan_version"],
+            detail=_json(row["detail"]),
+        )
+        for row in rows
+    ]
+
+
+def _json(value: Any) -> dict[str, Any]:
+    loaded = json.loads(value) if isinstance(value, str) else value
+    return dict(loaded) if isinstance(loaded, dict) else {}
+
+
+async def cohort_statistics(
+    conn: Connection,
+    institution_id: str | None = None,
+    start_from: datetime | None = None,
+    start_to: datetime | None = None,
+) -> CohortStats:
+    """Figures for the internships of an institution (or all) starting in [start_from, start_to):
+    how many are in each phase, the share of milestone submissions that came on time, and the
+    share of decided internships that passed (completed / completed + not certified)."""
+    _require_aware("start_from", start_from)
+    _require_aware("start_to", start_to)
+    cohort = """
+        SELECT internship_id, phase FROM internships
+        WHERE ($1::text IS NULL OR institution_id = $1)
+          AND ($2::timestamptz IS NULL OR start_at >= $2)
+          AND ($3::timestamptz IS NULL OR start_at < $3)
+    """
+    phases = await conn.fetch(
+        f"SELECT phase, count(*) AS n FROM ({cohort}) c GROUP BY phase",  # noqa: S608
+        institution_id,
+        start_from,
+        start_to,
+    )
+    submissions = await conn.fetchrow(
+        f"""
+        SELECT count(*) AS total, count(*) FILTER (WHERE NOT s.late) AS on_time
+        FROM submissions s JOIN ({cohort}) c USING (internship_id)
+        WHERE s.kind IN ('milestone_report', 'company_feedback') AND s.milestone_id IS NOT NULL
+        """,  # noqa: S608
+        institution_id,
+        start_from,
+        start_to,
+    )
+    by_phase = {Phase(row["phase"]): int(row["n"]) for row in phases}
+    total, on_time = (int(submissions["total"]), int(submissions["on_time"]))
+    completed = by_phase.get(Phase.COMPLETED, 0)
+    not_certified = by_phase.get(Phase.NOT_CERTIFIED, 0)
+    decided = completed + not_certified
+    return CohortStats(
+        institution_id=institution_id,
+        start_from=start_from,
+        start_to=start_to,
+        internships=sum(by_phase.values()),
+        by_phase=by_phase,
+        milestone_submissions=total,
+        on_time_submissions=on_time,
+        on_time_rate=on_time / total if total else None,
+        completed=completed,
+        not_certified=not_certified,
+        pass_rate=completed / decided if decided else None,
+    )

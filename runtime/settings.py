@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,11 +36,67 @@ class Settings(BaseSettings):
     mail_from: str = "internflow <noreply@internflow.localhost>"
     public_base_url: str = Field(
         "http://127.0.0.1:8000",
-        description="Base URL under which issuer profiles, keys and verification pages are served.",
+        description="Base URL under which issuer profiles, keys and verification pages are served; "
+        "default http://<api_host>:<api_port>.",
     )
     key_dir: Path | None = Field(None, description="Signing keys; default <state_dir>/keys.")
+    api_host: str = Field(
+        "127.0.0.1", description="Where `internflow serve` (the HTTP API) listens."
+    )
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs party links and admin sessions; default: created once into "
+        "<state_dir>/secret (see runtime/secret.py).",
+    )
+    rate_limit_per_minute: int = Field(
+        120, ge=1, description="Requests per minute per client address on public and party pages."
+    )
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Payload encryption, metrics and tracing (production shape; all off by default).
+    codec_keys: SecretStr | None = Field(
+        None,
+        description='Payload encryption keys as JSON, {"<key id>": "<base64 of 32 random bytes>"}; '
+        "unset (and no codec_keys_file) = payloads are not encrypted.",
+    )
+    codec_keys_file: Path | None = Field(
+        None, description="A file holding the codec_keys JSON (e.g. a mounted secret)."
+    )
+    codec_key_id: str | None = Field(
+        None,
+        description="The key new payloads are encrypted with; default: the only key. The others "
+        "still decrypt (rotation).",
+    )
+    codec_cors_origins: str | None = Field(
+        None,
+        description="Comma-separated origins (Temporal Web UI) allowed to call the codec endpoint; "
+        "default: the embedded Web UI.",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the worker's metrics bind to.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Worker's Prometheus port (SDK metrics); unset/0 = off."
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); unset = "
+        "no tracing. Needs the [otel] extra.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public_base_url_from_api_address(cls, data: Any) -> Any:
+        """Unless set, the public base URL is where the API listens (http://api_host:api_port)."""
+        if isinstance(data, dict) and not data.get("public_base_url"):
+            host = data.get("api_host") or "127.0.0.1"
+            port = data.get("api_port") or 8000
+            data = {**data, "public_base_url": f"http://{host}:{port}"}
+        return data
+
+    @cached_property
+    def temporal_ui_url(self) -> str:
+        host, _ = self.temporal_host_port
+        return f"http://{host}:{self.temporal_ui_port}"
 
     @cached_property
     def keys_path(self) -> Path:

@@ -23,10 +23,11 @@ import structlog
 from pydantic import SecretStr
 
 from runtime import child_process
-from runtime.errors import StackError, ensure_directory
+from runtime.errors import StackError, ensure_directory, ensure_port_free
 from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
 from runtime.postgres import EmbeddedPostgres, public_dsn
+from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 from runtime.temporal_server import TemporalServer
 
@@ -38,6 +39,11 @@ STACK_FILE = "stack.json"
 def worker_command() -> list[str]:
     """How the stack runs the worker: this Python, `-m worker`."""
     return [sys.executable, "-m", "worker"]
+
+
+def api_command() -> list[str]:
+    """How the stack runs the HTTP API: this Python, `-m api` (uvicorn on api_host:api_port)."""
+    return [sys.executable, "-m", "api"]
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
@@ -92,6 +98,8 @@ class StackInfo:
     outbox: str
     worker_log: str
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
+    api_url: str | None = None
+    api_log: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -120,15 +128,25 @@ class StackInfo:
             if worker is not None and worker.alive()
             else f"not running (log {self.worker_log})"
         )
-        return [
+        lines = [
             f"Temporal gRPC     {self.temporal_address} (namespace {self.temporal_namespace})",
             f"Temporal Web UI   {self.temporal_ui_url}",
             f"PostgreSQL        {self.database_dsn}",
             f"SMTP sink         {self.smtp_address}",
             f"Outbox            {self.outbox}",
             f"Worker            {worker_line}",
-            f"State             {self.state_dir} (stack pid {self.owner.pid})",
         ]
+        if self.api_url is not None:
+            api = self.processes.get("api")
+            running = api is not None and api.alive()
+            lines.append(
+                f"HTTP API          {self.api_url} (OpenAPI {self.api_url}/docs, "
+                f"admin {self.api_url}/admin; log {self.api_log})"
+                if running
+                else f"HTTP API          not running (log {self.api_log})"
+            )
+        lines.append(f"State             {self.state_dir} (stack pid {self.owner.pid})")
+        return lines
 
 
 def _answers(host: str, port: int) -> bool:
@@ -147,9 +165,9 @@ def _read_stack_file(path: Path) -> StackInfo | None:
 
 
 class EmbeddedStack:
-    """Starts PostgreSQL (+ migrations), Temporal, the mail sink and the worker, in that order,
-    and stops them in reverse. One stack per state dir: a lock file guards it and
-    `<state_dir>/stack.json` tells other processes where its parts listen."""
+    """Starts PostgreSQL (+ migrations), Temporal, the mail sink, the worker and (when asked)
+    the HTTP API, in that order, and stops them in reverse. One stack per state dir: a lock file
+    guards it and `<state_dir>/stack.json` tells other processes where its parts listen."""
 
     def __init__(
         self,
@@ -159,10 +177,16 @@ class EmbeddedStack:
         start_worker: bool = True,
         postgres_options: Mapping[str, str] | None = None,
         temporal_args: Sequence[str] = (),
+        api: Sequence[str] | None = None,
+        start_api: bool = False,
     ) -> None:
         self.settings = settings
         self.worker_argv = list(worker) if worker is not None else worker_command()
         self.start_worker = start_worker
+        self.api_argv = list(api) if api is not None else api_command()
+        self.start_api = start_api
+        self.api_log = settings.state_dir / "logs" / "api.log"
+        self._api: subprocess.Popen[bytes] | None = None
         self.postgres = EmbeddedPostgres(settings, server_options=postgres_options)
         self.temporal = TemporalServer(settings, extra_args=temporal_args)
         self.mail_sink = MailSink.from_settings(settings)
@@ -196,6 +220,11 @@ class EmbeddedStack:
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             await self._clear_stale_stack()
+            if self.start_api:
+                ensure_port_free(
+                    self.settings.api_host, self.settings.api_port, "INTERNFLOW_API_PORT"
+                )
+            load_or_create_secret(self.settings)  # before any child could race to create it
             await self.postgres.start()
             self._write_stack_file(ready=False)
             applied = await apply_migrations(self.settings.database_url)
@@ -206,6 +235,8 @@ class EmbeddedStack:
             self.mail_sink.start()
             if self.start_worker:
                 self._spawn_worker()
+            if self.start_api:
+                await self._spawn_api()
             self._write_stack_file(ready=True)
         except BaseException:
             await self.stop()
@@ -215,6 +246,7 @@ class EmbeddedStack:
     async def stop(self) -> None:
         """Stop the worker, the mail sink, Temporal and PostgreSQL (reverse order of start)."""
         try:
+            await self._stop_api()
             await self._stop_worker()
             self.mail_sink.stop()
             await self.temporal.stop()
@@ -265,8 +297,13 @@ class EmbeddedStack:
         if info is None:
             self.stack_file.unlink(missing_ok=True)
             return
-        signals = {"worker": signal.SIGTERM, "temporal": signal.SIGTERM, "postgres": signal.SIGINT}
-        for name in ("worker", "temporal", "postgres"):
+        signals = {
+            "api": signal.SIGTERM,
+            "worker": signal.SIGTERM,
+            "temporal": signal.SIGTERM,
+            "postgres": signal.SIGINT,
+        }
+        for name in ("api", "worker", "temporal", "postgres"):
             record = info.processes.get(name)
             if record is not None:
                 await child_process.terminate_leftover(
@@ -304,6 +341,46 @@ class EmbeddedStack:
         log.info("worker.stopped", exit_code=code)
         self._worker = None
 
+    # ---- the HTTP API -------------------------------------------------------------------------
+
+    @property
+    def api_pid(self) -> int | None:
+        return self._api.pid if self._api is not None and self._api.poll() is None else None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.api_host}:{self.settings.api_port}"
+
+    async def _spawn_api(self, wait_seconds: float = 30.0) -> None:
+        """Start the API and wait until its port answers; StackError (with its log) if it
+        exits first."""
+        self._api = child_process.spawn(
+            self.api_argv, log_path=self.api_log, env=settings_environment(self.settings)
+        )
+        log.info("api.started", pid=self._api.pid, url=self.api_url)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while not _answers(self.settings.api_host, self.settings.api_port):
+            code = self._api.poll()
+            if code is not None:
+                raise StackError(
+                    f"the HTTP API exited with code {code} while starting; its log "
+                    f"({self.api_log}) ends with:\n{child_process.log_tail(self.api_log)}"
+                )
+            if loop.time() > deadline:
+                log.warning("api.slow_start", after_seconds=wait_seconds)
+                return
+            await asyncio.sleep(0.1)
+
+    async def _stop_api(self) -> None:
+        if self._api is None:
+            return
+        code = await child_process.stop(
+            self._api, name="api", sig=signal.SIGTERM, grace_seconds=10.0
+        )
+        log.info("api.stopped", exit_code=code)
+        self._api = None
+
     def kill_worker(self, sig: int = signal.SIGKILL) -> None:
         """Send `sig` to the worker's process group (SIGKILL: the crash a durability test needs)."""
         if self._worker is None or self._worker.poll() is not None:
@@ -329,6 +406,7 @@ class EmbeddedStack:
             ("postgres", self.postgres.pid),
             ("temporal", self.temporal.pid),
             ("worker", self.worker_pid),
+            ("api", self.api_pid),
         ):
             if pid is not None:
                 processes[name] = ProcessRecord.of(pid)
@@ -345,6 +423,8 @@ class EmbeddedStack:
             outbox=str(self.settings.outbox_path.absolute()),
             worker_log=str(self.worker_log.absolute()),
             processes=processes,
+            api_url=self.api_url if self.start_api else None,
+            api_log=str(self.api_log.absolute()) if self.start_api else None,
         )
 
     def describe(self) -> list[str]:
@@ -380,7 +460,7 @@ async def run_up(settings: Settings) -> None:
             print(f"  {line}")
         return
 
-    stack = EmbeddedStack(settings)
+    stack = EmbeddedStack(settings, start_api=True)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

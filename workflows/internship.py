@@ -6,13 +6,13 @@ Deterministic code only: every deadline comes from the plan, every side effect i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -109,6 +109,7 @@ class InternshipWorkflow:
         self._deadlines: list[datetime] = []
         """The deadlines being waited for right now (the main line and each milestone ladder)."""
         self._ladders: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
 
     def _state(self) -> InternshipState:
         return InternshipState(
@@ -141,8 +142,8 @@ class InternshipWorkflow:
     @workflow.run
     async def run(self, start: InternshipInput) -> InternshipOutcome:
         outcome = await self._lifecycle()
-        # A submission still being recorded gets its answer before the workflow closes.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Every submission gets its answer and its audit row before the workflow closes.
+        await workflow.wait_condition(self._settled)
         return outcome
 
     async def _lifecycle(self) -> InternshipOutcome:
@@ -186,8 +187,9 @@ class InternshipWorkflow:
         await self._save_plan()
         self._started = True
         await self._enter(Phase.PLANNING)
+        version = self._plan.version
         for party in PARTIES:
-            await self._ask_approval(party)
+            await self._ask_approval(party, version)
 
     async def _planning(self) -> InternshipOutcome | None:
         """Until every party has approved the current plan version: remind before the deadline,
@@ -391,7 +393,7 @@ class InternshipWorkflow:
             ladder.cancel()
         await self._record("continued_as_new", "system", f"run-{self._runs}")
         # No await between the last handler finishing and continuing: nothing can slip in.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(self._settled)
         workflow.continue_as_new(InternshipInput(plan=self._plan, state=self._state()))
 
     # ----------------------------------------------------------------- endings
@@ -509,7 +511,7 @@ class InternshipWorkflow:
         await self._save_plan()
         for party in PARTIES:
             if party in concerned:
-                await self._ask_approval(party)
+                await self._ask_approval(party, new.version)
         return receipt
 
     @amend.validator
@@ -756,8 +758,19 @@ class InternshipWorkflow:
         self._receipts[submission_id] = receipt
         apply()
         self._set_overdue()
-        await self._record(kind, actor, submission_id, late=late, **detail)
+        # The receipt goes back as soon as the state has changed: the submission is durable in
+        # Temporal's history from here on. Its audit row is written in the background, and the
+        # workflow does not end or continue as new before every such write is done.
+        self._in_background(self._record(kind, actor, submission_id, late=late, **detail))
         return receipt
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _settled(self) -> bool:
+        return not self._background and workflow.all_handlers_finished()
 
     # ----------------------------------------------------------------- queries
 
@@ -900,6 +913,8 @@ class InternshipWorkflow:
     async def _record(self, kind: str, actor: str, key: str, **detail: Any) -> None:
         info = workflow.info()
         now = workflow.now()
+        if not self._started:  # a submission that came with the start waits for the plan's row
+            await workflow.wait_condition(lambda: self._started)
         self._timeline.append(TimelineEntry(at=now, kind=kind, actor=actor, key=key))
         await workflow.execute_activity_method(
             RecordActivities.record_event,
@@ -919,10 +934,10 @@ class InternshipWorkflow:
             retry_policy=RECORD_RETRY,
         )
 
-    async def _ask_approval(self, party: Party) -> None:
-        await self._notify(
-            "approval_request", party, key=f"v{self._plan.version}", version=str(self._plan.version)
-        )
+    async def _ask_approval(self, party: Party, version: int) -> None:
+        """Ask for an approval of one plan version (the version is fixed by the caller: an
+        amendment may arrive while the requests for the previous version are going out)."""
+        await self._notify("approval_request", party, key=f"v{version}", version=str(version))
 
     def _recipient(self, role: str) -> tuple[str, str, Language]:
         """Name, e-mail and language of a role: a party, or the operator (the institution)."""
@@ -933,7 +948,9 @@ class InternshipWorkflow:
         return person.name, person.email, person.language
 
     async def _notify(self, kind: NotificationKind, role: str, key: str, **values: str) -> None:
-        """E-mail one person. A permanent failure is recorded and the internship goes on."""
+        """E-mail one person. A failure is recorded and the internship goes on; when the mail
+        server refused someone other than the operator for good (or delivery was given up), the
+        operator is told with a `delivery_failed` e-mail."""
         name, address, language = self._recipient(role)
         notification_id = f"{workflow.info().workflow_id}/{kind}/{key}/{role}"
         now = workflow.now()
@@ -960,3 +977,26 @@ class InternshipWorkflow:
             await self._record(
                 "notification_failed", "system", notification_id, error=str(failure.cause)
             )
+            if (
+                role != "operator"
+                and _undeliverable(failure)
+                and workflow.patched("delivery-failed-notice")
+            ):
+                await self._notify(
+                    "delivery_failed",
+                    "operator",
+                    key=f"{kind}-{key}-{role}",
+                    failed_kind=kind,
+                    failed_role=role,
+                    error=str(failure.cause),
+                )
+
+
+def _undeliverable(failure: ActivityError) -> bool:
+    """Whether an e-mail failed for good: refused by the server (5xx) or given up after retries,
+    as opposed to a broken template or a timeout."""
+    cause = failure.cause
+    return isinstance(cause, ApplicationError) and cause.type in (
+        "PermanentDeliveryError",
+        "DeliveryGaveUp",
+    )

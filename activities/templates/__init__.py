@@ -1,0 +1,89 @@
+"""E-mail texts: Jinja2 templates per notification kind and language, rendered as text and HTML.
+
+Each message is one template, `<language>/<kind>.j2`, with a `subject` block, a `body` block
+(paragraphs separated by blank lines) and, when the reader has something to do, an `action` block:
+the label of the link `link`. Two layouts turn it into a plain-text part (`layout.txt.j2`) and an
+HTML part (`layout.html.j2`, autoescaped); so both parts always say the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from markupsafe import Markup
+
+from models.activities import NotificationKind
+from models.plan import Language
+
+__all__ = ["RenderedMessage", "TemplateError", "render", "template_names"]
+
+TEMPLATE_DIR = Path(__file__).resolve().parent
+TEXT_WIDTH = 76
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    text: str
+    html: str
+
+
+def _paragraphs(body: str) -> list[str]:
+    """The body's paragraphs (split at blank lines), each on one line; escaped HTML stays so."""
+    blocks = [" ".join(block.split()) for block in re.split(r"\n\s*\n", str(body).strip())]
+    if isinstance(body, Markup):
+        # Already escaped by the autoescaping environment: only whitespace was changed.
+        return [Markup(block) for block in blocks if block]  # noqa: S704
+    return [block for block in blocks if block]
+
+
+def _wrap(paragraph: str) -> str:
+    """A text paragraph wrapped for mail readers; links and long words are never broken."""
+    return textwrap.fill(paragraph, TEXT_WIDTH, break_long_words=False, break_on_hyphens=False)
+
+
+@cache
+def _environment(mode: Literal["text", "html"]) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        # The text part is not HTML: escaping it would show entities to the reader. The HTML
+        # environment escapes every value.
+        autoescape=mode == "html",  # noqa: S701
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["paragraphs"] = _paragraphs
+    env.filters["wrap"] = _wrap
+    env.globals["layout"] = "layout.txt.j2" if mode == "text" else "layout.html.j2"
+    return env
+
+
+def template_names() -> list[tuple[Language, str]]:
+    """(language, kind) of every message template shipped."""
+    return sorted(
+        (path.parent.name, path.stem)  # type: ignore[misc]
+        for path in TEMPLATE_DIR.glob("*/*.j2")
+        if not path.name.startswith("_")
+    )
+
+
+def render(kind: NotificationKind, language: Language, values: dict[str, str]) -> RenderedMessage:
+    """The subject, text and HTML of one message. `values` fill the template (every template has
+    `name`; most have `internship` and `link`); a missing value raises jinja2's UndefinedError, a
+    TemplateError."""
+    name = f"{language}/{kind}.j2"
+    context = {**values, "language": language}
+    text_template = _environment("text").get_template(name)
+    subject_block = text_template.blocks["subject"]
+    subject = " ".join("".join(subject_block(text_template.new_context(dict(context)))).split())
+    text = text_template.render(context)
+    html = _environment("html").get_template(name).render(context)
+    return RenderedMessage(subject=subject, text=text, html=html)

@@ -1,0 +1,1 @@
+"""HTTP for operators, parties, admins and public verification (FastAPI)."""

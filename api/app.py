@@ -1,0 +1,82 @@
+"""The HTTP application: `create_app(settings)` wires the routers to Temporal and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from temporalio.client import Client
+
+from api.auth import require_admin
+from api.codec import codec_router
+from api.errors import install_error_handlers
+from api.metrics import install_metrics
+from api.ratelimit import RateLimiter
+from api.routers import admins, dashboard, operators, parties, party_pages, public
+from api.services import Services
+from runtime.settings import Settings
+
+DESCRIPTION = """
+Durable internship workflows that end in a verifiable Open Badge.
+
+* **operators** (API key, role `operator` or `admin`): start internships, one or a batch; list
+  and search them; see one's status; amend, pause, resume, extend, withdraw, validate.
+* **parties** (the token of the link they got by e-mail, as a Bearer token): approve or ask for
+  changes, milestone reports, company feedback, assessments. The same forms are web pages at
+  `/p/{token}`.
+* **admins** (API key, role `admin`): history (audit trail and raw Temporal events), workflow
+  description, statistics, badge revocation and suspension, API keys.
+* **public**: badge verification, issuer profiles, keys and status lists, health.
+
+Every change is a Temporal update: the answer comes once the workflow has accepted it. A
+refusal says why: 404 unknown internship, 409 not possible in the internship's state, 422 not
+valid (with each field's path).
+"""
+
+
+def create_app(
+    settings: Settings, client: Client | None = None, pool: asyncpg.Pool | None = None
+) -> FastAPI:
+    """The API for `settings`. A given Temporal client or pool is used (and left open);
+    otherwise they are made on first use and the pool is closed on shutdown."""
+    services = Services(settings, client, pool)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(
+        title="internflow",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
+    install_error_handlers(app)
+    for router in (
+        public.health,
+        public.router,
+        operators.router,
+        parties.router,
+        parties.validation_router,
+        admins.router,
+        party_pages.router,
+        dashboard.router,
+    ):
+        app.include_router(router)
+    # Admins (and the Temporal Web UI or CLI with an admin key) decrypt histories here.
+    app.include_router(codec_router(settings, authorize=require_admin))
+    install_metrics(app, settings, temporal=client)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,91 @@
+"""How refusals become HTTP answers: status codes and one JSON shape for every error."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from operations.credentials import CredentialConflict, CredentialNotFound
+from operations.internships import InternshipNotFound, OperationRejected
+from runtime.links import LinkRefused
+
+log = structlog.get_logger(__name__)
+
+# The workflow's validators say what is wrong in words. These phrases mark a refusal of the
+# request's content (the same request can never succeed: 422); every other refusal is about the
+# internship's state (wrong phase, already done, paused: 409).
+_CONTENT_PHRASES: Final = (
+    "unknown learning outcome",
+    "is not a level of this plan's rubric",
+    "every learning outcome must be assessed",
+    "unknown milestone",
+    "asks nothing of the",
+    "the amended plan must have version",
+    "cannot change the internship_id",
+    "agreement_deadline has already passed",
+    "is the same as the current one",
+    "the new end must be after",
+    "the extended plan would be inconsistent",
+    "cannot validate as pass",
+)
+
+
+def rejection_status(error: OperationRejected) -> int:
+    if isinstance(error, InternshipNotFound):
+        return 404
+    message = str(error)
+    return 422 if any(phrase in message for phrase in _CONTENT_PHRASES) else 409
+
+
+def error_body(detail: str, **extra: Any) -> dict[str, Any]:
+    return {"detail": detail, **extra}
+
+
+def field_errors(error: RequestValidationError) -> list[dict[str, str]]:
+    """Each problem with its field path (`body.plan.period.end`) and message."""
+    problems = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item.get("loc", ())) or "body"
+        problems.append({"field": location, "message": str(item.get("msg", "invalid"))})
+    return problems
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OperationRejected)
+    async def rejected(request: Request, error: OperationRejected) -> JSONResponse:
+        return JSONResponse(error_body(str(error)), status_code=rejection_status(error))
+
+    @app.exception_handler(CredentialNotFound)
+    async def no_credential(request: Request, error: CredentialNotFound) -> JSONResponse:
+        return JSONResponse(error_body(str(error)), status_code=404)
+
+    @app.exception_handler(CredentialConflict)
+    async def credential_conflict(request: Request, error: CredentialConflict) -> JSONResponse:
+        return JSONResponse(error_body(str(error)), status_code=409)
+
+    @app.exception_handler(LinkRefused)
+    async def link_refused(request: Request, error: LinkRefused) -> JSONResponse:
+        log.warning(
+            "auth.refused", path=request.url.path, reason=type(error).__name__, kind="party_link"
+        )
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(error_body(str(error)), status_code=error.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            error_body("the request is not valid", errors=field_errors(error)), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            error_body(str(error.detail)),
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )

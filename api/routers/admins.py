@@ -1,0 +1,196 @@
+"""Admins: an internship's whole history, its workflow, statistics, badge status, API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from api import reads
+from api.auth import Admin
+from api.history import EventPage, WorkflowDescription, describe, event_page
+from api.services import RecordsDep, SettingsDep, TemporalDep
+from models.base import Identifier
+from models.records import CohortStats, TimelineRow
+from operations import credentials as creds
+from operations import records
+from operations.access import AccessError, ApiKey, Role, create_api_key, list_api_keys
+from operations.access import revoke_api_key as revoke_key
+
+router = APIRouter(prefix="/api/admin", tags=["admins"])
+
+CredentialUuid = Annotated[
+    str,
+    Path(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description="The credential's UUID (its id without `urn:uuid:`)",
+    ),
+]
+
+
+class History(BaseModel):
+    """The domain timeline from the audit trail (always there)."""
+
+    internship_id: str
+    entries: list[TimelineRow]
+
+
+class Statistics(BaseModel):
+    cohort: CohortStats
+    badges: reads.BadgeCounts
+
+
+@router.get(
+    "/internships/{internship_id}/history",
+    response_model=History,
+    summary="Domain timeline from the audit trail",
+)
+async def history(internship_id: Identifier, key: Admin, pool: RecordsDep) -> History:
+    entries = await records.internship_timeline(pool, internship_id)
+    if not entries and await reads.get_internship(pool, internship_id) is None:
+        raise HTTPException(404, f"no internship {internship_id!r}: check the id")
+    return History(internship_id=internship_id, entries=entries)
+
+
+@router.get(
+    "/internships/{internship_id}/events",
+    response_model=EventPage,
+    summary="Raw Temporal event history, a page at a time",
+)
+async def events(
+    internship_id: Identifier,
+    key: Admin,
+    client: TemporalDep,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
+    next_page_token: Annotated[str | None, Query(max_length=4096)] = None,
+) -> EventPage:
+    try:
+        return await event_page(client, internship_id, page_size, next_page_token)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+
+
+@router.get(
+    "/internships/{internship_id}/describe",
+    response_model=WorkflowDescription,
+    summary="The workflow as Temporal describes it",
+)
+async def describe_workflow(
+    internship_id: Identifier, key: Admin, client: TemporalDep, settings: SettingsDep
+) -> WorkflowDescription:
+    return await describe(client, internship_id, settings.temporal_ui_url)
+
+
+@router.get("/statistics", response_model=Statistics, summary="Figures across internships")
+async def statistics(
+    key: Admin,
+    pool: RecordsDep,
+    institution: Identifier | None = None,
+    start_from: Annotated[AwareDatetime | None, Query(description="start on or after")] = None,
+    start_to: Annotated[AwareDatetime | None, Query(description="start before")] = None,
+) -> Statistics:
+    """Internships per phase, on-time rate of milestone submissions, pass rate, badges issued,
+    revoked and suspended, overdue internships; for one institution and a start-date range."""
+    cohort = await records.cohort_statistics(pool, institution, start_from, start_to)
+    return Statistics(cohort=cohort, badges=await reads.badge_counts(pool, institution))
+
+
+class CredentialState(BaseModel):
+    credential_id: str
+    internship_id: str
+    issued_at: str
+    status: Literal["active", "suspended", "revoked"]
+    revoked_at: str | None
+    suspended_at: str | None
+    reason: str | None
+    on_status_lists: bool
+
+
+class StatusChange(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="Kept in the audit trail")
+
+
+@router.get(
+    "/credentials/{credential_uuid}",
+    response_model=CredentialState,
+    summary="An issued badge and its status",
+)
+async def credential(
+    credential_uuid: CredentialUuid, key: Admin, pool: RecordsDep
+) -> CredentialState:
+    return CredentialState(**(await creds.get_credential(pool, credential_uuid)).as_dict())
+
+
+@router.post(
+    "/credentials/{credential_uuid}/{action}",
+    response_model=CredentialState,
+    summary="Revoke (for good), suspend or reinstate a badge, with a reason",
+)
+async def change_credential_status(
+    credential_uuid: CredentialUuid,
+    action: creds.StatusAction,
+    change: StatusChange,
+    key: Admin,
+    pool: RecordsDep,
+    settings: SettingsDep,
+) -> CredentialState:
+    try:
+        record = await creds.change_status(
+            pool, settings, credential_uuid, action, change.reason, actor=f"admin:{key.key_id}"
+        )
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+    return CredentialState(**record.as_dict())
+
+
+class KeyView(BaseModel):
+    key_id: str
+    name: str
+    role: Role
+    created_at: str
+    revoked_at: str | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> KeyView:
+        return cls(
+            key_id=key.key_id,
+            name=key.name,
+            role=key.role,
+            created_at=key.created_at.isoformat(),
+            revoked_at=key.revoked_at.isoformat() if key.revoked_at else None,
+        )
+
+
+class NewKey(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+    role: Role
+
+
+class CreatedKey(KeyView):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash")
+
+
+@router.get("/keys", response_model=list[KeyView], summary="API keys (never the keys themselves)")
+async def keys(key: Admin, pool: RecordsDep) -> list[KeyView]:
+    return [KeyView.of(k) for k in await list_api_keys(pool)]
+
+
+@router.post("/keys", response_model=CreatedKey, status_code=201, summary="Create an API key")
+async def create_key(new: NewKey, key: Admin, pool: RecordsDep) -> CreatedKey:
+    try:
+        created, secret = await create_api_key(pool, new.name, new.role)
+    except AccessError as error:
+        raise HTTPException(422, str(error)) from None
+    return CreatedKey(**KeyView.of(created).model_dump(), key=secret)
+
+
+@router.delete("/keys/{key_id}", response_model=KeyView, summary="Revoke an API key")
+async def revoke_api_key(
+    key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")], key: Admin, pool: RecordsDep
+) -> KeyView:
+    try:
+        return KeyView.of(await revoke_key(pool, key_id))
+    except AccessError as error:
+        status = 409 if "already revoked" in str(error) else 404
+        raise HTTPException(status, str(error)) from None

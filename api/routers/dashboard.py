@@ -1,0 +1,175 @@
+"""The admin dashboard: sign in with an admin key, list and filter internships, see a timeline."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api import reads
+from api.history import temporal_ui_link
+from api.pages import render
+from api.ratelimit import client_address, rate_limited
+from api.services import RecordsDep, ServicesDep, SettingsDep
+from models.status import Phase
+from operations import records
+from operations.access import ApiKey, authenticate, get_api_key
+from operations.credentials import credential_for_internship
+
+log = structlog.get_logger(__name__)
+router = APIRouter(prefix="/admin", tags=["admin dashboard"], include_in_schema=False)
+
+COOKIE = "internflow_admin"
+SESSION_SECONDS = 8 * 3600
+PAGE = 50
+
+
+def _session_value(secret: bytes, key_id: str, expires: int) -> str:
+    body = f"{key_id}.{expires}"
+    mac = hmac.new(secret, b"internflow/admin-session\x00" + body.encode(), hashlib.sha256)
+    return f"{body}.{base64.urlsafe_b64encode(mac.digest()).rstrip(b'=').decode()}"
+
+
+async def _session_key(request: Request, app: Any) -> ApiKey | None:
+    """The admin key behind the session cookie, if the cookie is genuine, fresh and the key
+    is still an active admin key."""
+    value = request.cookies.get(COOKIE, "")
+    key_id, _, rest = value.partition(".")
+    expires, _, _ = rest.partition(".")
+    if not key_id or not expires.isdigit() or int(expires) < time.time():
+        return None
+    if not hmac.compare_digest(value, _session_value(app.secret, key_id, int(expires))):
+        return None
+    key = await get_api_key(await app.records(), key_id)
+    return key if key is not None and key.allows("admin") else None
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse("/admin/login", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request) -> HTMLResponse:
+    return render(request, "admin_login.html", error=None)
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(rate_limited)])
+async def login(
+    request: Request,
+    app: ServicesDep,
+    settings: SettingsDep,
+    key: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    found = await authenticate(await app.records(), key.strip())
+    if found is None or not found.allows("admin"):
+        log.warning(
+            "auth.refused", path=request.url.path, reason="login", client=client_address(request)
+        )
+        return render(
+            request,
+            "admin_login.html",
+            status_code=401,
+            error="That is not an active admin key.",
+        )
+    expires = int(time.time()) + SESSION_SECONDS
+    response = RedirectResponse("/admin", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        _session_value(app.secret, found.key_id, expires),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=settings.public_base_url.startswith("https://"),
+        path="/admin",
+    )
+    log.info("admin.signed_in", key_id=found.key_id)
+    return response
+
+
+@router.post("/logout")
+async def logout() -> RedirectResponse:
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/admin")
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+async def internships(
+    request: Request,
+    app: ServicesDep,
+    pool: RecordsDep,
+    phase: str = "",
+    company: Annotated[str, Query(max_length=63)] = "",
+    institution: Annotated[str, Query(max_length=63)] = "",
+    overdue: str = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    key = await _session_key(request, app)
+    if key is None:
+        return _to_login(request)
+    phases = [p.value for p in Phase]
+    items = await records.list_internships(
+        pool,
+        phase=Phase(phase) if phase in phases else None,
+        company_id=company or None,
+        institution_id=institution or None,
+        overdue={"yes": True, "no": False}.get(overdue),
+        text=q.replace("\x00", "") or None,
+        limit=PAGE + 1,
+        offset=(page - 1) * PAGE,
+    )
+    stats = await records.cohort_statistics(pool)
+    badges = await reads.badge_counts(pool)
+    return render(
+        request,
+        "admin_list.html",
+        items=items[:PAGE],
+        more=len(items) > PAGE,
+        stats=stats,
+        badges=badges,
+        phases=phases,
+        filters={
+            "phase": phase,
+            "company": company,
+            "institution": institution,
+            "overdue": overdue,
+            "q": q,
+        },
+        page=page,
+        key=key,
+    )
+
+
+@router.get("/internships/{internship_id}", response_class=HTMLResponse)
+async def internship(
+    internship_id: Annotated[str, Path(max_length=63)],
+    request: Request,
+    app: ServicesDep,
+    pool: RecordsDep,
+    settings: SettingsDep,
+) -> Response:
+    key = await _session_key(request, app)
+    if key is None:
+        return _to_login(request)
+    row = await reads.get_internship(pool, internship_id)
+    if row is None:
+        return render(request, "admin_internship.html", status_code=404, row=None, key=key)
+    return render(
+        request,
+        "admin_internship.html",
+        row=row,
+        plan=await reads.latest_plan(pool, internship_id),
+        trail=await records.internship_timeline(pool, internship_id),
+        credential=await credential_for_internship(pool, internship_id),
+        temporal_url=temporal_ui_link(
+            settings.temporal_ui_url, settings.temporal_namespace, internship_id
+        ),
+        key=key,
+    )

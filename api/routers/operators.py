@@ -1,0 +1,200 @@
+"""Operators: start internships (one or a batch), find them, and change them while they run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from api.auth import Operator
+from api.batch import BatchError, BatchResult, rows_from_csv, rows_from_json, start_batch
+from api.history import is_running
+from api.services import RecordsDep, SettingsDep, TemporalDep
+from models.base import Identifier
+from models.plan import InternshipPlan
+from models.records import InternshipRow
+from models.status import InternshipStatus, Phase
+from models.submissions import Amendment, Extension, Pause, Receipt, Resume, Withdrawal
+from operations import internships as ops
+from operations import records
+
+router = APIRouter(prefix="/api/internships", tags=["operators"])
+
+
+class InternshipPage(BaseModel):
+    items: list[InternshipRow]
+    limit: int
+    offset: int
+
+
+class Started(BaseModel):
+    internship_id: str
+    workflow_id: str
+    created: bool
+    """False when the internship was already running: starting is idempotent on its id."""
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=Started,
+    summary="Start an internship from a plan",
+    responses={200: {"model": Started, "description": "It was already running"}},
+)
+async def start(
+    plan: InternshipPlan,
+    response: Response,
+    key: Operator,
+    client: TemporalDep,
+    settings: SettingsDep,
+) -> Started:
+    existed = await is_running(client, plan.internship_id)
+    handle = await ops.start_internship(client, settings, plan)
+    if existed:
+        response.status_code = 200
+    return Started(internship_id=plan.internship_id, workflow_id=handle.id, created=not existed)
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResult,
+    summary="Start many internships: a JSON list of plans, or CSV rows over a template plan",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"type": "array", "items": {"type": "object"}},
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "template": {"type": "object"},
+                                    "rows": {"type": "array", "items": {"type": "object"}},
+                                },
+                                "required": ["template", "rows"],
+                            },
+                        ]
+                    }
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "rows": {"type": "string", "format": "binary"},
+                            "template": {"type": "string", "format": "binary"},
+                        },
+                        "required": ["rows", "template"],
+                    }
+                },
+            },
+            "required": True,
+        }
+    },
+)
+async def start_many(
+    request: Request, key: Operator, client: TemporalDep, settings: SettingsDep
+) -> BatchResult:
+    """JSON: a list of plans, or `{"template": plan, "rows": [{"intern.name": ...}, ...]}`.
+    Multipart: a `rows` CSV file whose columns are dotted plan fields (`internship_id`,
+    `intern.name`, `intern.email`, `period.start`, ...) and a `template` plan JSON file. Every row
+    gets its own result; a bad row does not stop the others."""
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form()
+            rows_file, template_file = form.get("rows"), form.get("template")
+            if not isinstance(rows_file, UploadFile) or not isinstance(template_file, UploadFile):
+                raise BatchError("send a `rows` CSV file and a `template` plan JSON file")
+            try:
+                template = InternshipPlan.model_validate_json(await template_file.read())
+            except ValidationError as error:
+                first = error.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "(plan)"
+                raise BatchError(
+                    f"the template is not a valid plan: {where}: {first['msg']}"
+                ) from None
+            rows = rows_from_csv((await rows_file.read()).decode("utf-8-sig"), template)
+        else:
+            rows = rows_from_json((await request.body()).decode("utf-8", errors="replace"))
+    except BatchError as error:
+        raise HTTPException(422, str(error)) from None
+    except UnicodeDecodeError:
+        raise HTTPException(422, "the CSV file is not UTF-8 text") from None
+    if len(rows) > 1000:
+        raise HTTPException(422, "at most 1000 rows per batch: split the file")
+    return await start_batch(client, settings, rows)
+
+
+@router.get("", response_model=InternshipPage, summary="List and search internships")
+async def list_internships(
+    key: Operator,
+    pool: RecordsDep,
+    phase: Phase | None = None,
+    company: Identifier | None = None,
+    institution: Identifier | None = None,
+    overdue: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in id or names")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> InternshipPage:
+    """From the PostgreSQL records (no workflow is asked), latest start first: phase, company,
+    institution, overdue (a milestone past its reminder with something still owed) and text (in
+    ids and the parties' names) combine."""
+    items = await records.list_internships(
+        pool,
+        phase=phase,
+        company_id=company,
+        institution_id=institution,
+        overdue=overdue,
+        text=q.replace("\x00", "") if q else None,
+        limit=limit,
+        offset=offset,
+    )
+    return InternshipPage(items=items, limit=limit, offset=offset)
+
+
+@router.get(
+    "/{internship_id}", response_model=InternshipStatus, summary="An internship's live status"
+)
+async def status(internship_id: Identifier, key: Operator, client: TemporalDep) -> InternshipStatus:
+    return await ops.status(client, internship_id)
+
+
+@router.post("/{internship_id}/amendments", response_model=Receipt, summary="Amend the plan")
+async def amend(
+    internship_id: Identifier, amendment: Amendment, key: Operator, client: TemporalDep
+) -> Receipt:
+    return await ops.amend(client, internship_id, amendment)
+
+
+@router.post("/{internship_id}/pause", response_model=Receipt, summary="Pause the clock")
+async def pause(
+    internship_id: Identifier, request: Pause, key: Operator, client: TemporalDep
+) -> Receipt:
+    return await ops.pause(client, internship_id, request)
+
+
+@router.post("/{internship_id}/resume", response_model=Receipt, summary="Resume after a pause")
+async def resume(
+    internship_id: Identifier, request: Resume, key: Operator, client: TemporalDep
+) -> Receipt:
+    return await ops.resume(client, internship_id, request)
+
+
+@router.post(
+    "/{internship_id}/extension", response_model=Receipt, summary="Move the end date later"
+)
+async def extend(
+    internship_id: Identifier, extension: Extension, key: Operator, client: TemporalDep
+) -> Receipt:
+    return await ops.extend(client, internship_id, extension)
+
+
+@router.post("/{internship_id}/withdrawal", response_model=Receipt, summary="Withdraw")
+async def withdraw(
+    internship_id: Identifier, withdrawal: Withdrawal, key: Operator, client: TemporalDep
+) -> Receipt:
+    return await ops.withdraw(client, internship_id, withdrawal)

@@ -1,0 +1,129 @@
+"""Parties (intern, tutor, mentor): the same submissions as the pages, as JSON, by link token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel
+
+from api import reads
+from api.auth import Party, api_key_scheme, unauthorized
+from api.ratelimit import rate_limited
+from api.services import RecordsDep, ServicesDep, TemporalDep
+from models.base import Identifier
+from models.plan import InternshipPlan
+from models.submissions import (
+    Approval,
+    Assessment,
+    ChangeRequest,
+    CompanyFeedback,
+    MilestoneReport,
+    Receipt,
+    Validation,
+)
+from operations import internships as ops
+from operations.access import KEY_PREFIX, authenticate
+from runtime.links import read_token
+
+router = APIRouter(
+    prefix="/api/internships", tags=["parties"], dependencies=[Depends(rate_limited)]
+)
+
+
+class PartyTask(BaseModel):
+    """What a link lets its holder do, and the plan it is about."""
+
+    internship_id: str
+    party: str
+    purpose: str
+    milestone_id: str | None
+    expires_at: str
+    plan: InternshipPlan
+
+
+@router.get("/{internship_id}/task", response_model=PartyTask, summary="What my link is for")
+async def task(internship_id: Identifier, grant: Party, pool: RecordsDep) -> PartyTask:
+    grant.require(internship_id, grant.purpose)
+    plan = await reads.latest_plan(pool, internship_id)
+    if plan is None:
+        raise HTTPException(404, f"no internship {internship_id!r} is recorded yet")
+    return PartyTask(
+        internship_id=internship_id,
+        party=grant.party,
+        purpose=grant.purpose,
+        milestone_id=grant.milestone_id,
+        expires_at=grant.expires_at.isoformat(),
+        plan=plan,
+    )
+
+
+@router.post("/{internship_id}/approvals", response_model=Receipt, summary="Approve the plan")
+async def approve(
+    internship_id: Identifier, approval: Approval, grant: Party, client: TemporalDep
+) -> Receipt:
+    grant.require(internship_id, "approve", party=approval.party)
+    return await ops.approve(client, internship_id, approval)
+
+
+@router.post("/{internship_id}/change-requests", response_model=Receipt, summary="Ask for changes")
+async def request_changes(
+    internship_id: Identifier, request: ChangeRequest, grant: Party, client: TemporalDep
+) -> Receipt:
+    grant.require(internship_id, "approve", party=request.party)
+    return await ops.request_changes(client, internship_id, request)
+
+
+@router.post("/{internship_id}/reports", response_model=Receipt, summary="Milestone report")
+async def report(
+    internship_id: Identifier, report: MilestoneReport, grant: Party, client: TemporalDep
+) -> Receipt:
+    grant.require(internship_id, "report", party="intern", milestone_id=report.milestone_id)
+    return await ops.submit_report(client, internship_id, report)
+
+
+@router.post("/{internship_id}/feedback", response_model=Receipt, summary="Company feedback")
+async def feedback(
+    internship_id: Identifier, feedback: CompanyFeedback, grant: Party, client: TemporalDep
+) -> Receipt:
+    grant.require(internship_id, "feedback", party="mentor", milestone_id=feedback.milestone_id)
+    return await ops.submit_feedback(client, internship_id, feedback)
+
+
+@router.post("/{internship_id}/assessments", response_model=Receipt, summary="Final assessment")
+async def assess(
+    internship_id: Identifier, assessment: Assessment, grant: Party, client: TemporalDep
+) -> Receipt:
+    grant.require(internship_id, "assess", party=assessment.assessor)
+    return await ops.submit_assessment(client, internship_id, assessment)
+
+
+validation_router = APIRouter(prefix="/api/internships", tags=["operators", "parties"])
+
+
+@validation_router.post(
+    "/{internship_id}/validation",
+    response_model=Receipt,
+    summary="Validate the result (an operator's key or the tutor's validation link)",
+    dependencies=[Depends(api_key_scheme)],
+)
+async def validate(
+    internship_id: Identifier,
+    validation: Validation,
+    request: Request,
+    app: ServicesDep,
+    client: TemporalDep,
+) -> Receipt:
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        raise unauthorized(
+            request, "missing", "send an operator's API key or the tutor's link token (Bearer)"
+        )
+    if credential.startswith(KEY_PREFIX):
+        key = await authenticate(await app.records(), credential)
+        if key is None:
+            raise unauthorized(request, "unknown_or_revoked", "this API key is unknown or revoked")
+        if not key.allows("operator"):
+            raise HTTPException(403, "this needs an operator key")
+    else:
+        read_token(app.secret, credential).require(internship_id, "validate", party="tutor")
+    return await ops.validate(client, internship_id, validation)

@@ -1,0 +1,267 @@
+"""The pages a party opens from an e-mail link: GET shows the right form, POST submits it."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+from starlette.responses import HTMLResponse
+
+from api import reads
+from api.errors import rejection_status
+from api.pages import render
+from api.ratelimit import client_address, rate_limited
+from api.services import RecordsDep, ServicesDep, TemporalDep
+from models.plan import InternshipPlan, Language
+from models.submissions import (
+    Approval,
+    Assessment,
+    ChangeRequest,
+    CompanyFeedback,
+    MilestoneReport,
+    Receipt,
+    Validation,
+)
+from operations import internships as ops
+from operations.internships import OperationRejected
+from runtime.links import LinkExpired, LinkRefused, PartyGrant, read_token
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["party pages"], dependencies=[Depends(rate_limited)])
+
+_TEMPLATES = {
+    "approve": "party_approve.html",
+    "report": "party_report.html",
+    "feedback": "party_feedback.html",
+    "assess": "party_assess.html",
+    "validate": "party_validate.html",
+}
+
+
+def _browser_language(request: Request) -> Language:
+    accepted = request.headers.get("accept-language", "").strip().lower()
+    return "it" if accepted.startswith("it") else "en"
+
+
+def _refused_link(request: Request, error: LinkRefused) -> HTMLResponse:
+    from api.i18n import translator
+
+    # The path holds the token: log where without it.
+    log.warning(
+        "auth.refused",
+        path="/p/<token>",
+        reason=type(error).__name__,
+        client=client_address(request),
+    )
+    t = translator(_browser_language(request))
+    message = t["link_expired"] if isinstance(error, LinkExpired) else t["link_invalid"]
+    return render(
+        request,
+        "party_link_refused.html",
+        _browser_language(request),
+        status_code=error.status,
+        message=message,
+    )
+
+
+def _submission_id(grant: PartyGrant, plan: InternshipPlan) -> str:
+    """A stable id for the one submission a link stands for, so that a double click or a resent
+    form is answered with the first receipt; open-ended feedback gets a new id per form."""
+    if grant.purpose == "approve":
+        return f"web-approval-{grant.party}-v{plan.version}"
+    if grant.purpose == "report":
+        return f"web-report-{grant.milestone_id}"
+    if grant.purpose == "feedback" and grant.milestone_id is not None:
+        return f"web-feedback-{grant.milestone_id}"
+    if grant.purpose == "assess":
+        return f"web-assessment-{grant.party}"
+    if grant.purpose == "validate":
+        return "web-validation"
+    return f"web-{grant.purpose}-{uuid.uuid4().hex[:16]}"
+
+
+async def _context(
+    request: Request, token: str, app: Any, pool: Any
+) -> tuple[PartyGrant, InternshipPlan] | HTMLResponse:
+    try:
+        grant = read_token(app.secret, token)
+    except LinkRefused as error:
+        return _refused_link(request, error)
+    plan = await reads.latest_plan(pool, grant.internship_id)
+    if plan is None:
+        from api.i18n import translator
+
+        language = _browser_language(request)
+        return render(
+            request,
+            "party_link_refused.html",
+            language,
+            status_code=404,
+            message=translator(language)["not_found"],
+        )
+    return grant, plan
+
+
+def _form_page(
+    request: Request,
+    grant: PartyGrant,
+    plan: InternshipPlan,
+    status_code: int = 200,
+    values: dict[str, Any] | None = None,
+    refusal: str | None = None,
+    problems: list[str] | None = None,
+) -> HTMLResponse:
+    language = plan.person(grant.party).language
+    return render(
+        request,
+        _TEMPLATES[grant.purpose],
+        language,
+        status_code=status_code,
+        plan=plan,
+        party=grant.party,
+        full=grant.purpose == "approve",
+        milestone=plan.milestone(grant.milestone_id) if grant.milestone_id else None,
+        level_names={level.id: level.name for level in plan.rubric.levels},
+        submission_id=(values or {}).get("submission_id") or _submission_id(grant, plan),
+        change_id=f"web-changes-{uuid.uuid4().hex[:16]}",
+        values=values or {},
+        refusal=refusal,
+        problems=problems or [],
+    )
+
+
+@router.get("/p/{token}", response_class=HTMLResponse, summary="A party's form, from a link")
+async def party_page(token: str, request: Request, app: ServicesDep, pool: RecordsDep) -> Any:
+    found = await _context(request, token, app, pool)
+    if isinstance(found, HTMLResponse):
+        return found
+    grant, plan = found
+    return _form_page(request, grant, plan)
+
+
+def _text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value
+
+
+class FormProblem(ValueError):
+    """A form field that is not what it should be; the message names it."""
+
+
+def _number(form: FormData, name: str) -> float:
+    text = _text(form, name)
+    try:
+        value = float((text or "").replace(",", "."))
+    except ValueError:
+        raise FormProblem(f"{name}: enter a number") from None
+    if not math.isfinite(value):
+        raise FormProblem(f"{name}: enter a number")
+    return value
+
+
+def _levels(form: FormData) -> dict[str, str]:
+    return {
+        name.removeprefix("level."): value
+        for name, value in form.items()
+        if name.startswith("level.") and isinstance(value, str) and value
+    }
+
+
+def _submission(grant: PartyGrant, form: FormData) -> Any:
+    """The submission the form stands for; the party, purpose and milestone come from the
+    link, never from the form."""
+    submission_id = _text(form, "submission_id") or ""
+    if grant.purpose == "approve":
+        version = int(_number(form, "plan_version"))
+        if form.get("action") == "request_changes":
+            return ChangeRequest(
+                submission_id=submission_id,
+                party=grant.party,
+                plan_version=version,
+                comment=_text(form, "comment") or "",
+            )
+        return Approval(
+            submission_id=submission_id,
+            party=grant.party,
+            plan_version=version,
+            comment=_text(form, "comment"),
+        )
+    if grant.purpose == "report":
+        return MilestoneReport(
+            submission_id=submission_id,
+            milestone_id=grant.milestone_id or "",
+            summary=_text(form, "summary") or "",
+        )
+    if grant.purpose == "feedback":
+        return CompanyFeedback(
+            submission_id=submission_id,
+            milestone_id=grant.milestone_id,
+            ratings=_levels(form),
+            attendance_hours=_number(form, "attendance_hours"),
+            comments=_text(form, "comments"),
+        )
+    if grant.purpose == "assess":
+        return Assessment(
+            submission_id=submission_id,
+            assessor=grant.party,
+            levels=_levels(form),
+            comment=_text(form, "comment"),
+        )
+    return Validation(
+        submission_id=submission_id,
+        decision=_text(form, "decision"),
+        reason=_text(form, "reason"),
+    )
+
+
+async def _send(client: Any, internship_id: str, submission: Any) -> Receipt:
+    if isinstance(submission, Approval):
+        return await ops.approve(client, internship_id, submission)
+    if isinstance(submission, ChangeRequest):
+        return await ops.request_changes(client, internship_id, submission)
+    if isinstance(submission, MilestoneReport):
+        return await ops.submit_report(client, internship_id, submission)
+    if isinstance(submission, CompanyFeedback):
+        return await ops.submit_feedback(client, internship_id, submission)
+    if isinstance(submission, Assessment):
+        return await ops.submit_assessment(client, internship_id, submission)
+    return await ops.validate(client, internship_id, submission)
+
+
+@router.post("/p/{token}", response_class=HTMLResponse, summary="Submit a party's form")
+async def party_submit(
+    token: str, request: Request, app: ServicesDep, pool: RecordsDep, client: TemporalDep
+) -> Any:
+    found = await _context(request, token, app, pool)
+    if isinstance(found, HTMLResponse):
+        return found
+    grant, plan = found
+    form = await request.form()
+    values = {name: value for name, value in form.items() if isinstance(value, str)}
+    try:
+        submission = _submission(grant, form)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(p) for p in item['loc']) or 'form'}: {item['msg']}"
+            for item in error.errors()
+        ]
+        return _form_page(
+            request, grant, plan, 422, values, refusal=problems[0], problems=problems[1:]
+        )
+    except FormProblem as problem:
+        return _form_page(request, grant, plan, 422, values, refusal=str(problem))
+    try:
+        receipt = await _send(client, grant.internship_id, submission)
+    except OperationRejected as rejected:
+        return _form_page(
+            request, grant, plan, rejection_status(rejected), values, refusal=str(rejected)
+        )
+    language = plan.person(grant.party).language
+    return render(request, "party_receipt.html", language, plan=plan, receipt=receipt, full=False)

@@ -1,0 +1,82 @@
+"""What request handlers need: settings, the Temporal client, the database pool, the secret."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, HTTPException, Request
+from temporalio.client import Client
+
+from runtime.clients import connect_temporal, create_pool
+from runtime.secret import load_or_create_secret
+from runtime.settings import Settings
+
+
+class Services:
+    """The process's connections, made on first use (so the API starts, and says it is not ready,
+    while Temporal or PostgreSQL is still coming up); ones given at construction are not closed
+    here."""
+
+    def __init__(
+        self, settings: Settings, client: Client | None = None, pool: asyncpg.Pool | None = None
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self._pool = pool
+        self._own_pool = pool is None
+        self._lock = asyncio.Lock()
+        self.secret = load_or_create_secret(settings)
+
+    async def temporal(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await asyncio.wait_for(connect_temporal(self.settings), 10)
+                    except (RuntimeError, OSError, TimeoutError):
+                        raise HTTPException(
+                            503, "Temporal is not reachable; try again shortly"
+                        ) from None
+        return self._client
+
+    async def records(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    try:
+                        self._pool = await asyncio.wait_for(create_pool(self.settings), 10)
+                    except (OSError, asyncpg.PostgresError, TimeoutError):
+                        raise HTTPException(
+                            503, "the database is not reachable; try again shortly"
+                        ) from None
+        return self._pool
+
+    async def close(self) -> None:
+        if self._own_pool and self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+async def temporal(request: Request) -> Client:
+    return await services(request).temporal()
+
+
+async def records(request: Request) -> asyncpg.Pool:
+    return await services(request).records()
+
+
+def settings(request: Request) -> Settings:
+    return services(request).settings
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+TemporalDep = Annotated[Client, Depends(temporal)]
+RecordsDep = Annotated[asyncpg.Pool, Depends(records)]
+SettingsDep = Annotated[Settings, Depends(settings)]

@@ -1,0 +1,265 @@
+"""Issued badges after issuance: status lists, revocation, suspension and reinstatement, lookup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import asyncpg
+import structlog
+
+from activities.status_lists import signed_status_list
+from badges.status import (
+    StatusList,
+    StatusPurpose,
+)
+from badges.verify import VerificationReport, local_public_keys, verify_badge
+from runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+StatusAction = Literal["revoke", "suspend", "reinstate"]
+STATUS_ACTIONS: Final[tuple[StatusAction, ...]] = ("revoke", "suspend", "reinstate")
+_UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class CredentialNotFound(Exception):
+    """No credential with that id was issued here."""
+
+
+class CredentialConflict(Exception):
+    """The change does not fit the credential's status (e.g. reinstating a revoked badge)."""
+
+
+def credential_id_of(value: str) -> str:
+    """`urn:uuid:<uuid>` from either that or the bare uuid; CredentialNotFound if neither."""
+    bare = value.strip().lower().removeprefix("urn:uuid:")
+    if not _UUID.match(bare):
+        raise CredentialNotFound(f"{value!r} is not a credential id (urn:uuid:… or a UUID)")
+    return f"urn:uuid:{bare}"
+
+
+# ---- credentials ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CredentialRecord:
+    """An issued credential as stored, with its status."""
+
+    credential_id: str
+    internship_id: str
+    credential: dict[str, Any]
+    issued_at: datetime
+    revoked_at: datetime | None
+    suspended_at: datetime | None
+    reason: str | None
+    status_entries: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Literal["active", "suspended", "revoked"]:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "suspended" if self.suspended_at is not None else "active"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "credential_id": self.credential_id,
+            "internship_id": self.internship_id,
+            "issued_at": self.issued_at.isoformat(),
+            "status": self.status,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "suspended_at": self.suspended_at.isoformat() if self.suspended_at else None,
+            "reason": self.reason,
+            "on_status_lists": bool(self.status_entries),
+        }
+
+
+_COLUMNS: Final = """credential_id, internship_id, credential, issued_at, revoked_at, suspended_at,
+    reason, revocation_list_id, revocation_index, suspension_list_id, suspension_index"""
+_SELECT_CREDENTIAL: Final = f"SELECT {_COLUMNS} FROM credentials WHERE credential_id = $1"  # noqa: S608
+
+
+def _record(row: asyncpg.Record) -> CredentialRecord:
+    entries: dict[str, tuple[str, int]] = {}
+    for purpose in ("revocation", "suspension"):
+        if row[f"{purpose}_list_id"] is not None:
+            entries[purpose] = (row[f"{purpose}_list_id"], row[f"{purpose}_index"])
+    document = row["credential"]
+    return CredentialRecord(
+        credential_id=row["credential_id"],
+        internship_id=row["internship_id"],
+        credential=json.loads(document) if isinstance(document, str) else dict(document),
+        issued_at=row["issued_at"],
+        revoked_at=row["revoked_at"],
+        suspended_at=row["suspended_at"],
+        reason=row["reason"],
+        status_entries=entries,
+    )
+
+
+async def get_credential(
+    conn: asyncpg.Connection | asyncpg.Pool, credential_id: str
+) -> CredentialRecord:
+    row = await conn.fetchrow(_SELECT_CREDENTIAL, credential_id_of(credential_id))
+    if row is None:
+        raise CredentialNotFound(f"no credential {credential_id!r} was issued here")
+    return _record(row)
+
+
+async def credential_for_internship(
+    conn: asyncpg.Connection | asyncpg.Pool, internship_id: str
+) -> CredentialRecord | None:
+    credential_id = await conn.fetchval(
+        "SELECT credential_id FROM credentials WHERE internship_id = $1", internship_id
+    )
+    return await get_credential(conn, credential_id) if credential_id is not None else None
+
+
+_PAST: Final[dict[StatusAction, str]] = {
+    "revoke": "revoked",
+    "suspend": "suspended",
+    "reinstate": "reinstated",
+}
+
+
+async def change_status(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    credential_id: str,
+    action: StatusAction,
+    reason: str,
+    actor: str,
+) -> CredentialRecord:
+    """Revoke (for good), suspend, or reinstate (lift a suspension) a credential, in one
+    transaction: its bit on the issuer's status list, its row (time and reason) and an
+    append-only audit event (`<workflow id>/credential_<action>/<n>`, n counting this
+    credential's status changes). CredentialConflict when the change does not fit."""
+    reason = reason.strip()
+    if not reason or len(reason) > 2000:
+        raise ValueError("give a reason (1-2000 characters): it is kept in the audit trail")
+    wanted = credential_id_of(credential_id)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(_SELECT_CREDENTIAL + " FOR UPDATE", wanted)
+        if row is None:
+            raise CredentialNotFound(f"no credential {credential_id!r} was issued here")
+        current = _record(row)
+        purpose: StatusPurpose = "revocation" if action == "revoke" else "suspension"
+        if current.revoked_at is not None:
+            raise CredentialConflict("this credential is revoked; revocation cannot be undone")
+        if action == "suspend" and current.suspended_at is not None:
+            raise CredentialConflict("this credential is already suspended")
+        if action == "reinstate" and current.suspended_at is None:
+            raise CredentialConflict("this credential is not suspended: nothing to reinstate")
+        entry = current.status_entries.get(purpose)
+        if entry is not None:
+            list_id, index = entry
+            bits = await conn.fetchval(
+                "SELECT bits FROM status_lists WHERE list_id = $1 FOR UPDATE", list_id
+            )
+            status_list = StatusList.from_bytes(bits)
+            status_list.set(index, action != "reinstate")
+            await conn.execute(
+                "UPDATE status_lists SET bits = $2, updated_at = now() WHERE list_id = $1",
+                list_id,
+                status_list.to_bytes(),
+            )
+        else:
+            log.warning(
+                "credential.status_not_published",
+                credential_id=wanted,
+                action=action,
+                why="the credential carries no status list entry",
+            )
+        updated = await conn.fetchrow(
+            f"""
+            UPDATE credentials SET
+                revoked_at = CASE WHEN $2 = 'revoke' THEN now() ELSE revoked_at END,
+                suspended_at = CASE $2 WHEN 'suspend' THEN now()
+                                       WHEN 'reinstate' THEN NULL ELSE suspended_at END,
+                reason = $3
+            WHERE credential_id = $1
+            RETURNING {_COLUMNS}
+            """,  # noqa: S608
+            wanted,
+            action,
+            reason,
+        )
+        internship = await conn.fetchrow(
+            "SELECT workflow_id, phase, plan_version FROM internships WHERE internship_id = $1",
+            current.internship_id,
+        )
+        workflow_id = (
+            internship["workflow_id"] if internship else f"internship-{current.internship_id}"
+        )
+        count = await conn.fetchval(
+            """
+            SELECT count(*) FROM audit_events
+            WHERE internship_id = $1 AND kind LIKE 'credential\\_%'
+              AND detail->>'credential_id' = $2
+            """,
+            current.internship_id,
+            wanted,
+        )
+        kind = f"credential_{_PAST[action]}"
+        await conn.execute(
+            """
+            INSERT INTO audit_events (event_id, internship_id, workflow_id, run_id, plan_version,
+                                      actor, kind, phase, occurred_at, detail)
+            VALUES ($1, $2, $3, '', $4, $5, $6, $7, now(), $8)
+            """,
+            f"{workflow_id}/{kind}/{count + 1}",
+            current.internship_id,
+            workflow_id,
+            internship["plan_version"] if internship else 1,
+            actor,
+            kind,
+            internship["phase"] if internship else "completed",
+            json.dumps(
+                {
+                    "credential_id": wanted,
+                    "reason": reason,
+                    "status_list": entry[0] if entry else None,
+                    "published": entry is not None,
+                }
+            ),
+        )
+    log.info(
+        "credential.status_changed",
+        credential_id=wanted,
+        internship_id=current.internship_id,
+        action=action,
+    )
+    return _record(updated)
+
+
+async def verify_issued(
+    conn: asyncpg.Connection | asyncpg.Pool, settings: Settings, record: CredentialRecord
+) -> VerificationReport:
+    """Verify a stored credential as a relying party would: contexts, proof by the issuer's key,
+    validity window, and its status on the (signed) status lists it points at."""
+    lists: dict[str, dict[str, Any]] = {}
+    entries = record.credential.get("credentialStatus") or []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        url = entry.get("statusListCredential") if isinstance(entry, dict) else None
+        if isinstance(url, str) and url not in lists:
+            document = await signed_status_list(conn, settings, url)
+            if document is not None:
+                lists[url] = document
+
+    def resolve(url: str) -> dict[str, Any]:
+        if url not in lists:
+            raise LookupError("this deployment publishes no such status list")
+        return lists[url]
+
+    keys = local_public_keys(settings.keys_path)
+    return await asyncio.to_thread(
+        verify_badge,
+        record.credential,
+        issuer_keys=keys,
+        status_lists=resolve,
+        now=datetime.now(UTC),
+    )

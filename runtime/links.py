@@ -1,0 +1,221 @@
+"""Party links: signed, expiring tokens that let one party do one thing on one internship."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal, get_args
+
+from models.activities import Notification
+from models.plan import PARTIES, Party
+from runtime.secret import load_or_create_secret
+from runtime.settings import Settings
+
+Purpose = Literal["approve", "report", "feedback", "assess", "validate"]
+"""What a link lets its holder do: approve (or ask changes to) the learning agreement, report on a
+milestone, send company feedback, assess the internship, validate the result."""
+
+PURPOSES: Final[tuple[Purpose, ...]] = get_args(Purpose)
+WHO_MAY: Final[dict[Purpose, frozenset[Party]]] = {
+    "approve": frozenset(PARTIES),
+    "report": frozenset({"intern"}),
+    "feedback": frozenset({"mentor"}),
+    "assess": frozenset({"mentor", "tutor"}),
+    "validate": frozenset({"tutor"}),
+}
+DEFAULT_VALIDITY: Final = timedelta(days=30)
+_DOMAIN: Final = b"internflow/party-link/v1\x00"
+
+
+class LinkRefused(Exception):
+    """A party token that cannot be used; `status` is the HTTP status that says why."""
+
+    status = 401
+
+
+class LinkInvalid(LinkRefused):
+    """Malformed or tampered with: not a token this deployment signed."""
+
+
+class LinkExpired(LinkRefused):
+    """A genuine token whose time is up."""
+
+
+class LinkMismatch(LinkRefused):
+    """A genuine token used for another internship, party or purpose."""
+
+    status = 403
+
+
+@dataclass(frozen=True)
+class PartyGrant:
+    """What a valid token allows: one party, one purpose, one internship (and milestone)."""
+
+    internship_id: str
+    party: Party
+    purpose: Purpose
+    milestone_id: str | None
+    expires_at: datetime
+
+    def require(
+        self,
+        internship_id: str,
+        purpose: Purpose | tuple[Purpose, ...],
+        party: str | None = None,
+        milestone_id: str | None = None,
+    ) -> None:
+        """Raise LinkMismatch unless this grant covers the request."""
+        purposes = (purpose,) if isinstance(purpose, str) else purpose
+        if internship_id != self.internship_id:
+            raise LinkMismatch("this link belongs to another internship")
+        if self.purpose not in purposes:
+            raise LinkMismatch(f"this link is for {self.purpose}, not for {' or '.join(purposes)}")
+        if party is not None and party != self.party:
+            raise LinkMismatch(f"this link is the {self.party}'s, not the {party}'s")
+        if self.milestone_id is not None and milestone_id != self.milestone_id:
+            raise LinkMismatch(f"this link is for milestone {self.milestone_id!r}")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: bytes, body: str) -> bytes:
+    return hmac.new(secret, _DOMAIN + body.encode(), hashlib.sha256).digest()
+
+
+def make_token(
+    secret: bytes,
+    internship_id: str,
+    party: Party,
+    purpose: Purpose,
+    milestone_id: str | None = None,
+    valid_for: timedelta = DEFAULT_VALIDITY,
+    now: datetime | None = None,
+) -> str:
+    """`<payload>.<HMAC-SHA256>`, both base64url: the payload names internship, party, purpose,
+    milestone and expiry (Unix seconds). Refuses a party the purpose does not ask anything of."""
+    if purpose not in WHO_MAY:
+        raise ValueError(f"unknown purpose {purpose!r}; use one of {', '.join(PURPOSES)}")
+    if party not in WHO_MAY[purpose]:
+        raise ValueError(f"the {party} has no {purpose} to do")
+    if purpose == "report" and milestone_id is None:
+        raise ValueError("a report link names its milestone")
+    expires = (now or datetime.now(UTC)) + valid_for
+    payload = {
+        "i": internship_id,
+        "p": party,
+        "u": purpose,
+        "m": milestone_id,
+        "e": int(expires.timestamp()),
+    }
+    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    return f"{body}.{_b64(_mac(secret, body))}"
+
+
+def read_token(secret: bytes, token: str, now: datetime | None = None) -> PartyGrant:
+    """The grant a token carries; LinkInvalid if it was not signed with `secret` (or is
+    malformed), LinkExpired once its time is up."""
+    body, dot, signature = token.partition(".")
+    if not dot or not body or len(token) > 2048:
+        raise LinkInvalid("this link is not valid: open the latest link from your e-mail")
+    try:
+        presented = _unb64(signature)
+    except ValueError:
+        raise LinkInvalid("this link is not valid: open the latest link from your e-mail") from None
+    if not hmac.compare_digest(presented, _mac(secret, body)):
+        raise LinkInvalid("this link is not valid: open the latest link from your e-mail")
+    try:
+        payload = json.loads(_unb64(body))
+        grant = PartyGrant(
+            internship_id=str(payload["i"]),
+            party=payload["p"],
+            purpose=payload["u"],
+            milestone_id=payload["m"],
+            expires_at=datetime.fromtimestamp(int(payload["e"]), UTC),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise LinkInvalid("this link is not valid: open the latest link from your e-mail") from None
+    if grant.purpose not in WHO_MAY or grant.party not in WHO_MAY[grant.purpose]:
+        raise LinkInvalid("this link is not valid: open the latest link from your e-mail")
+    if (now or datetime.now(UTC)) >= grant.expires_at:
+        raise LinkExpired(
+            "this link has expired: ask the institution for a new one, or use the link in a "
+            "more recent e-mail"
+        )
+    return grant
+
+
+def party_link(
+    settings: Settings,
+    internship_id: str,
+    party: Party,
+    purpose: Purpose,
+    milestone_id: str | None = None,
+    valid_for: timedelta = DEFAULT_VALIDITY,
+    now: datetime | None = None,
+) -> str:
+    """The URL of the page where `party` does `purpose` on the internship (`/p/<token>` under
+    the public base URL), valid for `valid_for`."""
+    token = make_token(
+        load_or_create_secret(settings),
+        internship_id,
+        party,
+        purpose,
+        milestone_id=milestone_id,
+        valid_for=valid_for,
+        now=now,
+    )
+    return f"{settings.public_base_url.rstrip('/')}/p/{token}"
+
+
+_LINKED_KINDS: Final[dict[str, Purpose]] = {
+    "approval_request": "approve",
+    "agreement_reminder": "approve",
+    "milestone_request": "report",
+    "reminder": "report",
+    "assessment_request": "assess",
+    "assessment_reminder": "assess",
+    "validation_request": "validate",
+}
+
+
+def notification_link(
+    settings: Settings,
+    notification: Notification,
+    valid_for: timedelta = DEFAULT_VALIDITY,
+    now: datetime | None = None,
+) -> str | None:
+    """The party link an e-mail should carry, or None for e-mails that ask nothing of their
+    recipient. A milestone's request and reminder link the intern to the report form and the
+    mentor to the company feedback form; the milestone is the notification's key
+    (`<workflow id>/<kind>/<key>/<role>`)."""
+    purpose = _LINKED_KINDS.get(notification.kind)
+    role = notification.recipient_role
+    if purpose is None or role not in PARTIES:
+        return None
+    party: Party = role
+    milestone_id = None
+    if purpose == "report":
+        milestone_id = notification.notification_id.split("/")[-2]
+        if party == "mentor":
+            purpose = "feedback"
+    if party not in WHO_MAY[purpose]:
+        return None
+    return party_link(
+        settings,
+        notification.internship_id,
+        party,
+        purpose,
+        milestone_id=milestone_id,
+        valid_for=valid_for,
+        now=now,
+    )

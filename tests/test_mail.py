@@ -1,0 +1,494 @@
+"""E-mail: templates for every kind in English and Italian (text and HTML), composition, and what
+happens when the mail server refuses a recipient for good or is down for a while."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, get_args
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiosmtpd.controller import Controller
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from activities.badge import BadgeActivities
+from activities.notify import (
+    Mailer,
+    NotifyActivities,
+    TransientDeliveryError,
+    is_last_attempt,
+    message_id_for,
+)
+from activities.templates import render, template_names
+from badges.keys import load_or_create_signing_key
+from models.activities import BadgeRequest, Notification, NotificationKind
+from models.status import Phase
+from models.submissions import Validation, Withdrawal
+from operations import internships as ops
+from runtime.clients import create_pool
+from runtime.links import read_token
+from runtime.mail_sink import MailSink, OutboxWriter
+from runtime.migrations import apply_migrations
+from runtime.secret import load_or_create_secret
+from runtime.settings import Settings
+from tests.conftest import free_port, make_settings
+from tests.helpers import (
+    advance_to,
+    approve_all,
+    assess,
+    audit_rows,
+    load_outbox,
+    report_and_feedback,
+    running_worker,
+    sample_plan,
+    sent,
+    wait_for_phase,
+)
+
+LANGUAGES = ("en", "it")
+
+#: The values the workflow (or the badge activity) gives each kind, besides `internship`.
+KIND_VALUES: dict[str, dict[str, str]] = {
+    "approval_request": {"version": "1"},
+    "agreement_reminder": {"version": "2", "deadline": "2027-02-15 18:00 CET"},
+    "change_request": {"party": "mentor", "version": "1"},
+    "milestone_request": {"milestone": "Mid-term review"},
+    "reminder": {"milestone": "Mid-term review"},
+    "escalation": {"milestone": "Mid-term review"},
+    "missed": {"milestone": "Mid-term review"},
+    "assessment_request": {},
+    "assessment_reminder": {"deadline": "2027-06-11 17:00 CEST"},
+    "validation_request": {},
+    "outcome": {"reason": "no assessment from mentor in time"},
+    "withdrawal": {"reason": "moved abroad."},
+    "cancellation": {"reason": "the agreement was not approved"},
+    "badge": {"badge": "Web development", "verify_url": "https://school.example/verify/1"},
+    "revocation": {"badge": "Web development", "reason": "issued by mistake"},
+    "delivery_failed": {
+        "failed_kind": "reminder",
+        "failed_role": "intern",
+        "error": "recipient refused with SMTP [550]",
+    },
+}
+#: Kinds that only inform: nothing to do, so no button.
+NO_ACTION = {"withdrawal", "cancellation"}
+
+
+def _notification(kind: str, language: str = "en", **values: str) -> Notification:
+    return Notification.model_validate(
+        {
+            "notification_id": f"internship-t-1/{kind}/k/intern",
+            "internship_id": "t-1",
+            "kind": kind,
+            "recipient_role": "intern",
+            "recipient_email": "giulia@students.example.org",
+            "recipient_name": "Giulia <Esposito> & Co",
+            "language": language,
+            "planned_at": datetime(2027, 3, 1, 9, tzinfo=UTC),
+            "values": {"internship": "t-1", **KIND_VALUES[kind], **values},
+        }
+    )
+
+
+# ----------------------------------------------------------------- templates
+
+
+def test_every_kind_has_a_template_in_every_language() -> None:
+    kinds = set(get_args(NotificationKind))
+    assert {"revocation", "delivery_failed"} <= kinds
+    assert set(KIND_VALUES) == kinds
+    assert template_names() == sorted((lang, kind) for lang in LANGUAGES for kind in kinds)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", sorted(KIND_VALUES))
+def test_every_message_renders_as_text_and_escaped_html(kind: str, language: str) -> None:
+    link = "https://internflow.example/p/t-1?party=intern&sig=abc"
+    values = {
+        "name": "Giulia <b>Esposito</b>",
+        "internship": "t-1",
+        "link": link,
+        **KIND_VALUES[kind],
+    }
+    message = render(kind, language, values)  # type: ignore[arg-type]
+
+    assert message.subject and "\n" not in message.subject and "{" not in message.subject
+    greeting = {"en": "Dear", "it": "Gentile"}[language]
+    assert message.text.startswith(f"{greeting} Giulia <b>Esposito</b>,\n\n")
+    assert "\n-- \n" in message.text and "&lt;" not in message.text
+    assert all(len(line) <= 76 or "://" in line for line in message.text.splitlines())
+    assert f'<html lang="{language}">' in message.html
+    assert "Giulia &lt;b&gt;Esposito&lt;/b&gt;" in message.html
+    assert "<b>" not in message.html
+    for value in KIND_VALUES[kind].values():
+        if kind == "change_request" or value in ("intern", "mentor"):
+            continue  # roles appear translated
+        assert value.rstrip(".") in " ".join(message.text.split()), value
+    if kind in NO_ACTION:
+        assert link not in message.text and "href" not in message.html
+    else:
+        assert f"\n{link}\n" in message.text
+        assert 'href="https://internflow.example/p/t-1?party=intern&amp;sig=abc"' in message.html
+    assert "{{" not in message.text + message.html
+
+
+def test_italian_messages_name_roles_in_italian() -> None:
+    change = render(
+        "change_request",
+        "it",
+        {"name": "Marco", "internship": "t-1", "link": "x", **KIND_VALUES["change_request"]},
+    )
+    assert "Il tutor aziendale chiede modifiche" in change.html
+    failed = render(
+        "delivery_failed",
+        "it",
+        {"name": "Ufficio", "internship": "t-1", "link": "x", **KIND_VALUES["delivery_failed"]},
+    )
+    assert "al tirocinante" in failed.html
+
+
+def test_a_missing_value_is_an_error_not_a_blank() -> None:
+    with pytest.raises(Exception, match="'reason' is undefined"):
+        render("outcome", "en", {"name": "A", "internship": "t-1", "link": "x"})
+
+
+def test_composed_message_has_both_parts_ids_and_the_default_link(settings: Settings) -> None:
+    mailer = Mailer(settings)
+    base = settings.public_base_url.rstrip("/")
+    notification = _notification("milestone_request", "it")
+    message = mailer.compose(notification, message_id_for(notification.notification_id))
+
+    assert message.get_content_type() == "multipart/alternative"
+    parts = [part.get_content_type() for part in message.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    assert message["Message-ID"] == message_id_for(notification.notification_id)
+    assert message["X-Internflow-Internship"] == "t-1"
+    assert message["X-Internflow-Kind"] == "milestone_request"
+    assert message["Content-Language"] == "it"
+    assert message["Subject"] == "Mid-term review: il suo contributo per t-1"
+    assert message["To"].addresses[0].addr_spec == "giulia@students.example.org"
+    # A request for the intern's report carries the intern's own signed link to the report form.
+    text = message.get_body(("plain",))
+    assert text is not None
+    token = re.search(rf"{re.escape(base)}/p/(\S+)", text.get_content())
+    assert token is not None
+    grant = read_token(load_or_create_secret(settings), token.group(1))
+    assert (grant.internship_id, grant.party, grant.purpose, grant.milestone_id) == (
+        "t-1",
+        "intern",
+        "report",
+        "k",
+    )
+    # An e-mail that asks nothing of its recipient links to the internship's page.
+    outcome = mailer.compose(_notification("outcome"), "<z@internflow>").get_body(("plain",))
+    assert outcome is not None and f"{base}/p/t-1\n" in outcome.get_content()
+
+    signed_link = _notification("milestone_request", link="https://x.example/p/t-1?sig=1")
+    custom = mailer.compose(signed_link, "<x@internflow>").get_body(("html",))
+    assert custom is not None and 'href="https://x.example/p/t-1?sig=1"' in custom.get_content()
+
+    revocation = mailer.compose(_notification("revocation"), "<y@internflow>").get_body(("plain",))
+    assert revocation is not None and f"{base}/verify/" in revocation.get_content()
+
+
+# ----------------------------------------------------------------- failures of one send
+
+
+async def test_a_broken_template_fails_for_good_and_is_recorded(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    notify = NotifyActivities(pool, Mailer(settings))
+    broken = _notification("outcome")
+    broken = broken.model_copy(update={"values": {"internship": "t-1"}})  # no reason
+    with pytest.raises(ApplicationError) as failure:
+        await ActivityEnvironment().run(notify.send, broken)
+    assert failure.value.non_retryable and failure.value.type == "TemplateError"
+    row = await pool.fetchrow("SELECT status, error FROM notifications")
+    assert row is not None and row["status"] == "failed" and "'reason' is undefined" in row["error"]
+
+
+def _attempt(attempt: int, after: timedelta) -> ActivityEnvironment:
+    """An activity environment for attempt `attempt`, scheduled `after` its first attempt, with
+    the workflow's mail retry policy and a give-up time of 10 s."""
+    env = ActivityEnvironment()
+    first = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    env.info = dataclasses.replace(
+        env.info,
+        attempt=attempt,
+        scheduled_time=first,
+        current_attempt_scheduled_time=first + after,
+        schedule_to_close_timeout=timedelta(seconds=10),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=5),
+        ),
+    )
+    return env
+
+
+def test_the_last_attempt_is_the_one_whose_next_retry_comes_too_late() -> None:
+    assert not is_last_attempt(_attempt(1, timedelta(0)).info)
+    assert not is_last_attempt(_attempt(3, timedelta(seconds=3)).info)  # next after 4 s: at 7 s
+    assert is_last_attempt(_attempt(4, timedelta(seconds=7)).info)  # next after 8 s: at 15 s
+    assert not is_last_attempt(ActivityEnvironment().info)  # no retry policy: not ours to tell
+
+
+async def test_a_server_down_is_retried_until_the_last_attempt_records_the_failure(
+    settings: Settings, pool: asyncpg.Pool, mail_sink: MailSink
+) -> None:
+    notify = NotifyActivities(pool, Mailer(settings))
+    notification = _notification("reminder")
+    mail_sink.stop()
+    with pytest.raises(TransientDeliveryError, match="cannot reach the SMTP server"):
+        await _attempt(1, timedelta(0)).run(notify.send, notification)
+    row = await pool.fetchrow("SELECT status, attempts, error FROM notifications")
+    assert row is not None and (row["status"], row["attempts"]) == ("sending", 1)
+    assert "cannot reach the SMTP server" in row["error"]
+
+    with pytest.raises(ApplicationError) as given_up:
+        await _attempt(4, timedelta(seconds=7)).run(notify.send, notification)
+    assert given_up.value.non_retryable and given_up.value.type == "DeliveryGaveUp"
+    row = await pool.fetchrow("SELECT status, attempts, error FROM notifications")
+    assert row is not None and (row["status"], row["attempts"]) == ("failed", 2)
+    assert row["error"].startswith("gave up: cannot reach the SMTP server")
+    assert "@" not in row["error"]
+
+
+# ----------------------------------------------------------------- a server that refuses
+
+
+class _RefusingHandler:
+    """An SMTP server that refuses some recipients for good (550, quoting the address as real
+    servers do) and stores everything else in the outbox, as the mail sink does."""
+
+    def __init__(self, outbox: Path, refused: set[str]) -> None:
+        self.writer = OutboxWriter(outbox)
+        self.refused = refused
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refused:
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.writer.write(envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"
+
+
+@dataclasses.dataclass
+class RefusingStack:
+    settings: Settings
+    pool: asyncpg.Pool
+    refused: set[str]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def refusing(tmp_path: Path, database: str) -> AsyncIterator[RefusingStack]:
+    """Settings, pool and a running SMTP server that refuses the addresses put in `refused`."""
+    settings = make_settings(
+        tmp_path,
+        database_url=database,
+        smtp_port=free_port(),
+        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+    )
+    settings.outbox_path.mkdir(parents=True)
+    refused: set[str] = set()
+    controller = Controller(
+        _RefusingHandler(settings.outbox_path, refused),
+        hostname="127.0.0.1",
+        port=settings.smtp_port,
+    )
+    controller.start()
+    await apply_migrations(settings.database_url)
+    pool = await create_pool(settings)
+    try:
+        yield RefusingStack(settings, pool, refused)
+    finally:
+        await pool.close()
+        controller.stop()
+
+
+async def test_a_refused_recipient_is_recorded_and_the_operator_told(
+    time_skipping_env: WorkflowEnvironment,
+    refusing: RefusingStack,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    settings, pool = refusing.settings, refusing.pool
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    iid, intern = plan.internship_id, plan.intern.email
+    refusing.refused.add(intern)
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        await wait_for_phase(client, iid, Phase.AWAITING_START)
+        await ops.withdraw(client, iid, Withdrawal(submission_id="w-1", reason="moved abroad"))
+        outcome = await handle.result()
+    assert outcome.phase == Phase.WITHDRAWN  # the refusals blocked nothing
+
+    mails = sent(load_outbox(settings), iid)
+    operator = plan.institution.email
+    assert not [m for m in mails if m[1] == intern]
+    assert [m for m in mails if m[0] == "delivery_failed"] == [
+        ("delivery_failed", operator),
+        ("delivery_failed", operator),
+    ]
+    failed = await pool.fetch(
+        "SELECT notification_id, status, attempts, error FROM notifications "
+        "WHERE recipient_role = 'intern' ORDER BY notification_id"
+    )
+    assert [(r["notification_id"], r["status"], r["attempts"], r["error"]) for r in failed] == [
+        (
+            f"{handle.id}/approval_request/v1/intern",
+            "failed",
+            1,
+            "recipient refused with SMTP [550]",
+        ),
+        (f"{handle.id}/withdrawal/final/intern", "failed", 1, "recipient refused with SMTP [550]"),
+    ]
+    notices = await pool.fetch(
+        "SELECT notification_id, status FROM notifications WHERE kind = 'delivery_failed' "
+        "ORDER BY notification_id"
+    )
+    assert [tuple(r) for r in notices] == [
+        (f"{handle.id}/delivery_failed/approval_request-v1-intern/operator", "sent"),
+        (f"{handle.id}/delivery_failed/withdrawal-final-intern/operator", "sent"),
+    ]
+    texts = [
+        " ".join(str(body.get_content()).split())
+        for m in load_outbox(settings)
+        if m["X-Internflow-Kind"] == "delivery_failed"
+        and (body := m.get_body(("plain",))) is not None
+    ]
+    assert len(texts) == 2
+    assert all("recipient refused with SMTP [550]" in text for text in texts)
+    assert all(intern not in text for text in texts)
+    assert ['"approval_request"' in text for text in texts] == [True, False]
+
+    failures = [r for r in await audit_rows(pool, iid) if r["kind"] == "notification_failed"]
+    assert len(failures) == 2
+    # No address in the records of the failure, nor in any log line.
+    assert intern not in str([dict(r) for r in failures])
+    out, err = capfd.readouterr()
+    assert intern not in out + err
+    assert "recipient refused" in out + err
+
+
+async def test_a_refused_badge_is_kept_and_the_operator_told_once(
+    refusing: RefusingStack,
+) -> None:
+    settings, pool = refusing.settings, refusing.pool
+    plan = sample_plan(datetime(2027, 2, 15, 18, tzinfo=UTC))
+    refusing.refused.add(plan.intern.email)
+    workflow_id = f"internship-{plan.internship_id}"
+    await pool.execute(
+        "INSERT INTO internships (internship_id, workflow_id, institution_id, company_id, phase, "
+        "plan_version, start_at, end_at, updated_at) "
+        "VALUES ($1, $2, 'i', 'c', 'certification', 1, now(), now(), now())",
+        plan.internship_id,
+        workflow_id,
+    )
+    badge = BadgeActivities(
+        pool, Mailer(settings), load_or_create_signing_key(settings.keys_path), settings
+    )
+    request = BadgeRequest(
+        plan=plan,
+        achieved_levels={o.id: "good" for o in plan.learning_outcomes},
+        issued_at=plan.period.end + timedelta(days=20),
+        workflow_id=workflow_id,
+    )
+    first = await ActivityEnvironment().run(badge.issue_badge, request)
+    again = await ActivityEnvironment().run(badge.issue_badge, request)
+    assert first == again
+    assert first.emailed is False
+
+    row = await pool.fetchrow("SELECT emailed_at, email_error FROM credentials")
+    assert row is not None and tuple(row) == (None, "recipient refused with SMTP [550]")
+    outbox = load_outbox(settings)
+    assert [(m["X-Internflow-Kind"], m["To"].addresses[0].addr_spec) for m in outbox] == [
+        ("delivery_failed", plan.institution.email)
+    ]
+    notice = await pool.fetchrow("SELECT notification_id, status, attempts FROM notifications")
+    assert notice is not None
+    assert tuple(notice) == (f"{workflow_id}/delivery_failed/badge/operator", "sent", 2)
+
+
+# ----------------------------------------------------------------- a server down for a while
+
+
+async def _wait_for_mail(settings: Settings, count: int, within: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while len(list(settings.outbox_path.glob("*.eml"))) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"fewer than {count} e-mails arrived")
+        await asyncio.sleep(0.1)
+
+
+async def test_a_mail_server_down_for_a_while_delays_mail_but_loses_none(
+    time_skipping_env: WorkflowEnvironment,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    mail_sink: MailSink,
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=30))
+    iid = plan.internship_id
+    async with running_worker(client, settings, pool):
+        mail_sink.stop()
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await asyncio.sleep(2.5)  # the first approval request is tried and deferred
+        deferred = await pool.fetch("SELECT status, attempts, error FROM notifications")
+        assert [(r["status"], r["error"].split(" (")[0]) for r in deferred] == [
+            ("sending", f"cannot reach the SMTP server at 127.0.0.1:{settings.smtp_port}")
+        ]
+        assert deferred[0]["attempts"] >= 2
+        assert not settings.outbox_path.exists() or not mail_sink.messages()
+        mail_sink.start()
+        await _wait_for_mail(settings, 3)
+
+        await approve_all(client, plan)
+        await wait_for_phase(client, iid, Phase.AWAITING_START)
+        for milestone in plan.milestones:
+            await advance_to(env, handle, milestone.due - timedelta(hours=1))
+            await report_and_feedback(client, plan, milestone.id)
+        await advance_to(env, handle, plan.period.end + timedelta(hours=1))
+        await assess(client, plan, mentor="good", tutor="good")
+        before_badge = len(mail_sink.messages())
+        mail_sink.stop()  # down again while the badge is issued
+        await ops.validate(client, iid, Validation(submission_id="v-1", decision="pass"))
+        await asyncio.sleep(2.5)
+        assert len(mail_sink.messages()) == before_badge
+        mail_sink.start()
+        outcome = await handle.result()
+    assert outcome.phase == Phase.COMPLETED
+
+    outbox = load_outbox(settings)
+    badges = [m for m in outbox if m["X-Internflow-Kind"] == "badge"]
+    assert len(badges) == 1
+    others = [m for m in outbox if m["X-Internflow-Kind"] != "badge"]
+    rows = await pool.fetch("SELECT message_id, status, attempts FROM notifications")
+    assert {r["status"] for r in rows} == {"sent"}
+    # Every e-mail arrived exactly once: one message per notification, none twice.
+    assert sorted(str(m["Message-ID"]) for m in others) == sorted(r["message_id"] for r in rows)
+    requests = await pool.fetch(
+        "SELECT attempts FROM notifications WHERE kind = 'approval_request' ORDER BY created_at"
+    )
+    assert [r["attempts"] > 1 for r in requests] == [True, False, False]
+    stored = await pool.fetchrow("SELECT emailed_at, email_error FROM credentials")
+    assert stored is not None and stored["emailed_at"] is not None and stored["email_error"] is None
+    assert "notification_failed" not in [r["kind"] for r in await audit_rows(pool, iid)]
