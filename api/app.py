@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from temporalio.client import Client
 
-from api.auth import require_admin
 from api.codec import codec_router
 from api.errors import install_error_handlers
 from api.metrics import install_metrics
@@ -71,8 +70,9 @@ def create_app(
         dashboard.router,
     ):
         app.include_router(router)
-    # Admins (and the Temporal Web UI or CLI with an admin key) decrypt histories here.
-    app.include_router(codec_router(settings, authorize=require_admin))
+    # Admins decrypt histories here: the Temporal Web UI with the dashboard's session, the CLI
+    # with an admin key.
+    app.include_router(codec_router(settings, authorize=dashboard.admin_session_or_key))
     install_metrics(app, settings, temporal=client)
 
     @app.get("/", include_in_schema=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -633,24 +633,58 @@ def withdraw(
 
 @app.command()
 def verify(
-    file: Annotated[Path, typer.Argument(help="A credential .json or a baked .png.")],
+    file: Annotated[
+        Path, typer.Argument(help="A credential .json or .jwt, or a baked .png or .svg.")
+    ],
+    email: Annotated[
+        str | None, typer.Option(help="Also check that the badge was awarded to this address.")
+    ] = None,
 ) -> None:
-    """Verify a badge: its JSON-LD, its eddsa-rdfc-2022 proof against the issuer's key, and its
-    validity window. Exit code 0 only when it is valid."""
-    from badges.bake import BakeError, unbake_png
-    from badges.verify import local_issuer_keys, verify_credential
+    """Verify a badge: its JSON-LD terms, its proof (eddsa-rdfc-2022 or VC-JWT) against the
+    issuer's published keys, its validity window, its revocation and suspension status (from
+    this deployment's records when they can be reached) and, with --email, its recipient.
+    Exit code 0 only when it is valid.
+
+    Example: internflow verify badge.png --email giulia@example.org"""
+    from badges.verify import local_public_keys, verify_badge
 
     settings = _settings()
     try:
         data = file.read_bytes()
-        text = unbake_png(data) if file.suffix.lower() == ".png" else data.decode()
-    except (OSError, BakeError, UnicodeDecodeError) as error:
-        console.print(f"[red]error:[/] cannot read a credential from {file}: {error}")
+    except OSError as error:
+        console.print(f"[red]error:[/] cannot read {file}: {error.strerror}")
         raise typer.Exit(2) from None
-    report = verify_credential(text, local_issuer_keys(settings.keys_path))
+    report = verify_badge(
+        data,
+        issuer_keys=local_public_keys(settings.keys_path),
+        status_lists=_local_status_list(settings),
+        email=email,
+    )
     console.print(json.dumps(report.as_dict(), indent=2))
     if not report.verified:
         raise typer.Exit(1)
+
+
+def _local_status_list(settings: Settings) -> Callable[[str], Mapping[str, Any]] | None:
+    """Status lists as this deployment publishes them, read from its records; None when the
+    database cannot be reached (the report then says the status was not checked)."""
+    from activities.status_lists import signed_status_list
+
+    async def fetch(url: str) -> Mapping[str, Any]:
+        conn = await asyncpg.connect(settings.database_url, timeout=3)
+        try:
+            found = await signed_status_list(conn, settings, url)
+        finally:
+            await conn.close()
+        if found is None:
+            raise LookupError(f"no status list {url} in this deployment's records")
+        return found
+
+    try:
+        asyncio.run(asyncpg.connect(settings.database_url, timeout=3)).terminate()
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return None
+    return lambda url: asyncio.run(fetch(url))
 
 
 def _change_badge(badge_id: str, action: StatusAction, why: str) -> None:

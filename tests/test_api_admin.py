@@ -266,3 +266,20 @@ async def test_revocation_flips_the_bit_on_the_signed_public_status_list(api: Ap
     profile = issuer.json()
     assert profile["id"] == issuer_id_for(base, plan.institution.id)
     assert profile["name"] == plan.institution.name and profile["assertionMethod"]
+
+
+async def test_codec_endpoint_needs_an_admin_key_or_the_dashboard_session(api: Api) -> None:
+    body = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "e30="}]}
+    refused = await api.http.post("/codec/decode", json=body)
+    assert refused.status_code == 401
+    as_operator = await api.http.post("/codec/decode", json=body, headers=api.operator)
+    assert as_operator.status_code == 403
+    with_key = await api.http.post("/codec/decode", json=body, headers=api.admin)
+    assert with_key.status_code == 200
+    assert with_key.json()["payloads"][0]["data"] == "e30="  # encryption is off here
+    # The Temporal Web UI sends the admin's dashboard session cookie instead of a key.
+    key = api.admin["Authorization"].removeprefix("Bearer ")
+    signed_in = await api.http.post("/admin/login", data={"key": key})
+    assert signed_in.status_code == 303
+    via_cookie = await api.http.post("/codec/decode", json=body)
+    assert via_cookie.status_code == 200

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import reads
+from api.auth import Bearer, api_key, require_admin
 from api.history import temporal_ui_link
 from api.pages import render
 from api.ratelimit import client_address, rate_limited
@@ -48,6 +49,15 @@ async def _session_key(request: Request, app: Any) -> ApiKey | None:
         return None
     key = await get_api_key(await app.records(), key_id)
     return key if key is not None and key.allows("admin") else None
+
+
+async def admin_session_or_key(request: Request, credentials: Bearer, app: ServicesDep) -> ApiKey:
+    """An admin signed in to the dashboard (its cookie), or an admin API key: what the codec
+    endpoint accepts, for the Temporal Web UI and the CLI alike."""
+    key = await _session_key(request, app)
+    if key is not None:
+        return key
+    return await require_admin(request, await api_key(request, credentials, await app.records()))
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -86,7 +96,9 @@ async def login(
         httponly=True,
         samesite="strict",
         secure=settings.public_base_url.startswith("https://"),
-        path="/admin",
+        # Also sent to /codec, so that the Temporal Web UI (same site) shows decrypted histories
+        # to a signed-in admin.
+        path="/",
     )
     log.info("admin.signed_in", key_id=found.key_id)
     return response
@@ -95,7 +107,7 @@ async def login(
 @router.post("/logout")
 async def logout() -> RedirectResponse:
     response = RedirectResponse("/admin/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/admin")
+    response.delete_cookie(COOKIE, path="/")
     return response
 
 
