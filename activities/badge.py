@@ -29,8 +29,10 @@ from activities.templates import TemplateError
 from badges.bake import bake_png
 from badges.credential import build_credential, credential_id_for, issuer_id_for
 from badges.jsonld import ensure_all_terms_defined
+from badges.keyring import KeyRing
 from badges.keys import SigningKey
 from badges.proof import sign
+from badges.vcjwt import sign_jwt
 from models.activities import BadgeRequest, IssuedBadge, Notification
 from runtime.settings import Settings
 
@@ -89,7 +91,7 @@ class BadgeActivities:
                                              issued_at, message_id,
                                              revocation_list_id, revocation_index,
                                              suspension_list_id, suspension_index)
-                    VALUES ($1, $2, 'ob3+eddsa-rdfc-2022', $3, $4, $5, $6, $7, $8, $9)
+                    VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, $9)
                     ON CONFLICT (credential_id) DO NOTHING
                     """,
                     credential_id,
@@ -99,6 +101,7 @@ class BadgeActivities:
                     message_id,
                     *places.revocation,
                     *places.suspension,
+                    "ob3+vc-jwt" if isinstance(signed, str) else "ob3+eddsa-rdfc-2022",
                 )
                 row = await self._stored(conn, credential_id)
                 assert row is not None
@@ -186,7 +189,9 @@ class BadgeActivities:
 
     def _sign(
         self, request: BadgeRequest, credential_status: list[dict[str, Any]]
-    ) -> dict[str, object]:
+    ) -> dict[str, object] | str:
+        """The signed credential: a document with its Data Integrity proof, or a compact VC-JWT
+        when the badge template asks for one."""
         plan = request.plan
         issuer_id = issuer_id_for(self._base_url, plan.institution.id)
         credential = build_credential(
@@ -197,8 +202,12 @@ class BadgeActivities:
             issued_at=request.issued_at,
             salt=secrets.token_hex(16),
             credential_status=credential_status,
+            evidence=request.evidence,
         )
         ensure_all_terms_defined(credential)
+        if plan.badge.proof_format == "vc-jwt":
+            ring = KeyRing.load_or_create(self._settings.keys_path)
+            return sign_jwt(credential, ring.rsa_key, KeyRing.kid(issuer_id, ring.rsa_key))
         return sign(
             credential,
             self._key,
@@ -231,13 +240,16 @@ class BadgeActivities:
                 "link": verify_url,
             },
         )
-        baked = bake_png(badge_image(plan.badge.image), credential_json)
+        stored = json.loads(credential_json)
+        if isinstance(stored, str):  # a VC-JWT: the image and the file carry the compact JWT
+            baked = bake_png(badge_image(plan.badge.image), stored)
+            attachment, subtype, filename = stored.encode(), "jwt", "credential.jwt"
+        else:
+            baked = bake_png(badge_image(plan.badge.image), credential_json)
+            attachment, subtype, filename = credential_json.encode(), "json", "credential.json"
         message.add_attachment(baked, maintype="image", subtype="png", filename="badge.png")
         message.add_attachment(
-            credential_json.encode(),
-            maintype="application",
-            subtype="json",
-            filename="credential.json",
+            attachment, maintype="application", subtype=subtype, filename=filename
         )
         set_language(message, plan.intern.language)
         return message

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+PY_SPY = Path(sys.executable).parent / "py-spy"
 
 BENCHMARKS: dict[str, list[str]] = {
     "badges": ["bench.badges"],
@@ -68,12 +70,18 @@ def main() -> None:
         "scale": ["--internships", str(args.scale_internships)],
         "lifecycle": ["--internships", str(args.lifecycle_internships)],
     }
+    if PY_SPY.exists() or shutil.which("py-spy"):  # where the worker's time goes, if installed
+        extras["lifecycle"] += ["--profile", str(Path(tempfile.gettempdir()) / "worker.raw")]
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     benchmarks = dict(previous.get("benchmarks", {}))
     for name in args.only or list(BENCHMARKS):
-        benchmarks[name] = run_one(BENCHMARKS[name][0], extras.get(name, []))
-    results = {"machine": machine(), "benchmarks": benchmarks}
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        try:
+            benchmarks[name] = run_one(BENCHMARKS[name][0], extras.get(name, []))
+        except subprocess.CalledProcessError as failed:
+            benchmarks[name] = {"error": f"exited with {failed.returncode}"}
+        # Written after every benchmark, so that a failure later keeps what was measured.
+        results = {"machine": machine(), "benchmarks": benchmarks}
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print_table(benchmarks)
     print(f"all figures: {RESULTS}")
 

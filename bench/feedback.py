@@ -23,11 +23,13 @@ from typing import Any
 import httpx
 from temporalio import workflow
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from bench.lifecycle import bench_plan
 from models.submissions import Approval, CompanyFeedback
 from operations import internships as ops
+from operations.internships import OperationRejected
 from runtime.clients import connect_temporal
 from runtime.links import make_token
 from runtime.ports import throwaway_settings
@@ -75,15 +77,21 @@ async def load(
     every accepted call."""
     latencies: list[float] = []
     refused = 0
+    errors = 0
     stop = time.monotonic() + seconds
 
     async def loop(sender: int) -> None:
-        nonlocal refused
+        nonlocal refused, errors
         n = 0
         while time.monotonic() < stop:
             n += 1
             started = time.perf_counter()
-            if await send(sender, n):
+            try:
+                accepted = await send(sender, n)
+            except (RPCError, OperationRejected, httpx.HTTPError):
+                errors += 1  # e.g. the server's deadline passed under load: counted, not timed
+                continue
+            if accepted:
                 latencies.append((time.perf_counter() - started) * 1000)
             else:
                 refused += 1
@@ -92,6 +100,7 @@ async def load(
     figures = percentiles(latencies)
     figures["per_second"] = round(len(latencies) / seconds, 1)
     figures["refused"] = refused
+    figures["errors"] = errors
     return figures
 
 

@@ -12,6 +12,8 @@ import argparse
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -243,10 +245,89 @@ async def count_events(client: Client, workflow_ids: list[str]) -> dict[str, int
     return counts
 
 
-async def measure_ours(settings: Settings, stack: EmbeddedStack, count: int) -> Run:
+def profile_worker(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker's Python threads for `seconds` (time in the SDK's Rust core
+    shows as the Python frame that called into it)."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [
+            str(py_spy) if py_spy.exists() else "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "50",
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+# Where a sample's time goes, by the first matching frame from the leaf up.
+PROFILE_BUCKETS = (
+    ("JSON-LD canonicalization and signing", ("badges/", "pyld/", "cryptography")),
+    ("e-mail (templates, MIME, SMTP)", ("jinja2", "email/", "aiosmtplib", "activities/notify")),
+    ("PostgreSQL (asyncpg)", ("asyncpg",)),
+    ("pydantic (de)serialization", ("pydantic",)),
+    ("workflow code and sandbox", ("workflows/", "workflow_sandbox", "importlib")),
+    ("Temporal SDK (Python side)", ("temporalio/",)),
+    ("Temporal SDK core (Rust) and protobuf", ("temporal_sdk_bridge", "core::", "protobuf")),
+    ("asyncio event loop and sockets", ("asyncio/", "selectors")),
+)
+
+
+IDLE_FRAMES = (
+    "epoll_wait",
+    "select",
+    "poll (",
+    "_run_once",
+    "park",
+    "_worker (concurrent/futures/thread.py",
+)
+"""Leaf frames of a thread waiting for work (the event loop, the SDK's thread pool)."""
+
+
+def summarize_profile(raw: Path) -> dict[str, float]:
+    """Share of the worker's busy samples per bucket (samples of waiting threads left out)."""
+    if not raw.exists():
+        return {"profile not recorded (is py-spy allowed to attach?)": 0.0}
+    totals: dict[str, float] = {}
+    busy = 0.0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        frames = stack.split(";")
+        if any(idle in frames[-1] for idle in IDLE_FRAMES):
+            continue
+        busy += int(count)
+        bucket = next(filter(None, map(_bucket_of, reversed(frames))), "other")
+        totals[bucket] = totals.get(bucket, 0) + int(count)
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    return {name: round(100 * n / busy, 1) for name, n in ranked}
+
+
+def _bucket_of(frame: str) -> str | None:
+    for name, marks in PROFILE_BUCKETS:
+        if any(mark in frame for mark in marks):
+            return name
+    return None
+
+
+async def measure_ours(
+    settings: Settings, stack: EmbeddedStack, count: int, profile: Path | None = None
+) -> Run:
     client = await connect_temporal(settings)
     assert stack.worker_pid is not None
     watch = ProcessWatch(stack.worker_pid)
+    profiler = profile_worker(stack.worker_pid, 40, profile) if profile else None
     started = time.monotonic()
     plans = []
     for i in range(count):
@@ -255,6 +336,8 @@ async def measure_ours(settings: Settings, stack: EmbeddedStack, count: int) -> 
     await asyncio.gather(*(play(client, plan) for plan in plans))
     seconds = time.monotonic() - started
     cpu, peak = watch.stop()
+    if profiler is not None:
+        profiler.wait()
     counts = await count_events(client, [ops.handle_for(client, p.internship_id).id for p in plans])
     return Run("internflow", count, seconds, cpu, peak, **counts)
 
@@ -286,12 +369,12 @@ async def measure_bare(settings: Settings, count: int, activities: int, timers: 
     return Run("bare", count, seconds, cpu, watch_peak / 2**20, **counts)
 
 
-async def run(count: int) -> dict[str, Any]:
+async def run(count: int, profile: Path | None = None) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="internflow-bench-"))
     settings = throwaway_settings(state)
     try:
         async with EmbeddedStack(settings) as stack:
-            ours = await measure_ours(settings, stack, count)
+            ours = await measure_ours(settings, stack, count, profile)
             per = ours.figures()["per_internship"]
             bare = await measure_bare(
                 settings, count, activities=round(per["activities"]), timers=round(per["timers"])
@@ -304,6 +387,7 @@ async def run(count: int) -> dict[str, Any]:
         "ours": o,
         "bare": b,
         "ratio_ours_to_bare": round(o["internships_per_minute"] / b["internships_per_minute"], 2),
+        **({"worker_profile_percent": summarize_profile(profile)} if profile else {}),
     }
 
 
@@ -311,8 +395,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--internships", type=int, default=200)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--profile", type=Path, help="sample the worker with py-spy (installed separately) here"
+    )
     args = parser.parse_args()
-    figures = asyncio.run(run(args.internships))
+    figures = asyncio.run(run(args.internships, args.profile))
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

@@ -89,6 +89,8 @@ class PartyPlayer:
                         submission_id=f"report-{milestone.id}",
                         milestone_id=milestone.id,
                         summary=f"What I did and learned up to the {milestone.title.lower()}.",
+                        # The intern agrees to show the final report's summary in the badge.
+                        share_in_badge=milestone.kind == "final-report",
                     )
                     await self._once(
                         f"intern reports on {milestone.id}",

@@ -68,6 +68,8 @@ class BadgeRequest(StrictModel):
     achieved_levels: dict[str, str]
     issued_at: AwareDatetime
     workflow_id: str
+    evidence: tuple[tuple[str, str], ...] = ()
+    """(name, narrative) per milestone report the intern agreed to share."""
 
 
 class IssuedBadge(StrictModel):

@@ -112,6 +112,9 @@ class BadgeTemplate(StrictModel):
     tags: tuple[Name, ...] = ()
     valid_for: timedelta | None = None
     """If set, the credential's validUntil is this long after it is issued."""
+    proof_format: Literal["data-integrity", "vc-jwt"] = "data-integrity"
+    """How the badge is secured: an embedded Data Integrity proof (eddsa-rdfc-2022, the default
+    1EdTech certifies) or a VC-JWT signed with the issuer's RSA key (RS256)."""
 
 
 class InternshipPlan(StrictModel):

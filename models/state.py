@@ -44,6 +44,8 @@ class InternshipState(StrictModel):
     credential_id: str | None = None
     reason: str | None = None
     timeline: tuple[TimelineEntry, ...] = ()
+    evidence: dict[str, str] = {}
+    """Milestone id -> report summary the intern agreed to show in the badge."""
     runs: int = 1
 
 

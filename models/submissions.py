@@ -26,6 +26,8 @@ class MilestoneReport(StrictModel):
     submission_id: SubmissionId
     milestone_id: Identifier
     summary: Text
+    share_in_badge: bool = False
+    """The intern agrees that this summary appears as evidence in the badge (nothing else does)."""
 
 
 class CompanyFeedback(StrictModel):

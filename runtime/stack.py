@@ -329,6 +329,10 @@ class EmbeddedStack:
             self.worker_argv,
             log_path=self.worker_log,
             env=settings_environment(self.settings),
+            # If the stack's process dies, its worker goes at once: a graceful shutdown that
+            # evicts thousands of cached workflows can take minutes, and losing a worker loses
+            # nothing (Temporal hands its work to the next one).
+            death_signal=signal.SIGKILL,
         )
         log.info("worker.started", pid=self._worker.pid)
 

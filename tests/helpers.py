@@ -81,7 +81,11 @@ async def approve_all(client: Client, plan: InternshipPlan) -> None:
 
 
 async def report_and_feedback(
-    client: Client, plan: InternshipPlan, milestone_id: str, level: str = "good"
+    client: Client,
+    plan: InternshipPlan,
+    milestone_id: str,
+    level: str = "good",
+    share: bool = False,
 ) -> list[bool]:
     """Submit what a milestone asks for; returns the receipts' late flags."""
     milestone = plan.milestone(milestone_id)
@@ -89,7 +93,10 @@ async def report_and_feedback(
     late = []
     if "intern" in milestone.submitted_by:
         report = MilestoneReport(
-            submission_id=f"r-{milestone_id}", milestone_id=milestone_id, summary="Progress."
+            submission_id=f"r-{milestone_id}",
+            milestone_id=milestone_id,
+            summary=f"Progress at {milestone_id}.",
+            share_in_badge=share,
         )
         late.append((await ops.submit_report(client, plan.internship_id, report)).late)
     if "mentor" in milestone.submitted_by:

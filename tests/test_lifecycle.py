@@ -10,7 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import message_id_for
 from badges.bake import unbake_png
-from badges.verify import local_issuer_keys, verify_credential
+from badges.vcjwt import decode_jwt
+from badges.verify import local_issuer_keys, local_public_keys, verify_badge, verify_credential
 from models.status import Phase
 from models.submissions import (
     Approval,
@@ -281,3 +282,53 @@ async def test_failed_validation_is_refused_as_pass_and_ends_not_certified(
     mails = sent(load_outbox(settings), plan.internship_id)
     assert ("outcome", plan.intern.email) in mails
     assert not [k for k in mails if k[0] == "badge"]
+
+
+async def test_a_vc_jwt_badge_template_issues_a_jwt_baked_into_the_png(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    example = sample_plan(datetime.now().astimezone() + timedelta(days=3))
+    plan = example.model_copy(
+        update={"badge": example.badge.model_copy(update={"proof_format": "vc-jwt"})}
+    )
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        for milestone in plan.milestones:
+            await advance_to(env, handle, milestone.due - timedelta(hours=1))
+            # The intern agrees to show only the final report's summary in the badge.
+            await report_and_feedback(
+                client, plan, milestone.id, share=milestone.id == "final-report"
+            )
+        await advance_to(env, handle, plan.period.end + timedelta(hours=1))
+        await assess(client, plan, mentor="good", tutor="good")
+        await ops.validate(
+            client, plan.internship_id, Validation(submission_id="v-1", decision="pass")
+        )
+        outcome = await handle.result()
+    assert outcome.phase == Phase.COMPLETED
+    badge_mail = next(m for m in load_outbox(settings) if m["X-Internflow-Kind"] == "badge")
+    files = {p.get_filename(): p for p in badge_mail.iter_attachments()}
+    assert set(files) == {"badge.png", "credential.jwt"}
+    jwt = files["credential.jwt"].get_content()
+    jwt = jwt.decode() if isinstance(jwt, bytes) else jwt
+    assert jwt.count(".") == 2 and unbake_png(files["badge.png"].get_content()) == jwt
+    report = verify_badge(
+        files["badge.png"].get_content(),
+        issuer_keys=local_public_keys(settings.keys_path),
+        now=plan.period.end + plan.assessment_window,
+    )
+    assert report.verified, report.errors
+    assert report.credential_id == outcome.credential_id
+    evidence = decode_jwt(jwt).payload["evidence"]
+    assert [(e["name"], e["narrative"]) for e in evidence] == [
+        ("Final report", "Progress at final-report.")
+    ]
+    assert (
+        await pool.fetchval(
+            "SELECT format FROM credentials WHERE internship_id = $1", plan.internship_id
+        )
+        == "ob3+vc-jwt"
+    )

@@ -103,6 +103,7 @@ class InternshipWorkflow:
         self._credential_id = s.credential_id
         self._reason = s.reason
         self._timeline = list(s.timeline)
+        self._evidence = dict(s.evidence)
         self._runs = s.runs
         self._epoch = 0
         """Bumped by pause, resume, amendment and extension: wakes every wait to recompute."""
@@ -134,6 +135,7 @@ class InternshipWorkflow:
             credential_id=self._credential_id,
             reason=self._reason,
             timeline=tuple(self._timeline),
+            evidence=self._evidence,
             runs=self._runs + 1,
         )
 
@@ -290,6 +292,11 @@ class InternshipWorkflow:
                 achieved_levels=self._achieved(),
                 issued_at=workflow.now(),
                 workflow_id=workflow.info().workflow_id,
+                evidence=tuple(
+                    (m.title, self._evidence[m.id])
+                    for m in self._plan.milestones
+                    if m.id in self._evidence
+                ),
             ),
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=BADGE_RETRY,
@@ -540,10 +547,15 @@ class InternshipWorkflow:
             report.submission_id,
             "milestone_report",
             "intern",
-            lambda: self._submitted[report.milestone_id].add("intern"),
+            lambda: self._report_in(report),
             milestone_id=report.milestone_id,
             late=self._is_late(report.milestone_id),
         )
+
+    def _report_in(self, report: MilestoneReport) -> None:
+        self._submitted[report.milestone_id].add("intern")
+        if report.share_in_badge:
+            self._evidence[report.milestone_id] = report.summary
 
     @submit_report.validator
     def _check_report(self, report: MilestoneReport) -> None:
