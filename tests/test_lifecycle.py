@@ -137,29 +137,6 @@ async def test_whole_internship_ends_with_one_verified_badge(
     assert stored is not None and stored["emailed_at"] is not None
 
 
-async def test_agreement_not_approved_in_time_cancels(
-    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
-) -> None:
-    env, client = time_skipping_env, time_skipping_env.client
-    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
-    async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
-            handle = await ops.start_internship(client, settings, plan)
-        await ops.approve(
-            client,
-            plan.internship_id,
-            Approval(submission_id="a-intern", party="intern", plan_version=1),
-        )
-        await advance_to(env, handle, plan.agreement_deadline + timedelta(minutes=1))
-        outcome = await handle.result()
-    assert outcome.phase == Phase.CANCELLED
-    assert outcome.reason is not None and "tutor, mentor" in outcome.reason
-    mails = sent(load_outbox(settings), plan.internship_id)
-    assert sorted(k for k in mails if k[0] == "cancellation") == sorted(
-        ("cancellation", p.email) for p in (plan.intern, plan.tutor, plan.mentor)
-    )
-
-
 async def test_bad_submissions_are_refused_and_nothing_is_recorded(
     time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
 ) -> None:

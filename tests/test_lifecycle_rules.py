@@ -110,7 +110,13 @@ async def test_agreement_reminder_then_cancellation_when_approvals_are_missing(
         await advance_to(env, handle, plan.agreement_deadline + timedelta(minutes=1))
         outcome = await handle.result()
     assert outcome.phase == Phase.CANCELLED
+    assert outcome.reason is not None and "tutor, mentor" in outcome.reason
     mails = await planned(pool, plan.internship_id)
+    assert sorted(role for kind, role, _ in mails if kind == "cancellation") == [
+        "intern",
+        "mentor",
+        "tutor",
+    ]
     reminder_at = plan.agreement_deadline - plan.reminder_policy.agreement_reminders[0]
     assert close_to(at(mails, "agreement_reminder", "tutor"), reminder_at)
     assert close_to(at(mails, "agreement_reminder", "mentor"), reminder_at)
