@@ -989,11 +989,7 @@ class InternshipWorkflow:
             await self._record(
                 "notification_failed", "system", notification_id, error=str(failure.cause)
             )
-            if (
-                role != "operator"
-                and _undeliverable(failure)
-                and workflow.patched("delivery-failed-notice")
-            ):
+            if role != "operator" and _undeliverable(failure):
                 await self._notify(
                     "delivery_failed",
                     "operator",
