@@ -1,16 +1,21 @@
 """Feedback latency: companies submitting feedback to running internships through the HTTP API,
 against Temporal update round trips measured in the same run on the same server.
 
-Three phases of `--seconds` each, with `--companies` concurrent senders: (1) the HTTP API
+`--companies` concurrent senders through three interfaces: (1) the HTTP API
 (`POST /api/internships/{id}/feedback` with the company's party token), (2) the same feedback as a
 Temporal update straight from the client (no HTTP), (3) a no-op update on a bare workflow: the
-raw round trip. Reported: p50/p95/p99 of accepted answers, and the API's p99 over the raw p99.
+raw round trip. Each interface gets a warm-up, then `--seconds` of paced load (every company once a
+second: the latency a company sees on a busy but not overloaded machine), then `--seconds` back to
+back (saturation: the latency is then the machine's capacity, and the CPU each call costs decides
+it). Reported: p50/p95/p99 of accepted answers, CPU milliseconds per call in each process, and the
+API's p99 over the raw p99.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import shutil
 import tempfile
@@ -20,16 +25,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import psutil
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from bench.lifecycle import bench_plan
-from models.submissions import Approval, CompanyFeedback
+from bench.scale import open_internship, waiting_plan
+from models.status import Phase
+from models.submissions import CompanyFeedback
 from operations import internships as ops
 from operations.internships import OperationRejected
+from operations.records import recorded_phase
 from runtime.clients import connect_temporal
 from runtime.links import make_token
 from runtime.ports import throwaway_settings
@@ -70,24 +79,73 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
     return {"count": len(ordered), "p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99)}
 
 
+STARTS_IN = 20.0
+"""Seconds from the first start call to the internships' start date (room for the approvals)."""
+PACE = 1.0
+"""Seconds between one company's submissions in the paced phase (50 companies: 50 a second)."""
+WARM_UP = 5.0
+"""Seconds of unmeasured load before each interface's figures (connections, caches)."""
+CALLS = itertools.count()
+"""Numbers every call of the run: each feedback is a new submission."""
+
+
+class CpuWatch:
+    """CPU seconds used by each of the stack's processes (with their children: PostgreSQL's
+    backends) and by this driver, between start() and the figures() that follow."""
+
+    def __init__(self, stack: EmbeddedStack) -> None:
+        pids = {
+            "temporal": stack.temporal.pid,
+            "postgresql": stack.postgres.pid,
+            "worker": stack.worker_pid,
+            "api": stack.api_pid,
+            "driver (this process)": None,
+        }
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.start()
+
+    def _now(self) -> dict[str, float]:
+        seconds = {}
+        for name, process in self.processes.items():
+            tree = [process] if name.startswith("driver") else [process, *process.children(True)]
+            seconds[name] = sum(sum(p.cpu_times()[:2]) for p in tree if p.is_running())
+        return seconds
+
+    def start(self) -> None:
+        self._base = self._now()
+
+    def figures(self, accepted: int) -> dict[str, float]:
+        """Milliseconds of CPU per accepted call, by process."""
+        now = self._now()
+        return {
+            name: round((now[name] - self._base[name]) * 1000 / max(accepted, 1), 2) for name in now
+        }
+
+
 async def load(
-    senders: int, seconds: float, send: Callable[[int, int], Awaitable[bool]]
-) -> dict[str, float]:
-    """`senders` loops, each calling send(sender, n) back to back for `seconds`; the latency of
-    every accepted call."""
+    senders: int,
+    seconds: float,
+    send: Callable[[int, int], Awaitable[bool]],
+    interval: float | None = None,
+) -> dict[str, Any]:
+    """`senders` loops calling send(sender, n) for `seconds`, each one call every `interval`
+    seconds (spread evenly) or, without one, back to back; the latency of every accepted call."""
     latencies: list[float] = []
     refused = 0
     errors = 0
-    stop = time.monotonic() + seconds
+    began = time.monotonic()
+    stop = began + seconds
 
     async def loop(sender: int) -> None:
         nonlocal refused, errors
-        n = 0
-        while time.monotonic() < stop:
-            n += 1
+        due = began + (interval * sender / senders if interval else 0.0)
+        while (now := time.monotonic()) < stop:
+            if interval:
+                await asyncio.sleep(max(0.0, due - now))
+                due += interval
             started = time.perf_counter()
             try:
-                accepted = await send(sender, n)
+                accepted = await send(sender, next(CALLS))
             except (RPCError, OperationRejected, httpx.HTTPError):
                 errors += 1  # e.g. the server's deadline passed under load: counted, not timed
                 continue
@@ -97,16 +155,30 @@ async def load(
                 refused += 1
 
     await asyncio.gather(*(loop(s) for s in range(senders)))
-    figures = percentiles(latencies)
+    figures: dict[str, Any] = percentiles(latencies)
     figures["per_second"] = round(len(latencies) / seconds, 1)
     figures["refused"] = refused
     figures["errors"] = errors
     return figures
 
 
-def feedback(sender: int, n: int, tag: str) -> CompanyFeedback:
+async def phases(
+    senders: int, seconds: float, send: Callable[[int, int], Awaitable[bool]], cpu: CpuWatch
+) -> dict[str, Any]:
+    """A warm-up, then the paced load (every sender once per PACE seconds), then the saturating
+    one (back to back)."""
+    await load(senders, WARM_UP, send)
+    figures = {}
+    for mode, interval in (("paced", PACE), ("saturated", None)):
+        cpu.start()
+        figures[mode] = await load(senders, seconds, send, interval)
+        figures[mode]["cpu_ms_per_call"] = cpu.figures(figures[mode]["count"])
+    return figures
+
+
+def feedback(sender: int, n: int) -> CompanyFeedback:
     return CompanyFeedback(
-        submission_id=f"{tag}-{sender}-{n}",
+        submission_id=f"feedback-{sender}-{n}",
         attendance_hours=8,
         comments="Weekly feedback from the host company.",
     )
@@ -118,20 +190,17 @@ async def run(companies: int, seconds: float) -> dict[str, Any]:
     settings = throwaway_settings(state, rate_limit_per_minute=10**9)
     result: dict[str, Any] = {"companies": companies, "seconds_per_phase": seconds}
     try:
-        async with EmbeddedStack(settings, start_api=True) as _stack:
+        async with EmbeddedStack(settings, start_api=True) as stack:
             client = await connect_temporal(settings)
-            now = datetime.now().astimezone()
-            ids = []
-            for i in range(companies):
-                plan = bench_plan(f"fb-{i:03d}", now + timedelta(seconds=i * 0.01))
-                await ops.start_internship(client, settings, plan)
-                for party in ("intern", "tutor", "mentor"):
-                    await ops.approve(
-                        client,
-                        plan.internship_id,
-                        Approval(submission_id=f"a-{party}", party=party, plan_version=1),
-                    )
-                ids.append(plan.internship_id)
+            # Internships in progress and quiet for weeks: only the feedback loads the stack.
+            start = datetime.now().astimezone() + timedelta(seconds=STARTS_IN)
+            ids = [f"fb-{i:03d}" for i in range(companies)]
+            for i, internship_id in enumerate(ids):
+                await open_internship(
+                    client, settings, waiting_plan(internship_id, f"company-{i:03d}", start)
+                )
+            await _wait_in_progress(settings, ids, start)
+            cpu = CpuWatch(stack)
             secret = load_or_create_secret(settings)
             tokens = [
                 make_token(secret, iid, "mentor", "feedback", valid_for=timedelta(hours=2))
@@ -145,25 +214,40 @@ async def run(companies: int, seconds: float) -> dict[str, Any]:
                 async def over_http(sender: int, n: int) -> bool:
                     response = await http.post(
                         f"/api/internships/{ids[sender]}/feedback",
-                        json=feedback(sender, n, "h").model_dump(mode="json"),
+                        json=feedback(sender, n).model_dump(mode="json"),
                         headers={"Authorization": f"Bearer {tokens[sender]}"},
                     )
                     return response.status_code == 200
 
-                result["api"] = await load(companies, seconds, over_http)
+                result["api"] = await phases(companies, seconds, over_http, cpu)
 
             async def over_client(sender: int, n: int) -> bool:
-                await ops.submit_feedback(client, ids[sender], feedback(sender, n, "c"))
+                await ops.submit_feedback(client, ids[sender], feedback(sender, n))
                 return True
 
-            result["client_update"] = await load(companies, seconds, over_client)
-            result["raw_update"] = await _raw(client, settings, companies, seconds)
+            result["client_update"] = await phases(companies, seconds, over_client, cpu)
+            result["raw_update"] = await _raw(client, settings, companies, seconds, cpu)
     finally:
         shutil.rmtree(state, ignore_errors=True)
-    result["api_p99_over_raw_p99"] = round(
-        result["api"]["p99_ms"] / result["raw_update"]["p99_ms"], 2
-    )
+    result["api_p99_over_raw_p99"] = {
+        mode: round(result["api"][mode]["p99_ms"] / result["raw_update"][mode]["p99_ms"], 2)
+        for mode in ("paced", "saturated")
+    }
     return result
+
+
+async def _wait_in_progress(settings: Settings, ids: list[str], start: datetime) -> None:
+    await asyncio.sleep(max(0.0, (start - datetime.now().astimezone()).total_seconds()))
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        for _ in range(600):
+            phases = [await recorded_phase(conn, internship_id) for internship_id in ids]
+            if all(phase == Phase.IN_PROGRESS for phase in phases):
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    raise RuntimeError("the internships did not all start")
 
 
 async def _wait_for_api(http: httpx.AsyncClient) -> None:
@@ -177,7 +261,9 @@ async def _wait_for_api(http: httpx.AsyncClient) -> None:
     raise RuntimeError("the API did not come up")
 
 
-async def _raw(client: Client, settings: Settings, senders: int, seconds: float) -> dict[str, Any]:
+async def _raw(
+    client: Client, settings: Settings, senders: int, seconds: float, cpu: CpuWatch
+) -> dict[str, Any]:
     queue = f"{settings.task_queue}-ping"
     async with Worker(client, task_queue=queue, workflows=[PingWorkflow]):
         handles = [
@@ -188,7 +274,8 @@ async def _raw(client: Client, settings: Settings, senders: int, seconds: float)
         async def ping(sender: int, n: int) -> bool:
             return await handles[sender].execute_update(PingWorkflow.ping, n) == n
 
-        figures = await load(senders, seconds, ping)
+        # The ping worker runs in the driver: its CPU shows as the driver's.
+        figures = await phases(senders, seconds, ping, cpu)
         for handle in handles:
             await handle.signal(PingWorkflow.finish)
     return figures

@@ -38,15 +38,21 @@ AGREEMENT_IN = timedelta(minutes=2)
 """Room between an internship's start call and its start date for the three approvals."""
 
 
-def scale_plan(index: int, now: datetime) -> InternshipPlan:
-    """The example plan under a new id and one of COMPANIES host companies, with its agreement
-    deadline and start date both AGREEMENT_IN from now, so that it waits weeks for its first
-    milestone once approved."""
+def waiting_plan(internship_id: str, company_id: str, start: datetime) -> InternshipPlan:
+    """The example plan under a new id and host company, with its agreement deadline and start
+    date both at `start`, so that once approved it waits weeks for its first milestone."""
     example = InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text())
     data = example.model_dump()
-    data["company"]["id"] = f"company-{index % COMPANIES:03d}"
+    data["company"]["id"] = company_id
     data["agreement_deadline"] = example.period.start
-    return InternshipPlan.model_validate(data).retimed(f"scale-{index:05d}", now + AGREEMENT_IN)
+    return InternshipPlan.model_validate(data).retimed(internship_id, start)
+
+
+def scale_plan(index: int, now: datetime) -> InternshipPlan:
+    """One of COMPANIES host companies' internships, starting AGREEMENT_IN from now."""
+    return waiting_plan(
+        f"scale-{index:05d}", f"company-{index % COMPANIES:03d}", now + AGREEMENT_IN
+    )
 
 
 async def open_internship(client: Client, settings: Settings, plan: InternshipPlan) -> None:
