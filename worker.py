@@ -37,6 +37,7 @@ def build_worker(client: Client, settings: Settings, pool: asyncpg.Pool) -> Work
         # After a crash, the dead worker's cached workflows are handed to another worker once this
         # passes (the SDK's default is 10 s); the cost is a cold replay when a worker is slow.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        max_cached_workflows=settings.workflow_cache,
     )
 
 

@@ -83,10 +83,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-async def run(count: int, concurrency: int, samples: int) -> dict[str, Any]:
+async def run(count: int, concurrency: int, samples: int, cache: int | None) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="internflow-scale-"))
-    settings = throwaway_settings(state)
-    result: dict[str, Any] = {"internships": count}
+    settings = throwaway_settings(state, **({"workflow_cache": cache} if cache else {}))
+    result: dict[str, Any] = {"internships": count, "workflow_cache": settings.workflow_cache}
     try:
         async with EmbeddedStack(settings) as stack:
             client = await connect_temporal(settings)
@@ -163,9 +163,17 @@ def main() -> None:
     parser.add_argument("--internships", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument(
+        "--workflow-cache",
+        type=int,
+        help="workflows the worker keeps in memory (default: INTERNFLOW_WORKFLOW_CACHE's); a "
+        "status query on one outside the cache replays its history",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    figures = asyncio.run(run(args.internships, args.concurrency, args.samples))
+    figures = asyncio.run(
+        run(args.internships, args.concurrency, args.samples, args.workflow_cache)
+    )
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         120, ge=1, description="Requests per minute per client address on public and party pages."
     )
+    workflow_cache: int = Field(
+        1000,
+        ge=1,
+        description="Internship workflows a worker keeps in memory (the SDK's "
+        "max_cached_workflows); one outside it is replayed from its history when it next has "
+        "work or is queried.",
+    )
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Payload encryption, metrics and tracing (production shape; all off by default).
