@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
-import httpx
 import psutil
 from temporalio import workflow
 from temporalio.client import Client
@@ -146,7 +146,7 @@ async def load(
             started = time.perf_counter()
             try:
                 accepted = await send(sender, next(CALLS))
-            except (RPCError, OperationRejected, httpx.HTTPError):
+            except (RPCError, OperationRejected, aiohttp.ClientError):
                 errors += 1  # e.g. the server's deadline passed under load: counted, not timed
                 continue
             if accepted:
@@ -207,17 +207,23 @@ async def run(companies: int, seconds: float) -> dict[str, Any]:
                 for iid in ids
             ]
             base = f"http://{settings.api_host}:{settings.api_port}"
-            limits = httpx.Limits(max_connections=companies, max_keepalive_connections=companies)
-            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+            # aiohttp, not httpx: the load generator shares the machine, and httpx cost three
+            # times the CPU per request (bench/results.json keeps the driver's CPU per call).
+            async with aiohttp.ClientSession(
+                base_url=base,
+                connector=aiohttp.TCPConnector(limit=companies),
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as http:
                 await _wait_for_api(http)
 
                 async def over_http(sender: int, n: int) -> bool:
-                    response = await http.post(
+                    async with http.post(
                         f"/api/internships/{ids[sender]}/feedback",
                         json=feedback(sender, n).model_dump(mode="json"),
                         headers={"Authorization": f"Bearer {tokens[sender]}"},
-                    )
-                    return response.status_code == 200
+                    ) as response:
+                        await response.read()
+                        return response.status == 200
 
                 result["api"] = await phases(companies, seconds, over_http, cpu)
 
@@ -250,12 +256,13 @@ async def _wait_in_progress(settings: Settings, ids: list[str], start: datetime)
     raise RuntimeError("the internships did not all start")
 
 
-async def _wait_for_api(http: httpx.AsyncClient) -> None:
+async def _wait_for_api(http: aiohttp.ClientSession) -> None:
     for _ in range(100):
         try:
-            if (await http.get("/healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
+            async with http.get("/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
             pass
         await asyncio.sleep(0.2)
     raise RuntimeError("the API did not come up")

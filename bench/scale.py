@@ -34,8 +34,9 @@ from runtime.settings import Settings
 from runtime.stack import EmbeddedStack
 
 COMPANIES = 50
-AGREEMENT_IN = timedelta(minutes=2)
-"""Room between an internship's start call and its start date for the three approvals."""
+OPENING_RATE_GUESS = 15.0
+"""Internships opened per second, roughly, on a 2-core machine: sets the common start date."""
+MARGIN = timedelta(minutes=1)
 
 
 def waiting_plan(internship_id: str, company_id: str, start: datetime) -> InternshipPlan:
@@ -48,11 +49,9 @@ def waiting_plan(internship_id: str, company_id: str, start: datetime) -> Intern
     return InternshipPlan.model_validate(data).retimed(internship_id, start)
 
 
-def scale_plan(index: int, now: datetime) -> InternshipPlan:
-    """One of COMPANIES host companies' internships, starting AGREEMENT_IN from now."""
-    return waiting_plan(
-        f"scale-{index:05d}", f"company-{index % COMPANIES:03d}", now + AGREEMENT_IN
-    )
+def scale_plan(index: int, start: datetime) -> InternshipPlan:
+    """One of COMPANIES host companies' internships, starting at `start`."""
+    return waiting_plan(f"scale-{index:05d}", f"company-{index % COMPANIES:03d}", start)
 
 
 async def open_internship(client: Client, settings: Settings, plan: InternshipPlan) -> None:
@@ -93,12 +92,15 @@ async def run(count: int, concurrency: int, samples: int, cache: int | None) -> 
             assert stack.worker_pid is not None
             worker = psutil.Process(stack.worker_pid)
             gate = asyncio.Semaphore(concurrency)
+            # One start date for all, after the last is opened (if the guess holds): the start rate
+            # is measured on its own, then every internship starts and waits for its milestones.
+            start = (
+                datetime.now().astimezone() + timedelta(seconds=count / OPENING_RATE_GUESS) + MARGIN
+            )
 
             async def one(index: int) -> None:
                 async with gate:
-                    await open_internship(
-                        client, settings, scale_plan(index, datetime.now().astimezone())
-                    )
+                    await open_internship(client, settings, scale_plan(index, start))
 
             started = time.monotonic()
             done = 0
@@ -111,7 +113,7 @@ async def run(count: int, concurrency: int, samples: int, cache: int | None) -> 
             result["start_seconds"] = round(seconds, 1)
 
             # Wait until every internship has reached its start date and is in progress.
-            await asyncio.sleep(AGREEMENT_IN.total_seconds() + 5)
+            await asyncio.sleep(max(0, (start - datetime.now().astimezone()).total_seconds()))
             conn = await asyncpg.connect(settings.database_url)
             try:
                 for _ in range(120):
