@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -55,6 +56,9 @@ class Mailer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.public_base_url = settings.public_base_url.rstrip("/")
+        # The name given in EHLO, looked up once: left to aiosmtplib, every message would make a
+        # blocking DNS lookup (socket.getfqdn) on the event loop.
+        self._local_hostname = socket.getfqdn()
 
     def default_link(self, notification: Notification) -> str:
         """Where a message's button leads unless the notification carries `values["link"]`: the
@@ -109,6 +113,7 @@ class Mailer:
                 start_tls=True if s.smtp_security == "starttls" else False,
                 username=s.smtp_username,
                 password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                local_hostname=self._local_hostname,
                 timeout=20,
             )
         except aiosmtplib.SMTPRecipientsRefused as refused:

@@ -27,12 +27,12 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import psutil
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from bench.cpu import CpuWatch
 from bench.scale import open_internship, waiting_plan
 from models.status import Phase
 from models.submissions import CompanyFeedback
@@ -87,39 +87,6 @@ WARM_UP = 5.0
 """Seconds of unmeasured load before each interface's figures (connections, caches)."""
 CALLS = itertools.count()
 """Numbers every call of the run: each feedback is a new submission."""
-
-
-class CpuWatch:
-    """CPU seconds used by each of the stack's processes (with their children: PostgreSQL's
-    backends) and by this driver, between start() and the figures() that follow."""
-
-    def __init__(self, stack: EmbeddedStack) -> None:
-        pids = {
-            "temporal": stack.temporal.pid,
-            "postgresql": stack.postgres.pid,
-            "worker": stack.worker_pid,
-            "api": stack.api_pid,
-            "driver (this process)": None,
-        }
-        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.start()
-
-    def _now(self) -> dict[str, float]:
-        seconds = {}
-        for name, process in self.processes.items():
-            tree = [process] if name.startswith("driver") else [process, *process.children(True)]
-            seconds[name] = sum(sum(p.cpu_times()[:2]) for p in tree if p.is_running())
-        return seconds
-
-    def start(self) -> None:
-        self._base = self._now()
-
-    def figures(self, accepted: int) -> dict[str, float]:
-        """Milliseconds of CPU per accepted call, by process."""
-        now = self._now()
-        return {
-            name: round((now[name] - self._base[name]) * 1000 / max(accepted, 1), 2) for name in now
-        }
 
 
 async def load(

@@ -131,7 +131,6 @@ async def bare_noop(step: int) -> int:
 @dataclass
 class BareSpec:
     activities: int
-    local_activities: int
     updates: int
     timers: int
     start_in: float
@@ -140,15 +139,15 @@ class BareSpec:
 
 @workflow.defn(sandboxed=False)
 class BareWorkflow:
-    """As many no-op activities, local activities (records), updates (each recording one no-op
-    local activity) and plan waits as an internship, with none of its logic."""
+    """As many no-op activities, updates (each recording one no-op activity) and plan waits as an
+    internship, with none of its logic."""
 
     def __init__(self) -> None:
         self.updates = 0
 
     @workflow.run
     async def run(self, spec: BareSpec) -> int:
-        main_locals = spec.local_activities - spec.updates
+        main_activities = spec.activities - spec.updates
         # Timers beyond the two plan waits are started and cancelled, like the milestone ladders'.
         extra = [asyncio.create_task(workflow.sleep(3600)) for _ in range(spec.timers - 2)]
         start = workflow.now() + timedelta(seconds=spec.start_in)
@@ -157,12 +156,8 @@ class BareWorkflow:
         # Like an internship: approvals, then the start; reports and feedback, then the end;
         # assessments and the validation, then the badge.
         for phase, (updates_so_far, until) in enumerate(((3, start), (9, end), (12, None))):
-            for _ in range(spec.activities // 3 + (phase < spec.activities % 3)):
+            for _ in range(main_activities // 3 + (phase < main_activities % 3)):
                 step = await workflow.execute_activity(
-                    bare_noop, step + 1, start_to_close_timeout=timedelta(seconds=30)
-                )
-            for _ in range(main_locals // 3 + (phase < main_locals % 3)):
-                step = await workflow.execute_local_activity(
                     bare_noop, step + 1, start_to_close_timeout=timedelta(seconds=30)
                 )
             await workflow.wait_condition(
@@ -177,9 +172,7 @@ class BareWorkflow:
 
     @workflow.update
     async def bump(self, n: int) -> int:
-        await workflow.execute_local_activity(
-            bare_noop, n, start_to_close_timeout=timedelta(seconds=30)
-        )
+        await workflow.execute_activity(bare_noop, n, start_to_close_timeout=timedelta(seconds=30))
         self.updates += 1
         return self.updates
 
@@ -203,7 +196,6 @@ class Run:
     peak_rss_mib: float
     workflow_tasks: int
     activities: int
-    local_activities: int
     timers: int
     updates: int
 
@@ -212,14 +204,12 @@ class Run:
             "internships_per_minute": round(self.count / self.seconds * 60, 1),
             "workflow_tasks_per_second": round(self.workflow_tasks / self.seconds, 1),
             "activities_per_second": round(self.activities / self.seconds, 1),
-            "local_activities_per_second": round(self.local_activities / self.seconds, 1),
             "worker_cpu_seconds_per_internship": round(self.cpu_seconds / self.count, 3),
             "worker_peak_rss_mib": round(self.peak_rss_mib, 1),
             "seconds": round(self.seconds, 1),
             "per_internship": {
                 "workflow_tasks": self.workflow_tasks / self.count,
                 "activities": self.activities / self.count,
-                "local_activities": self.local_activities / self.count,
                 "timers": self.timers / self.count,
                 "updates": self.updates / self.count,
             },
@@ -246,17 +236,10 @@ class ProcessWatch:
 
 
 async def count_events(client: Client, workflow_ids: list[str]) -> dict[str, int]:
-    counts = {
-        "workflow_tasks": 0,
-        "activities": 0,
-        "local_activities": 0,
-        "timers": 0,
-        "updates": 0,
-    }
+    counts = {"workflow_tasks": 0, "activities": 0, "timers": 0, "updates": 0}
     kinds = {
         EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "workflow_tasks",
         EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "activities",
-        EventType.EVENT_TYPE_MARKER_RECORDED: "local_activities",
         EventType.EVENT_TYPE_TIMER_STARTED: "timers",
         EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: "updates",
     }
@@ -368,9 +351,7 @@ async def measure_ours(
     return Run("internflow", count, seconds, cpu, peak, **counts)
 
 
-async def measure_bare(
-    settings: Settings, count: int, activities: int, local_activities: int, timers: int
-) -> Run:
+async def measure_bare(settings: Settings, count: int, activities: int, timers: int) -> Run:
     client = await connect_temporal(settings)
     queue = f"{settings.task_queue}-bare"
     process = psutil.Process()
@@ -381,7 +362,6 @@ async def measure_bare(
         ids = [f"bare-{i:04d}" for i in range(count)]
         spec = BareSpec(
             activities=activities,
-            local_activities=local_activities,
             updates=12,
             timers=timers,
             start_in=AGREEMENT_IN + 1,
@@ -409,7 +389,6 @@ async def run(count: int, profile: Path | None = None) -> dict[str, Any]:
                 settings,
                 count,
                 activities=round(per["activities"]),
-                local_activities=round(per["local_activities"]),
                 timers=round(per["timers"]),
             )
     finally:

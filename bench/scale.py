@@ -23,6 +23,7 @@ import asyncpg
 import psutil
 from temporalio.client import Client
 
+from bench.cpu import CpuWatch
 from cli.demo import EXAMPLE_PLAN
 from models.plan import InternshipPlan
 from models.status import Phase
@@ -102,6 +103,7 @@ async def run(count: int, concurrency: int, samples: int, cache: int | None) -> 
                 async with gate:
                     await open_internship(client, settings, scale_plan(index, start))
 
+            cpu = CpuWatch(stack)
             started = time.monotonic()
             done = 0
             for batch in range(0, count, 500):
@@ -111,20 +113,25 @@ async def run(count: int, concurrency: int, samples: int, cache: int | None) -> 
             seconds = time.monotonic() - started
             result["start_rate_per_second"] = round(count / seconds, 1)
             result["start_seconds"] = round(seconds, 1)
+            result["start_cpu_seconds"] = cpu.seconds()
 
             # Wait until every internship has reached its start date and is in progress.
             await asyncio.sleep(max(0, (start - datetime.now().astimezone()).total_seconds()))
+            cpu.start()
+            woke = time.monotonic()
             conn = await asyncpg.connect(settings.database_url)
             try:
-                for _ in range(120):
+                for _ in range(600):
                     open_now = await conn.fetchval(
                         "SELECT count(*) FROM internships WHERE phase = $1",
                         Phase.IN_PROGRESS.value,
                     )
                     if open_now >= count:
                         break
-                    await asyncio.sleep(5)
+                    await asyncio.sleep(1)
                 result["in_progress"] = open_now
+                result["all_started_seconds"] = round(time.monotonic() - woke, 1)
+                result["all_started_cpu_seconds"] = cpu.seconds()
                 result["worker_rss_mib"] = round(worker.memory_info().rss / 2**20, 1)
 
                 rng = random.Random(7)

@@ -931,9 +931,10 @@ class InternshipWorkflow:
         if not self._started:  # a submission that came with the start waits for the plan's row
             await workflow.wait_condition(lambda: self._started)
         self._timeline.append(TimelineEntry(at=now, kind=kind, actor=actor, key=key))
-        # A local activity: a short write in the worker's own process, with no activity task and
-        # no second workflow task through the server (half the server's work per submission).
-        await workflow.execute_local_activity_method(
+        # A regular activity, not a local one: a local activity holds the workflow task open
+        # until it ends, and under load (10,000 internships, row locks, a PostgreSQL outage)
+        # those tasks overran their timeout and were replayed (bench/scale.py).
+        await workflow.execute_activity_method(
             RecordActivities.record_event,
             AuditEvent(
                 event_id=f"{info.workflow_id}/{kind}/{key}",
