@@ -72,8 +72,9 @@ def workflow_id_for(internship_id: str) -> str:
 
 
 # Not sandboxed: the sandbox re-imports this module for every run and wraps every payload, which
-# cost a quarter of the worker's CPU under load (bench/feedback.py). The module imports only
-# deterministic code, and the replay tests (tests/test_replay.py) catch a change that is not.
+# cost a quarter of the worker's CPU under load (py-spy during bench/feedback.py). The module
+# imports only deterministic code (time, randomness and I/O come through `workflow` and
+# activities), and the replay tests replay recorded histories against every change.
 @workflow.defn(sandboxed=False)
 class InternshipWorkflow:
     """State lives in plain attributes; `_state()` packs it for continue-as-new and `__init__`
