@@ -248,13 +248,15 @@ class RecordActivities:
                 await self._record_submission(conn, event)
             await conn.execute(
                 """
-                UPDATE internships SET phase = $2, plan_version = $3, updated_at = $4
-                WHERE internship_id = $1 AND updated_at <= $4
+                UPDATE internships
+                SET phase = $2, plan_version = $3, updated_at = $4, record_seq = $5
+                WHERE internship_id = $1 AND (updated_at, record_seq) <= ($4, $5)
                 """,
                 event.internship_id,
                 event.phase,
                 event.plan_version,
                 event.occurred_at,
+                event.seq,
             )
             await refresh_overdue(conn, event.internship_id, event.occurred_at)
         log.info(

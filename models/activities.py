@@ -45,6 +45,8 @@ class AuditEvent(StrictModel):
     phase: str
     occurred_at: AwareDatetime
     detail: dict[str, Any] = {}
+    seq: int = 0
+    """The record's position in the internship's timeline: orders records made at one time."""
 
 
 class Notification(StrictModel):

@@ -120,6 +120,33 @@ async def test_the_audit_trail_and_submissions_cannot_be_changed(
     assert await pool.fetchval("SELECT actor FROM audit_events") == "intern"
 
 
+async def test_records_made_at_one_time_set_the_phase_in_the_order_the_workflow_made_them(
+    pool: asyncpg.Pool,
+) -> None:
+    """A feedback and the end date in one workflow task: both records carry the same time, and
+    their activities may run in either order; the read model keeps the later one's phase."""
+    plan = sample_plan(datetime.now(UTC) + timedelta(days=10))
+    records = RecordActivities(pool)
+    env = _activities(plan)
+    await env.run(records.save_plan, plan)
+    moment = plan.period.end
+    feedback = _event(
+        plan, "company_feedback", "f-1", actor="mentor", phase="in_progress", occurred_at=moment
+    )
+    evaluation = _event(plan, "phase", "evaluation", phase="evaluation", occurred_at=moment)
+    await env.run(records.record_event, evaluation.model_copy(update={"seq": 8}))
+    await env.run(records.record_event, feedback.model_copy(update={"seq": 7}))
+    async with pool.acquire() as conn:
+        assert await recorded_phase(conn, plan.internship_id) == Phase.EVALUATION
+    # A later record at a later time still moves it on.
+    completed = _event(
+        plan, "phase", "completed", phase="completed", occurred_at=moment + timedelta(hours=1)
+    )
+    await env.run(records.record_event, completed.model_copy(update={"seq": 9}))
+    async with pool.acquire() as conn:
+        assert await recorded_phase(conn, plan.internship_id) == Phase.COMPLETED
+
+
 # ----------------------------------------------------------------- one whole internship
 
 

@@ -948,6 +948,7 @@ class InternshipWorkflow:
                 phase=self._reported_phase().value,
                 occurred_at=now,
                 detail=detail,
+                seq=len(self._timeline),
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RECORD_RETRY,
