@@ -116,7 +116,7 @@ def print_table(benchmarks: dict[str, Any]) -> None:
         for key in path.split("."):
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, float):
-            value = round(value, 1)
+            value = round(value, 2 if abs(value) < 10 else 1)
         shown = "not run" if value is None else f"{value}{unit}"
         print(f"{bench:<10} {label:<28} {shown:>12}  {target}")
 
