@@ -41,12 +41,27 @@ def build_worker(client: Client, settings: Settings, pool: asyncpg.Pool) -> Work
     )
 
 
+async def pool_when_reachable(settings: Settings) -> asyncpg.Pool:
+    """The connection pool, once PostgreSQL answers: a worker (re)started while the database is
+    down waits for it instead of exiting. Wrong credentials or a missing database still fail at
+    once."""
+    log = structlog.get_logger("worker")
+    delay = 0.5
+    while True:
+        try:
+            return await create_pool(settings)
+        except (OSError, asyncpg.CannotConnectNowError) as down:
+            log.warning("database unreachable", error=type(down).__name__, retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 async def run_worker(settings: Settings) -> None:
     log = structlog.get_logger("worker")
     # The SDK's Prometheus endpoint (INTERNFLOW_METRICS_PORT); payload encryption and tracing
     # come with the client (runtime/clients.py) and reach the worker through it.
     client = await connect_temporal(settings, runtime=metrics_runtime(settings))
-    pool = await create_pool(settings)
+    pool = await pool_when_reachable(settings)
     try:
         worker = build_worker(client, settings, pool)
         stop = asyncio.Event()

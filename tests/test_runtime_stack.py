@@ -454,3 +454,42 @@ async def test_run_up_serves_until_interrupted_and_a_second_up_reuses_it(tmp_pat
             await first.wait()
     assert not (tmp_path / "stack.json").exists()
     assert all(not process_alive(r.pid, r.create_time) for r in found.processes.values())
+
+
+async def test_a_worker_started_while_the_database_is_down_waits_for_it(database: str) -> None:
+    """The pool retries until PostgreSQL answers (here: a port that starts forwarding to the
+    database a second later), instead of the worker exiting."""
+    from worker import pool_when_reachable
+
+    host, port = "127.0.0.1", int(database.rsplit(":", 1)[1].split("/")[0])
+    name = database.rsplit("/", 1)[1]
+    front = free_port()
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(host, port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def open_later() -> asyncio.Server:
+        await asyncio.sleep(1.5)
+        return await asyncio.start_server(forward, "127.0.0.1", front)
+
+    settings = make_settings(
+        Path("."), database_url=f"postgresql://postgres@127.0.0.1:{front}/{name}"
+    )
+    opening = asyncio.create_task(open_later())
+    started = time.monotonic()
+    pool = await asyncio.wait_for(pool_when_reachable(settings), timeout=30)
+    server = await opening
+    try:
+        assert time.monotonic() - started >= 1.5
+        assert await pool.fetchval("SELECT 1") == 1
+    finally:
+        await pool.close()
+        server.close()
