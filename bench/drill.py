@@ -148,7 +148,14 @@ async def _play(settings: Settings, plan: InternshipPlan, console: Console) -> P
                 return phase
             if phase is not None:
                 await asyncio.wait_for(player.play(phase, datetime.now().astimezone()), 60)
-        except (OSError, asyncpg.PostgresError, TimeoutError, RuntimeError):
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+            TimeoutError,
+            RuntimeError,
+        ):
             pass  # an outage the drill caused: look again in a moment
         await asyncio.sleep(0.5)
 
