@@ -32,14 +32,14 @@ class CpuWatch:
     def start(self) -> None:
         self._base = self._now()
 
+    def _used(self) -> dict[str, float]:
+        now = self._now()
+        return {name: now[name] - self._base[name] for name in now}
+
     def seconds(self) -> dict[str, float]:
         """CPU seconds by process since start()."""
-        now = self._now()
-        return {name: round(now[name] - self._base[name], 1) for name in now}
+        return {name: round(used, 1) for name, used in self._used().items()}
 
     def figures(self, calls: int) -> dict[str, float]:
         """Milliseconds of CPU per call since start(), by process."""
-        now = self._now()
-        return {
-            name: round((now[name] - self._base[name]) * 1000 / max(calls, 1), 2) for name in now
-        }
+        return {name: round(used * 1000 / max(calls, 1), 2) for name, used in self._used().items()}

@@ -38,7 +38,6 @@ from models.status import Phase
 from models.submissions import CompanyFeedback
 from operations import internships as ops
 from operations.internships import OperationRejected
-from operations.records import recorded_phase
 from runtime.clients import connect_temporal
 from runtime.links import make_token
 from runtime.ports import throwaway_settings
@@ -214,8 +213,12 @@ async def _wait_in_progress(settings: Settings, ids: list[str], start: datetime)
     conn = await asyncpg.connect(settings.database_url)
     try:
         for _ in range(600):
-            phases = [await recorded_phase(conn, internship_id) for internship_id in ids]
-            if all(phase == Phase.IN_PROGRESS for phase in phases):
+            started = await conn.fetchval(
+                "SELECT count(*) FROM internships WHERE internship_id = ANY($1) AND phase = $2",
+                ids,
+                Phase.IN_PROGRESS.value,
+            )
+            if started == len(ids):
                 return
             await asyncio.sleep(0.1)
     finally:

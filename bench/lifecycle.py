@@ -386,10 +386,7 @@ async def run(count: int, profile: Path | None = None) -> dict[str, Any]:
             ours = await measure_ours(settings, stack, count, profile)
             per = ours.figures()["per_internship"]
             bare = await measure_bare(
-                settings,
-                count,
-                activities=round(per["activities"]),
-                timers=round(per["timers"]),
+                settings, count, activities=round(per["activities"]), timers=round(per["timers"])
             )
     finally:
         shutil.rmtree(state, ignore_errors=True)

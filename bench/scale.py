@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
 import shutil
@@ -40,10 +41,16 @@ OPENING_RATE_GUESS = 15.0
 MARGIN = timedelta(minutes=1)
 
 
+@functools.cache
+def _example() -> InternshipPlan:
+    """The example plan, read once (10,000 plans are made from it)."""
+    return InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text())
+
+
 def waiting_plan(internship_id: str, company_id: str, start: datetime) -> InternshipPlan:
     """The example plan under a new id and host company, with its agreement deadline and start
     date both at `start`, so that once approved it waits weeks for its first milestone."""
-    example = InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text())
+    example = _example()
     data = example.model_dump()
     data["company"]["id"] = company_id
     data["agreement_deadline"] = example.period.start

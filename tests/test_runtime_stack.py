@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiosmtplib
 import asyncpg
@@ -33,6 +34,7 @@ from runtime.postgres import EmbeddedPostgres
 from runtime.stack import EmbeddedStack, ProcessRecord, StackInfo
 from runtime.temporal_server import TemporalServer, temporal_binary
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
+from worker import pool_when_reachable
 
 # ---- helpers ------------------------------------------------------------------------------------
 
@@ -459,14 +461,11 @@ async def test_run_up_serves_until_interrupted_and_a_second_up_reuses_it(tmp_pat
 async def test_a_worker_started_while_the_database_is_down_waits_for_it(database: str) -> None:
     """The pool retries until PostgreSQL answers (here: a port that starts forwarding to the
     database a second later), instead of the worker exiting."""
-    from worker import pool_when_reachable
-
-    host, port = "127.0.0.1", int(database.rsplit(":", 1)[1].split("/")[0])
-    name = database.rsplit("/", 1)[1]
+    target = urlsplit(database)
     front = free_port()
 
     async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(host, port)
+        up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             while data := await src.read(65536):
@@ -481,7 +480,8 @@ async def test_a_worker_started_while_the_database_is_down_waits_for_it(database
         return await asyncio.start_server(forward, "127.0.0.1", front)
 
     settings = make_settings(
-        Path("."), database_url=f"postgresql://postgres@127.0.0.1:{front}/{name}"
+        Path("."),
+        database_url=target._replace(netloc=f"{target.username}@127.0.0.1:{front}").geturl(),
     )
     opening = asyncio.create_task(open_later())
     started = time.monotonic()
