@@ -113,10 +113,16 @@ class BadgeActivities:
                 return IssuedBadge(credential_id=credential_id, emailed=False)
             credential_json: str = row["credential"]
             try:
-                await self._mailer.send(self._badge_message(request, credential_json, message_id))
+                message = self._badge_message(request, credential_json, message_id)
             except TemplateError as broken:
                 await self._give_up(conn, request, f"the badge template failed: {broken}")
                 return IssuedBadge(credential_id=credential_id, emailed=False)
+            except Exception as broken:  # composing does no I/O: retrying cannot mend it
+                reason = f"the badge e-mail could not be composed ({type(broken).__name__})"
+                await self._give_up(conn, request, reason)
+                return IssuedBadge(credential_id=credential_id, emailed=False)
+            try:
+                await self._mailer.send(message)
             except PermanentDeliveryError as refused:
                 await self._give_up(conn, request, str(refused))
                 return IssuedBadge(credential_id=credential_id, emailed=False)

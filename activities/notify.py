@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import socket
 from datetime import timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate
+from email.utils import formatdate
 
 import aiosmtplib
 import asyncpg
@@ -85,7 +86,12 @@ class Mailer:
         rendered = render(notification.kind, notification.language, values)
         message = EmailMessage()
         message["From"] = self._settings.mail_from
-        message["To"] = formataddr((notification.recipient_name, notification.recipient_email))
+        # A structured address: a display name with <, >, quotes, commas or any script stays
+        # one display name (formataddr's string is re-parsed, and an encoded name could carry a
+        # second address out of its quotes).
+        message["To"] = Address(
+            display_name=notification.recipient_name, addr_spec=notification.recipient_email
+        )
         message["Subject"] = rendered.subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = message_id
@@ -213,12 +219,20 @@ async def deliver(
     )
     try:
         message = mailer.compose(notification, message_id)
-        await mailer.send(message)
     except TemplateError as broken:
         reason = f"the {notification.kind} template could not be rendered: {broken}"
         await _mark_failed(conn, notification.notification_id, reason)
         bound.error("notification not rendered", error=reason)
         raise ApplicationError(reason, type="TemplateError", non_retryable=True) from None
+    except Exception as broken:
+        # Composing does no I/O: whatever fails here (a value no header can carry, a bug) fails
+        # the same way on every retry. The type names the fault; the text could quote a name.
+        reason = f"the {notification.kind} e-mail could not be composed ({type(broken).__name__})"
+        await _mark_failed(conn, notification.notification_id, reason)
+        bound.error("notification not composed", error=reason)
+        raise ApplicationError(reason, type="MessageNotComposed", non_retryable=True) from None
+    try:
+        await mailer.send(message)
     except PermanentDeliveryError as refused:
         await _mark_failed(conn, notification.notification_id, str(refused))
         bound.warning("notification refused", error=str(refused))

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from models.activities import AuditEvent
 from models.plan import InternshipPlan, Language
-from models.status import Phase
+from models.status import InternshipStatus
 
 log = structlog.get_logger(__name__)
 
@@ -35,14 +35,8 @@ SUBMISSION_KINDS = frozenset(
     }
 )
 
-#: Which party a milestone submission comes from.
-MILESTONE_PARTY = {"milestone_report": "intern", "company_feedback": "mentor"}
-
 #: Detail keys that become columns of `submissions`; the rest is kept as its payload.
 _SUBMISSION_COLUMNS = frozenset({"late", "milestone_id", "plan_version"})
-
-#: Phases in which a milestone can be overdue (a paused internship's clock stands still).
-_MONITORED_PHASES = frozenset({Phase.IN_PROGRESS.value, Phase.EVALUATION.value})
 
 
 def plan_parties(plan: InternshipPlan) -> list[tuple[str, str, str, str, Language]]:
@@ -75,86 +69,37 @@ def submission_id_of(event: AuditEvent) -> str:
     return event.event_id.rpartition("/")[2]
 
 
-def paused_time(changes: Iterable[tuple[str, datetime]], at: datetime) -> timedelta:
-    """The time spent paused before `at`, from the (kind, accepted_at) of pause and resume
-    submissions in order: every deadline still ahead moved by this much."""
-    shift = timedelta(0)
-    paused_at: datetime | None = None
-    for kind, moment in changes:
-        if kind == "pause" and paused_at is None:
-            paused_at = moment
-        elif kind == "resume" and paused_at is not None:
-            shift += moment - paused_at
-            paused_at = None
-    if paused_at is not None and at > paused_at:
-        shift += at - paused_at
-    return shift
-
-
-def is_overdue(
-    plan: InternshipPlan,
-    phase: str,
-    submitted: dict[str, set[str]],
-    shift: timedelta,
-    at: datetime,
-) -> bool:
-    """Whether, at workflow time `at`, a milestone is past its reminder (due + remind_after,
-    moved by paused time) while a party it asks still owes its submission."""
-    if phase not in _MONITORED_PHASES:
-        return False
-    remind_after = plan.reminder_policy.remind_after
-    return any(
-        at >= milestone.due + shift + remind_after
-        and not set(milestone.submitted_by) <= submitted.get(milestone.id, set())
-        for milestone in plan.milestones
-    )
-
-
 async def refresh_overdue(conn: asyncpg.Connection, internship_id: str, at: datetime) -> None:
-    """Bring `internships.overdue` up to date from the records: the latest plan, the phase, the
-    milestone submissions, paused time and how far the workflow's time has got (its latest
-    record or planned e-mail, never going back). Run it inside a transaction; it locks the
-    internship's row first, so concurrent records of one internship take turns."""
+    """Bring `internships.overdue` to workflow time `at` (never going back before the latest
+    record) from the status the workflow wrote with its latest record: the workflow owns the
+    rule, this only compares times. Run it inside a transaction; it locks the internship's row
+    first, so concurrent records of one internship take turns."""
     row = await conn.fetchrow(
-        "SELECT phase, updated_at FROM internships WHERE internship_id = $1 FOR NO KEY UPDATE",
+        "SELECT status FROM internships WHERE internship_id = $1 FOR NO KEY UPDATE",
         internship_id,
     )
-    if row is None:
+    if row is None or row["status"] is None:
         return
-    latest = await conn.fetchrow(
-        """
-        SELECT (SELECT plan FROM plan_versions WHERE internship_id = $1
-                ORDER BY version DESC LIMIT 1) AS plan,
-               (SELECT max(planned_at) FROM notifications WHERE internship_id = $1) AS mailed_at
-        """,
-        internship_id,
-    )
-    if latest is None or latest["plan"] is None:
-        return
-    plan = InternshipPlan.model_validate_json(latest["plan"])
-    now = max(t for t in (at, row["updated_at"], latest["mailed_at"]) if t is not None)
-    rows = await conn.fetch(
-        """
-        SELECT kind, milestone_id, accepted_at FROM submissions
-        WHERE internship_id = $1
-          AND (kind IN ('pause', 'resume') OR milestone_id IS NOT NULL)
-        ORDER BY accepted_at, submission_id
-        """,
-        internship_id,
-    )
-    submitted: dict[str, set[str]] = {}
-    for submission in rows:
-        if submission["kind"] in MILESTONE_PARTY and submission["milestone_id"] is not None:
-            party = MILESTONE_PARTY[submission["kind"]]
-            submitted.setdefault(submission["milestone_id"], set()).add(party)
-    shift = paused_time(
-        ((r["kind"], r["accepted_at"]) for r in rows if r["kind"] in ("pause", "resume")), now
-    )
-    overdue = is_overdue(plan, row["phase"], submitted, shift, now)
+    overdue = InternshipStatus.model_validate_json(row["status"]).at(at).overdue
     await conn.execute(
         "UPDATE internships SET overdue = $2 WHERE internship_id = $1 AND overdue <> $2",
         internship_id,
         overdue,
+    )
+
+
+#: What PostgreSQL refuses for the data itself: the same on every retry. Connection loss and
+#: outages are not among them; those are retried until the database answers.
+_REFUSED_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+def refused(what: str, error: Exception) -> ApplicationError:
+    """A non-retryable failure for a write PostgreSQL refused for its data (named by its SQLSTATE
+    class, never by the values, which can be personal)."""
+    return ApplicationError(
+        f"{what} refused by PostgreSQL ({type(error).__name__})",
+        type="RecordRejected",
+        non_retryable=True,
     )
 
 
@@ -169,6 +114,13 @@ class RecordActivities:
     async def save_plan(self, plan: InternshipPlan) -> None:
         """Keep every plan version (an amendment or extension adds one), the planned dates and
         the parties as the latest version names them."""
+        try:
+            await self._save_plan(plan)
+        except _REFUSED_DATA as error:
+            raise refused("the plan", error) from None
+        log.info("plan saved", internship_id=plan.internship_id, plan_version=plan.version)
+
+    async def _save_plan(self, plan: InternshipPlan) -> None:
         info = activity.info()
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
@@ -212,13 +164,25 @@ class RecordActivities:
                     for role, party_id, name, email, language in plan_parties(plan)
                 ],
             )
-        log.info("plan saved", internship_id=plan.internship_id, plan_version=plan.version)
 
     @activity.defn(name="record_event")
     async def record_event(self, event: AuditEvent) -> bool:
         """Append the event to the audit trail, a submission to `submissions`, and bring the read
         model up to date, all in one transaction. Returns False when the event was already
         recorded (a retry)."""
+        try:
+            inserted = await self._record_event(event)
+        except _REFUSED_DATA as error:
+            raise refused(f"the {event.kind} record", error) from None
+        log.info(
+            "recorded",
+            internship_id=event.internship_id,
+            kind=event.kind,
+            duplicate=not inserted,
+        )
+        return inserted
+
+    async def _record_event(self, event: AuditEvent) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
             # Lock the internship first: every later lock of this transaction is then uncontended.
             await conn.execute(
@@ -249,7 +213,8 @@ class RecordActivities:
             await conn.execute(
                 """
                 UPDATE internships
-                SET phase = $2, plan_version = $3, updated_at = $4, record_seq = $5
+                SET phase = $2, plan_version = $3, updated_at = $4, record_seq = $5,
+                    status = coalesce($6::jsonb, status)
                 WHERE internship_id = $1 AND (updated_at, record_seq) <= ($4, $5)
                 """,
                 event.internship_id,
@@ -257,14 +222,9 @@ class RecordActivities:
                 event.plan_version,
                 event.occurred_at,
                 event.seq,
+                event.status.model_dump_json() if event.status is not None else None,
             )
             await refresh_overdue(conn, event.internship_id, event.occurred_at)
-        log.info(
-            "recorded",
-            internship_id=event.internship_id,
-            kind=event.kind,
-            duplicate=not inserted,
-        )
         return bool(inserted)
 
     @staticmethod

@@ -8,6 +8,7 @@ from pydantic import AwareDatetime
 
 from models.base import StrictModel
 from models.plan import InternshipPlan, Language
+from models.status import InternshipStatus
 
 NotificationKind = Literal[
     "approval_request",
@@ -47,6 +48,9 @@ class AuditEvent(StrictModel):
     detail: dict[str, Any] = {}
     seq: int = 0
     """The record's position in the internship's timeline: orders records made at one time."""
+    status: InternshipStatus | None = None
+    """The internship's status as the workflow sees it right after this event: the read model
+    people read (status, dashboard) instead of asking the workflow."""
 
 
 class Notification(StrictModel):

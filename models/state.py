@@ -40,6 +40,9 @@ class InternshipState(StrictModel):
     pause: Pause | None = None
     paused_at: AwareDatetime | None = None
     shift: timedelta = timedelta(0)
+    start_shift: timedelta | None = None
+    """The paused time that moved the start, fixed when the internship started (None before, and
+    in runs recorded before it was kept: then the start moves with `shift`, as it did)."""
     overdue: bool = False
     credential_id: str | None = None
     reason: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import AwareDatetime
@@ -35,7 +36,28 @@ class MilestoneState(StrictModel):
     outstanding: tuple[str, ...]
     """Parties who still owe their submission."""
     overdue: bool
+    """Something is still owed past the reminder (due + the plan's `remind_after`)."""
     missed: bool
+    title: str | None = None
+    late: bool = False
+    """Something is still owed past the due date (not yet overdue, perhaps)."""
+    overdue_from: AwareDatetime | None = None
+    """When the milestone becomes overdue if something is still owed (the workflow's rule)."""
+
+
+class SignatureView(StrictModel):
+    """One approval of one plan version."""
+
+    party: str
+    plan_version: int
+    at: AwareDatetime
+
+
+class Deadline(StrictModel):
+    """A date in force that someone has to meet (or that starts or ends a phase)."""
+
+    what: str
+    at: AwareDatetime
 
 
 class TimelineEntry(StrictModel):
@@ -66,6 +88,47 @@ class InternshipStatus(StrictModel):
     credential_id: str | None
     reason: str | None
     """Why the internship ended without a badge (cancelled, withdrawn, not certified)."""
+    signatures: tuple[SignatureView, ...] = ()
+    """Every approval given, of every plan version."""
+    deadlines: tuple[Deadline, ...] = ()
+    """The dates in force still to come for the current phase, earliest first."""
+    as_of: AwareDatetime | None = None
+    """The workflow time this status describes (the read model's copy is as of its last
+    record; `at` brings its time-dependent flags to the time of reading)."""
+
+    def at(self, moment: datetime) -> InternshipStatus:
+        """This status at a later `moment`, nothing having happened since: which milestones are
+        late (something owed past the due date) or overdue (past the reminder, the `overdue`
+        search attribute's rule), and the next deadline. The clock stands still while paused
+        and outside the monitored phases."""
+        if self.as_of is not None:
+            moment = max(moment, self.as_of)
+        ticking = self.phase in (Phase.IN_PROGRESS, Phase.EVALUATION)
+        milestones = tuple(
+            m.model_copy(
+                update={
+                    "late": bool(m.outstanding) and ticking and moment > m.due,
+                    "overdue": bool(m.outstanding)
+                    and ticking
+                    and m.overdue_from is not None
+                    and moment > m.overdue_from,
+                }
+            )
+            for m in self.milestones
+        )
+        ahead = [d for d in self.deadlines if d.at > moment]
+        return self.model_copy(
+            update={
+                "milestones": milestones,
+                "deadlines": tuple(ahead),
+                "next_deadline": ahead[0].at if ahead and self.phase != Phase.PAUSED else None,
+                "as_of": moment,
+            }
+        )
+
+    @property
+    def overdue(self) -> bool:
+        return any(m.overdue for m in self.milestones)
 
 
 class InternshipOutcome(StrictModel):

@@ -4,13 +4,13 @@ workflow (a Temporal query needs a worker, and is best kept for what only the wo
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 
 from models.records import CohortStats, InternshipRow, TimelineRow
-from models.status import Phase
+from models.status import InternshipStatus, Phase
 
 #: The most rows one search returns.
 MAX_LIMIT = 1000
@@ -24,6 +24,41 @@ async def recorded_phase(conn: Connection, internship_id: str) -> Phase | None:
         "SELECT phase FROM internships WHERE internship_id = $1", internship_id
     )
     return Phase(phase) if phase is not None else None
+
+
+async def internship_status(
+    conn: Connection, internship_id: str, now: datetime | None = None
+) -> InternshipStatus | None:
+    """The internship's status from the read model: as its workflow saw it at its latest record,
+    with which milestones are late or overdue and the next deadline brought to `now` (the wall
+    clock by default). None for an unknown id. Right after the start, before the workflow's
+    first record, (and for internships recorded before the read model kept statuses) only the
+    phase, the plan version and the planned dates are known."""
+    row = await conn.fetchrow(
+        """
+        SELECT internship_id, phase, plan_version, start_at, end_at, updated_at, status
+        FROM internships WHERE internship_id = $1
+        """,
+        internship_id,
+    )
+    if row is None:
+        return None
+    if row["status"] is None:
+        return InternshipStatus(
+            internship_id=row["internship_id"],
+            phase=Phase(row["phase"]),
+            plan_version=row["plan_version"],
+            approvals={},
+            start=row["start_at"],
+            end=row["end_at"],
+            paused_for=0,
+            milestones=(),
+            next_deadline=None,
+            achieved_levels={},
+            credential_id=None,
+            reason=None,
+        )
+    return InternshipStatus.model_validate_json(row["status"]).at(now or datetime.now(UTC))
 
 
 def _require_aware(name: str, moment: datetime | None) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -25,10 +25,12 @@ with workflow.unsafe.imports_passed_through():
     from models.plan import PARTIES, InternshipPlan, Language, Milestone, Party
     from models.state import InternshipInput, InternshipState, Signature
     from models.status import (
+        Deadline,
         InternshipOutcome,
         InternshipStatus,
         MilestoneState,
         Phase,
+        SignatureView,
         TimelineEntry,
     )
     from models.submissions import (
@@ -46,13 +48,34 @@ with workflow.unsafe.imports_passed_through():
         Withdrawal,
     )
     from runtime import search_attributes as sa
+    from workflows.dates import DatesInForce
 
-# Records must not be lost: retry until the database answers. E-mail gives up after a day so that a
-# dead mailbox never blocks an internship; the failure is recorded instead.
+# How each kind of side effect fails (the README's "Failures" table says the same):
+# - records (audit trail, submissions, read model, plan versions): retried until PostgreSQL
+#   answers, for as long as an outage lasts, because the trail must have no gap; a write that
+#   PostgreSQL refuses for its data is non-retryable (`RecordRejected`): logged, and the
+#   internship goes on.
+# - e-mail: a transient failure (server unreachable, 4xx) is retried with backoff up to 5 minutes
+#   apart for at most a day; a permanent refusal (5xx) or a message that cannot be composed is
+#   not retried. Either way the failure is recorded and, for anyone but the operator, the
+#   operator is told with a `delivery_failed` e-mail. E-mails never hold up the internship: they
+#   go out beside it, and a withdrawal or cancellation drops the ones still trying.
+# - the badge: signing and storing retry until PostgreSQL answers; its e-mail gives up like
+#   other e-mails (see activities/badge.py).
 RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 MAIL_GIVE_UP_AFTER = timedelta(days=1)
 BADGE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+
+#: Version marker: e-mails are sent beside the main line instead of in it. Runs recorded before it
+#: replay the old way (each e-mail awaited where it was asked for).
+MAIL_BESIDE_MAIN_LINE = "mail-beside-main-line"
+
+#: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
+#: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
+ENDING_MAIL: frozenset[NotificationKind] = frozenset(
+    {"withdrawal", "cancellation", "outcome", "badge", "revocation", "delivery_failed"}
+)
 
 # Phases in which each kind of submission is accepted.
 FEEDBACK_PHASES = frozenset({Phase.AWAITING_START, Phase.IN_PROGRESS, Phase.EVALUATION})
@@ -103,6 +126,7 @@ class InternshipWorkflow:
         self._pause = s.pause
         self._paused_at = s.paused_at
         self._shift = s.shift
+        self._start_shift = s.start_shift
         self._overdue = s.overdue
         self._credential_id = s.credential_id
         self._reason = s.reason
@@ -115,6 +139,8 @@ class InternshipWorkflow:
         """The deadlines being waited for right now (the main line and each milestone ladder)."""
         self._ladders: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._mail: dict[asyncio.Task[None], NotificationKind] = {}
+        """E-mails going out beside the main line, by kind."""
 
     def _state(self) -> InternshipState:
         return InternshipState(
@@ -135,6 +161,7 @@ class InternshipWorkflow:
             pause=self._pause,
             paused_at=self._paused_at,
             shift=self._shift,
+            start_shift=self._start_shift,
             overdue=self._overdue,
             credential_id=self._credential_id,
             reason=self._reason,
@@ -164,6 +191,7 @@ class InternshipWorkflow:
             await self._main_wait(lambda: self._plan.period.start, lambda: False)
             if self._withdrawal is not None:
                 return await self._withdraw()
+            self._start_shift = self._shift
             await self._enter(Phase.IN_PROGRESS)
         if self._phase in (Phase.IN_PROGRESS, Phase.EVALUATION):
             self._ladders = [
@@ -260,7 +288,7 @@ class InternshipWorkflow:
                     "assessment_reminder",
                     party,
                     key="final",
-                    deadline=f"{window_end + self._shift:%Y-%m-%d %H:%M %Z}",
+                    deadline=f"{self._dates().assessment_due:%Y-%m-%d %H:%M %Z}",
                 )
         assessed = await self._main_wait(lambda: window_end, both)
         if self._withdrawal is not None:
@@ -292,7 +320,8 @@ class InternshipWorkflow:
         issued = await workflow.execute_activity_method(
             BadgeActivities.issue_badge,
             BadgeRequest(
-                plan=self._plan,
+                # The period in force: the badge's activity dates are the ones the status showed.
+                plan=self._plan.model_copy(update={"period": self._dates().period()}),
                 achieved_levels=self._achieved(),
                 issued_at=workflow.now(),
                 workflow_id=workflow.info().workflow_id,
@@ -455,6 +484,7 @@ class InternshipWorkflow:
             approval.party,
             apply,
             plan_version=approval.plan_version,
+            comment=approval.comment,
         )
 
     @approve.validator
@@ -554,6 +584,8 @@ class InternshipWorkflow:
             lambda: self._report_in(report),
             milestone_id=report.milestone_id,
             late=self._is_late(report.milestone_id),
+            summary=report.summary,
+            share_in_badge=report.share_in_badge,
         )
 
     def _report_in(self, report: MilestoneReport) -> None:
@@ -606,6 +638,7 @@ class InternshipWorkflow:
             late=feedback.milestone_id is not None and self._is_late(feedback.milestone_id),
             attendance_hours=feedback.attendance_hours,
             ratings=dict(feedback.ratings),
+            comments=feedback.comments,
         )
 
     @workflow.update
@@ -722,6 +755,7 @@ class InternshipWorkflow:
             assessment.assessor,
             lambda: self._assessments.__setitem__(assessment.assessor, assessment),
             levels=dict(assessment.levels),
+            comment=assessment.comment,
         )
 
     @submit_assessment.validator
@@ -739,7 +773,12 @@ class InternshipWorkflow:
             self._validation = validation
 
         return await self._accept(
-            validation.submission_id, "validation", "tutor", apply, decision=validation.decision
+            validation.submission_id,
+            "validation",
+            "tutor",
+            apply,
+            decision=validation.decision,
+            reason=validation.reason,
         )
 
     @validate.validator
@@ -792,30 +831,66 @@ class InternshipWorkflow:
 
     @workflow.query
     def status(self) -> InternshipStatus:
-        now = workflow.now()
+        """For debugging only: people read the same status from the read model, which every
+        record brings up to date (a query reaching a recovering worker can break a history)."""
+        return self._status()
+
+    def _status(self) -> InternshipStatus:
+        dates = self._dates()
         return InternshipStatus(
             internship_id=self._plan.internship_id,
             phase=self._reported_phase(),
             plan_version=self._plan.version,
             approvals={party: self._has_approved(party) for party in PARTIES},
-            start=self._plan.period.start + self._start_shift(),
-            end=self._plan.period.end + self._shift,
+            start=dates.start,
+            end=dates.end,
             paused_for=self._shift.total_seconds(),
             milestones=tuple(
                 MilestoneState(
                     milestone_id=m.id,
-                    due=m.due + self._shift,
+                    title=m.title,
+                    due=dates.due(m),
                     outstanding=tuple(self._outstanding(m)),
-                    overdue=bool(self._outstanding(m)) and now > m.due + self._shift,
+                    overdue=False,
+                    overdue_from=dates.overdue_from(m),
                     missed=m.id in self._missed,
                 )
                 for m in self._plan.milestones
             ),
-            next_deadline=min(self._deadlines, default=None),
+            next_deadline=None,
             achieved_levels=self._achieved() if len(self._assessments) == 2 else {},
             credential_id=self._credential_id,
             reason=self._reason,
-        )
+            signatures=tuple(
+                SignatureView(party=s.approval.party, plan_version=s.approval.plan_version, at=s.at)
+                for s in self._signatures
+            ),
+            deadlines=tuple(self._phase_deadlines(dates)),
+        ).at(workflow.now())
+
+    def _phase_deadlines(self, dates: DatesInForce) -> list[Deadline]:
+        """What is due next in the current phase, earliest first (the times in force)."""
+        plan, phase = self._plan, self._phase
+        found: list[Deadline] = []
+        if phase == Phase.PLANNING:
+            found.append(Deadline(what="agreement_deadline", at=plan.agreement_deadline))
+        if phase in (Phase.PLANNING, Phase.AWAITING_START):
+            found.append(Deadline(what="start", at=dates.start))
+        if phase in (Phase.IN_PROGRESS, Phase.EVALUATION):
+            found += [
+                Deadline(what=f"milestone:{m.id}", at=dates.due(m))
+                for m in plan.milestones
+                if self._outstanding(m) and m.id not in self._missed
+            ]
+        if phase in (Phase.PLANNING, Phase.AWAITING_START, Phase.IN_PROGRESS):
+            found.append(Deadline(what="end", at=dates.end))
+        if phase == Phase.EVALUATION:
+            if len(self._assessments) < 2:
+                found.append(Deadline(what="assessment", at=dates.assessment_due))
+            elif self._validation is None and self._assessed_at is not None:
+                validation_due = dates.moved(self._assessed_at + plan.validation_window)
+                found.append(Deadline(what="validation", at=validation_due))
+        return sorted(found, key=lambda d: d.at)
 
     @workflow.query
     def timeline(self) -> list[TimelineEntry]:
@@ -827,8 +902,8 @@ class InternshipWorkflow:
     def _reported_phase(self) -> Phase:
         return Phase.PAUSED if self._pause is not None else self._phase
 
-    def _start_shift(self) -> timedelta:
-        return self._shift if self._phase != Phase.PLANNING else timedelta(0)
+    def _dates(self) -> DatesInForce:
+        return DatesInForce(self._plan, self._shift, self._start_shift)
 
     def _has_approved(self, party: str) -> bool:
         since = self._required_since.get(party, 1)
@@ -851,15 +926,10 @@ class InternshipWorkflow:
 
     def _is_late(self, milestone_id: str) -> bool:
         milestone = self._plan.milestone(milestone_id)
-        return milestone is not None and workflow.now() > milestone.due + self._shift
+        return milestone is not None and workflow.now() > self._dates().due(milestone)
 
     def _set_overdue(self) -> None:
-        now = workflow.now()
-        after = self._plan.reminder_policy.remind_after
-        overdue = any(
-            self._outstanding(m) and now > m.due + self._shift + after
-            for m in self._plan.milestones
-        ) and self._phase in (Phase.IN_PROGRESS, Phase.EVALUATION)
+        overdue = self._status().overdue
         if overdue != self._overdue:
             self._overdue = overdue
             workflow.upsert_search_attributes([sa.OVERDUE.value_set(overdue)])
@@ -909,6 +979,8 @@ class InternshipWorkflow:
 
     async def _enter(self, phase: Phase, detail: dict[str, Any] | None = None) -> None:
         self._phase = phase
+        if phase in (Phase.WITHDRAWN, Phase.CANCELLED):
+            self._drop_pending_mail()
         if phase.is_final:
             self._pause = None
         if self._pause is None:
@@ -935,24 +1007,30 @@ class InternshipWorkflow:
         # A regular activity, not a local one: a local activity holds the workflow task open
         # until it ends, and under load (10,000 internships, row locks, a PostgreSQL outage)
         # those tasks overran their timeout and were replayed (bench/scale.py).
-        await workflow.execute_activity_method(
-            RecordActivities.record_event,
-            AuditEvent(
-                event_id=f"{info.workflow_id}/{kind}/{key}",
-                internship_id=self._plan.internship_id,
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-                plan_version=self._plan.version,
-                actor=actor,
-                kind=kind,
-                phase=self._reported_phase().value,
-                occurred_at=now,
-                detail=detail,
-                seq=len(self._timeline),
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY,
-        )
+        try:
+            await workflow.execute_activity_method(
+                RecordActivities.record_event,
+                AuditEvent(
+                    event_id=f"{info.workflow_id}/{kind}/{key}",
+                    internship_id=self._plan.internship_id,
+                    workflow_id=info.workflow_id,
+                    run_id=info.run_id,
+                    plan_version=self._plan.version,
+                    actor=actor,
+                    kind=kind,
+                    phase=self._reported_phase().value,
+                    occurred_at=now,
+                    detail=detail,
+                    seq=len(self._timeline),
+                    status=self._status(),
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+            )
+        except ActivityError as failure:
+            # Only a write PostgreSQL refused for its data ends here (outages are retried): the
+            # internship goes on, and the error is logged for the operator (ids only).
+            workflow.logger.error("record %s %s refused: %s", kind, key, failure.cause)
 
     async def _ask_approval(self, party: Party, version: int) -> None:
         """Ask for an approval of one plan version (the version is fixed by the caller: an
@@ -968,9 +1046,32 @@ class InternshipWorkflow:
         return person.name, person.email, person.language
 
     async def _notify(self, kind: NotificationKind, role: str, key: str, **values: str) -> None:
-        """E-mail one person. A failure is recorded and the internship goes on; when the mail
-        server refused someone other than the operator for good (or delivery was given up), the
-        operator is told with a `delivery_failed` e-mail."""
+        """E-mail one person, beside the main line: nothing waits for the mail server, so a
+        server that defers every message holds up no step, deadline or withdrawal. A failure is
+        recorded and the internship goes on; for anyone but the operator, the operator is told
+        with a `delivery_failed` e-mail."""
+        if not workflow.patched(MAIL_BESIDE_MAIN_LINE):
+            await self._send(kind, role, key, values)
+            return
+        task = asyncio.create_task(self._send(kind, role, key, values))
+        self._mail[task] = kind
+        self._background.add(task)
+        task.add_done_callback(self._mail_done)
+
+    def _mail_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        self._mail.pop(task, None)
+
+    def _drop_pending_mail(self) -> None:
+        """An internship withdrawn or cancelled: stop the e-mails still trying that ask or tell
+        something no longer true (their activities are cancelled)."""
+        for task, kind in list(self._mail.items()):
+            if kind not in ENDING_MAIL:
+                task.cancel()
+
+    async def _send(
+        self, kind: NotificationKind, role: str, key: str, values: dict[str, str]
+    ) -> None:
         name, address, language = self._recipient(role)
         notification_id = f"{workflow.info().workflow_id}/{kind}/{key}/{role}"
         now = workflow.now()
@@ -993,26 +1094,26 @@ class InternshipWorkflow:
                 schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
                 retry_policy=MAIL_RETRY,
             )
+        except asyncio.CancelledError:
+            if asyncio.current_task() in self._mail:  # dropped by a withdrawal or cancellation
+                await self._record("notification_dropped", "system", notification_id)
+                return
+            raise
         except ActivityError as failure:
             await self._record(
                 "notification_failed", "system", notification_id, error=str(failure.cause)
             )
-            if role != "operator" and _undeliverable(failure):
-                await self._notify(
+            if role != "operator" and _gave_up(failure):
+                await self._send(
                     "delivery_failed",
                     "operator",
-                    key=f"{kind}-{key}-{role}",
-                    failed_kind=kind,
-                    failed_role=role,
-                    error=str(failure.cause),
+                    f"{kind}-{key}-{role}",
+                    {"failed_kind": kind, "failed_role": role, "error": str(failure.cause)},
                 )
 
 
-def _undeliverable(failure: ActivityError) -> bool:
-    """Whether an e-mail failed for good: refused by the server (5xx) or given up after retries,
-    as opposed to a broken template or a timeout."""
-    cause = failure.cause
-    return isinstance(cause, ApplicationError) and cause.type in (
-        "PermanentDeliveryError",
-        "DeliveryGaveUp",
-    )
+def _gave_up(failure: ActivityError) -> bool:
+    """Whether an e-mail failed for good rather than being cancelled: refused by the server,
+    impossible to compose, or still failing when its time was up. Every such failure is the
+    operator's to know."""
+    return not isinstance(failure.cause, CancelledError)
