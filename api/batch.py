@@ -11,10 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
-from api.history import is_running
 from models.plan import InternshipPlan
 from operations import internships as ops
-from operations.internships import OperationRejected
+from operations.internships import OperationRejected, RecordedPlans
 from runtime.settings import Settings
 
 
@@ -117,12 +116,15 @@ async def start_batch(
     settings: Settings,
     rows: Iterable[dict[str, Any] | str],
     on_row: Any = None,
+    recorded_plans: RecordedPlans | None = None,
 ) -> BatchResult:
     """Start each row's plan; a bad row does not stop the others. `on_row(result)` is called
-    after each row (the CLI's progress bar)."""
+    after each row (the CLI's progress bar). A row is refused as a single start would be (see
+    `operations.internships.start_plan`); `recorded_plans` lets a running internship's amended
+    plan count as the same."""
     results: list[RowResult] = []
     for number, row in enumerate(rows, start=1):
-        result = await _start_row(client, settings, number, row)
+        result = await _start_row(client, settings, number, row, recorded_plans)
         results.append(result)
         if on_row is not None:
             on_row(result)
@@ -135,7 +137,11 @@ async def start_batch(
 
 
 async def _start_row(
-    client: Client, settings: Settings, number: int, row: dict[str, Any] | str
+    client: Client,
+    settings: Settings,
+    number: int,
+    row: dict[str, Any] | str,
+    recorded_plans: RecordedPlans | None,
 ) -> RowResult:
     if isinstance(row, str):
         return RowResult(row=number, internship_id=None, status="invalid", errors=[row])
@@ -148,8 +154,7 @@ async def _start_row(
             row=number, internship_id=internship_id, status="invalid", errors=_messages(error)
         )
     try:
-        existed = await is_running(client, plan.internship_id)
-        await ops.start_internship(client, settings, plan)
+        started = await ops.start_plan(client, settings, plan, recorded_plans=recorded_plans)
     except OperationRejected as error:
         return RowResult(
             row=number, internship_id=plan.internship_id, status="refused", errors=[str(error)]
@@ -157,5 +162,5 @@ async def _start_row(
     return RowResult(
         row=number,
         internship_id=plan.internship_id,
-        status="already_running" if existed else "started",
+        status="started" if started.created else "already_running",
     )

@@ -11,7 +11,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from operations.credentials import CredentialConflict, CredentialNotFound
-from operations.internships import InternshipNotFound, OperationRejected
+from operations.internships import (
+    DifferentPlanRunning,
+    InternshipNotFound,
+    OperationRejected,
+    PlanRefused,
+)
 from runtime.links import LinkRefused
 
 log = structlog.get_logger(__name__)
@@ -38,6 +43,10 @@ _CONTENT_PHRASES: Final = (
 def rejection_status(error: OperationRejected) -> int:
     if isinstance(error, InternshipNotFound):
         return 404
+    if isinstance(error, PlanRefused):
+        return 422
+    if isinstance(error, DifferentPlanRunning):
+        return 409
     message = str(error)
     return 422 if any(phrase in message for phrase in _CONTENT_PHRASES) else 409
 
@@ -58,6 +67,11 @@ def field_errors(error: RequestValidationError) -> list[dict[str, str]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationRejected)
     async def rejected(request: Request, error: OperationRejected) -> JSONResponse:
+        if isinstance(error, PlanRefused):
+            # A plan that can never run is refused like an invalid request body (the plan is the
+            # body of the requests that start one), naming the field to change.
+            problem = {"field": f"body.{error.field}", "message": str(error)}
+            return JSONResponse(error_body(str(error), errors=[problem]), status_code=422)
         return JSONResponse(error_body(str(error)), status_code=rejection_status(error))
 
     @app.exception_handler(CredentialNotFound)

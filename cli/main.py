@@ -248,7 +248,10 @@ def start(
     ] = None,
 ) -> None:
     """Start an internship from a plan file, or many with --batch. Starting a running internship
-    again is harmless; a plan with a mistake is refused with the field and the reason.
+    again with the same plan is harmless; a plan with a mistake is refused with the field and the
+    reason, and so is a plan whose agreement_deadline has passed (nobody could approve it in time)
+    or a different plan under the id of a running internship (amend that one instead, with
+    `POST /api/internships/ID/amendments`, or choose a new internship_id).
 
     Examples: `internflow start examples/plan.json`;
     `internflow start examples/plan.json --batch interns.csv`; `internflow start --batch plans.json`
@@ -259,15 +262,33 @@ def start(
             raise _fail("give a plan file, or --batch FILE (see --help)")
         plan = _read_plan(plan_file)
 
-        async def go() -> str:
+        async def go() -> ops.Started:
             client = await connect_temporal(settings)
-            handle = await ops.start_internship(client, settings, plan)
-            return handle.id
+            return await ops.start_plan(
+                client, settings, plan, recorded_plans=_recorded_plans(settings)
+            )
 
-        workflow_id = _run(go())
-        console.print(f"started {plan.internship_id} (workflow {workflow_id})")
+        started = _run(go())
+        if started.created:
+            console.print(f"started {plan.internship_id} (workflow {started.handle.id})")
+        else:
+            console.print(
+                f"{plan.internship_id} is already running with this plan "
+                f"(workflow {started.handle.id})"
+            )
         return
     _start_batch(settings, plan_file, batch)
+
+
+def _recorded_plans(settings: Settings) -> ops.RecordedPlans:
+    """The plan versions in the records, read only when a start needs them (a running
+    internship's plan may have been amended)."""
+
+    async def read(internship_id: str) -> list[InternshipPlan]:
+        async with connect_records(settings) as conn:
+            return await ops.recorded_plan_versions(conn, internship_id)
+
+    return read
 
 
 def _start_batch(settings: Settings, template_file: Path | None, batch: Path) -> None:
@@ -297,7 +318,9 @@ def _start_batch(settings: Settings, template_file: Path | None, batch: Path) ->
 
         async def go() -> Any:
             client = await connect_temporal(settings)
-            return await start_batch(client, settings, rows, on_row=advance)
+            return await start_batch(
+                client, settings, rows, on_row=advance, recorded_plans=_recorded_plans(settings)
+            )
 
         result = _run(go())
     table = Table("row", "internship", "result", "problems")

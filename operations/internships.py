@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
+import asyncpg
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -44,27 +48,153 @@ class InternshipNotFound(OperationRejected):
     pass
 
 
+class PlanRefused(OperationRejected):
+    """The plan can never run as it is (whatever the internship's state): `field` names the part
+    of the plan to change."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class DifferentPlanRunning(OperationRejected):
+    """Another plan already runs under this internship id."""
+
+
+RecordedPlans: TypeAlias = Callable[[str], Awaitable[Sequence[InternshipPlan]]]
+"""Every plan version the records hold for an internship id (amendments add versions)."""
+
+
+@dataclass(frozen=True)
+class Started:
+    handle: WorkflowHandle[InternshipWorkflow, Any]
+    created: bool
+    """False when the same plan was already running under the id: starting is idempotent."""
+
+
 async def start_internship(
     client: Client,
     settings: Settings,
     plan: InternshipPlan,
     state: InternshipState | None = None,
+    recorded_plans: RecordedPlans | None = None,
 ) -> WorkflowHandle[InternshipWorkflow, Any]:
-    """Start the internship's workflow. Starting a running internship again returns it; an
-    internship id that already ran to its end is refused (ids are never reused)."""
-    try:
-        return await client.start_workflow(
-            InternshipWorkflow.run,
-            InternshipInput(plan=plan, state=state or InternshipState()),
-            id=workflow_id_for(plan.internship_id),
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-    except WorkflowAlreadyStartedError:
+    """Start the internship's workflow (see `start_plan` for what is refused)."""
+    return (await start_plan(client, settings, plan, state, recorded_plans)).handle
+
+
+async def start_plan(
+    client: Client,
+    settings: Settings,
+    plan: InternshipPlan,
+    state: InternshipState | None = None,
+    recorded_plans: RecordedPlans | None = None,
+) -> Started:
+    """Start the internship's workflow; the one place every way of starting goes through.
+
+    Refused before anything starts (so nothing is recorded or sent): a plan whose
+    agreement_deadline is not after now, since nobody could approve it in time; a different plan
+    than the one running under the id; an id that already ran to its end (ids are never reused).
+    The same plan again returns the running internship (`created` False). "The same" is the plan
+    the running workflow was started with (the start event of its history, decoded with the
+    client's data converter), or any version `recorded_plans` holds for the id (after an
+    amendment the current version is only there)."""
+    deadline_passed = plan.agreement_deadline <= datetime.now(UTC)
+    if not deadline_passed:
+        try:
+            handle = await client.start_workflow(
+                InternshipWorkflow.run,
+                InternshipInput(plan=plan, state=state or InternshipState()),
+                id=workflow_id_for(plan.internship_id),
+                task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+            return Started(handle=handle, created=True)
+        except WorkflowAlreadyStartedError:
+            pass  # running, or ran to its end: which, and with what plan, is found below
+    running = await _running_plans(client, plan.internship_id)
+    if running is None:
+        if deadline_passed:
+            raise _deadline_passed(plan)
         raise OperationRejected(
             f"internship {plan.internship_id!r} has already run: choose a new internship_id"
-        ) from None
+        )
+    if plan not in running and recorded_plans is not None:
+        running = [*running, *await recorded_plans(plan.internship_id)]
+    if plan in running:
+        return Started(handle=handle_for(client, plan.internship_id), created=False)
+    if deadline_passed:
+        raise _deadline_passed(plan)
+    raise _different_plan(plan, running)
+
+
+def _deadline_passed(plan: InternshipPlan) -> PlanRefused:
+    return PlanRefused(
+        f"agreement_deadline {plan.agreement_deadline.isoformat()} has already passed: nobody "
+        "could approve the plan in time; choose a later agreement_deadline (and period) and "
+        "start again",
+        field="agreement_deadline",
+    )
+
+
+def _different_plan(plan: InternshipPlan, running: Sequence[InternshipPlan]) -> OperationRejected:
+    current = max(running, key=lambda p: p.version)
+    sections = sorted(current.changed_sections(plan))
+    differs = f"; it differs in {', '.join(sections)}" if sections else ""
+    iid = plan.internship_id
+    return DifferentPlanRunning(
+        f"a different plan (version {current.version}) is running under internship_id "
+        f"{iid!r}{differs}: to change that internship, amend its plan while it is in planning "
+        f"(POST /api/internships/{iid}/amendments with version {current.version + 1}), or start "
+        "this plan under a new internship_id"
+    )
+
+
+async def _running_plans(client: Client, internship_id: str) -> list[InternshipPlan] | None:
+    """The plans the running workflow's runs were started with (its first run's and, after a
+    continue-as-new, its current run's, which carries the plan as amended); None if no workflow
+    runs under the id."""
+    try:
+        described = await handle_for(client, internship_id).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise _rejection(internship_id, error) from None
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        return None
+    first_run = described.raw_description.workflow_execution_info.first_run_id
+    runs = [described.run_id, *([first_run] if first_run and first_run != described.run_id else [])]
+    inputs = [await _start_input(client, internship_id, run) for run in runs if run]
+    plans = [start.plan for start in inputs if start is not None]
+    return plans or None
+
+
+async def _start_input(client: Client, internship_id: str, run_id: str) -> InternshipInput | None:
+    """A run's input, from the first event of its history (WorkflowExecutionStarted); None when
+    Temporal no longer keeps the run (a first run closed longer ago than the retention period)."""
+    handle = client.get_workflow_handle(workflow_id_for(internship_id), run_id=run_id)
+    try:
+        async for event in handle.fetch_history_events(page_size=1):
+            started = event.workflow_execution_started_event_attributes
+            values = await client.data_converter.decode_wrapper(started.input, [InternshipInput])
+            result: InternshipInput = values[0]
+            return result
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise _rejection(internship_id, error) from None
+    return None
+
+
+async def recorded_plan_versions(
+    conn: asyncpg.Connection | asyncpg.Pool, internship_id: str
+) -> list[InternshipPlan]:
+    """Every plan version the records hold for the internship (none before its first record)."""
+    rows = await conn.fetch(
+        "SELECT plan FROM plan_versions WHERE internship_id = $1 ORDER BY version", internship_id
+    )
+    return [InternshipPlan.model_validate_json(row["plan"]) for row in rows]
 
 
 def handle_for(client: Client, internship_id: str) -> WorkflowHandle[InternshipWorkflow, Any]:

@@ -10,8 +10,7 @@ from starlette.datastructures import UploadFile
 
 from api.auth import Operator
 from api.batch import BatchError, BatchResult, rows_from_csv, rows_from_json, start_batch
-from api.history import is_running
-from api.services import RecordsDep, SettingsDep, TemporalDep
+from api.services import RecordsDep, Services, ServicesDep, SettingsDep, TemporalDep
 from models.base import Identifier
 from models.plan import InternshipPlan
 from models.records import InternshipRow
@@ -33,7 +32,17 @@ class Started(BaseModel):
     internship_id: str
     workflow_id: str
     created: bool
-    """False when the internship was already running: starting is idempotent on its id."""
+    """False when the same plan was already running: starting is idempotent on its id."""
+
+
+def recorded_plans(services: Services) -> ops.RecordedPlans:
+    """The plan versions in the records, read only when a start needs them (the database is
+    connected on first use)."""
+
+    async def read(internship_id: str) -> list[InternshipPlan]:
+        return await ops.recorded_plan_versions(await services.records(), internship_id)
+
+    return read
 
 
 @router.post(
@@ -41,7 +50,11 @@ class Started(BaseModel):
     status_code=201,
     response_model=Started,
     summary="Start an internship from a plan",
-    responses={200: {"model": Started, "description": "It was already running"}},
+    responses={
+        200: {"model": Started, "description": "The same plan was already running"},
+        409: {"description": "A different plan runs under this internship_id, or it has ended"},
+        422: {"description": "The plan is invalid, or its agreement_deadline has passed"},
+    },
 )
 async def start(
     plan: InternshipPlan,
@@ -49,12 +62,18 @@ async def start(
     key: Operator,
     client: TemporalDep,
     settings: SettingsDep,
+    services: ServicesDep,
 ) -> Started:
-    existed = await is_running(client, plan.internship_id)
-    handle = await ops.start_internship(client, settings, plan)
-    if existed:
+    """Start the plan's internship. A plan whose agreement_deadline is not in the future is
+    refused (422) before anything is started or sent. The same plan again answers 200 with
+    `created: false`; a different plan under a running internship_id is refused (409): amend the
+    running plan (`POST /api/internships/{id}/amendments`) or use a new internship_id."""
+    started = await ops.start_plan(client, settings, plan, recorded_plans=recorded_plans(services))
+    if not started.created:
         response.status_code = 200
-    return Started(internship_id=plan.internship_id, workflow_id=handle.id, created=not existed)
+    return Started(
+        internship_id=plan.internship_id, workflow_id=started.handle.id, created=started.created
+    )
 
 
 @router.post(
@@ -95,12 +114,17 @@ async def start(
     },
 )
 async def start_many(
-    request: Request, key: Operator, client: TemporalDep, settings: SettingsDep
+    request: Request,
+    key: Operator,
+    client: TemporalDep,
+    settings: SettingsDep,
+    services: ServicesDep,
 ) -> BatchResult:
     """JSON: a list of plans, or `{"template": plan, "rows": [{"intern.name": ...}, ...]}`.
     Multipart: a `rows` CSV file whose columns are dotted plan fields (`internship_id`,
     `intern.name`, `intern.email`, `period.start`, ...) and a `template` plan JSON file. Every row
-    gets its own result; a bad row does not stop the others."""
+    gets its own result; a bad row does not stop the others. A row is refused, as a single start
+    would be, when its agreement_deadline has passed or a different plan runs under its id."""
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("multipart/form-data"):
@@ -125,7 +149,7 @@ async def start_many(
         raise HTTPException(422, "the CSV file is not UTF-8 text") from None
     if len(rows) > 1000:
         raise HTTPException(422, "at most 1000 rows per batch: split the file")
-    return await start_batch(client, settings, rows)
+    return await start_batch(client, settings, rows, recorded_plans=recorded_plans(services))
 
 
 @router.get("", response_model=InternshipPage, summary="List and search internships")
