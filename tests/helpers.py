@@ -6,7 +6,7 @@ import asyncio
 import email
 import email.policy
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from email.message import EmailMessage
@@ -50,6 +50,15 @@ async def wait_for_phase(
             return
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"internship stayed {current.value}, expected {phase.value}")
+        await asyncio.sleep(0.1)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 20) -> None:
+    """Poll `check` until it holds; fail with `what` when it still does not after `within` s."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still not so after {within} s: {what}")
         await asyncio.sleep(0.1)
 
 

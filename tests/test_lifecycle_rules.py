@@ -29,6 +29,7 @@ from tests.helpers import (
     approve_all,
     assess,
     audit_rows,
+    eventually,
     load_outbox,
     report_and_feedback,
     running_worker,
@@ -183,6 +184,16 @@ async def test_amendment_asks_again_only_whom_it_concerns_and_keeps_every_signat
             )
         await wait_for_phase(client, iid, Phase.AWAITING_START)
         timeline = await ops.timeline(client, iid)
+
+        async def requests_sent() -> bool:  # e-mails go out beside the workflow's main line
+            count = await pool.fetchval(
+                "SELECT count(*) FROM notifications WHERE internship_id = $1 "
+                "AND kind = 'approval_request' AND status = 'sent'",
+                iid,
+            )
+            return bool(count == 7)
+
+        await eventually(requests_sent, "7 approval requests sent")
         await handle.terminate("end of test")
 
     rows = await audit_rows(pool, iid)

@@ -210,6 +210,9 @@ class InternshipWorkflow:
 
     async def _begin(self) -> None:
         plan = self._plan
+        # The version this run started with: an amendment can arrive while the plan is saved,
+        # and asks for its own approvals.
+        version = plan.version
         workflow.upsert_search_attributes(
             [
                 sa.INSTITUTION_ID.value_set(plan.institution.id),
@@ -221,7 +224,6 @@ class InternshipWorkflow:
         await self._save_plan()
         self._started = True
         await self._enter(Phase.PLANNING)
-        version = self._plan.version
         for party in PARTIES:
             await self._ask_approval(party, version)
 
@@ -1094,16 +1096,17 @@ class InternshipWorkflow:
                 schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
                 retry_policy=MAIL_RETRY,
             )
-        except asyncio.CancelledError:
-            if asyncio.current_task() in self._mail:  # dropped by a withdrawal or cancellation
+        except (asyncio.CancelledError, ActivityError) as failure:
+            if asyncio.current_task() in self._mail and _cancelled(failure):
+                # Dropped by a withdrawal or cancellation (see `_drop_pending_mail`).
                 await self._record("notification_dropped", "system", notification_id)
                 return
-            raise
-        except ActivityError as failure:
+            if not isinstance(failure, ActivityError):
+                raise
             await self._record(
                 "notification_failed", "system", notification_id, error=str(failure.cause)
             )
-            if role != "operator" and _gave_up(failure):
+            if role != "operator" and not _cancelled(failure):
                 await self._send(
                     "delivery_failed",
                     "operator",
@@ -1112,8 +1115,11 @@ class InternshipWorkflow:
                 )
 
 
-def _gave_up(failure: ActivityError) -> bool:
-    """Whether an e-mail failed for good rather than being cancelled: refused by the server,
-    impossible to compose, or still failing when its time was up. Every such failure is the
-    operator's to know."""
-    return not isinstance(failure.cause, CancelledError)
+def _cancelled(failure: BaseException) -> bool:
+    """Whether an activity ended because the workflow cancelled it (the SDK reports that as an
+    ActivityError caused by a CancelledError, or raises asyncio's CancelledError), as opposed to
+    failing for good: refused, impossible to compose, or still failing when its time was up.
+    Every failure for good is the operator's to know."""
+    if isinstance(failure, asyncio.CancelledError):
+        return True
+    return isinstance(failure, ActivityError) and isinstance(failure.cause, CancelledError)

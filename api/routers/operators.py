@@ -180,11 +180,16 @@ async def list_internships(
     return InternshipPage(items=items, limit=limit, offset=offset)
 
 
-@router.get(
-    "/{internship_id}", response_model=InternshipStatus, summary="An internship's live status"
-)
-async def status(internship_id: Identifier, key: Operator, client: TemporalDep) -> InternshipStatus:
-    return await ops.status(client, internship_id)
+@router.get("/{internship_id}", response_model=InternshipStatus, summary="An internship's status")
+async def status(internship_id: Identifier, key: Operator, pool: RecordsDep) -> InternshipStatus:
+    """From the read model (no workflow is asked): phase, dates in force, approvals of every plan
+    version, milestones with what is owed and whether late, overdue or missed, and the next
+    deadline. It is as of the workflow's latest record, with its time-dependent flags brought to
+    now; `as_of` says when."""
+    found = await records.internship_status(pool, internship_id)
+    if found is None:
+        raise ops.InternshipNotFound(f"no internship {internship_id!r}: check the id")
+    return found
 
 
 @router.post("/{internship_id}/amendments", response_model=Receipt, summary="Amend the plan")
