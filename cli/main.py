@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import uuid
 from collections.abc import Callable, Coroutine
@@ -18,9 +19,11 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from models.plan import InternshipPlan
+from models.records import TimelineRow
 from models.status import Phase
 from models.submissions import (
     Approval,
@@ -451,7 +454,6 @@ def history(
 
         _run(events())
         return
-    from models.records import TimelineRow
     from operations.records import internship_timeline
 
     async def history_rows() -> list[TimelineRow]:
@@ -462,24 +464,48 @@ def history(
     if not entries:
         raise _fail(f"no recorded history for {internship_id!r}: check the id")
     if as_json:
-        console.print_json(json.dumps([e.model_dump(mode="json") for e in entries]))
+        # Plain print: rich would wrap long lines (and break the JSON) and read [brackets].
+        print(
+            json.dumps([e.model_dump(mode="json") for e in entries], indent=2, ensure_ascii=False)
+        )
         return
+    console.print(_history_table(internship_id, entries))
+
+
+def _history_table(internship_id: str, entries: list[TimelineRow]) -> Table:
+    """The audit trail as a table that wraps to the terminal: when, what and who on the left,
+    the detail's labelled fields on the right with every text in full. People's words go in as
+    rich Text, so "[urgent]" or ":warning:" print as written, never as markup or emoji."""
     table = Table(
-        "when", "what", "key", "who", "phase", "details", title=f"internship {internship_id}"
+        Column("when, what, who", overflow="fold", max_width=22),
+        Column("details", overflow="fold"),
+        title=Text(f"internship {internship_id}"),
+        show_lines=True,
     )
     for entry in entries:
-        details = "; ".join(
-            f"{k}: {v}" for k, v in entry.detail.items() if v not in (None, "", False, [], {})
-        )
-        table.add_row(
-            f"{entry.occurred_at:%Y-%m-%d %H:%M:%S}",
-            entry.kind,
-            entry.key,
-            entry.actor,
-            entry.phase,
-            details,
-        )
-    console.print(table)
+        what = Text.assemble(f"{entry.occurred_at:%Y-%m-%d %H:%M:%S}\n", (entry.kind, "bold"))
+        if entry.key and entry.key != entry.phase:
+            what.append(f"\n{_printable(entry.key)}")
+        what.append(f"\n{entry.actor} · {entry.phase}", style="dim")
+        fields = Table.grid(padding=(0, 1))
+        fields.add_column(style="bold", no_wrap=True)
+        fields.add_column(overflow="fold")
+        for field in entry.fields:
+            fields.add_row(Text(f"{field.label}:"), Text(_printable(field.value)))
+        table.add_row(what, fields)
+    return table
+
+
+def _printable(text: str) -> str:
+    """Text as written, except control characters (a terminal escape in an old record) shown as
+    escapes; line breaks and tabs stay."""
+    return _CONTROL.sub(
+        lambda found: found[0].encode("unicode_escape").decode("ascii"),
+        text.replace("\r\n", "\n"),
+    )
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 # ---- what parties and operators send ----------------------------------------------------------

@@ -29,6 +29,14 @@ class InternshipRow(StrictModel):
     """The workflow time of the latest recorded step."""
 
 
+class DetailField(StrictModel):
+    """One labelled part of a timeline step's detail, readable as it stands ("comment", "Fine.";
+    "ratings", "lo-web = good, lo-team = excellent"). Texts keep their line breaks."""
+
+    label: str
+    value: str
+
+
 class TimelineRow(StrictModel):
     """One step of the audit trail: a phase, a submission, a missed milestone, a failed e-mail."""
 
@@ -42,6 +50,9 @@ class TimelineRow(StrictModel):
     phase: str
     plan_version: int
     detail: dict[str, Any]
+    """What the workflow recorded, as it recorded it."""
+    fields: list[DetailField] = Field(default_factory=list)
+    """The same detail as labelled, readable fields (what people wrote, in full)."""
 
 
 class CohortStats(StrictModel):

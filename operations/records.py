@@ -11,6 +11,7 @@ import asyncpg
 
 from models.records import CohortStats, InternshipRow, TimelineRow
 from models.status import InternshipStatus, Phase
+from operations.history_text import detail_fields
 
 #: The most rows one search returns.
 MAX_LIMIT = 1000
@@ -116,7 +117,8 @@ async def list_internships(
 
 async def internship_timeline(conn: Connection, internship_id: str) -> list[TimelineRow]:
     """Every recorded step of the internship from its audit trail, in order. Unlike the
-    workflow's timeline query it needs no worker and outlives Temporal's retention."""
+    workflow's timeline query it needs no worker and outlives Temporal's retention. Each row
+    carries its detail both as recorded and as labelled fields for people to read."""
     rows = await conn.fetch(
         """
         SELECT seq, event_id, workflow_id, occurred_at, kind, actor, phase, plan_version, detail
@@ -135,7 +137,8 @@ async def internship_timeline(conn: Connection, internship_id: str) -> list[Time
             actor=row["actor"],
             phase=row["phase"],
             plan_version=row["plan_version"],
-            detail=_json(row["detail"]),
+            detail=(detail := _json(row["detail"])),
+            fields=detail_fields(detail),
         )
         for row in rows
     ]

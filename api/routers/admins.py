@@ -30,7 +30,9 @@ CredentialUuid = Annotated[
 
 
 class History(BaseModel):
-    """The domain timeline from the audit trail (always there)."""
+    """The domain timeline from the audit trail (always there, also without Temporal). Each entry
+    has its `detail` as the workflow recorded it and the same as `fields`: labelled, readable
+    values (every text people wrote, in full, line breaks kept)."""
 
     internship_id: str
     entries: list[TimelineRow]
