@@ -408,16 +408,39 @@ def list_internships(
 
 
 @app.command()
-def status(internship_id: InternshipId) -> None:
-    """Show an internship's phase, approvals, milestones and next deadline as JSON (asks the
-    running workflow)."""
+def status(
+    internship_id: InternshipId,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Admins, for debugging: ask the running workflow instead of the records. A "
+            "query that reaches a worker while it recovers the workflow can leave a history "
+            "that no longer replays; avoid it while workers crash or restart.",
+        ),
+    ] = False,
+) -> None:
+    """Show an internship's phase, dates in force, approvals, milestones (what is owed, late,
+    overdue or missed) and next deadline as JSON, from the records (no workflow is asked; they
+    are as of the latest recorded step, `as_of`)."""
+    from operations.records import internship_status
+
     settings = _settings()
 
-    async def go() -> str:
+    async def from_records() -> str:
+        async with connect_records(settings) as conn:
+            found = await internship_status(conn, internship_id)
+        if found is None:
+            raise ops.InternshipNotFound(f"no internship {internship_id!r}: check the id")
+        return found.model_dump_json(indent=2)
+
+    async def from_workflow() -> str:
         client = await connect_temporal(settings)
         return (await ops.status(client, internship_id)).model_dump_json(indent=2)
 
-    console.print_json(_run(go()))
+    if live:
+        print("warning: asking the running workflow (--live), a debugging aid", file=sys.stderr)
+    print(_run(from_workflow() if live else from_records()))
 
 
 @app.command()
@@ -511,6 +534,17 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # ---- what parties and operators send ----------------------------------------------------------
 
 
+async def _recorded_plan_version(internship_id: str) -> int:
+    """The current plan version, from the records."""
+    async with connect_records(_settings()) as conn:
+        found = await conn.fetchval(
+            "SELECT plan_version FROM internships WHERE internship_id = $1", internship_id
+        )
+    if found is None:
+        raise ops.InternshipNotFound(f"no internship {internship_id!r}: check the id")
+    return int(found)
+
+
 @app.command()
 def approve(
     internship_id: InternshipId,
@@ -527,7 +561,7 @@ def approve(
     """Record a party's approval of the learning agreement (e.g. one given on paper)."""
 
     async def call(client: Any) -> Receipt:
-        plan_version = version or (await ops.status(client, internship_id)).plan_version
+        plan_version = version or await _recorded_plan_version(internship_id)
         approval = _model(
             lambda: Approval(
                 submission_id=submission_id or _new_id("approval"),

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from cli.main import app
+from runtime.ports import free_port
 from runtime.settings import Settings
 from tests.helpers import running_worker
 from tests.test_api_harness import planned
@@ -138,6 +139,17 @@ async def test_batch_start_list_history_and_user_errors(
         )
         code, out = await cli("pause", ids[0], "--reason", "illness")
         assert code == 2 and "planning" in out
+        # Status comes from the records: it answers with Temporal out of reach.
+        unreachable = Cli({**cli.env, "INTERNFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"})
+        code, out = await unreachable("status", ids[0])
+        assert code == 0, out
+        status = json.loads(out)
+        assert status["phase"] == "planning"
+        assert status["approvals"] == {"intern": False, "tutor": False, "mentor": False}
+        assert [d["what"] for d in status["deadlines"]] == ["agreement_deadline", "start", "end"]
+        assert status["next_deadline"] == status["deadlines"][0]["at"]
+        code, out = await unreachable("status", ids[0], "--live")
+        assert code == 2 and "cannot reach Temporal" in out
         code, out = await cli("withdraw", ids[1], "--reason", "moved abroad")
         assert code == 0 and "accepted withdrawal" in out
 
