@@ -179,6 +179,7 @@ async def internship(
         row=row,
         plan=await reads.latest_plan(pool, internship_id),
         trail=await records.internship_timeline(pool, internship_id),
+        status=await records.internship_status(pool, internship_id),
         credential=await credential_for_internship(pool, internship_id),
         temporal_url=temporal_ui_link(
             settings.temporal_ui_url, settings.temporal_namespace, internship_id
