@@ -1097,7 +1097,9 @@ class InternshipWorkflow:
                 retry_policy=MAIL_RETRY,
             )
         except (asyncio.CancelledError, ActivityError) as failure:
-            if asyncio.current_task() in self._mail and _cancelled(failure):
+            # From here on the e-mail is no longer droppable: what follows must be recorded.
+            droppable = self._mail.pop(asyncio.current_task(), None) is not None  # type: ignore[arg-type]
+            if droppable and _cancelled(failure):
                 # Dropped by a withdrawal or cancellation (see `_drop_pending_mail`).
                 await self._record("notification_dropped", "system", notification_id)
                 return
@@ -1107,11 +1109,14 @@ class InternshipWorkflow:
                 "notification_failed", "system", notification_id, error=str(failure.cause)
             )
             if role != "operator" and not _cancelled(failure):
-                await self._send(
+                # Its own e-mail (beside the main line since the patch), never dropped.
+                await self._notify(
                     "delivery_failed",
                     "operator",
-                    f"{kind}-{key}-{role}",
-                    {"failed_kind": kind, "failed_role": role, "error": str(failure.cause)},
+                    key=f"{kind}-{key}-{role}",
+                    failed_kind=kind,
+                    failed_role=role,
+                    error=str(failure.cause),
                 )
 
 
