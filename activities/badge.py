@@ -14,6 +14,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.liveness import heartbeating
 from activities.notify import (
     Mailer,
     PermanentDeliveryError,
@@ -78,7 +79,7 @@ class BadgeActivities:
         plan = request.plan
         credential_id = credential_id_for(plan.internship_id)
         message_id = message_id_for(f"{request.workflow_id}/badge")
-        async with self._pool.acquire() as conn:
+        async with heartbeating(), self._pool.acquire() as conn:
             row = await self._stored(conn, credential_id)
             if row is None:
                 # Places on the issuer's revocation and suspension lists, so that anyone can

@@ -15,6 +15,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.liveness import heartbeating
 from activities.records import refresh_overdue
 from activities.templates import TemplateError, render
 from badges.credential import credential_id_for
@@ -279,7 +280,7 @@ class NotifyActivities:
         """Send one notification unless it was already sent; False for a skipped resend. A
         transient failure is retried by Temporal with backoff until the workflow's give-up time;
         the last attempt, and a permanent refusal, record the failure and end without retry."""
-        async with self._pool.acquire() as conn:
+        async with heartbeating(), self._pool.acquire() as conn:
             return await deliver(
                 conn, self._mailer, notification, last_attempt=is_last_attempt(activity.info())
             )

@@ -67,6 +67,14 @@ MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 MAIL_GIVE_UP_AFTER = timedelta(days=1)
 BADGE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 
+# How long work in flight on a worker that died waits before another worker retries it: a record
+# (one short transaction) by its start-to-close timeout; an e-mail and the badge, which can take
+# longer (SMTP, signing), by their heartbeat timeout (they beat every 2 s, activities/liveness.py).
+RECORD_TIMEOUT = timedelta(seconds=10)
+MAIL_TIMEOUT = timedelta(seconds=30)
+BADGE_TIMEOUT = timedelta(minutes=2)
+HEARTBEAT_TIMEOUT = timedelta(seconds=8)
+
 #: Version marker: e-mails are sent beside the main line instead of in it. Runs recorded before it
 #: replay the old way (each e-mail awaited where it was asked for).
 MAIL_BESIDE_MAIN_LINE = "mail-beside-main-line"
@@ -333,7 +341,8 @@ class InternshipWorkflow:
                     if m.id in self._evidence
                 ),
             ),
-            start_to_close_timeout=timedelta(minutes=2),
+            start_to_close_timeout=BADGE_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=BADGE_RETRY,
         )
         self._credential_id = issued.credential_id
@@ -996,7 +1005,7 @@ class InternshipWorkflow:
         await workflow.execute_activity_method(
             RecordActivities.save_plan,
             self._plan,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
         )
 
@@ -1026,7 +1035,7 @@ class InternshipWorkflow:
                     seq=len(self._timeline),
                     status=self._status(),
                 ),
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=RECORD_TIMEOUT,
                 retry_policy=RECORD_RETRY,
             )
         except ActivityError as failure:
@@ -1092,7 +1101,8 @@ class InternshipWorkflow:
                     planned_at=now,
                     values={"internship": self._plan.internship_id, **values},
                 ),
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=MAIL_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
                 retry_policy=MAIL_RETRY,
             )
