@@ -1,6 +1,11 @@
 """Fault drill: internships run while the worker is killed, Temporal restarted and PostgreSQL and
 SMTP stopped; at the end every internship must have completed with nothing lost or doubled.
 
+All the while a poller reads every internship's status through the HTTP API (an operator key),
+counting the reads that fail during the outages. At the end every run of every internship is
+fetched from Temporal and replayed against the current workflow code (bench/replay_check.py):
+a history that no longer replays, or a workflow task that failed, fails the drill.
+
 `make drill` runs the full drill (50 internships); the test suite runs a short one. It passes or
 fails (exit code 0 or 1) and prints the counts it checked.
 """
@@ -9,24 +14,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 import asyncpg
+import httpx
 from rich.console import Console
 
 from activities.notify import message_id_for
+from bench.replay_check import ReplayCheck, check_replay, workflow_code_fingerprint
 from cli.demo import EXAMPLE_PLAN, PartyPlayer, compress_plan
 from models.plan import InternshipPlan
 from models.status import Phase
 from operations import internships as ops
+from operations.access import create_api_key
 from operations.records import recorded_phase
 from runtime.clients import connect_temporal
 from runtime.ports import throwaway_settings
@@ -74,6 +85,29 @@ def short_schedule() -> list[Fault]:
 
 
 @dataclass
+class StatusReads:
+    """What the status poller saw: reads answered 200, and the others by status code or error."""
+
+    ok: int = 0
+    failed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.failed
+
+    def fail(self, why: str) -> None:
+        self.failed += 1
+        self.errors[why] += 1
+
+    def summary(self) -> str:
+        text = f"{self.ok} ok, {self.failed} failed"
+        if self.errors:
+            text += " (" + ", ".join(f"{why} x{n}" for why, n in self.errors.most_common()) + ")"
+        return text
+
+
+@dataclass
 class DrillReport:
     internships: int = 0
     completed: int = 0
@@ -83,8 +117,22 @@ class DrillReport:
     internships_without_badge_mail: int = 0
     feedback_submitted: int = 0
     feedback_in_audit_trail: int = 0
+    status_reads: StatusReads = field(default_factory=StatusReads)
+    replay: ReplayCheck = field(default_factory=ReplayCheck)
     faults: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def histories(self) -> int:
+        return self.replay.histories
+
+    @property
+    def histories_replayed(self) -> int:
+        return self.replay.replayed
+
+    @property
+    def failed_workflow_tasks(self) -> int:
+        return self.replay.failed_workflow_tasks
 
     @property
     def passed(self) -> bool:
@@ -93,6 +141,7 @@ class DrillReport:
             and self.credentials == self.internships
             and self.internships_without_badge_mail == 0
             and self.feedback_in_audit_trail == self.feedback_submitted
+            and self.replay.passed
         )
 
     def lines(self) -> list[str]:
@@ -105,6 +154,9 @@ class DrillReport:
             f"internships without badge mail {self.internships_without_badge_mail}",
             f"feedback submitted             {self.feedback_submitted}",
             f"feedback in the audit trail    {self.feedback_in_audit_trail}",
+            f"status reads over HTTP         {self.status_reads.summary()}",
+            f"histories                      {self.replay.summary()}",
+            *(f"  {problem}" for problem in self.replay.problems()),
             f"faults                         {', '.join(self.faults)}",
             f"duration                       {self.seconds:.0f} s",
             f"result                         {'PASSED' if self.passed else 'FAILED'}",
@@ -131,6 +183,61 @@ async def _inject(
             stack.mail_sink.stop()
             await asyncio.sleep(fault.duration)
             stack.mail_sink.start()
+
+
+async def _poll_status(
+    api_url: str,
+    key: str,
+    internship_ids: Sequence[str],
+    reads: StatusReads,
+    stop: asyncio.Event,
+    *,
+    max_seconds: float,
+    max_reads: int,
+    round_seconds: float = 2.0,
+    concurrency: int = 4,
+) -> None:
+    """Read every internship's status with `GET /api/internships/{id}` (at most once per
+    `round_seconds` each) until `stop` is set, `max_seconds` pass or `max_reads` were made.
+    A refused or failed read is counted, never raised: outages are what the drill is for."""
+    deadline = time.monotonic() + max_seconds
+    slots = asyncio.Semaphore(concurrency)
+
+    def more() -> bool:
+        return not stop.is_set() and time.monotonic() < deadline and reads.total < max_reads
+
+    async def read(http: httpx.AsyncClient, internship_id: str) -> None:
+        async with slots:
+            if not more():
+                return
+            try:
+                response = await http.get(f"/api/internships/{internship_id}")
+            except (httpx.HTTPError, OSError) as error:
+                reads.fail(type(error).__name__)
+                return
+            if response.status_code == 200:
+                reads.ok += 1
+            else:
+                reads.fail(f"HTTP {response.status_code}")
+
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=5.0) as http:
+        while more():
+            began = time.monotonic()
+            await asyncio.gather(*(read(http, iid) for iid in internship_ids))
+            rest = round_seconds - (time.monotonic() - began)
+            if rest > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), rest)
+
+
+async def _operator_key(settings: Settings) -> str:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        _, key = await create_api_key(conn, "fault-drill", "operator")
+    finally:
+        await conn.close()
+    return key
 
 
 async def _play(settings: Settings, plan: InternshipPlan, console: Console) -> Phase:
@@ -164,13 +271,16 @@ async def run_drill(
     settings: Settings, count: int, seconds: float, faults: list[Fault], console: Console
 ) -> DrillReport:
     """Run `count` internships compressed into `seconds` each on a fresh embedded stack under
-    `settings`, inject the faults, and check the records and the outbox."""
+    `settings`, inject the faults while polling every status over HTTP, check the records and
+    the outbox, and replay every run's history."""
     report = DrillReport(internships=count)
     example = InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text())
     quiet = Console(quiet=True)
     started = time.monotonic()
-    async with EmbeddedStack(settings) as stack:
+    code = workflow_code_fingerprint()
+    async with EmbeddedStack(settings, start_api=True) as stack:
         client = await connect_temporal(settings)
+        key = await _operator_key(settings)
         now = datetime.now().astimezone()
         plans = [
             compress_plan(example, now, seconds, internship_id=f"drill-{i:03d}")
@@ -179,9 +289,29 @@ async def run_drill(
         for plan in plans:
             await ops.start_internship(client, settings, plan)
         console.print(f"started {count} internships; injecting {len(faults)} faults")
-        injector = asyncio.create_task(_inject(stack, faults, time.monotonic(), report.faults))
-        phases = await asyncio.gather(*(_play(settings, plan, quiet) for plan in plans))
-        await injector
+        stop_polling = asyncio.Event()
+        poller = asyncio.create_task(
+            _poll_status(
+                stack.api_url,
+                key,
+                [plan.internship_id for plan in plans],
+                report.status_reads,
+                stop_polling,
+                # Bounds, should the drill hang: far beyond its length and its pace.
+                max_seconds=max(600.0, seconds * 4),
+                max_reads=300 * count,
+            )
+        )
+        try:
+            injector = asyncio.create_task(_inject(stack, faults, time.monotonic(), report.faults))
+            phases = await asyncio.gather(*(_play(settings, plan, quiet) for plan in plans))
+            await injector
+        finally:
+            stop_polling.set()
+            try:
+                await poller
+            except Exception as error:  # a broken poller is reported, not the drill's end
+                report.status_reads.fail(f"poller stopped: {type(error).__name__}")
         report.completed = sum(phase == Phase.COMPLETED for phase in phases)
         conn = await asyncpg.connect(settings.database_url)
         try:
@@ -198,6 +328,10 @@ async def run_drill(
             )
         finally:
             await conn.close()
+        console.print(f"replaying the histories of {count} internships")
+        report.replay = await check_replay(
+            client, [workflow_id_for(plan.internship_id) for plan in plans], code_at_start=code
+        )
     badge_ids = {message_id_for(f"{workflow_id_for(p.internship_id)}/badge") for p in plans}
     received = [_message_id(path) for path in sorted(settings.outbox_path.glob("*.eml"))]
     badges = [mid for mid in received if mid in badge_ids]
@@ -222,6 +356,12 @@ def main() -> None:
     parser.add_argument("--internships", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=240, help="plan time, compressed")
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument(
+        "--keep-histories",
+        type=Path,
+        metavar="DIR",
+        help="write the histories that do not replay or hold a failed workflow task here (JSON)",
+    )
     args = parser.parse_args()
     console = Console()
     state = Path(tempfile.mkdtemp(prefix="internflow-drill-"))
@@ -233,7 +373,13 @@ def main() -> None:
     finally:
         shutil.rmtree(state, ignore_errors=True)
     for line in report.lines():
-        console.print(line)
+        console.print(line, markup=False)  # replay errors quote "[TMPRL1100]"
+    if args.keep_histories is not None and report.replay.suspect:
+        args.keep_histories.mkdir(parents=True, exist_ok=True)
+        for history in report.replay.suspect:
+            path = args.keep_histories / f"{history.workflow_id}-{history.run_id}.json"
+            path.write_text(history.to_json())
+        console.print(f"kept {len(report.replay.suspect)} histories in {args.keep_histories}")
     sys.exit(0 if report.passed else 1)
 
 

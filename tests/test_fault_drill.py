@@ -1,16 +1,19 @@
 """The short fault drill: internships survive a killed worker, a Temporal restart and PostgreSQL
-and SMTP outages, with exactly one credential and at least one badge e-mail each."""
+and SMTP outages, with exactly one credential and at least one badge e-mail each; their status
+is read over HTTP throughout, and every run's history replays with no failed workflow task."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from bench.drill import run_drill, short_schedule
 from runtime.ports import throwaway_settings
 
 
+@pytest.mark.slow
 async def test_short_fault_drill_loses_nothing(tmp_path: Path) -> None:
     settings = throwaway_settings(tmp_path / "state")
     report = await run_drill(
@@ -25,4 +28,11 @@ async def test_short_fault_drill_loses_nothing(tmp_path: Path) -> None:
     assert report.badge_mails == 3 + report.badge_duplicates_same_message_id
     assert report.feedback_submitted == 6
     assert report.feedback_in_audit_trail == report.feedback_submitted
+    # Status was read over HTTP all along: some reads answered (others may fail in outages).
+    assert report.status_reads.total > 0
+    assert report.status_reads.ok > 0
+    # Every run replays against the current code, and no workflow task failed.
+    assert report.histories >= 3
+    assert report.histories_replayed == report.histories, report.replay.problems()
+    assert report.failed_workflow_tasks == 0, report.replay.problems()
     assert report.passed

@@ -7,8 +7,10 @@ from datetime import datetime
 from pathlib import Path
 
 import asyncpg
+import pytest
 from rich.console import Console
 
+from bench.replay_check import check_replay, workflow_code_fingerprint
 from cli.demo import PartyPlayer, compress_plan
 from models.plan import InternshipPlan
 from models.status import Phase
@@ -20,6 +22,7 @@ from tests.conftest import FAST_POSTGRES, make_settings
 from tests.helpers import EXAMPLE_PLAN, load_outbox
 
 
+@pytest.mark.slow
 async def test_sigkilled_worker_loses_nothing_and_sends_one_badge(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "state")
     plan = compress_plan(
@@ -29,6 +32,7 @@ async def test_sigkilled_worker_loses_nothing_and_sends_one_badge(tmp_path: Path
         internship_id="crash-drill",
     )
     kills: list[str] = []
+    code = workflow_code_fingerprint()
     async with EmbeddedStack(settings, postgres_options=FAST_POSTGRES) as stack:
         client = await connect_temporal(settings)
         handle = await ops.start_internship(client, settings, plan)
@@ -49,6 +53,9 @@ async def test_sigkilled_worker_loses_nothing_and_sends_one_badge(tmp_path: Path
         outcome = await handle.result()
         await records.close()
         assert outcome.phase == Phase.COMPLETED, outcome.reason
+        # The history of each run replays against the current code; no workflow task failed.
+        replay = await check_replay(client, [handle.id], code_at_start=code)
+        assert replay.passed, (replay.summary(), replay.problems())
 
         assert kills == ["awaiting_start", "in_progress", "validated"]
         assert outcome.phase == Phase.COMPLETED
