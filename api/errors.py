@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,14 @@ from operations.internships import (
 from runtime.links import LinkRefused
 
 log = structlog.get_logger(__name__)
+
+#: What asyncpg raises when PostgreSQL is down or restarting under an open pool.
+RECORDS_UNREACHABLE: Final = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+)
 
 # The workflow's validators say what is wrong in words. These phrases mark a refusal of the
 # request's content (the same request can never succeed: 422); every other refusal is about the
@@ -89,6 +98,19 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         return JSONResponse(error_body(str(error)), status_code=error.status, headers=headers)
+
+    async def records_unreachable(request: Request, error: Exception) -> JSONResponse:
+        # PostgreSQL went away under an open pool (an outage, a restart): the same request will
+        # pass once it is back. Named by type only; the message can carry connection details.
+        log.warning("records.unreachable", path=request.url.path, error=type(error).__name__)
+        return JSONResponse(
+            error_body("the records (PostgreSQL) are not reachable right now; try again shortly"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    for unreachable in RECORDS_UNREACHABLE:
+        app.add_exception_handler(unreachable, records_unreachable)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
