@@ -156,6 +156,7 @@ class DrillReport:
             f"feedback in the audit trail    {self.feedback_in_audit_trail}",
             f"status reads over HTTP         {self.status_reads.summary()}",
             f"histories                      {self.replay.summary()}",
+            f"longest stall of lost work     {self.replay.stall_summary()}",
             *(f"  {problem}" for problem in self.replay.problems()),
             f"faults                         {', '.join(self.faults)}",
             f"duration                       {self.seconds:.0f} s",

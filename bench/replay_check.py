@@ -55,6 +55,9 @@ class ReplayCheck:
     """The histories that do not replay or hold a failed workflow task, to keep and study."""
     code_changed: bool = False
     """The workflow code on disk changed during the run (see workflow_code_fingerprint)."""
+    stalls: dict[str, float] = field(default_factory=dict)
+    """The longest wait, in seconds, of work whose attempt was lost (timed out: its worker was
+    killed), by kind: an activity type, or `workflow task`. See lost_work_stalls."""
 
     @property
     def passed(self) -> bool:
@@ -70,6 +73,12 @@ class ReplayCheck:
             f"replayed {self.replayed}/{self.histories} histories; "
             f"{self.failed_workflow_tasks} failed workflow tasks"
         )
+
+    def stall_summary(self) -> str:
+        """The longest wait of lost work, per kind."""
+        if not self.stalls:
+            return "no work was lost with a worker"
+        return ", ".join(f"{kind} {seconds:.1f} s" for kind, seconds in sorted(self.stalls.items()))
 
     def problems(self, limit: int = 10) -> list[str]:
         """What went wrong, one line each (at most `limit`)."""
@@ -110,6 +119,38 @@ async def workflow_runs(client: Client, workflow_id: str) -> list[WorkflowHistor
     return sorted(found.values(), key=lambda h: h.events[0].event_time.ToDatetime())
 
 
+def lost_work_stalls(history: WorkflowHistory) -> list[tuple[str, float]]:
+    """(kind, seconds) for each piece of work in the history whose attempt timed out (the worker
+    running it was killed, or stalled) and that another attempt then took up: an activity, from
+    its scheduling to the start of the attempt that succeeded; a workflow task, from the
+    scheduling of the task that timed out to the start of the next one."""
+    scheduled: dict[int, tuple[str, float]] = {}
+    stalls: list[tuple[str, float]] = []
+    task_scheduled: float | None = None
+    lost_task_since: float | None = None
+    for event in history.events:
+        at = event.event_time.ToDatetime().timestamp()
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = (name, at)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            failure = started.last_failure
+            if started.attempt > 1 and failure.HasField("timeout_failure_info"):
+                name, since = scheduled.get(started.scheduled_event_id, ("activity", at))
+                stalls.append((name, at - since))
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            task_scheduled = at
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+            if lost_task_since is None:
+                lost_task_since = task_scheduled
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED and lost_task_since is not None:
+            stalls.append(("workflow task", at - lost_task_since))
+            lost_task_since = None
+    return stalls
+
+
 def failed_workflow_tasks(history: WorkflowHistory) -> list[str]:
     """One line per WorkflowTaskFailed event: where and why."""
     failures = []
@@ -148,6 +189,8 @@ async def check_replay(
         histories += runs
     check.histories = len(histories)
     for history in histories:
+        for kind, seconds in lost_work_stalls(history):
+            check.stalls[kind] = max(seconds, check.stalls.get(kind, 0.0))
         failures = failed_workflow_tasks(history)
         check.failed_workflow_tasks += len(failures)
         check.task_failures += failures
