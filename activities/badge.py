@@ -14,6 +14,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.issuers import issuer_id
 from activities.liveness import heartbeating
 from activities.notify import (
     Mailer,
@@ -28,7 +29,7 @@ from activities.notify import (
 from activities.status_lists import assign_status
 from activities.templates import TemplateError
 from badges.bake import bake_png
-from badges.credential import build_credential, credential_id_for, issuer_id_for
+from badges.credential import build_credential, credential_id_for
 from badges.jsonld import ensure_all_terms_defined
 from badges.keyring import KeyRing
 from badges.keys import SigningKey
@@ -82,8 +83,8 @@ class BadgeActivities:
         async with heartbeating(), self._pool.acquire() as conn:
             row = await self._stored(conn, credential_id)
             if row is None:
-                # Places on the issuer's revocation and suspension lists, so that anyone can
-                # check later whether the badge still stands.
+                # A place on the issuer's revocation list, so that anyone can check later
+                # whether the badge still stands (suspension is kept by the issuer: README).
                 places = await assign_status(conn, self._settings, plan.institution.id)
                 signed = self._sign(request, places.credential_status())
                 await conn.execute(
@@ -101,7 +102,7 @@ class BadgeActivities:
                     request.issued_at,
                     message_id,
                     *places.revocation,
-                    *places.suspension,
+                    *(places.suspension or (None, None)),
                     "ob3+vc-jwt" if isinstance(signed, str) else "ob3+eddsa-rdfc-2022",
                 )
                 row = await self._stored(conn, credential_id)
@@ -195,16 +196,17 @@ class BadgeActivities:
             )
 
     def _sign(
-        self, request: BadgeRequest, credential_status: list[dict[str, Any]]
+        self, request: BadgeRequest, credential_status: dict[str, Any]
     ) -> dict[str, object] | str:
         """The signed credential: a document with its Data Integrity proof, or a compact VC-JWT
-        when the badge template asks for one."""
+        when the badge template asks for one. The proof names the key by the URL (or DID URL)
+        where the issuer publishes it (KeyRing.verification_method / kid)."""
         plan = request.plan
-        issuer_id = issuer_id_for(self._base_url, plan.institution.id)
+        issuer = issuer_id(self._settings, plan.institution.id)
         credential = build_credential(
             plan,
             request.achieved_levels,
-            issuer_id=issuer_id,
+            issuer_id=issuer,
             image_url=f"{self._base_url}/images/{plan.badge.image}",
             issued_at=request.issued_at,
             salt=secrets.token_hex(16),
@@ -214,11 +216,11 @@ class BadgeActivities:
         ensure_all_terms_defined(credential)
         if plan.badge.proof_format == "vc-jwt":
             ring = KeyRing.load_or_create(self._settings.keys_path)
-            return sign_jwt(credential, ring.rsa_key, KeyRing.kid(issuer_id, ring.rsa_key))
+            return sign_jwt(credential, ring.rsa_key, KeyRing.kid(issuer, ring.rsa_key))
         return sign(
             credential,
             self._key,
-            verification_method=f"{issuer_id}#{self._key.public_key_multibase}",
+            verification_method=KeyRing.verification_method(issuer, self._key),
             created=request.issued_at,
         )
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from badges.credential import issuer_id_for
+from activities.issuers import issuer_of_status_list
+from activities.issuers import status_list_url as status_list_url
 from badges.keyring import KeyRing
 from badges.keys import SigningKey, load_or_create_signing_key
 from badges.proof import sign
@@ -24,29 +25,18 @@ from badges.status import (
 from runtime.settings import Settings
 
 
-def status_list_url(settings: Settings, institution_id: str, purpose: StatusPurpose) -> str:
-    """Where an institution's status list of one purpose is published: under its issuer id, so
-    the list's issuer is the credentials' issuer (`<issuer id>/status/<purpose>`)."""
-    return f"{issuer_id_for(settings.public_base_url, institution_id)}/status/{purpose}"
-
-
-def _issuer_of_list(list_id: str) -> str:
-    issuer, found, _ = list_id.rpartition("/status/")
-    if not found:
-        raise ValueError(f"{list_id!r} is not a status list URL of this deployment")
-    return issuer
-
-
 @dataclass(frozen=True)
 class StatusAssignment:
-    """A new credential's places on its issuer's revocation and suspension lists."""
+    """A new credential's place on its issuer's revocation list. Suspension has no list of its
+    own any more (a credential carries one credentialStatus entry): it is kept by the issuer.
+    Badges issued before that also sit on a suspension list, which is still published."""
 
     revocation: tuple[str, int]
-    suspension: tuple[str, int]
+    suspension: tuple[str, int] | None = None
 
-    def credential_status(self) -> list[dict[str, Any]]:
-        """The credentialStatus entries to build the credential with."""
-        return credential_status(self.revocation, self.suspension)
+    def credential_status(self) -> dict[str, Any]:
+        """The one credentialStatus entry to build the credential with."""
+        return credential_status(self.revocation)
 
 
 async def _ensure_list(conn: asyncpg.Connection, list_id: str, purpose: StatusPurpose) -> None:
@@ -65,20 +55,15 @@ async def _ensure_list(conn: asyncpg.Connection, list_id: str, purpose: StatusPu
 async def assign_status(
     conn: asyncpg.Connection, settings: Settings, institution_id: str
 ) -> StatusAssignment:
-    """Random free places on the institution's revocation and suspension lists (created on first
-    use) for a credential about to be signed. Store them in the credentials row with it: the
-    row's unique constraints catch the rare race of two issuances drawing the same place."""
-    places: dict[StatusPurpose, tuple[str, int]] = {}
-    for purpose in ("revocation", "suspension"):
-        list_id = status_list_url(settings, institution_id, purpose)
-        await _ensure_list(conn, list_id, purpose)
-        column = "revocation" if purpose == "revocation" else "suspension"
-        used = await conn.fetch(
-            f"SELECT {column}_index AS i FROM credentials WHERE {column}_list_id = $1",  # noqa: S608
-            list_id,
-        )
-        places[purpose] = (list_id, allocate_index({row["i"] for row in used}))
-    return StatusAssignment(places["revocation"], places["suspension"])
+    """A random free place on the institution's revocation list (created on first use) for a
+    credential about to be signed. Store it in the credentials row with it: the row's unique
+    constraint catches the rare race of two issuances drawing the same place."""
+    list_id = status_list_url(settings, institution_id, "revocation")
+    await _ensure_list(conn, list_id, "revocation")
+    used = await conn.fetch(
+        "SELECT revocation_index AS i FROM credentials WHERE revocation_list_id = $1", list_id
+    )
+    return StatusAssignment((list_id, allocate_index({row["i"] for row in used})))
 
 
 def signing_key(settings: Settings) -> SigningKey:
@@ -106,7 +91,7 @@ async def signed_status_list(
     cached = _signed_lists.get(list_id)
     if cached is not None and cached[0] == row["updated_at"]:
         return cached[1]
-    issuer_id = _issuer_of_list(list_id)
+    issuer_id = issuer_of_status_list(settings, list_id)
     key = signing_key(settings)
     unsigned = build_status_list_credential(
         list_id,
@@ -119,7 +104,7 @@ async def signed_status_list(
         sign,
         unsigned,
         key,
-        f"{issuer_id}#{key.public_key_multibase}",
+        KeyRing.verification_method(issuer_id, key),
         row["updated_at"],
     )
     _signed_lists[list_id] = (row["updated_at"], signed)

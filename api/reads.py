@@ -82,3 +82,9 @@ async def institution_profile(conn: Conn, institution_id: str) -> dict[str, str]
         return None
     data = json.loads(plan) if isinstance(plan, str) else plan
     return {k: str(data[k]) for k in ("name", "url", "email") if k in data}
+
+
+async def institution_ids(conn: Conn) -> list[str]:
+    """Every institution that has an internship here (the issuers this deployment speaks for)."""
+    rows = await conn.fetch("SELECT DISTINCT institution_id FROM internships ORDER BY 1")
+    return [row["institution_id"] for row in rows]

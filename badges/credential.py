@@ -29,7 +29,7 @@ from models.plan import InternshipPlan, LearningOutcome
 
 __all__ = [
     "ACHIEVEMENT_CREDENTIAL_SCHEMA",
-    "EQF_LEVELS_URL",
+    "EQF_FRAMEWORK",
     "OB_CONTEXT",
     "OB_EXTENSIONS_CONTEXT",
     "SCHEMA_VALIDATOR_TYPE",
@@ -37,6 +37,7 @@ __all__ = [
     "build_credential",
     "build_credential_model",
     "credential_id_for",
+    "eqf_level_uri",
     "hashed_email",
     "issuer_id_for",
     "new_salt",
@@ -50,7 +51,7 @@ ACHIEVEMENT_CREDENTIAL_SCHEMA: Final = (
     "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json"
 )
 SCHEMA_VALIDATOR_TYPE: Final = "1EdTechJsonSchemaValidator2019"
-EQF_LEVELS_URL: Final = "https://europa.eu/europass/en/description-eight-eqf-levels"
+EQF_FRAMEWORK: Final = "European Qualifications Framework"
 _ID_NAMESPACE: Final = uuid.UUID("5b0f6c56-7a53-4cf0-9d4e-2f1d3f1c8a10")
 
 
@@ -75,9 +76,17 @@ def new_salt() -> str:
     return secrets.token_hex(16)
 
 
+def eqf_level_uri(level: int) -> str:
+    """The EU's URI of one EQF level (its concept in the European Learning Model vocabularies)."""
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 8:
+        raise ValueError(f"an EQF level is 1 to 8, got {level!r}")
+    return f"http://data.europa.eu/snb/eqf/{level}"
+
+
 def _alignments(outcome: LearningOutcome) -> list[Alignment]:
     """The outcome's ESCO skill (if any) and its EQF level. ESCO has no targetType of its own:
-    the framework is named and the skill's URI is the targetUrl."""
+    the framework is named and the skill's URI is the targetUrl. The EQF alignment points at the
+    level's own URI, with the level as targetCode."""
     alignments: list[Alignment] = []
     if outcome.esco_uri:
         alignments.append(
@@ -91,8 +100,8 @@ def _alignments(outcome: LearningOutcome) -> list[Alignment]:
     alignments.append(
         Alignment(
             target_name=f"EQF level {outcome.eqf_level}: {outcome.title}",
-            target_url=EQF_LEVELS_URL,
-            target_framework="European Qualifications Framework",
+            target_url=eqf_level_uri(outcome.eqf_level),
+            target_framework=EQF_FRAMEWORK,
             target_code=str(outcome.eqf_level),
         )
     )
@@ -120,7 +129,7 @@ def build_credential_model(
     salt: str | None = None,
     issuer_image_url: str | None = None,
     evidence: Iterable[tuple[str, str] | Evidence] = (),
-    credential_status: Iterable[BitstringStatusListEntry | Mapping[str, Any]] = (),
+    credential_status: BitstringStatusListEntry | Mapping[str, Any] | None = None,
     valid_until: datetime | None = None,
     subject_id: str | None = None,
     credential_schema: bool = True,
@@ -181,7 +190,7 @@ def build_credential_model(
             )
         ),
         image=Image(id=image_url),
-        in_language=plan.intern.language,
+        in_language=plan.badge.language,
         tag=list(plan.badge.tags) or None,
         alignment=alignments,
         result_description=result_descriptions,
@@ -191,12 +200,11 @@ def build_credential_model(
         raise ValueError("the IdentityObject salt must not be empty")
     if valid_until is None and plan.badge.valid_for is not None:
         valid_until = issued_at + plan.badge.valid_for
-    statuses = [
-        entry
-        if isinstance(entry, BitstringStatusListEntry)
-        else BitstringStatusListEntry.model_validate(dict(entry))
-        for entry in credential_status
-    ]
+    status = (
+        BitstringStatusListEntry.model_validate(dict(credential_status))
+        if isinstance(credential_status, Mapping)
+        else credential_status
+    )
     contexts = [VC_CONTEXT, OB_CONTEXT]
     if credential_schema:
         contexts.append(OB_EXTENSIONS_CONTEXT)
@@ -236,7 +244,7 @@ def build_credential_model(
             if credential_schema
             else None
         ),
-        credential_status=statuses or None,
+        credential_status=status,
     )
 
 
@@ -250,7 +258,7 @@ def build_credential(
     salt: str | None = None,
     issuer_image_url: str | None = None,
     evidence: Iterable[tuple[str, str] | Evidence] = (),
-    credential_status: Iterable[BitstringStatusListEntry | Mapping[str, Any]] = (),
+    credential_status: BitstringStatusListEntry | Mapping[str, Any] | None = None,
     valid_until: datetime | None = None,
     subject_id: str | None = None,
     credential_schema: bool = True,
@@ -262,7 +270,8 @@ def build_credential(
     ResultDescription per outcome and a Result per achieved outcome; the intern as a salted
     e-mail hash (never the address; salt=None draws a random one, as every credential should
     have its own); activity dates; evidence as (name, narrative) pairs or Evidence models (pass
-    only what the intern agreed to share); credentialStatus entries (see badges.status);
+    only what the intern agreed to share); the one credentialStatus entry (see
+    badges.status.credential_status());
     credentialSchema (1EdTech's achievement credential JSON schema); validFrom = issued_at and
     validUntil = valid_until, else issued_at + the template's valid_for.
 

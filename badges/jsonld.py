@@ -51,6 +51,10 @@ BUNDLED_CONTEXTS: Final[Mapping[str, tuple[str, str]]] = {
         "multikey-v1.jsonld",
         "c5f3806f8286920573221938917988a18a4cc5a09e968d29649613c7a1c2b1f6",
     ),
+    "https://www.w3.org/ns/did/v1": (
+        "did-v1.jsonld",
+        "62c1054bf404d6dd3a4b26b64f830fd72095f6a26edc4469908c94351352ce5f",
+    ),
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json": (
         "ob-v3p0-context-3.0.3.json",
         "3d34f4d4ef1bce691106e63798beb5e7b862ba841423f5ee1e53ab7ddf3bca84",

@@ -19,21 +19,39 @@ from badges.keys import (
     load_or_create_signing_key,
     public_key_from_multibase,
     rsa_public_key_from_jwk,
-    rsa_public_key_to_jwk,
 )
 
 __all__ = [
     "CONTROLLER_DOCUMENT_CONTEXT",
+    "DID_DOCUMENT_CONTEXT",
+    "KEYS_PATH",
     "KeyRing",
     "PublicKeySet",
+    "method_parts",
 ]
 
+DID_V1_CONTEXT: Final = "https://www.w3.org/ns/did/v1"
+MULTIKEY_CONTEXT: Final = "https://w3id.org/security/multikey/v1"
+JWK_TERMS: Final[Mapping[str, Any]] = {
+    "JsonWebKey": "https://w3id.org/security#JsonWebKey",
+    "publicKeyJwk": {"@id": "https://w3id.org/security#publicKeyJwk", "@type": "@json"},
+}
+"""The two terms an RSA verification method needs that the DID v1 and Multikey contexts do not
+define, with the Security Vocabulary IRIs the W3C Controlled Identifiers context gives them."""
 CONTROLLER_DOCUMENT_CONTEXT: Final = (
-    "https://www.w3.org/ns/cid/v1",
+    DID_V1_CONTEXT,
+    MULTIKEY_CONTEXT,
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+    JWK_TERMS,
 )
-"""@context of the issuer profile served as a controller document: W3C Controlled Identifiers
-1.0 (verificationMethod, assertionMethod, Multikey, JsonWebKey) and Open Badges (Profile)."""
+"""@context of the issuer profile served as a controller document: DID v1 first (verification
+methods, assertionMethod: verifiers such as jsonld-signatures read a document that starts with it
+as it is, and fetch no further context to check assertionMethod), Multikey, Open Badges
+(Profile), and the JsonWebKey terms."""
+DID_DOCUMENT_CONTEXT: Final = (DID_V1_CONTEXT, MULTIKEY_CONTEXT, JWK_TERMS)
+"""@context of a did:web DID document."""
+KEYS_PATH: Final = "/keys/"
+"""An HTTPS issuer's keys are served at '<issuer id>/keys/<key id>', each as its own document."""
 
 ED25519_PREFIX: Final = "key-"
 RSA_PREFIX: Final = "rsa-"
@@ -47,11 +65,27 @@ def _natural(key_id: str) -> tuple[str, int, str]:
     return (match.group(1), int(match.group(2)), key_id)
 
 
-def _split_method(method: str) -> tuple[str, str]:
+def method_parts(method: str) -> tuple[str, str]:
+    """(controller, key reference) of a verification method id or JWS kid, in the three forms
+    badges name keys: '<issuer id>/keys/<key id>' (an HTTPS key document), '<DID>#<key id>'
+    (a did:web verification method), and '<issuer id>#<publicKeyMultibase or key id>' (badges
+    issued before keys had their own documents). ValueError for anything else."""
     controller, separator, fragment = method.partition("#")
-    if not separator or not controller or not fragment:
-        raise ValueError(f"{method!r} is not '<controller>#<key>'")
-    return controller, fragment
+    if separator:
+        if not controller or not fragment:
+            raise ValueError(f"{method!r} is not '<controller>#<key>'")
+        return controller, fragment
+    controller, separator, key_id = method.rpartition(KEYS_PATH)
+    if not separator or not controller or not key_id or "/" in key_id:
+        raise ValueError(f"{method!r} is neither '<controller>#<key>' nor '<issuer>/keys/<key id>'")
+    return controller, key_id
+
+
+def _controller_of(method: str) -> str | None:
+    try:
+        return method_parts(method)[0]
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -60,6 +94,8 @@ class PublicKeySet:
 
     multikeys: Ed25519 publicKeyMultibase values; a proof's verification method
         '<issuer id>#<multibase>' is accepted for any of them.
+    ed25519_key_ids: key id -> publicKeyMultibase, accepted as '<issuer id>/keys/<key id>' or
+        '<DID>#<key id>' (a deployment's own keys, which sign for every institution it hosts).
     methods: verification method id -> publicKeyMultibase, for methods with other fragments
         (from a controller document); the id's controller part must be the issuer.
     rsa: JWS kid -> RSA public key ('<issuer id>#<key id>' for VC-JWTs).
@@ -69,6 +105,7 @@ class PublicKeySet:
     """
 
     multikeys: frozenset[str] = frozenset()
+    ed25519_key_ids: Mapping[str, str] = field(default_factory=dict)
     methods: Mapping[str, str] = field(default_factory=dict)
     rsa: Mapping[str, RSAPublicKey] = field(default_factory=dict)
     rsa_key_ids: Mapping[str, RSAPublicKey] = field(default_factory=dict)
@@ -107,7 +144,7 @@ class PublicKeySet:
             method_id = method.get("id")
             if method_id not in assertion_ids or method.get("controller") != controller:
                 continue
-            if not isinstance(method_id, str) or _split_method(method_id)[0] != controller:
+            if not isinstance(method_id, str) or _controller_of(method_id) != controller:
                 continue
             if method.get("type") == "Multikey":
                 multibase = method.get("publicKeyMultibase")
@@ -137,6 +174,7 @@ class PublicKeySet:
             raise ValueError("cannot merge the keys of two different controllers")
         return PublicKeySet(
             multikeys=self.multikeys | other.multikeys,
+            ed25519_key_ids={**self.ed25519_key_ids, **other.ed25519_key_ids},
             methods={**self.methods, **other.methods},
             rsa={**self.rsa, **other.rsa},
             rsa_key_ids={**self.rsa_key_ids, **other.rsa_key_ids},
@@ -145,11 +183,13 @@ class PublicKeySet:
 
     def ed25519_for(self, verification_method: str, issuer_id: str) -> Ed25519PublicKey:
         """The trusted key for a Data Integrity proof by issuer_id; ValueError if there is none."""
-        controller, fragment = _split_method(verification_method)
+        controller, fragment = method_parts(verification_method)
         self._check_controller(controller, issuer_id)
         multibase = self.methods.get(verification_method)
         if multibase is None and fragment in self.multikeys:
             multibase = fragment
+        if multibase is None:
+            multibase = self.ed25519_key_ids.get(fragment)
         if multibase is None:
             raise ValueError(
                 f"{verification_method!r} is not one of the issuer's published assertion keys"
@@ -158,7 +198,7 @@ class PublicKeySet:
 
     def rsa_for(self, kid: str, issuer_id: str) -> RSAPublicKey:
         """The trusted RSA key with JWS kid for a VC-JWT by issuer_id; ValueError otherwise."""
-        controller, key_id = _split_method(kid)
+        controller, key_id = method_parts(kid)
         self._check_controller(controller, issuer_id)
         key = self.rsa.get(kid) or self.rsa_key_ids.get(key_id)
         if key is None:
@@ -290,52 +330,118 @@ class KeyRing:
         return keys[-1]
 
     @staticmethod
-    def verification_method(issuer_id: str, key: SigningKey) -> str:
-        """'<issuer id>#<publicKeyMultibase>': the id of an Ed25519 key as a Multikey."""
+    def method_id(issuer_id: str, key_id: str) -> str:
+        """The id under which an issuer publishes one of its keys: '<DID>#<key id>' for a DID
+        issuer, else '<issuer id>/keys/<key id>', a URL that answers with the key itself."""
+        if issuer_id.startswith("did:"):
+            return f"{issuer_id}#{key_id}"
+        return f"{issuer_id.rstrip('/')}{KEYS_PATH}{key_id}"
+
+    @classmethod
+    def verification_method(cls, issuer_id: str, key: SigningKey) -> str:
+        """The verification method of an Ed25519 key (a Multikey) for Data Integrity proofs."""
+        return cls.method_id(issuer_id, key.key_id)
+
+    @classmethod
+    def kid(cls, issuer_id: str, key: RsaSigningKey) -> str:
+        """The JWS kid of an RSA key: a URL (or DID URL) that dereferences to its JWK."""
+        return cls.method_id(issuer_id, key.key_id)
+
+    @staticmethod
+    def legacy_verification_method(issuer_id: str, key: SigningKey) -> str:
+        """'<issuer id>#<publicKeyMultibase>': how badges issued before keys had their own
+        documents name an Ed25519 key (still listed, so that those badges keep verifying)."""
         return f"{issuer_id}#{key.public_key_multibase}"
 
     @staticmethod
-    def kid(issuer_id: str, key: RsaSigningKey) -> str:
-        """'<issuer id>#<key id>': the JWS kid of an RSA key (a JsonWebKey method id)."""
+    def legacy_kid(issuer_id: str, key: RsaSigningKey) -> str:
+        """'<issuer id>#<key id>': the kid of VC-JWTs issued before keys had their own URLs."""
         return f"{issuer_id}#{key.key_id}"
 
     def public_keys(self, issuer_id: str | None = None) -> PublicKeySet:
-        """Every public key of the ring. With issuer_id the RSA keys are listed under their kid
-        for that issuer and the set is bound to it; without, RSA keys match any issuer id."""
+        """Every public key of the ring, under every name a badge may give it. With issuer_id the
+        set is bound to that issuer; without, the keys are accepted for any issuer id."""
         multikeys = frozenset(key.public_key_multibase for key in self._ed25519.values())
+        key_ids = {key.key_id: key.public_key_multibase for key in self._ed25519.values()}
         if issuer_id is None:
-            return PublicKeySet(multikeys=multikeys, rsa_key_ids=self._rsa_public())
+            return PublicKeySet(
+                multikeys=multikeys, ed25519_key_ids=key_ids, rsa_key_ids=self._rsa_public()
+            )
+        rsa_keys: dict[str, RSAPublicKey] = {}
+        for key in self._rsa.values():
+            rsa_keys[self.kid(issuer_id, key)] = key.public_key
+            rsa_keys[self.legacy_kid(issuer_id, key)] = key.public_key
         return PublicKeySet(
-            multikeys=multikeys,
-            rsa={self.kid(issuer_id, key): key.public_key for key in self._rsa.values()},
-            controller=issuer_id,
+            multikeys=multikeys, ed25519_key_ids=key_ids, rsa=rsa_keys, controller=issuer_id
         )
 
     def _rsa_public(self) -> dict[str, RSAPublicKey]:
         return {key_id: key.public_key for key_id, key in self._rsa.items()}
 
-    def verification_methods(self, issuer_id: str) -> list[dict[str, Any]]:
-        """Every public key as a verification method controlled by issuer_id: Ed25519 keys as
-        Multikey (publicKeyMultibase), RSA keys as JsonWebKey (publicKeyJwk), oldest first."""
-        methods: list[dict[str, Any]] = [
-            {
-                "id": self.verification_method(issuer_id, key),
+    def key_document(self, issuer_id: str, key_id: str) -> dict[str, Any] | None:
+        """What '<issuer id>/keys/<key id>' answers: an Ed25519 key as a Multikey document (with
+        the Multikey context, its controller the issuer), an RSA key as its public JWK (kid =
+        that URL). None if the ring has no such key."""
+        method = self.method_id(issuer_id, key_id)
+        if key_id in self._ed25519:
+            return {
+                "@context": [MULTIKEY_CONTEXT],
+                "id": method,
                 "type": "Multikey",
                 "controller": issuer_id,
-                "publicKeyMultibase": key.public_key_multibase,
+                "publicKeyMultibase": self._ed25519[key_id].public_key_multibase,
             }
-            for key in self.ed25519_keys
-        ]
-        methods += [
-            {
-                "id": self.kid(issuer_id, key),
-                "type": "JsonWebKey",
-                "controller": issuer_id,
-                "publicKeyJwk": key.public_jwk(self.kid(issuer_id, key)),
-            }
-            for key in self.rsa_keys
-        ]
+        if key_id in self._rsa:
+            return self._rsa[key_id].public_jwk(method)
+        return None
+
+    def verification_methods(self, issuer_id: str, *, legacy: bool = False) -> list[dict[str, Any]]:
+        """Every public key as a verification method controlled by issuer_id: Ed25519 keys as
+        Multikey (publicKeyMultibase), RSA keys as JsonWebKey (publicKeyJwk), oldest first. With
+        legacy, each key also under the id badges issued before this form gave it."""
+        methods: list[dict[str, Any]] = []
+        for key in self.ed25519_keys:
+            ids = [self.verification_method(issuer_id, key)]
+            if legacy:
+                ids.append(self.legacy_verification_method(issuer_id, key))
+            methods += [
+                {
+                    "id": method,
+                    "type": "Multikey",
+                    "controller": issuer_id,
+                    "publicKeyMultibase": key.public_key_multibase,
+                }
+                for method in ids
+            ]
+        for rsa_key in self.rsa_keys:
+            ids = [self.kid(issuer_id, rsa_key)]
+            if legacy:
+                ids.append(self.legacy_kid(issuer_id, rsa_key))
+            methods += [
+                {
+                    "id": kid,
+                    "type": "JsonWebKey",
+                    "controller": issuer_id,
+                    "publicKeyJwk": rsa_key.public_jwk(kid),
+                }
+                for kid in ids
+            ]
         return methods
+
+    def did_document(self, did: str) -> dict[str, Any]:
+        """The DID document of a did:web issuer: every key as a verification method '<DID>#<key
+        id>', all of them under assertionMethod. Serve it where did:web resolves the DID."""
+        if not did.startswith("did:web:"):
+            raise ValueError(f"{did!r} is not a did:web DID")
+        methods = self.verification_methods(did)
+        return {
+            "@context": [
+                item if isinstance(item, str) else dict(item) for item in DID_DOCUMENT_CONTEXT
+            ],
+            "id": did,
+            "verificationMethod": methods,
+            "assertionMethod": [method["id"] for method in methods],
+        }
 
     def controller_document(
         self,
@@ -349,10 +455,14 @@ class KeyRing:
     ) -> dict[str, Any]:
         """The issuer's profile as a controller document: every key as a verification method
         (Ed25519 as Multikey, RSA as JsonWebKey) controlled by the issuer, all of them listed
-        under assertionMethod. Serve it at issuer_id (as application/ld+json or JSON)."""
-        methods = self.verification_methods(issuer_id)
+        under assertionMethod (each also under the id that badges issued before keys had their
+        own documents gave it). Serve it at issuer_id (as application/ld+json or JSON)."""
+        methods = self.verification_methods(issuer_id, legacy=True)
         document: dict[str, Any] = {
-            "@context": list(CONTROLLER_DOCUMENT_CONTEXT),
+            "@context": [
+                item if isinstance(item, str) else dict(item)
+                for item in CONTROLLER_DOCUMENT_CONTEXT
+            ],
             "id": issuer_id,
             "type": ["Profile"],
             "name": name,
@@ -365,11 +475,14 @@ class KeyRing:
         document["assertionMethod"] = [method["id"] for method in methods]
         return document
 
-    def jwks(self, issuer_id: str) -> dict[str, Any]:
-        """The RSA public keys as a JWKS ({'keys': [...]}) with kid '<issuer id>#<key id>'."""
-        return {
-            "keys": [
-                rsa_public_key_to_jwk(key.public_key, self.kid(issuer_id, key))
-                for key in self.rsa_keys
-            ]
-        }
+    def jwks(self, issuer_ids: Iterable[str]) -> dict[str, Any]:
+        """The RSA public keys as a JWKS ({'keys': [...]}): each key once per issuer id, with the
+        kid that issuer's VC-JWTs carry (see kid()), and for an HTTPS issuer once more with the
+        kid of VC-JWTs issued before keys had their own URLs."""
+        keys: list[dict[str, Any]] = []
+        for issuer_id in issuer_ids:
+            for key in self.rsa_keys:
+                keys.append(key.public_jwk(self.kid(issuer_id, key)))
+                if not issuer_id.startswith("did:"):
+                    keys.append(key.public_jwk(self.legacy_kid(issuer_id, key)))
+        return {"keys": keys}

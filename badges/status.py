@@ -152,16 +152,12 @@ def status_entry(list_url: str, index: int, purpose: StatusPurpose) -> Bitstring
     )
 
 
-def credential_status(
-    revocation: tuple[str, int],
-    suspension: tuple[str, int] | None = None,
-) -> list[dict[str, Any]]:
-    """credentialStatus entries for build_credential(): revocation (list url, index) and, to
-    support suspension, a second entry (list url, index) on a suspension list."""
-    entries = [status_entry(*revocation, "revocation")]
-    if suspension is not None:
-        entries.append(status_entry(*suspension, "suspension"))
-    return [entry.to_json_ld() for entry in entries]
+def credential_status(revocation: tuple[str, int]) -> dict[str, Any]:
+    """The credentialStatus of a new credential, for build_credential(): ONE entry object, on the
+    revocation list (list url, index). Open Badges 3.0 allows a single credentialStatus object
+    (1EdTech's schema refuses an array), so a credential is not put on a suspension list: see
+    the README ('Revocation and suspension') for why suspension is kept by the issuer instead."""
+    return status_entry(*revocation, "revocation").to_json_ld()
 
 
 def build_status_list_credential(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ __all__ = [
     "is_compact_jwt",
     "jwt_claims",
     "sign_jwt",
+    "subject_id_for",
     "verify_jwt",
 ]
 
@@ -33,6 +35,28 @@ JWT_ALG: Final = "RS256"
 JWT_CLAIMS: Final = ("iss", "jti", "nbf", "sub", "exp")
 _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _MAX_TOKEN_LENGTH: Final = 4 * 1024 * 1024
+_SUBJECT_NAMESPACE: Final = uuid.UUID("0b7c2e36-5d0f-4a57-9a8e-51c1f1b6f3d4")
+
+
+def subject_id_for(subject: Mapping[str, Any]) -> str | None:
+    """A pseudonymous id for a credential subject known only by a hashed identifier:
+    'urn:uuid:' + a UUID derived from its (salted) identityHash, or None if it has none.
+
+    A VC-JWT's `sub` must be present (OB 3.0 section 8.2.6.1: verifiers require it) and must
+    equal credentialSubject.id (and decoders turn `sub` back into that id, so it must be a URI).
+    An intern is identified by a salted e-mail hash only; this id names that same recipient
+    without revealing more: it is derived from the hash, whose salt is random per credential, so
+    two badges of one intern do not share it, and the address stays checkable through the
+    identifier as before."""
+    identifiers = subject.get("identifier")
+    if isinstance(identifiers, Mapping):
+        identifiers = [identifiers]
+    for identity in identifiers if isinstance(identifiers, list) else []:
+        if isinstance(identity, Mapping) and identity.get("hashed") is True:
+            identity_hash = identity.get("identityHash")
+            if isinstance(identity_hash, str) and identity_hash:
+                return f"urn:uuid:{uuid.uuid5(_SUBJECT_NAMESPACE, identity_hash)}"
+    return None
 
 
 def is_compact_jwt(text: str) -> bool:
@@ -82,19 +106,30 @@ def jwt_claims(credential: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sign_jwt(credential: Mapping[str, Any], key: RsaSigningKey, kid: str) -> str:
-    """The credential as a compact VC-JWT: header {alg: RS256, typ: JWT, kid}, payload = the
-    credential with the claims of jwt_claims(), RSASSA-PKCS1-v1_5 SHA-256 signature.
+    """The credential as a compact VC-JWT (OB 3.0 section 8.2): header {alg: RS256, typ: JWT,
+    kid} (OB 3.0: typ, if present, MUST be "JWT"), payload = the credential with the claims of
+    jwt_claims(), RSASSA-PKCS1-v1_5 SHA-256 signature.
 
-    kid should name the key as the issuer publishes it ('<issuer id>#<key id>', see
-    KeyRing.kid). The credential's contexts must define the claims (the VC 2.0 context defines
-    iss, nbf, sub and exp; the OB 3.0 context defines jti). Raises ValueError if the credential
-    has an embedded proof or lacks what the claims need, and UndefinedTermError (a ValueError)
-    if a term is not defined by its contexts.
+    kid must dereference to the key's JWK: the issuer publishes it there (KeyRing.kid:
+    '<issuer id>/keys/<key id>', or '<DID>#<key id>'). `sub` is always present: a subject
+    without an id gets the pseudonymous one of subject_id_for() in the payload. The credential's
+    contexts must define the claims (the VC 2.0 context defines iss, nbf, sub and exp; the OB 3.0
+    context defines jti). Raises ValueError if the credential has an embedded proof or lacks
+    what the claims need, and UndefinedTermError (a ValueError) if a term is not defined by its
+    contexts.
     """
     if "proof" in credential:
         raise ValueError("a VC-JWT carries the unsecured credential; remove the embedded proof")
     if not kid:
         raise ValueError("kid is empty")
+    subject = credential.get("credentialSubject")
+    if not isinstance(subject, Mapping):
+        raise ValueError("a VC-JWT needs one credentialSubject object (its id becomes sub)")
+    if not subject.get("id"):
+        derived = subject_id_for(subject)
+        if derived is None:
+            raise ValueError("the credential subject has neither an id nor a hashed identifier")
+        credential = {**credential, "credentialSubject": {"id": derived, **subject}}
     claims = jwt_claims(credential)
     for name, value in claims.items():
         if name in credential and credential[name] != value:

@@ -100,10 +100,14 @@ class VerificationReport:
         }
 
 
-def local_issuer_keys(key_dir: Path) -> list[str]:
-    """The Ed25519 public keys (multibase) of the signing keys kept in key_dir (RSA keys there
-    are skipped): the offline key store."""
-    return [key.public_key_multibase for key in KeyRing.load(key_dir).ed25519_keys]
+def local_issuer_keys(key_dir: Path) -> PublicKeySet:
+    """The Ed25519 public keys of the signing keys kept in key_dir (RSA keys there are skipped),
+    by publicKeyMultibase and by key id, for any issuer: the offline key store."""
+    keys = KeyRing.load(key_dir).ed25519_keys
+    return PublicKeySet(
+        multikeys=frozenset(key.public_key_multibase for key in keys),
+        ed25519_key_ids={key.key_id: key.public_key_multibase for key in keys},
+    )
 
 
 def local_public_keys(key_dir: Path) -> PublicKeySet:
@@ -115,8 +119,10 @@ def verify_credential(
     text: str, issuer_keys: Iterable[str] | PublicKeySet, now: datetime | None = None
 ) -> VerificationReport:
     """Check a credential given as JSON text (or a VC-JWT). issuer_keys are the issuer's published
-    public keys (multibase, or a PublicKeySet); a proof by any other key, or by a key whose
-    controller is not the issuer, fails. Same as verify_badge(text, issuer_keys=..., now=...)."""
+    public keys: a PublicKeySet (which knows key ids, as proofs name keys now), or bare multibase
+    values (enough only for proofs that name the key '<issuer>#<multibase>'); a proof by any
+    other key, or by a key whose controller is not the issuer, fails. Same as
+    verify_badge(text, issuer_keys=..., now=...)."""
     return verify_badge(text, issuer_keys=issuer_keys, now=now)
 
 

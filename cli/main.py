@@ -740,7 +740,8 @@ def verify(
     deployment's issuer keys, its validity window, with --email its recipient and, once all of
     that holds, its revocation and suspension status, fetched over HTTP from the status list URLs
     the badge names (the issuer's API: `internflow up` or `serve`, or the deployment's public
-    URL).
+    URL). A badge carries one status entry, its revocation; whether an internflow issuer has
+    suspended it is asked of that issuer's API (`/credentials/<id>/status`).
 
     Exit codes:
 
@@ -775,6 +776,8 @@ def verify(
         # status list URL the issuer's own).
         fetcher = _StatusListFetcher(STATUS_FETCH_TIMEOUT)
         report = verify_badge(data, issuer_keys=keys, status_lists=fetcher, email=email, now=moment)
+        if report.verified and report.suspended is None:
+            _ask_issuer_about_suspension(report, fetcher)
     outcome = _judge(report, fetcher)
     if as_json:
         print(json.dumps(outcome.as_dict(), indent=2))
@@ -852,6 +855,28 @@ class _StatusListFetcher:
         if reason not in self.failures:
             self.failures.append(reason)
         return LookupError(reason)
+
+
+def _ask_issuer_about_suspension(report: VerificationReport, fetcher: _StatusListFetcher) -> None:
+    """A badge whose one status entry is its revocation: ask the issuer's API whether it is
+    suspended (an internflow issuer keeps suspension itself). Any issuer that does not answer
+    this question leaves the report as it was."""
+    entry = (report.credential or {}).get("credentialStatus")
+    url = entry.get("statusListCredential") if isinstance(entry, dict) else None
+    credential_id = report.credential_id or ""
+    if not isinstance(url, str) or not credential_id.startswith("urn:uuid:"):
+        return
+    parts = urlsplit(url)
+    question = f"{parts.scheme}://{parts.netloc}/credentials/{credential_id[9:]}/status"
+    try:
+        answer = json.loads(fetcher(question))
+    except (LookupError, ValueError):
+        fetcher.failures.clear()  # not a question every issuer answers: not a failure
+        return
+    if isinstance(answer, dict) and answer.get("credential_id") == credential_id:
+        report.suspended = answer.get("status") == "suspended"
+        if report.suspended:
+            report.fail("status", "the credential is suspended by its issuer")
 
 
 def _network_reason(error: BaseException, timeout: float) -> str:

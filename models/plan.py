@@ -110,6 +110,9 @@ class BadgeTemplate(StrictModel):
     """File name of the badge image among the images shipped with internflow."""
     achievement_type: Literal["Badge", "Certificate", "MicroCredential", "Competency"] = "Badge"
     tags: tuple[Name, ...] = ()
+    language: Language = "en"
+    """The language the name, description and criteria are written in (the achievement's
+    inLanguage); the default keeps plans written before this field loading as they were."""
     valid_for: timedelta | None = None
     """If set, the credential's validUntil is this long after it is issued."""
     proof_format: Literal["data-integrity", "vc-jwt"] = "data-integrity"

@@ -135,7 +135,10 @@ async def change_status(
     actor: str,
 ) -> CredentialRecord:
     """Revoke (for good), suspend, or reinstate (lift a suspension) a credential, in one
-    transaction: its bit on the issuer's status list, its row (time and reason) and an
+    transaction: its bit on the issuer's status list (revocation; and suspension for badges
+    issued before a credential carried one status entry: a newer badge's suspension is the
+    issuer's own state, shown on its verification page and by the API), its row (time and
+    reason) and an
     append-only audit event (`<workflow id>/credential_<action>/<n>`, n counting this
     credential's status changes). CredentialConflict when the change does not fit."""
     reason = reason.strip()
@@ -167,7 +170,7 @@ async def change_status(
                 list_id,
                 status_list.to_bytes(),
             )
-        else:
+        elif purpose == "revocation":
             log.warning(
                 "credential.status_not_published",
                 credential_id=wanted,

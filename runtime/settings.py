@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,7 +38,14 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         "http://127.0.0.1:8000",
         description="Base URL under which issuer profiles, keys and verification pages are served; "
-        "default http://<api_host>:<api_port>.",
+        "default http://<api_host>:<api_port>. It is written into every badge: https:// unless "
+        "the host is loopback (the demo).",
+    )
+    did_web_institutions: str | None = Field(
+        None,
+        description="Comma-separated institution ids (or *) whose new badges name the "
+        "deployment's did:web DID (did:web:<public host>, /.well-known/did.json) as issuer id "
+        "instead of the HTTPS profile URL; needs an https:// public base URL.",
     )
     key_dir: Path | None = Field(None, description="Signing keys; default <state_dir>/keys.")
     api_host: str = Field(
@@ -100,6 +108,29 @@ class Settings(BaseSettings):
             data = {**data, "public_base_url": f"http://{host}:{port}"}
         return data
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url_reachable(cls, value: str) -> str:
+        """Every badge carries this URL (issuer id, keys, status lists): refuse one that
+        verifiers could not reach safely, before anything is issued under it."""
+        problem = public_base_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value.rstrip("/")
+
+    @field_validator("did_web_institutions")
+    @classmethod
+    def _did_web_needs_https(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value or not value.strip():
+            return None
+        base = info.data.get("public_base_url")
+        if isinstance(base, str) and urlsplit(base).scheme != "https":
+            raise ValueError(
+                f"did:web needs an https:// INTERNFLOW_PUBLIC_BASE_URL (it is {base}): a did:web "
+                "DID is resolved over HTTPS only"
+            )
+        return value
+
     @cached_property
     def temporal_ui_url(self) -> str:
         host, _ = self.temporal_host_port
@@ -126,3 +157,36 @@ class Settings(BaseSettings):
     @cached_property
     def database_name(self) -> str:
         return urlsplit(self.database_url).path.lstrip("/") or "postgres"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def public_base_url_problem(url: str) -> str | None:
+    """Why url cannot be the public base URL of a deployment that issues badges, or None.
+
+    It must be https:// (a plain http:// URL only on a loopback host, which is the demo): the
+    URL becomes part of every badge (issuer id, key, status list and verification URLs) and
+    cannot change afterwards, so verifiers must be able to fetch it, securely, for as long as
+    the badges exist."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"INTERNFLOW_PUBLIC_BASE_URL must be an https:// URL with a host name, not {url!r}"
+    if parts.query or parts.fragment:
+        return f"INTERNFLOW_PUBLIC_BASE_URL must not have a query or fragment ({url!r})"
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return (
+            f"INTERNFLOW_PUBLIC_BASE_URL must be https:// ({url} is plain http): it becomes part "
+            "of every badge (issuer id, keys, status lists, verification link) and cannot change "
+            "afterwards, so verifiers must be able to reach it over HTTPS for as long as the "
+            "badges exist; plain http:// is accepted only for a loopback host (127.0.0.1, "
+            "localhost), as in the demo. Set INTERNFLOW_PUBLIC_BASE_URL to the https:// address "
+            "where this API is published"
+        )
+    return None

@@ -27,12 +27,37 @@ from runtime.ports import free_port, throwaway_settings
 from runtime.postgres import EmbeddedPostgres
 from runtime.settings import Settings
 from runtime.temporal_server import temporal_binary
+from tests import conformance
 
 #: Server options that make a throwaway PostgreSQL faster (no crash safety needed in tests).
 FAST_POSTGRES = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 make_settings = throwaway_settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "schema_exempt(reason): the test signs deliberately non-conforming Open Badges; they are "
+        "not held to 1EdTech's AchievementCredential schema",
+    )
+
+
+@pytest.fixture(autouse=True)
+def official_schema(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every Open Badge a test signs (JSON-LD, or the payload of a VC-JWT) must pass 1EdTech's
+    AchievementCredential JSON Schema (see tests/conformance.py)."""
+    conformance.install()
+    conformance.take_problems()
+    yield
+    _, problems = conformance.take_problems()
+    if problems and request.node.get_closest_marker("schema_exempt") is None:
+        pytest.fail(
+            "a badge issued by this test fails 1EdTech's AchievementCredential schema:\n"
+            + "\n".join(problems[:20]),
+            pytrace=False,
+        )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

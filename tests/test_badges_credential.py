@@ -13,13 +13,13 @@ from pydantic import ValidationError
 
 from badges.credential import (
     ACHIEVEMENT_CREDENTIAL_SCHEMA,
-    EQF_LEVELS_URL,
     OB_CONTEXT,
     OB_EXTENSIONS_CONTEXT,
     VC_CONTEXT,
     build_credential,
     build_credential_model,
     credential_id_for,
+    eqf_level_uri,
     hashed_email,
 )
 from badges.jsonld import UndefinedTermError, ensure_all_terms_defined
@@ -149,8 +149,22 @@ def test_credential_content_from_the_plan() -> None:
     assert achievement["description"] == plan.badge.description
     assert achievement["criteria"]["narrative"].startswith(plan.badge.criteria)
     assert achievement["image"] == {"id": IMAGE_URL, "type": "Image"}
-    assert achievement["inLanguage"] == "it"
+    assert plan.intern.language == "it"  # the intern reads Italian; the badge text is English
+    assert achievement["inLanguage"] == plan.badge.language == "en"
     assert achievement["tag"] == list(plan.badge.tags)
+
+
+def test_in_language_is_the_badge_templates_language() -> None:
+    plan = example_plan()
+    italian = plan.model_copy(update={"badge": plan.badge.model_copy(update={"language": "it"})})
+    credential = build_credential(
+        italian, ACHIEVED, issuer_id=ISSUER_ID, image_url=IMAGE_URL, issued_at=ISSUED_AT
+    )
+    assert credential["credentialSubject"]["achievement"]["inLanguage"] == "it"
+    # A plan written before the field existed (no badge.language) reads as English.
+    data = plan.model_dump(mode="json")
+    del data["badge"]["language"]
+    assert type(plan).model_validate(data).badge.language == "en"
 
 
 def test_outcomes_align_to_esco_and_eqf_without_an_esco_target_type() -> None:
@@ -158,8 +172,21 @@ def test_outcomes_align_to_esco_and_eqf_without_an_esco_target_type() -> None:
     achievement = build()["credentialSubject"]["achievement"]
     esco = [a for a in achievement["alignment"] if a.get("targetFramework") == "ESCO"]
     assert [a["targetUrl"] for a in esco] == [plan.learning_outcomes[0].esco_uri]
-    eqf = [a for a in achievement["alignment"] if a["targetUrl"] == EQF_LEVELS_URL]
-    assert [a["targetCode"] for a in eqf] == ["4", "4"]
+    eqf = [a for a in achievement["alignment"] if a["targetFramework"].startswith("European")]
+    assert [(a["targetCode"], a["targetUrl"]) for a in eqf] == [
+        ("4", "http://data.europa.eu/snb/eqf/4"),
+        ("4", "http://data.europa.eu/snb/eqf/4"),
+    ]
+    # Named after their outcome, so that two outcomes at one level stay two alignments.
+    assert [a["targetName"] for a in eqf] == [
+        f"EQF level 4: {outcome.title}" for outcome in plan.learning_outcomes
+    ]
+    assert [eqf_level_uri(level) for level in (1, 8)] == [
+        "http://data.europa.eu/snb/eqf/1",
+        "http://data.europa.eu/snb/eqf/8",
+    ]
+    with pytest.raises(ValueError, match="1 to 8"):
+        eqf_level_uri(9)
     assert all("targetType" not in a for a in achievement["alignment"])
     # Each outcome's ResultDescription carries its own alignments too.
     first, second = achievement["resultDescription"]
@@ -343,10 +370,13 @@ def test_credential_with_every_optional_part_builds_signs_and_verifies() -> None
         assert key in credential, key
     assert credential["issuer"]["image"]["type"] == "Image"
     assert credential["credentialSubject"]["id"] == "did:example:intern-1042"
-    assert [entry["statusPurpose"] for entry in credential["credentialStatus"]] == [
-        "revocation",
-        "suspension",
-    ]
+    assert credential["credentialStatus"] == {
+        "id": "https://badges.example.org/status/revocation/1#77",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": "77",
+        "statusListCredential": "https://badges.example.org/status/revocation/1",
+    }
     OpenBadgeCredential.model_validate(credential)
     signed = issuer.signed(credential)
     report = verify_badge(

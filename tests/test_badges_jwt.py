@@ -52,7 +52,8 @@ def test_header_and_claims(issuer: Issuer) -> None:
     token = issuer.jwt(credential)
     assert is_compact_jwt(token)
     header, payload, _ = parts(token)
-    assert header == {"alg": "RS256", "typ": "JWT", "kid": f"{ISSUER_ID}#rsa-1"}
+    # OB 3.0 section 8.2.3: typ, if present, MUST be "JWT"; kid dereferences to the JWK.
+    assert header == {"alg": "RS256", "typ": "JWT", "kid": f"{ISSUER_ID}/keys/rsa-1"}
     assert payload["iss"] == ISSUER_ID
     assert payload["jti"] == credential["id"]
     assert payload["nbf"] == int(ISSUED_AT.timestamp())

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from badges.jsonld import ensure_all_terms_defined
 from badges.keyring import CONTROLLER_DOCUMENT_CONTEXT, KeyRing, PublicKeySet
 from badges.keys import (
     RsaSigningKey,
@@ -84,7 +85,10 @@ def test_key_ring_loads_both_kinds(key_dir: Path) -> None:
     assert ring.signing_key.key_id == "key-1"
     assert ring.rsa_key.key_id == "rsa-1"
     # The offline verifier's key list holds the Ed25519 keys only, and skips the RSA file.
-    assert local_issuer_keys(key_dir) == [ring.signing_key.public_key_multibase]
+    offline = local_issuer_keys(key_dir)
+    assert offline.multikeys == {ring.signing_key.public_key_multibase}
+    assert offline.ed25519_key_ids == {"key-1": ring.signing_key.public_key_multibase}
+    assert not offline.rsa and not offline.rsa_key_ids
     assert KeyRing.load(key_dir / "missing").ed25519_keys == []
     with pytest.raises(LookupError):
         _ = KeyRing.load(key_dir / "missing").signing_key
@@ -152,16 +156,37 @@ def test_controller_document_lists_every_key(key_dir: Path) -> None:
         "id": "https://badges.example.org/images/institution.png",
         "type": "Image",
     }
+    assert document["@context"][0] == "https://www.w3.org/ns/did/v1"
     methods = document["verificationMethod"]
-    assert [m["type"] for m in methods] == ["Multikey", "Multikey", "JsonWebKey"]
+    # Each key under its own URL, and under the id badges issued before that form gave it.
+    assert [(m["type"], m["id"]) for m in methods] == [
+        ("Multikey", f"{ISSUER_ID}/keys/key-1"),
+        ("Multikey", f"{ISSUER_ID}#{ring.ed25519_keys[0].public_key_multibase}"),
+        ("Multikey", f"{ISSUER_ID}/keys/key-2"),
+        ("Multikey", f"{ISSUER_ID}#{ring.ed25519_keys[1].public_key_multibase}"),
+        ("JsonWebKey", f"{ISSUER_ID}/keys/rsa-1"),
+        ("JsonWebKey", f"{ISSUER_ID}#rsa-1"),
+    ]
     assert all(m["controller"] == ISSUER_ID for m in methods)
     assert document["assertionMethod"] == [m["id"] for m in methods]
-    for method, key in zip(methods, ring.ed25519_keys, strict=False):
-        assert method["id"] == f"{ISSUER_ID}#{key.public_key_multibase}"
+    for method in methods[:4]:
         assert public_key_from_multibase(method["publicKeyMultibase"])
-    assert methods[2]["id"] == f"{ISSUER_ID}#rsa-1"
-    assert methods[2]["publicKeyJwk"]["kid"] == f"{ISSUER_ID}#rsa-1"
+    assert methods[4]["publicKeyJwk"]["kid"] == f"{ISSUER_ID}/keys/rsa-1"
     json.dumps(document)  # serves as JSON
+    # The document is sound JSON-LD: every term is defined by its contexts.
+    ensure_all_terms_defined(document)
+
+    # Each key's own URL answers with the key itself.
+    assert ring.key_document(ISSUER_ID, "key-2") == {
+        "@context": ["https://w3id.org/security/multikey/v1"],
+        "id": f"{ISSUER_ID}/keys/key-2",
+        "type": "Multikey",
+        "controller": ISSUER_ID,
+        "publicKeyMultibase": ring.ed25519_keys[1].public_key_multibase,
+    }
+    jwk = ring.key_document(ISSUER_ID, "rsa-1")
+    assert jwk is not None and jwk["kid"] == f"{ISSUER_ID}/keys/rsa-1" and "d" not in jwk
+    assert ring.key_document(ISSUER_ID, "key-9") is None
 
     # A verifier that reads the controller document trusts exactly those keys, for that issuer.
     keys = PublicKeySet.from_controller_document(document)
@@ -181,16 +206,19 @@ def test_controller_document_keys_need_assertion_method_and_controller(key_dir: 
     not_asserted = {**document, "assertionMethod": []}
     assert PublicKeySet.from_controller_document(not_asserted).methods == {}
     other_controller = json.loads(json.dumps(document))
-    other_controller["verificationMethod"][0]["controller"] = "https://evil.example/i"
+    for method in other_controller["verificationMethod"]:
+        method["controller"] = "https://evil.example/i"
     assert PublicKeySet.from_controller_document(other_controller).methods == {}
 
 
 def test_jwks(key_dir: Path) -> None:
     ring = KeyRing.load(key_dir)
-    jwks = ring.jwks(ISSUER_ID)
-    (jwk,) = jwks["keys"]
-    assert jwk["kid"] == f"{ISSUER_ID}#rsa-1"
-    assert set(jwk) == {"kty", "n", "e", "kid", "alg", "use"}
+    did = "did:web:badges.example.org"
+    jwks = ring.jwks([ISSUER_ID, did])
+    kids = [jwk["kid"] for jwk in jwks["keys"]]
+    # The kid each VC-JWT carries (the key's URL, or the DID URL), and the pre-URL form.
+    assert kids == [f"{ISSUER_ID}/keys/rsa-1", f"{ISSUER_ID}#rsa-1", f"{did}#rsa-1"]
+    assert all(set(jwk) == {"kty", "n", "e", "kid", "alg", "use"} for jwk in jwks["keys"])
     keys = PublicKeySet.from_jwks(jwks)
     token = sign_jwt(Issuer.create().credential(), ring.rsa_key, ring.kid(ISSUER_ID, ring.rsa_key))
     assert verify_badge(token, issuer_keys=keys, now=AFTER_ISSUE).verified

@@ -20,6 +20,7 @@ from badges.status import (
     StatusPurpose,
     build_status_list_credential,
     credential_status,
+    status_entry,
 )
 from badges.vcjwt import sign_jwt
 from models.plan import InternshipPlan
@@ -85,12 +86,31 @@ class Issuer:
             "issuer_id": ISSUER_ID,
             "image_url": IMAGE_URL,
             "issued_at": ISSUED_AT,
-            "credential_status": credential_status(
-                (REVOCATION_LIST, index), (SUSPENSION_LIST, index)
-            ),
+            "credential_status": credential_status((REVOCATION_LIST, index)),
         }
         values.update(options)
         return build_credential(example_plan(), ACHIEVED, **values)
+
+    def legacy_credential(self, index: int = 1234) -> dict[str, Any]:
+        """A badge as issued before one status entry per badge: credentialStatus an array of a
+        revocation and a suspension entry (1EdTech's schema refuses it; verifiers still read
+        it)."""
+        credential = self.credential(index)
+        credential["credentialStatus"] = [
+            status_entry(REVOCATION_LIST, index, "revocation").to_json_ld(),
+            status_entry(SUSPENSION_LIST, index, "suspension").to_json_ld(),
+        ]
+        return credential
+
+    @property
+    def legacy_method(self) -> str:
+        """'<issuer>#<multibase>': how badges issued before keys had their own URL name it."""
+        return KeyRing.legacy_verification_method(ISSUER_ID, self.ring.signing_key)
+
+    def legacy_signed(self, index: int = 1234) -> dict[str, Any]:
+        return sign(
+            self.legacy_credential(index), self.ring.signing_key, self.legacy_method, ISSUED_AT
+        )
 
     def signed(self, credential: dict[str, Any] | None = None) -> dict[str, Any]:
         return sign(credential or self.credential(), self.ring.signing_key, self.method, ISSUED_AT)
@@ -121,5 +141,6 @@ def test_example_plan_and_issuer_are_usable() -> None:
     plan = example_plan()
     assert plan.internship_id == "it-2027-web-001"
     issuer = Issuer.create()
-    assert issuer.method.startswith(ISSUER_ID + "#z6Mk")
-    assert issuer.kid == ISSUER_ID + "#rsa-1"
+    assert issuer.method == ISSUER_ID + "/keys/key-1"
+    assert issuer.legacy_method.startswith(ISSUER_ID + "#z6Mk")
+    assert issuer.kid == ISSUER_ID + "/keys/rsa-1"

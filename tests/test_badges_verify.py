@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from badges.bake import bake_png, bake_svg
+from badges.proof import sign
 from badges.verify import CHECKS, VerificationReport, verify_badge, verify_credential
 from tests.test_badges_support import (
     AFTER_ISSUE,
     ISSUED_AT,
+    ISSUER_ID,
     SVG_IMAGE,
     Issuer,
     as_json,
@@ -144,10 +146,23 @@ def test_unsigned_extra_term_is_reported_as_a_terms_failure(issuer: Issuer) -> N
     assert any("'grade'" in error for error in report.errors)
 
 
+@pytest.mark.schema_exempt(reason="signs a badge as issued before one status entry per badge")
 def test_unknown_keys_fail_the_issuer_check(issuer: Issuer) -> None:
     stranger = Issuer.create()
+    # A key named by its id: the stranger's key-1 is not the one that signed.
     report = verify_badge(
         as_json(issuer.signed()), issuer_keys=stranger.ring.public_keys(), now=AFTER_ISSUE
+    )
+    assert not report.verified
+    assert report.checks["proof"] is False
+    # A key id the verifier does not know, or a key named by a multibase it does not trust.
+    unknown = sign(
+        issuer.credential(), issuer.ring.signing_key, f"{ISSUER_ID}/keys/key-9", ISSUED_AT
+    )
+    report = verify_badge(as_json(unknown), issuer_keys=issuer.ring.public_keys(), now=AFTER_ISSUE)
+    assert not report.verified and report.checks["issuer"] is False
+    report = verify_badge(
+        as_json(issuer.legacy_signed()), issuer_keys=stranger.ring.public_keys(), now=AFTER_ISSUE
     )
     assert not report.verified
     assert report.checks["issuer"] is False
@@ -193,8 +208,12 @@ def test_open_badges_2_assertions_are_recognised(issuer: Issuer) -> None:
     assert any("Open Badges 2.0" in error for error in report.errors)
 
 
+@pytest.mark.schema_exempt(reason="a badge as issued before one status entry per badge")
 def test_verify_credential_keeps_its_contract(issuer: Issuer) -> None:
     signed = issuer.signed()
+    assert verify_credential(as_json(signed), issuer.ring.public_keys(), AFTER_ISSUE).verified
+    # Bare multibase keys are enough for a proof that names its key by the multibase.
+    signed = issuer.legacy_signed()
     keys = [issuer.ring.signing_key.public_key_multibase]
     report = verify_credential(as_json(signed), keys, AFTER_ISSUE)
     assert report.verified

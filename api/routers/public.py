@@ -10,14 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from activities.status_lists import signed_status_list, status_list_url
+from activities.issuers import did_web_id
+from activities.status_lists import signed_status_list
 from api import reads
 from api.pages import render
 from api.ratelimit import rate_limited
 from api.services import RecordsDep, ServicesDep, SettingsDep
 from badges.credential import issuer_id_for
 from badges.keyring import KeyRing
-from badges.keys import rsa_public_key_to_jwk
 from badges.status import STATUS_PURPOSES, StatusPurpose
 from models.base import Identifier
 from operations import credentials as creds
@@ -33,7 +33,13 @@ CredentialUuid = Annotated[
     ),
 ]
 _IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\.(png|svg)$")
+KeyId = Annotated[
+    str,
+    Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="A key id, e.g. key-1, rsa-1"),
+]
 LD_JSON = "application/ld+json"
+JWK_JSON = "application/jwk+json"
+DID_JSON = "application/did+ld+json"
 
 
 class LdJsonResponse(JSONResponse):
@@ -152,8 +158,48 @@ async def issuer(institution_id: Identifier, pool: RecordsDep, settings: Setting
 
 
 @router.get(
+    "/issuers/{institution_id}/keys/{key_id}",
+    summary="One of the issuer's public keys: a Multikey document (Ed25519) or a JWK (RSA)",
+    responses={200: {"content": {LD_JSON: {}, JWK_JSON: {}}}},
+    response_class=LdJsonResponse,
+)
+async def issuer_key(
+    institution_id: Identifier, key_id: KeyId, pool: RecordsDep, settings: SettingsDep
+) -> Response:
+    """What a proof's `verificationMethod` (or a VC-JWT's `kid`) `<issuer id>/keys/<key id>`
+    dereferences to: the key itself, controlled by the issuer, whose profile lists it under
+    `assertionMethod`. Earlier keys stay served after a rotation."""
+    if await reads.institution_profile(pool, institution_id) is None:
+        raise HTTPException(404, f"no issuer {institution_id!r} is known here")
+    issuer_id = issuer_id_for(settings.public_base_url, institution_id)
+    document = KeyRing.load(settings.keys_path).key_document(issuer_id, key_id)
+    if document is None:
+        raise HTTPException(404, f"the issuer has no key {key_id!r}")
+    media = LD_JSON if "@context" in document else JWK_JSON
+    return JSONResponse(document, media_type=media, headers={"Cache-Control": "max-age=300"})
+
+
+@router.get(
+    "/.well-known/did.json",
+    summary="The deployment's did:web DID document (when its public base URL is https)",
+    response_class=LdJsonResponse,
+)
+async def did_document(settings: SettingsDep) -> Response:
+    """`did:web:<public host>`: every key of the key ring as a verification method
+    `<DID>#<key id>` under `assertionMethod`. Badges of the institutions configured for did:web
+    (INTERNFLOW_DID_WEB_INSTITUTIONS) name this DID as their issuer."""
+    try:
+        did = did_web_id(settings.public_base_url)
+    except ValueError:
+        raise HTTPException(404, "no did:web here: the public base URL is not https") from None
+    document = KeyRing.load(settings.keys_path).did_document(did)
+    return JSONResponse(document, media_type=DID_JSON, headers={"Cache-Control": "max-age=300"})
+
+
+@router.get(
     "/issuers/{institution_id}/status/{purpose}",
-    summary="The issuer's signed revocation or suspension list (Bitstring Status List)",
+    summary="The issuer's signed revocation list (and, for badges issued before one status "
+    "entry per badge, its suspension list): a Bitstring Status List credential",
     response_class=LdJsonResponse,
 )
 async def status_list(
@@ -163,19 +209,64 @@ async def status_list(
     settings: SettingsDep,
 ) -> Response:
     assert purpose in STATUS_PURPOSES
-    list_id = status_list_url(settings, institution_id, purpose)
+    list_id = f"{issuer_id_for(settings.public_base_url, institution_id)}/status/{purpose}"
+    return await _status_list_response(pool, settings, list_id)
+
+
+@router.get(
+    "/status/{purpose}",
+    summary="The did:web issuer's signed revocation list (Bitstring Status List credential)",
+    response_class=LdJsonResponse,
+)
+async def did_status_list(
+    purpose: StatusPurpose, pool: RecordsDep, settings: SettingsDep
+) -> Response:
+    assert purpose in STATUS_PURPOSES
+    list_id = f"{settings.public_base_url.rstrip('/')}/status/{purpose}"
+    return await _status_list_response(pool, settings, list_id)
+
+
+async def _status_list_response(pool: Any, settings: Any, list_id: str) -> Response:
     document = await signed_status_list(pool, settings, list_id)
     if document is None:
         raise HTTPException(404, "this issuer has no such status list (yet)")
     return LdJsonResponse(document, headers={"Cache-Control": "max-age=60"})
 
 
+@router.get(
+    "/credentials/{credential_uuid}/status",
+    summary="An issued badge's status as its issuer keeps it: active, suspended or revoked",
+)
+async def credential_status(credential_uuid: CredentialUuid, pool: RecordsDep) -> dict[str, Any]:
+    """Revocation is also on the badge's status list, which any verifier reads; suspension is
+    the issuer's own state (a badge carries one status entry, its revocation), so this is where
+    it is published. The reason is not: it stays in the audit trail."""
+    try:
+        record = await creds.get_credential(pool, credential_uuid)
+    except creds.CredentialNotFound as error:
+        raise HTTPException(404, str(error)) from None
+    return {
+        "credential_id": record.credential_id,
+        "status": record.status,
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+        "suspended_at": record.suspended_at.isoformat() if record.suspended_at else None,
+    }
+
+
 @router.get("/.well-known/jwks.json", summary="The deployment's RSA public keys (VC-JWT)")
-async def jwks(settings: SettingsDep) -> dict[str, Any]:
-    """Every RSA key by its key id; each issuer's profile lists the same keys under the kid
-    `<issuer id>#<key id>`."""
-    ring = KeyRing.load(settings.keys_path)
-    return {"keys": [rsa_public_key_to_jwk(key.public_key, key.key_id) for key in ring.rsa_keys]}
+async def jwks(pool: RecordsDep, settings: SettingsDep) -> dict[str, Any]:
+    """Every RSA key under each `kid` that VC-JWTs of this deployment carry: per issuer,
+    `<issuer id>/keys/<key id>` (where the JWK itself is served; `<DID>#<key id>` for the did:web
+    issuer), and `<issuer id>#<key id>` for VC-JWTs issued before keys had their own URLs."""
+    issuers = [
+        issuer_id_for(settings.public_base_url, institution_id)
+        for institution_id in await reads.institution_ids(pool)
+    ]
+    try:
+        issuers.append(did_web_id(settings.public_base_url))
+    except ValueError:
+        pass  # no did:web on a plain-http (loopback) deployment
+    return KeyRing.load(settings.keys_path).jwks(issuers)
 
 
 @router.get(

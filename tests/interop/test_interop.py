@@ -1,0 +1,320 @@
+"""Independent implementations verify internflow's badges against the live issuer.
+
+Badges are issued by the real badge activity into a real database; `internflow serve` serves the
+issuer's API over HTTP on loopback; Node.js runs Digital Bazaar's verifier, its Bitstring Status
+List reader and `jose` (tests/interop/verify.mjs, packages pinned in package.json and
+package-lock.json; `make test` installs them with `npm ci`). Nothing is handed to the verifiers
+but the badge and the API's address: keys, controller documents, status lists and the JWKS are
+fetched over HTTP from the running API (contexts come from the bundled copies)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from temporalio.testing import ActivityEnvironment
+
+from activities.badge import BadgeActivities
+from activities.notify import Mailer
+from activities.status_lists import signing_key
+from badges.keyring import KeyRing
+from badges.keys import load_or_create_signing_key
+from models.activities import BadgeRequest
+from runtime.settings import Settings
+from tests.helpers import sample_plan
+
+HERE = Path(__file__).resolve().parent
+NODE_MODULES = HERE / "node_modules"
+
+
+def node(*args: str, timeout: float = 120) -> dict[str, Any]:
+    """Run tests/interop/verify.mjs; its one JSON line."""
+    executable = shutil.which("node")
+    assert executable, "Node.js (node) is needed for the interoperability tests"
+    assert NODE_MODULES.is_dir(), (
+        "the interoperability packages are not installed: run `npm ci --prefix tests/interop` "
+        "(`make test` does it)"
+    )
+    done = subprocess.run(
+        [executable, str(HERE / "verify.mjs"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines, f"verify.mjs printed nothing (exit {done.returncode}): {done.stderr}"
+    result = json.loads(lines[-1])
+    assert isinstance(result, dict)
+    return result
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERNFLOW_")}
+    env.update(
+        INTERNFLOW_STATE_DIR=str(settings.state_dir),
+        INTERNFLOW_DATABASE_URL=settings.database_url,
+        INTERNFLOW_TEMPORAL_ADDRESS=settings.temporal_address,
+        INTERNFLOW_SMTP_PORT=str(settings.smtp_port),
+        INTERNFLOW_API_PORT=str(settings.api_port),
+        INTERNFLOW_PUBLIC_BASE_URL=settings.public_base_url,
+        INTERNFLOW_LOG_LEVEL="warning",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    if settings.did_web_institutions:
+        env["INTERNFLOW_DID_WEB_INSTITUTIONS"] = settings.did_web_institutions
+    return env
+
+
+def api_base(settings: Settings) -> str:
+    """Where the API under test answers (plain HTTP on loopback)."""
+    return f"http://127.0.0.1:{settings.api_port}"
+
+
+async def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        *args,
+        env=cli_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
+
+
+def _read(log: Path) -> str:
+    return log.read_text(errors="replace")
+
+
+@asynccontextmanager
+async def served(settings: Settings, log: Path) -> AsyncIterator[str]:
+    """`internflow serve` with the test's settings until the block ends; yields its address."""
+    base = api_base(settings)
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "cli",
+            "serve",
+            env=cli_env(settings),
+            stdout=output,
+            stderr=output,
+        )
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        async with httpx.AsyncClient(timeout=2, trust_env=False) as http:
+            while True:
+                assert process.returncode is None, _read(log)
+                try:
+                    if (await http.get(f"{base}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert asyncio.get_running_loop().time() < deadline, _read(log)
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+
+
+async def issue(
+    pool: asyncpg.Pool, settings: Settings, proof_format: str = "data-integrity"
+) -> tuple[str, str]:
+    """(credential id, the stored credential: JSON text, or the compact VC-JWT) of one badge
+    issued by the real badge activity."""
+    now = datetime.now(UTC)
+    plan = sample_plan(now - timedelta(days=200))
+    if proof_format != "data-integrity":
+        plan = plan.model_copy(
+            update={"badge": plan.badge.model_copy(update={"proof_format": proof_format})}
+        )
+    request = BadgeRequest(
+        plan=plan,
+        achieved_levels={o.id: "good" for o in plan.learning_outcomes},
+        issued_at=now - timedelta(hours=1),
+        workflow_id=f"internship-{plan.internship_id}",
+    )
+    # The records of the internship, as the workflow leaves them (the issuer profile is read
+    # from the latest plan).
+    await pool.execute(
+        "INSERT INTO internships (internship_id, workflow_id, institution_id, company_id, phase, "
+        "plan_version, start_at, end_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, 'certification', 1, $5, $6, now())",
+        plan.internship_id,
+        request.workflow_id,
+        plan.institution.id,
+        plan.company.id,
+        plan.period.start,
+        plan.period.end,
+    )
+    await pool.execute(
+        "INSERT INTO plan_versions (internship_id, version, plan) VALUES ($1, 1, $2)",
+        plan.internship_id,
+        plan.model_dump_json(),
+    )
+    load_or_create_signing_key(settings.keys_path)
+    activities = BadgeActivities(pool, Mailer(settings), signing_key(settings), settings)
+    issued = await ActivityEnvironment().run(activities.issue_badge, request)
+    stored = await pool.fetchval(
+        "SELECT credential FROM credentials WHERE credential_id = $1", issued.credential_id
+    )
+    value = json.loads(stored)
+    return issued.credential_id, value if isinstance(value, str) else json.dumps(value)
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+async def test_digital_bazaar_verifies_fetching_the_key_from_the_live_issuer(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    credential_id, credential = await issue(pool, settings)
+    document = json.loads(credential)
+    method = document["proof"]["verificationMethod"]
+    issuer_id = document["issuer"]["id"]
+    assert method == f"{issuer_id}/keys/key-1"
+    badge = write(tmp_path, "badge.json", credential)
+    forged = json.loads(credential)
+    forged["credentialSubject"]["achievement"]["name"] += " (with honours)"
+    tampered = write(tmp_path, "tampered.json", json.dumps(forged))
+
+    async with served(settings, tmp_path / "api.log") as base:
+        result = node("di", badge, "--api", base)
+        assert result["verified"] is True, result
+        assert result["proofVerified"] is True
+        # The key came over HTTP from the running API: the Multikey document, controlled by the
+        # issuer, whose profile lists it under assertionMethod.
+        assert result["verificationMethod"] == method
+        assert result["verificationMethodType"] == "Multikey"
+        assert result["keyController"] == issuer_id
+        # ... and it checked that the issuer's profile lists the key under assertionMethod (and
+        # that the key's controller is the credential's issuer: CredentialIssuancePurpose).
+        assert result["fetched"][:2] == [method, issuer_id], result["fetched"]
+        assert result["status"] == [
+            {"purpose": "revocation", "index": document["credentialStatus"]["statusListIndex"],
+             "set": False}
+        ]  # fmt: skip
+
+        refused = node("di", tampered, "--api", base)
+        assert refused["verified"] is False, refused
+        assert refused["proofVerified"] is False
+
+        # Revoked with the CLI: the verifier reads it from the live list from then on.
+        assert node("status", badge, "--api", base)["status"][0]["set"] is False
+        done = await cli(settings, "badge", "revoke", credential_id, "--reason", "x")
+        assert done.returncode == 0, done
+        status = node("status", badge, "--api", base)
+        assert status["verified"] is True, status
+        assert status["status"][0] == {
+            "purpose": "revocation",
+            "index": document["credentialStatus"]["statusListIndex"],
+            "set": True,
+        }
+        after = node("di", badge, "--api", base)
+        assert after["revoked"] is True and after["proofVerified"] is True, after
+
+
+async def test_status_list_reader_sees_a_revocation_only_after_it(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """@digitalbazaar/vc-bitstring-status-list on its own, against the live list: not revoked
+    before `internflow badge revoke`, revoked after; another badge on the list stays as it was;
+    suspending a badge does not touch what independent verifiers read (one status entry)."""
+    revoked_id, revoked = await issue(pool, settings)
+    other_id, other = await issue(pool, settings)
+    first, second = write(tmp_path, "a.json", revoked), write(tmp_path, "b.json", other)
+    async with served(settings, tmp_path / "api.log") as base:
+        before = node("status", first, "--api", base)
+        assert before["verified"] is True and before["status"][0]["set"] is False, before
+        done = await cli(settings, "badge", "revoke", revoked_id, "--reason", "awarded by mistake")
+        assert done.returncode == 0, done
+        done = await cli(settings, "badge", "suspend", other_id, "--reason", "under review")
+        assert done.returncode == 0, done
+        assert node("status", first, "--api", base)["status"][0]["set"] is True
+        assert node("status", second, "--api", base)["status"][0]["set"] is False
+        async with httpx.AsyncClient(base_url=base, trust_env=False) as http:
+            uuid = other_id.removeprefix("urn:uuid:")
+            answer = (await http.get(f"/credentials/{uuid}/status")).json()
+        assert answer["status"] == "suspended"
+
+
+async def test_jose_verifies_the_vc_jwt_with_the_live_jwks(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    credential_id, token = await issue(pool, settings, "vc-jwt")
+    badge = write(tmp_path, "badge.jwt", token)
+    async with served(settings, tmp_path / "api.log") as base:
+        result = node("jwt", badge, "--api", base)
+    assert result["verified"] is True, result
+    header, claims = result["header"], result["claims"]
+    issuer_id = result["issuerId"]
+    assert header["alg"] == "RS256" and header["typ"] == "JWT"
+    assert header["kid"] == f"{issuer_id}/keys/rsa-1"
+    # The kid chain: the header's kid is in the JWKS under that same kid, and dereferences to
+    # that very JWK.
+    assert result["kidListedInJwks"] == 1 and result["kidDereferencesToJwk"] is True
+    assert result["dereferencedKid"] == header["kid"]
+    assert f"{issuer_id}/.well-known/jwks.json" not in result["fetched"]
+    # sub is always there: the subject's pseudonymous id (a URN), equal to credentialSubject.id.
+    assert claims["sub"] == result["subjectId"] and claims["sub"].startswith("urn:uuid:")
+    assert claims["iss"] == issuer_id and claims["jti"] == credential_id == result["credentialId"]
+
+
+async def test_did_web_issuer_and_key_rotation(
+    pool: asyncpg.Pool, settings: Settings, tmp_path: Path
+) -> None:
+    """An institution on did:web: its badges name did:web:<host> as issuer and '<DID>#key-N' as
+    key; Digital Bazaar's verifier resolves the DID document from /.well-known/did.json. After a
+    rotation, badges signed with the earlier key verify in both issuer forms."""
+    public = f"https://localhost:{settings.api_port}"
+    did_settings = settings.model_copy(
+        update={"public_base_url": public, "did_web_institutions": "*"}
+    )
+    old_did = await issue(pool, did_settings)
+    old_https = await issue(pool, settings)
+    KeyRing.load_or_create(settings.keys_path).rotate(settings.keys_path)
+    new_did = await issue(pool, did_settings)
+    new_https = await issue(pool, settings)
+    did = f"did:web:localhost%3A{settings.api_port}"
+    for (_, credential), key_id in ((old_did, "key-1"), (new_did, "key-2")):
+        document = json.loads(credential)
+        assert document["issuer"]["id"] == did
+        assert document["proof"]["verificationMethod"] == f"{did}#{key_id}"
+        assert document["credentialStatus"]["statusListCredential"] == f"{public}/status/revocation"
+    assert json.loads(new_https[1])["proof"]["verificationMethod"].endswith("/keys/key-2")
+
+    async with served(did_settings, tmp_path / "api.log") as base:
+        for name, (_, credential) in {
+            "old-did": old_did,
+            "new-did": new_did,
+        }.items():
+            result = node("di", write(tmp_path, f"{name}.json", credential), "--api", base,
+                          "--public", public)  # fmt: skip
+            assert result["verified"] is True, (name, result)
+            assert result["keyController"] == did
+            assert f"{public}/.well-known/did.json" in result["fetched"]
+    async with served(settings, tmp_path / "api2.log") as base:
+        for name, (_, credential) in {"old-https": old_https, "new-https": new_https}.items():
+            result = node("di", write(tmp_path, f"{name}.json", credential), "--api", base)
+            assert result["verified"] is True, (name, result)
