@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make demo   - start the embedded stack and run one internship to a verified badge"
-	@echo "make test   - lint, type-check and run the test suite on the embedded parts"
+	@echo "make test   - lint, type-check and run the test suite on the embedded parts (and Node verifiers)"
 	@echo "make up     - start the embedded stack (Temporal, PostgreSQL, mail sink, worker)"
 	@echo "make drill  - fault drill: 50 internships through worker kills and outages"
 	@echo "make bench  - benchmarks; prints a table and writes bench/results.json"
@@ -38,8 +38,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The interoperability suite (tests/interop) runs independent verifiers under Node.js, pinned by
+# tests/interop/package-lock.json; npm ci installs them when they are missing or out of date.
+INTEROP := tests/interop
+
+$(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	npm ci --prefix $(INTEROP) --no-audit --no-fund
+
+test: lint $(INTEROP)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .internflow
+	rm -rf $(VENV) .internflow $(INTEROP)/node_modules
