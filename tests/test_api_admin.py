@@ -205,7 +205,7 @@ async def _issue_with_status(api: Api, plan: InternshipPlan) -> dict[str, Any]:
             issued_at=now,
             credential_status=assignment.credential_status(),
         )
-        signed = sign(credential, key, f"{issuer_id}#{key.public_key_multibase}", now)
+        signed = sign(credential, key, KeyRing.verification_method(issuer_id, key), now)
         await conn.execute(
             """
             INSERT INTO credentials (credential_id, internship_id, format, credential, issued_at,
@@ -218,7 +218,7 @@ async def _issue_with_status(api: Api, plan: InternshipPlan) -> dict[str, Any]:
             json.dumps(signed),
             now,
             *assignment.revocation,
-            *assignment.suspension,
+            *(assignment.suspension or (None, None)),
         )
     return signed
 
@@ -233,7 +233,7 @@ async def test_revocation_flips_the_bit_on_the_signed_public_status_list(api: Ap
 
     async def fetched_status_lists() -> dict[str, Any]:
         lists = {}
-        for entry in credential["credentialStatus"]:
+        for entry in [credential["credentialStatus"]]:  # one entry: the revocation list
             url = entry["statusListCredential"]
             response = await api.http.get(url.removeprefix(base))
             assert response.status_code == 200
@@ -245,8 +245,22 @@ async def test_revocation_flips_the_bit_on_the_signed_public_status_list(api: Ap
     lists = await fetched_status_lists()
     report = verify_badge(credential, issuer_keys=keys, status_lists=lists.__getitem__)
     assert report.verified, report.errors
-    assert report.revoked is False and report.suspended is False
+    assert report.revoked is False and report.suspended is None
     assert 'data-verdict="verified"' in (await api.http.get(f"/verify/{uuid}")).text
+
+    # Suspension is the issuer's own state: on its page and in the API, not on a list.
+    suspended = await api.http.post(
+        f"/api/admin/credentials/{uuid}/suspend", json={"reason": "under review"}, headers=api.admin
+    )
+    assert suspended.status_code == 200
+    assert 'data-verdict="suspended"' in (await api.http.get(f"/verify/{uuid}")).text
+    assert (await api.http.get(f"/credentials/{uuid}/status")).json()["status"] == "suspended"
+    assert verify_badge(credential, issuer_keys=keys, status_lists=lists.__getitem__).verified
+    reinstated = await api.http.post(
+        f"/api/admin/credentials/{uuid}/reinstate", json={"reason": "cleared"}, headers=api.admin
+    )
+    assert reinstated.status_code == 200
+    assert (await api.http.get(f"/credentials/{uuid}/status")).json()["status"] == "active"
 
     revoked = await api.http.post(
         f"/api/admin/credentials/{uuid}/revoke",

@@ -8,8 +8,11 @@ from pathlib import Path
 import httpx
 
 from api.app import create_app
+from badges.keyring import KeyRing
 from runtime.ports import throwaway_settings
 from tests.test_api_harness import Api, api, planned
+
+LD_JSON = "application/ld+json"
 
 __all__ = ["api"]
 
@@ -37,6 +40,7 @@ async def test_readiness_says_which_part_is_missing(tmp_path: Path) -> None:
 
 
 async def test_issuer_profile_keys_images_and_unknowns(api: Api) -> None:
+    KeyRing.load_or_create(api.settings.keys_path)  # key-1 (Data Integrity) and rsa-1 (VC-JWT)
     plan = planned()
     assert (await api.start(plan)).status_code == 201
     await api.settle(plan.internship_id)
@@ -58,8 +62,34 @@ async def test_issuer_profile_keys_images_and_unknowns(api: Api) -> None:
     )
     assert (await api.http.get(f"/issuers/{plan.institution.id}/status/expired")).status_code == 422
 
+    # Every key at its own URL: the Multikey document a proof's verificationMethod names, and
+    # the JWK a VC-JWT's kid names; the profile lists both under assertionMethod.
+    issuer_id = body["id"]
+    assert body["@context"][0] == "https://www.w3.org/ns/did/v1"
+    key = await api.http.get(f"/issuers/{plan.institution.id}/keys/key-1")
+    assert key.status_code == 200 and key.headers["content-type"].startswith(LD_JSON)
+    multikey = key.json()
+    assert multikey["@context"] == ["https://w3id.org/security/multikey/v1"]
+    assert (multikey["id"], multikey["type"], multikey["controller"]) == (
+        f"{issuer_id}/keys/key-1",
+        "Multikey",
+        issuer_id,
+    )
+    assert multikey["publicKeyMultibase"].startswith("z6Mk")
+    assert multikey["id"] in body["assertionMethod"]
+    jwk = await api.http.get(f"/issuers/{plan.institution.id}/keys/rsa-1")
+    assert jwk.status_code == 200 and jwk.headers["content-type"].startswith("application/jwk+json")
+    assert jwk.json()["kid"] == f"{issuer_id}/keys/rsa-1" and "d" not in jwk.json()
+    assert f"{issuer_id}/keys/rsa-1" in body["assertionMethod"]
+    assert (await api.http.get(f"/issuers/{plan.institution.id}/keys/key-9")).status_code == 404
+    assert (await api.http.get("/issuers/nobody/keys/key-1")).status_code == 404
+
     jwks = await api.http.get("/.well-known/jwks.json")
-    assert jwks.status_code == 200 and isinstance(jwks.json()["keys"], list)
+    assert jwks.status_code == 200
+    kids = [item["kid"] for item in jwks.json()["keys"]]
+    assert f"{issuer_id}/keys/rsa-1" in kids and f"{issuer_id}#rsa-1" in kids
+    # No did:web on a plain-http (loopback) deployment.
+    assert (await api.http.get("/.well-known/did.json")).status_code == 404
 
     image = await api.http.get("/images/badge.png")
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
@@ -71,6 +101,7 @@ async def test_issuer_profile_keys_images_and_unknowns(api: Api) -> None:
     page = await api.http.get(f"/verify/{ghost}")
     assert page.status_code == 404 and "Unknown badge" in page.text
     assert (await api.http.get(f"/credentials/{ghost}.json")).status_code == 404
+    assert (await api.http.get(f"/credentials/{ghost}/status")).status_code == 404
     assert (await api.http.get("/verify/not-a-uuid")).status_code == 422
 
 
@@ -88,3 +119,27 @@ async def test_openapi_is_served(api: Api) -> None:
     ):
         assert path in paths
     assert (await api.http.get("/docs")).status_code == 200
+
+
+async def test_did_web_document_on_an_https_deployment(tmp_path: Path) -> None:
+    """With an https public base URL the deployment is did:web:<host>: /.well-known/did.json
+    lists every key as '<DID>#<key id>' under assertionMethod (no database needed)."""
+    settings = throwaway_settings(
+        tmp_path, public_base_url="https://badges.example.org", did_web_institutions="*"
+    )
+    KeyRing.load_or_create(settings.keys_path)
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        answer = await http.get("/.well-known/did.json")
+    assert answer.status_code == 200
+    document = answer.json()
+    did = "did:web:badges.example.org"
+    assert document["id"] == did
+    assert document["@context"][:2] == [
+        "https://www.w3.org/ns/did/v1",
+        "https://w3id.org/security/multikey/v1",
+    ]
+    ids = [method["id"] for method in document["verificationMethod"]]
+    assert ids == [f"{did}#key-1", f"{did}#rsa-1"] == document["assertionMethod"]
+    assert all(method["controller"] == did for method in document["verificationMethod"])

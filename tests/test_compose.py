@@ -49,6 +49,7 @@ DEFAULT_IS_RIGHT = {
     "smtp_username": "Mailpit takes mail without authentication; set for a real relay",
     "smtp_password": "as smtp_username",
     "codec_keys": "the keys come as a file (codec_keys_file), a compose secret",
+    "did_web_institutions": "did:web is opt-in per institution, on an https public base URL",
 }
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
 
