@@ -224,6 +224,6 @@ async def test_admin_dashboard_in_the_browser(site: Api, browser: Browser) -> No
     # What is owed now, from the read model: every milestone, none owed yet in planning.
     rows = page.locator("#status tr[data-milestone]")
     assert await rows.count() == len(plan.milestones)
-    assert "agreement_deadline" in await page.inner_text("#status")
+    assert "agreement deadline" in await page.inner_text("#status")
     await _shot(page, "admin-internship")
     await page.close()
