@@ -69,7 +69,7 @@ class Fixture:
         self.png = resources.files("badges").joinpath("images", "badge.png").read_bytes()
 
     def credential(self, salt: str | None = None) -> dict[str, Any]:
-        """Every optional part the project emits: status entries, evidence, schema, images.
+        """Every optional part the project emits: status entry, evidence, schema, images.
         Each gets a fresh random salt, as in production, unless one is given."""
         return build_credential(
             self.plan,
@@ -82,9 +82,7 @@ class Fixture:
                 ("Mid-term review", "Delivered the responsive booking pages on schedule."),
                 ("Final report", "Built and tested the site with the team in English."),
             ],
-            credential_status=credential_status(
-                (f"{BASE}/status/revocation/1", 94567), (f"{BASE}/status/suspension/1", 94567)
-            ),
+            credential_status=credential_status((f"{BASE}/status/revocation/1", 94567)),
             valid_until=ISSUED_AT + timedelta(days=3650),
             salt=salt,
         )
