@@ -30,6 +30,7 @@ from activities.notify import Mailer
 from activities.status_lists import signing_key
 from badges.keyring import KeyRing
 from badges.keys import load_or_create_signing_key
+from badges.status import MIN_STATUS_LIST_SIZE, StatusList
 from models.activities import BadgeRequest
 from runtime.settings import Settings
 from tests.helpers import sample_plan
@@ -318,3 +319,15 @@ async def test_did_web_issuer_and_key_rotation(
         for name, (_, credential) in {"old-https": old_https, "new-https": new_https}.items():
             result = node("di", write(tmp_path, f"{name}.json", credential), "--api", base)
             assert result["verified"] is True, (name, result)
+
+
+def test_the_status_list_reader_ignores_status_size(tmp_path: Path) -> None:
+    """Why suspension is not a multi-bit `message` entry: @digitalbazaar/vc-bitstring-status-list
+    reads one bit at statusListIndex as a boolean, whatever statusSize says. With statusSize 2,
+    entry 1 is bits 2 and 3; set it to 0b10 and the reader, asked for index 1, answers bit 1."""
+    bits = StatusList()
+    bits.set(2)  # entry 1 of a 2-bit list = 0b10 (a non-zero state)
+    encoded = write(tmp_path, "list.txt", bits.encode())
+    result = node("bits", encoded, "1", "2")
+    assert result["length"] == MIN_STATUS_LIST_SIZE
+    assert result["status"] == [False, True]  # entry 1 read as "not set"; bit 2 is another entry

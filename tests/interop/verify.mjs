@@ -9,6 +9,8 @@
 //       @digitalbazaar/vc-bitstring-status-list alone: reads the live status list.
 //   node verify.mjs jwt FILE --api URL [--public URL]
 //       jose: verifies a VC-JWT with the JWKS fetched from /.well-known/jwks.json.
+//   node verify.mjs bits FILE INDEX...
+//       What @digitalbazaar/vc-bitstring-status-list reads at each index of an encodedList.
 //   node verify.mjs bench FILE --api URL [--public URL] --iterations N
 //       The DI verification N times on one badge (documents fetched once, then cached).
 import {readFileSync} from 'node:fs';
@@ -17,7 +19,7 @@ import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
 import {cryptosuite as eddsaRdfc2022} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
-import {checkStatus} from '@digitalbazaar/vc-bitstring-status-list';
+import {checkStatus, decodeList} from '@digitalbazaar/vc-bitstring-status-list';
 import jsigs from 'jsonld-signatures';
 import * as jose from 'jose';
 import {makeDocumentLoader} from './loader.mjs';
@@ -79,7 +81,7 @@ async function verifyDataIntegrity({credential, documentLoader}) {
 
 async function main() {
   const log = [];
-  const documentLoader = makeDocumentLoader({apiBase, publicBase, log});
+  const documentLoader = apiBase ? makeDocumentLoader({apiBase, publicBase, log}) : null;
   const text = readFileSync(file, 'utf8').trim();
 
   if(command === 'di') {
@@ -137,6 +139,13 @@ async function main() {
       dereferencedKid: jwk && jwk.kid,
       fetched: log
     };
+  }
+
+  if(command === 'bits') {
+    // What the status list library reads at each index of an encodedList (FILE holds it).
+    const list = await decodeList({encodedList: text});
+    const indexes = positionals.slice(2).map(Number);
+    return {length: list.length, status: indexes.map(index => list.getStatus(index))};
   }
 
   if(command === 'bench') {
