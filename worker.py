@@ -16,6 +16,8 @@ from activities.notify import Mailer, NotifyActivities
 from activities.records import RecordActivities
 from activities.status_lists import signing_key
 from runtime.clients import connect_temporal, create_pool
+from runtime.deployment import SERVER_NEEDS, require_secrets
+from runtime.errors import StackError
 from runtime.logging import configure_logging
 from runtime.metrics import metrics_address, metrics_runtime
 from runtime.settings import Settings
@@ -57,6 +59,10 @@ async def pool_when_reachable(settings: Settings) -> asyncpg.Pool:
 
 
 async def run_worker(settings: Settings) -> None:
+    """The worker process until SIGINT/SIGTERM. Refuses to start (InsecureConfiguration, naming
+    each variable) with a missing or public secret key, codec keys or database password, unless
+    INTERNFLOW_DEMO=true."""
+    require_secrets(settings, SERVER_NEEDS)
     log = structlog.get_logger("worker")
     # The SDK's Prometheus endpoint (INTERNFLOW_METRICS_PORT); payload encryption and tracing
     # come with the client (runtime/clients.py) and reach the worker through it.
@@ -86,7 +92,11 @@ async def run_worker(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings)
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except StackError as error:
+        structlog.get_logger("worker").error("worker.refused", error=str(error))
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

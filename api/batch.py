@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from models.plan import InternshipPlan
 from operations import internships as ops
-from operations.internships import OperationRejected, RecordedPlans
+from operations.internships import OperationRejected, RecordedPlans, Started
 from runtime.settings import Settings
 
 
@@ -117,14 +117,20 @@ async def start_batch(
     rows: Iterable[dict[str, Any] | str],
     on_row: Any = None,
     recorded_plans: RecordedPlans | None = None,
+    starter: Starter | None = None,
 ) -> BatchResult:
     """Start each row's plan; a bad row does not stop the others. `on_row(result)` is called
     after each row (the CLI's progress bar). A row is refused as a single start would be (see
     `operations.internships.start_plan`); `recorded_plans` lets a running internship's amended
-    plan count as the same."""
+    plan count as the same. `starter` starts one plan instead of start_plan (the API's starts
+    it as the caller's key may: a row for another institution is refused)."""
+
+    async def start_plan(plan: InternshipPlan) -> Started:
+        return await ops.start_plan(client, settings, plan, recorded_plans=recorded_plans)
+
     results: list[RowResult] = []
     for number, row in enumerate(rows, start=1):
-        result = await _start_row(client, settings, number, row, recorded_plans)
+        result = await _start_row(number, row, starter or start_plan)
         results.append(result)
         if on_row is not None:
             on_row(result)
@@ -136,13 +142,11 @@ async def start_batch(
     )
 
 
-async def _start_row(
-    client: Client,
-    settings: Settings,
-    number: int,
-    row: dict[str, Any] | str,
-    recorded_plans: RecordedPlans | None,
-) -> RowResult:
+Starter = Callable[[InternshipPlan], Awaitable[Started]]
+"""Starts one plan (OperationRejected when refused)."""
+
+
+async def _start_row(number: int, row: dict[str, Any] | str, start: Starter) -> RowResult:
     if isinstance(row, str):
         return RowResult(row=number, internship_id=None, status="invalid", errors=[row])
     raw_id = row.get("internship_id")
@@ -154,7 +158,7 @@ async def _start_row(
             row=number, internship_id=internship_id, status="invalid", errors=_messages(error)
         )
     try:
-        started = await ops.start_plan(client, settings, plan, recorded_plans=recorded_plans)
+        started = await start(plan)
     except OperationRejected as error:
         return RowResult(
             row=number, internship_id=plan.internship_id, status="refused", errors=[str(error)]

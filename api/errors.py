@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from operations.credentials import CredentialConflict, CredentialNotFound
 from operations.internships import (
     DifferentPlanRunning,
+    InstitutionNotAllowed,
     InternshipNotFound,
     OperationRejected,
     PlanRefused,
@@ -52,6 +53,8 @@ _CONTENT_PHRASES: Final = (
 def rejection_status(error: OperationRejected) -> int:
     if isinstance(error, InternshipNotFound):
         return 404
+    if isinstance(error, InstitutionNotAllowed):
+        return 403
     if isinstance(error, PlanRefused):
         return 422
     if isinstance(error, DifferentPlanRunning):

@@ -26,6 +26,7 @@ from temporalio.service import RPCError
 
 from models.status import Phase
 from runtime.clients import connect_temporal
+from runtime.database import application_dsn
 from runtime.search_attributes import OVERDUE
 from runtime.settings import Settings
 
@@ -83,7 +84,7 @@ class DomainMetrics(Collector):
     async def _read_database(self, snapshot: DomainSnapshot) -> None:
         try:
             async with asyncio.timeout(SOURCE_TIMEOUT):
-                conn = await asyncpg.connect(self._settings.database_url)
+                conn = await asyncpg.connect(application_dsn(self._settings))
                 try:
                     rows = await conn.fetch(
                         "SELECT phase, count(*) AS n FROM internships GROUP BY phase"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import structlog
 import uvicorn
 
 from api.app import create_app
-from runtime.errors import ensure_port_free
+from runtime.deployment import SERVER_NEEDS, require_secrets
+from runtime.errors import StackError, ensure_port_free
 from runtime.logging import configure_logging
 from runtime.settings import Settings
 
 
 def serve(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM. StackError if the port is taken (naming the setting)."""
+    """Serve until SIGINT/SIGTERM. StackError if the port is taken (naming the setting), and
+    InsecureConfiguration (naming each variable) with a missing or public secret key, codec keys
+    or database password, unless INTERNFLOW_DEMO=true."""
+    require_secrets(settings, SERVER_NEEDS)
     ensure_port_free(settings.api_host, settings.api_port, "INTERNFLOW_API_PORT")
     uvicorn.run(
         create_app(settings),
@@ -26,7 +31,11 @@ def serve(settings: Settings) -> None:
 def main() -> None:
     settings = Settings()
     configure_logging(settings)
-    serve(settings)
+    try:
+        serve(settings)
+    except StackError as error:
+        structlog.get_logger("api").error("api.refused", error=str(error))
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

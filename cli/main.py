@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
+import structlog
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -42,6 +43,8 @@ from operations.access import AccessError
 from operations.credentials import CredentialConflict, CredentialNotFound, StatusAction
 from operations.internships import OperationRejected
 from runtime.clients import connect_records, connect_temporal
+from runtime.deployment import Need, require_secrets
+from runtime.deployment import problems as secret_problems
 from runtime.errors import StackError
 from runtime.logging import configure_logging
 from runtime.settings import Settings
@@ -86,8 +89,16 @@ SubmissionIdOption = Annotated[
 ]
 
 
+_errors_as_json = False
+"""With INTERNFLOW_LOG_FORMAT=json, errors are log lines too (`internflow worker` and `serve` in
+the image): one JSON object each."""
+
+
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
+    if _errors_as_json:
+        structlog.get_logger("internflow").error("refused", error=message)
+    else:
+        console.print(f"[red]error:[/] {message}")
     return typer.Exit(USER_ERROR)
 
 
@@ -122,7 +133,10 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-def _settings() -> Settings:
+def _settings(*needs: Need) -> Settings:
+    """The settings, and logging configured; refused (exit 2, naming each variable) when a
+    secret in `needs` is missing or public, unless this is a trial (INTERNFLOW_DEMO=true, or an
+    embedded stack runs on the state dir: it made its own secrets)."""
     try:
         settings = Settings()
     except ValidationError as error:
@@ -132,6 +146,20 @@ def _settings() -> Settings:
         )
         raise _fail(f"invalid configuration: {problems}") from None
     configure_logging(settings)
+    global _errors_as_json
+    _errors_as_json = settings.log_format == "json"
+    if needs and secret_problems(settings, needs):
+        from runtime.stack import EmbeddedStack
+
+        embedded = EmbeddedStack.find_running(settings) is not None
+        try:
+            require_secrets(
+                settings,
+                needs,
+                trial_because="the embedded stack runs on this state dir" if embedded else None,
+            )
+        except StackError as error:
+            raise _fail(str(error)) from None
     return settings
 
 
@@ -147,9 +175,9 @@ def _print_receipt(receipt: Receipt) -> None:
     )
 
 
-def _submit(call: Callable[[Any], Coroutine[Any, Any, Receipt]]) -> None:
+def _submit(call: Callable[[Any], Coroutine[Any, Any, Receipt]], *needs: Need) -> None:
     """Connect to Temporal, send one submission, print the workflow's receipt."""
-    settings = _settings()
+    settings = _settings("codec_keys", *needs)
 
     async def go() -> Receipt:
         return await call(await connect_temporal(settings))
@@ -222,6 +250,21 @@ def serve() -> None:
         raise _fail(str(error)) from None
 
 
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (db/migrations/) not applied yet, as the tables' owner
+    (INTERNFLOW_DATABASE_OWNER_URL), each once, under a lock: what the production shape's
+    `migrate` step runs. The embedded stack migrates itself. Prints the files applied (as log
+    lines: JSON with INTERNFLOW_LOG_FORMAT=json)."""
+    from runtime.database import owner_dsn
+    from runtime.migrations import apply_migrations
+
+    settings = _settings("database_owner")
+    log = structlog.get_logger("migrate")
+    applied = _run(apply_migrations(owner_dsn(settings)))
+    log.info("migrations.done", applied=len(applied), files=applied)
+
+
 # ---- internships ------------------------------------------------------------------------------
 
 
@@ -265,7 +308,7 @@ def start(
     Examples: `internflow start examples/plan.json`;
     `internflow start examples/plan.json --batch interns.csv`; `internflow start --batch plans.json`
     """
-    settings = _settings()
+    settings = _settings("codec_keys", "database")
     if batch is None:
         if plan_file is None:
             raise _fail("give a plan file, or --batch FILE (see --help)")
@@ -372,7 +415,7 @@ def list_internships(
     from models.records import InternshipRow
     from operations.records import list_internships as read_list
 
-    settings = _settings()
+    settings = _settings("database")
 
     async def go() -> list[InternshipRow]:
         async with connect_records(settings) as conn:
@@ -425,7 +468,7 @@ def status(
     are as of the latest recorded step, `as_of`)."""
     from operations.records import internship_status
 
-    settings = _settings()
+    settings = _settings("codec_keys") if live else _settings("database")
 
     async def from_records() -> str:
         async with connect_records(settings) as conn:
@@ -458,7 +501,7 @@ def history(
 ) -> None:
     """What happened to an internship, step by step, from the audit trail (which outlives
     Temporal's history)."""
-    settings = _settings()
+    settings = _settings("codec_keys") if raw else _settings("database")
     if raw:
         from api.history import event_page
 
@@ -572,7 +615,7 @@ def approve(
         )
         return await ops.approve(client, internship_id, approval)
 
-    _submit(call)
+    _submit(call, "database")
 
 
 @app.command()
@@ -1013,7 +1056,7 @@ def _change_badge(badge_id: str, action: StatusAction, why: str) -> None:
     from operations.credentials import change_status, credential_for_internship, credential_id_of
     from runtime.clients import create_pool
 
-    settings = _settings()
+    settings = _settings("database")
 
     async def go() -> Any:
         pool = await create_pool(settings)
@@ -1069,19 +1112,47 @@ def keys_create(
     role: Annotated[
         Literal["operator", "admin"], typer.Option(help="operator or admin.")
     ] = "operator",
+    institution: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--institution",
+            help="An institution the operator key belongs to (its id, as in plans); repeat for "
+            "several. The key sees, lists, starts and changes only their internships.",
+        ),
+    ] = None,
+    all_institutions: Annotated[
+        bool,
+        typer.Option(
+            "--all-institutions",
+            help="An operator key for every institution (instead of --institution).",
+        ),
+    ] = False,
 ) -> None:
     """Create a key and print it once: it is stored only as a hash. Use it as
-    `Authorization: Bearer <key>`."""
-    from operations.access import create_api_key
+    `Authorization: Bearer <key>`. An operator key belongs to institutions: give
+    `--institution ID` (repeat for several) or, explicitly, `--all-institutions`; an admin key
+    sees every institution.
 
-    settings = _settings()
+    Examples: `internflow keys create registry-office --institution school-a`;
+    `internflow keys create head-office --all-institutions`;
+    `internflow keys create ops --role admin`"""
+    from operations.access import AccessError, create_api_key, key_scope
+
+    try:
+        scope = key_scope(role, institution or (), all_institutions)
+    except AccessError as error:
+        raise _fail(str(error)) from None
+    settings = _settings("database")
 
     async def go() -> Any:
         async with connect_records(settings) as conn:
-            return await create_api_key(conn, name, role)
+            return await create_api_key(conn, name, role, institutions=scope)
 
     record, key = _run(go())
-    console.print(f"created {record.role} key {record.key_id} ({record.name}); the key is:")
+    console.print(
+        f"created {record.role} key {record.key_id} ({record.name}, "
+        f"{record.describe_scope()}); the key is:"
+    )
     print(key)
     console.print("[yellow]Copy it now: it cannot be shown again.[/]")
 
@@ -1093,7 +1164,7 @@ def keys_revoke(
     """Revoke a key: requests with it are refused from now on."""
     from operations.access import revoke_api_key
 
-    settings = _settings()
+    settings = _settings("database")
 
     async def go() -> Any:
         async with connect_records(settings) as conn:
@@ -1105,21 +1176,22 @@ def keys_revoke(
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """The keys (ids, names, roles, dates; never the keys themselves)."""
+    """The keys (ids, names, roles, institutions, dates; never the keys themselves)."""
     from operations.access import list_api_keys
 
-    settings = _settings()
+    settings = _settings("database")
 
     async def go() -> Any:
         async with connect_records(settings) as conn:
             return await list_api_keys(conn)
 
-    table = Table("key id", "name", "role", "created", "revoked")
+    table = Table("key id", "name", "role", "institutions", "created", "revoked")
     for key in _run(go()):
         table.add_row(
             key.key_id,
             key.name,
             key.role,
+            key.describe_scope(),
             f"{key.created_at:%Y-%m-%d %H:%M}",
             f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
         )

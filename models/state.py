@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from models.base import StrictModel
 from models.plan import InternshipPlan
@@ -19,21 +19,28 @@ class Signature(StrictModel):
     at: AwareDatetime
 
 
-class InternshipState(StrictModel):
-    """The workflow's state between runs. A fresh internship starts from the defaults."""
+class InternshipState(BaseModel):
+    """The workflow's state between runs, and during one: the workflow holds one of these and
+    changes it in place (the only mutable model); a fresh internship starts from the defaults.
+    Collections are lists and dicts so that the JSON stays what runs recorded before carried."""
+
+    model_config = ConfigDict(extra="forbid")
 
     history_limit: int = Field(2000, ge=20)
     """Continue as new once the run's history has this many events (see the workflow)."""
     started: bool = False
     phase: Phase = Phase.PLANNING
-    signatures: tuple[Signature, ...] = ()
-    required_since: dict[str, int] = {}
-    receipts: dict[str, Receipt] = {}
-    submitted: dict[str, tuple[str, ...]] = {}
-    missed: tuple[str, ...] = ()
-    ladder_done: dict[str, int] = {}
-    agreement_reminders_sent: tuple[str, ...] = ()
-    assessments: dict[str, Assessment] = {}
+    signatures: list[Signature] = Field(default_factory=list)
+    required_since: dict[str, int] = Field(default_factory=dict)
+    """Per party, the plan version from which its approval counts (an amendment raises it)."""
+    receipts: dict[str, Receipt] = Field(default_factory=dict)
+    submitted: dict[str, list[str]] = Field(default_factory=dict)
+    """Milestone id -> the parties whose submission is in."""
+    missed: list[str] = Field(default_factory=list)
+    ladder_done: dict[str, int] = Field(default_factory=dict)
+    """Milestone id -> how many steps of its reminder ladder are done."""
+    agreement_reminders_sent: list[str] = Field(default_factory=list)
+    assessments: dict[str, Assessment] = Field(default_factory=dict)
     assessed_at: AwareDatetime | None = None
     validation: Validation | None = None
     withdrawal: Withdrawal | None = None
@@ -46,8 +53,8 @@ class InternshipState(StrictModel):
     overdue: bool = False
     credential_id: str | None = None
     reason: str | None = None
-    timeline: tuple[TimelineEntry, ...] = ()
-    evidence: dict[str, str] = {}
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    evidence: dict[str, str] = Field(default_factory=dict)
     """Milestone id -> report summary the intern agreed to show in the badge."""
     runs: int = 1
 
@@ -56,4 +63,4 @@ class InternshipInput(StrictModel):
     """The workflow's one argument: the plan and, when it continues as new, its state."""
 
     plan: InternshipPlan
-    state: InternshipState = InternshipState()
+    state: InternshipState = Field(default_factory=InternshipState)

@@ -36,6 +36,7 @@ from models.submissions import (
     Validation,
     Withdrawal,
 )
+from runtime import search_attributes
 from runtime.settings import Settings
 from workflows.internship import InternshipWorkflow, workflow_id_for
 
@@ -59,6 +60,11 @@ class PlanRefused(OperationRejected):
 
 class DifferentPlanRunning(OperationRejected):
     """Another plan already runs under this internship id."""
+
+
+class InstitutionNotAllowed(OperationRejected):
+    """The caller's key does not belong to the plan's institution (an operator key is limited to
+    its institutions)."""
 
 
 RecordedPlans: TypeAlias = Callable[[str], Awaitable[Sequence[InternshipPlan]]]
@@ -195,6 +201,24 @@ async def recorded_plan_versions(
         "SELECT plan FROM plan_versions WHERE internship_id = $1 ORDER BY version", internship_id
     )
     return [InternshipPlan.model_validate_json(row["plan"]) for row in rows]
+
+
+async def workflow_institution(client: Client, internship_id: str) -> str | None:
+    """The institution of the internship's workflow as Temporal knows it (its search attribute,
+    else its start input): for an internship started a moment ago that has no record yet. None
+    when no workflow has this id."""
+    try:
+        described = await handle_for(client, internship_id).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise _rejection(internship_id, error) from None
+    found = described.typed_search_attributes.get(search_attributes.INSTITUTION_ID)
+    if found:
+        return found
+    info = described.raw_description.workflow_execution_info
+    start = await _start_input(client, internship_id, info.first_run_id or described.run_id)
+    return start.plan.institution.id if start is not None else None
 
 
 def handle_for(client: Client, internship_id: str) -> WorkflowHandle[InternshipWorkflow, Any]:

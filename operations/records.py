@@ -4,6 +4,7 @@ workflow (a Temporal query needs a worker, and is best kept for what only the wo
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -25,6 +26,15 @@ async def recorded_phase(conn: Connection, internship_id: str) -> Phase | None:
         "SELECT phase FROM internships WHERE internship_id = $1", internship_id
     )
     return Phase(phase) if phase is not None else None
+
+
+async def institution_of(conn: Connection, internship_id: str) -> str | None:
+    """The institution the internship belongs to, from the read model (None before its first
+    record, and for an unknown id)."""
+    found: str | None = await conn.fetchval(
+        "SELECT institution_id FROM internships WHERE internship_id = $1", internship_id
+    )
+    return found
 
 
 async def internship_status(
@@ -76,9 +86,12 @@ async def list_internships(
     text: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    institution_ids: Sequence[str] | None = None,
 ) -> list[InternshipRow]:
     """Internships matching every filter given, latest start first. `text` finds a part of the
-    internship, company or institution id, or of a party's name or e-mail address."""
+    internship, company or institution id, or of a party's name or e-mail address.
+    `institution_ids` limits the search to those institutions (an operator key's); None
+    searches every one."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     if offset < 0:
@@ -96,6 +109,7 @@ async def list_internships(
           AND ($2::text IS NULL OR company_id = $2)
           AND ($3::text IS NULL OR institution_id = $3)
           AND ($4::boolean IS NULL OR overdue = $4)
+          AND ($8::text[] IS NULL OR institution_id = ANY($8::text[]))
           AND ($5::text IS NULL
                OR internship_id ILIKE $5 OR company_id ILIKE $5 OR institution_id ILIKE $5
                OR EXISTS (SELECT 1 FROM parties p
@@ -111,6 +125,7 @@ async def list_internships(
         pattern,
         limit,
         offset,
+        list(institution_ids) if institution_ids is not None else None,
     )
     return [InternshipRow.model_validate(dict(row)) for row in rows]
 

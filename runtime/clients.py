@@ -13,6 +13,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import Runtime
 
 from runtime.codec import EncryptionCodec, codec_from_settings
+from runtime.database import application_dsn
 from runtime.settings import Settings
 from runtime.tracing import tracing_interceptors
 
@@ -45,8 +46,9 @@ async def connect_temporal(settings: Settings, *, runtime: Runtime | None = None
 
 @asynccontextmanager
 async def connect_records(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    """One connection to the application's database, for a short-lived command."""
-    conn = await asyncpg.connect(settings.database_url)
+    """One connection to the application's database, as the application role, for a
+    short-lived command."""
+    conn = await asyncpg.connect(application_dsn(settings))
     try:
         yield conn
     finally:
@@ -54,7 +56,8 @@ async def connect_records(settings: Settings) -> AsyncIterator[asyncpg.Connectio
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
-    """The process's one connection pool; its owner closes it on shutdown."""
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
+    """The process's one connection pool (as the application role); its owner closes it on
+    shutdown."""
+    pool = await asyncpg.create_pool(application_dsn(settings), min_size=1, max_size=10)
     assert pool is not None
     return pool

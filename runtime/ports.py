@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def throwaway_settings(state_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a stack in `state_dir` with every port free (tests, drills, benchmarks)."""
+    """Settings for a stack in `state_dir` with every port free (tests, drills, benchmarks). The
+    application connects as internflow_app with a password of its own (the embedded PostgreSQL
+    sets it); the migrations run as the superuser, postgres."""
     values: dict[str, Any] = {
         "state_dir": state_dir,
         "temporal_address": f"127.0.0.1:{free_port()}",
         "temporal_ui_port": free_port(),
-        "database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/internflow",
+        "database_url": (
+            f"postgresql://internflow_app:{secrets.token_urlsafe(16)}@127.0.0.1:{free_port()}"
+            "/internflow"
+        ),
         "smtp_host": "127.0.0.1",
         "smtp_port": free_port(),
         "api_port": free_port(),

@@ -23,6 +23,7 @@ import structlog
 
 from runtime import child_process
 from runtime.child_process import RunAs
+from runtime.database import APP_ROLE, load_or_create_password, user_of
 from runtime.errors import StackError, ensure_directory, ensure_port_free
 from runtime.settings import Settings
 
@@ -33,6 +34,11 @@ SERVICE_ACCOUNT = "internflow-pg"
 
 # A unix socket path must fit in sockaddr_un.sun_path (108 bytes on Linux, 104 on macOS).
 _MAX_SOCKET_PATH = 100
+
+# The lines of pg_hba.conf we manage: the application role signs in with its password (the
+# superuser, the tables' owner, stays trusted on loopback, as initdb --auth=trust made it).
+_HBA_BEGIN = "# BEGIN internflow: the application role signs in with its password"
+_HBA_END = "# END internflow"
 
 
 def postgres_bin_dir() -> Path:
@@ -141,6 +147,13 @@ def _let_execute(bin_dir: Path, account: RunAs) -> None:
             file.chmod(file.stat().st_mode | 0o004 | (0o001 if file.stat().st_mode & 0o100 else 0))
 
 
+async def _format(conn: asyncpg.Connection, template: str, *values: str) -> str:
+    """A statement with identifiers (%I) and literals (%L) quoted by PostgreSQL's format()."""
+    placeholders = ", ".join(f"${n}::text" for n in range(1, len(values) + 1))
+    statement: str = await conn.fetchval(f"SELECT format('{template}', {placeholders})", *values)
+    return statement
+
+
 def _chown_tree(path: Path, account: RunAs) -> None:
     for directory, dirs, files in os.walk(path):
         os.chown(directory, account.uid, account.gid)
@@ -162,7 +175,10 @@ class EmbeddedPostgres:
         self.server_options = dict(server_options or {})
         self.ready_timeout = ready_timeout
         self.host, self.port = settings.database_host_port
-        self.user = urlsplit(settings.database_url).username or "postgres"
+        # The superuser initdb creates owns the tables and runs the migrations; the application
+        # connects as its own role (runtime/database.py), unless its DSN names the superuser.
+        self.user = user_of(settings.database_owner_dsn) or "postgres"
+        self.app_user = user_of(settings.database_url) or self.user
         self.root = settings.state_dir / "postgres"
         self.data_dir = self.root / "data"
         self.socket_dir = self.root / "socket"
@@ -197,6 +213,7 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             await self._initdb(bin_dir)
         self._check_version(bin_dir)
+        self._write_hba()
 
         self._proc = child_process.spawn(
             self._server_command(bin_dir),
@@ -210,6 +227,7 @@ class EmbeddedPostgres:
         try:
             await self._wait_ready()
             await self._create_database()
+            await self._ensure_application_role()
         except BaseException:
             await self.stop()
             raise
@@ -388,6 +406,58 @@ class EmbeddedPostgres:
                     pass
         finally:
             await conn.close()
+
+    def _write_hba(self) -> None:
+        """Put our block first in pg_hba.conf (the first matching line decides): the
+        application role needs its password, over TCP and the socket alike."""
+        path = self.data_dir / "pg_hba.conf"
+        text = path.read_text()
+        start, end = text.find(_HBA_BEGIN), text.find(_HBA_END)
+        if start != -1 and end != -1:
+            text = text[:start] + text[end + len(_HBA_END) :].lstrip("\n")
+        if self.app_user != self.user:
+            role = '"' + self.app_user.replace('"', '""') + '"'
+            block = "\n".join(
+                [
+                    _HBA_BEGIN,
+                    f"local all {role} scram-sha-256",
+                    f"host all {role} all scram-sha-256",
+                    _HBA_END,
+                ]
+            )
+            text = f"{block}\n{text}"
+        if text != path.read_text():
+            path.write_text(text)  # in place: the file keeps its owner
+
+    async def _ensure_application_role(self) -> None:
+        """The application role (the user of INTERNFLOW_DATABASE_URL) with its password: the
+        DSN's, or one generated into <state_dir>/database-password. It logs in and nothing
+        more; the migrations grant it what it may do with the tables."""
+        if self.app_user == self.user:
+            return
+        password = load_or_create_password(self.settings)
+        conn = await self._connect("postgres")
+        try:
+            for role in dict.fromkeys([APP_ROLE, self.app_user]):
+                if not await conn.fetchval("SELECT true FROM pg_roles WHERE rolname = $1", role):
+                    try:
+                        await conn.execute(await _format(conn, "CREATE ROLE %I", role))
+                    except asyncpg.DuplicateObjectError:
+                        pass
+            await conn.execute(
+                await _format(
+                    conn,
+                    "ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                    "NOBYPASSRLS PASSWORD %L",
+                    self.app_user,
+                    password,
+                )
+            )
+            if self.app_user != APP_ROLE:
+                await conn.execute(await _format(conn, "GRANT %I TO %I", APP_ROLE, self.app_user))
+        finally:
+            await conn.close()
+        log.info("postgres.application_role", role=self.app_user)
 
     async def stop(self, grace_seconds: float = 30.0) -> None:
         """Fast shutdown (SIGINT: roll back open transactions, checkpoint, exit); SIGKILL

@@ -6,7 +6,7 @@ import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,8 +26,16 @@ class Settings(BaseSettings):
     temporal_ui_port: int = Field(8233, description="Web UI port of the embedded Temporal server.")
     task_queue: str = "internflow"
     database_url: str = Field(
-        "postgresql://postgres@127.0.0.1:55432/internflow",
-        description="PostgreSQL DSN of the application's database.",
+        "postgresql://internflow_app@127.0.0.1:55432/internflow",
+        description="PostgreSQL DSN the worker, the API and the CLI connect with: the application "
+        "role (internflow_app), which may not change or remove the audit trail. Without a "
+        "password in it, the embedded stack's generated one (<state_dir>/database-password).",
+    )
+    database_owner_url: str | None = Field(
+        None,
+        description="PostgreSQL DSN of the role that owns the tables and applies the migrations "
+        "(`internflow migrate`); only the migration step needs it. Default: the embedded stack's "
+        "superuser (postgres, no password) at database_url's host, port and database.",
     )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
@@ -66,6 +74,12 @@ class Settings(BaseSettings):
         description="Internship workflows a worker keeps in memory (the SDK's "
         "max_cached_workflows); one outside it is replayed from its history when it next has "
         "work or is queried.",
+    )
+    demo: bool = Field(
+        False,
+        description="A trial with no real data: public placeholder or missing secrets are "
+        "accepted (with a warning) instead of refused. The embedded stack's processes are "
+        "always a trial.",
     )
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -157,6 +171,19 @@ class Settings(BaseSettings):
     @cached_property
     def database_name(self) -> str:
         return urlsplit(self.database_url).path.lstrip("/") or "postgres"
+
+    @cached_property
+    def database_owner_dsn(self) -> str:
+        """The DSN migrations run with: database_owner_url, or the embedded stack's superuser
+        (`postgres`, trusted on loopback) on database_url's server and database."""
+        if self.database_owner_url:
+            return self.database_owner_url
+        parts = urlsplit(self.database_url)
+        host = parts.hostname or "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+        return urlunsplit(parts._replace(netloc=f"postgres@{host}{port}"))
 
 
 def _is_loopback(host: str) -> bool:

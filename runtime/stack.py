@@ -23,6 +23,7 @@ import structlog
 from pydantic import SecretStr
 
 from runtime import child_process
+from runtime.database import owner_dsn
 from runtime.errors import StackError, ensure_directory, ensure_port_free
 from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
@@ -64,6 +65,15 @@ def settings_environment(settings: Settings) -> dict[str, str]:
             env[key] = "true" if value else "false"
         else:
             env[key] = str(value)
+    return env
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment of the stack's worker and API: its settings, as a trial (the embedded
+    stack generates its own secrets and runs without payload encryption), without the owner's
+    DSN (they connect as the application role)."""
+    env = settings_environment(settings.model_copy(update={"demo": True}))
+    env.pop(f"{settings.model_config.get('env_prefix', '')}DATABASE_OWNER_URL".upper(), None)
     return env
 
 
@@ -227,7 +237,8 @@ class EmbeddedStack:
             load_or_create_secret(self.settings)  # before any child could race to create it
             await self.postgres.start()
             self._write_stack_file(ready=False)
-            applied = await apply_migrations(self.settings.database_url)
+            # As the tables' owner; the worker and the API connect as the application role.
+            applied = await apply_migrations(owner_dsn(self.settings))
             if applied:
                 log.info("stack.migrated", applied=applied)
             await self.temporal.start()
@@ -328,7 +339,7 @@ class EmbeddedStack:
         self._worker = child_process.spawn(
             self.worker_argv,
             log_path=self.worker_log,
-            env=settings_environment(self.settings),
+            env=child_environment(self.settings),
             # If the stack's process dies, its worker goes at once: a graceful shutdown that
             # evicts thousands of cached workflows can take minutes, and losing a worker loses
             # nothing (Temporal hands its work to the next one).
@@ -359,7 +370,7 @@ class EmbeddedStack:
         """Start the API and wait until its port answers; StackError (with its log) if it
         exits first."""
         self._api = child_process.spawn(
-            self.api_argv, log_path=self.api_log, env=settings_environment(self.settings)
+            self.api_argv, log_path=self.api_log, env=child_environment(self.settings)
         )
         log.info("api.started", pid=self._api.pid, url=self.api_url)
         loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -21,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from runtime import search_attributes
 from runtime.clients import create_pool
+from runtime.database import owner_dsn
 from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
 from runtime.ports import free_port, throwaway_settings
@@ -79,7 +81,9 @@ async def postgres() -> AsyncIterator[EmbeddedPostgres]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
-    """The DSN of a new, empty database on the session's PostgreSQL; dropped afterwards."""
+    """The DSN of a new, empty database on the session's PostgreSQL, as the superuser that owns
+    what the migrations create (the `settings` fixture connects as the application role);
+    dropped afterwards."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     host, port = postgres.settings.database_host_port
     admin = await asyncpg.connect(host=host, port=port, user=postgres.user, database="postgres")
@@ -119,12 +123,22 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+def application_dsn_of(postgres: EmbeddedPostgres, database: str) -> str:
+    """The DSN of the application role (internflow_app, with the session's password) on the
+    database `database` names."""
+    return urlsplit(postgres.dsn)._replace(path=urlsplit(database).path).geturl()
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database: str, mail_sink: MailSink) -> Settings:
-    """Settings of one test: its own database, mail sink, keys and task queue."""
+def settings(
+    tmp_path: Path, postgres: EmbeddedPostgres, database: str, mail_sink: MailSink
+) -> Settings:
+    """Settings of one test: its own database (the application connects as internflow_app, as
+    in production; migrations run as the owner), mail sink, keys and task queue."""
     return make_settings(
         tmp_path,
-        database_url=database,
+        database_url=application_dsn_of(postgres, database),
+        database_owner_url=database,
         smtp_port=mail_sink.port,
         task_queue=f"test-{uuid.uuid4().hex[:8]}",
     )
@@ -132,8 +146,9 @@ def settings(tmp_path: Path, database: str, mail_sink: MailSink) -> Settings:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    """A connection pool on the test's database, with every migration applied."""
-    await apply_migrations(settings.database_url)
+    """A connection pool on the test's database as the application role, with every migration
+    applied (as the owner)."""
+    await apply_migrations(owner_dsn(settings))
     pool = await create_pool(settings)
     try:
         yield pool

@@ -70,10 +70,11 @@ async def record() -> list[Path]:
                 settings = make_settings(
                     state,
                     database_url=postgres.dsn,
+                    database_owner_url=postgres.settings.database_owner_dsn,
                     smtp_port=sink.port,
                     task_queue=f"record-{uuid.uuid4().hex[:8]}",
                 )
-                await apply_migrations(settings.database_url)
+                await apply_migrations(settings.database_owner_dsn)
                 pool = await create_pool(settings)
                 try:
                     before = {w.run_id async for w in env.client.list_workflows()}

@@ -77,12 +77,19 @@ async def test_history_events_describe_and_statistics(api: Api) -> None:
 
 
 async def test_api_keys_are_created_listed_and_revoked(api: Api) -> None:
-    created = await api.http.post(
+    unscoped = await api.http.post(
         "/api/admin/keys", json={"name": "registry office", "role": "operator"}, headers=api.admin
+    )
+    assert unscoped.status_code == 422 and "--all-institutions" in unscoped.text
+    created = await api.http.post(
+        "/api/admin/keys",
+        json={"name": "registry office", "role": "operator", "institutions": ["school-a"]},
+        headers=api.admin,
     )
     assert created.status_code == 201
     new = created.json()
     assert new["key"].startswith("ifk_") and new["role"] == "operator"
+    assert (new["institutions"], new["all_institutions"]) == (["school-a"], False)
     listed = await api.http.get("/api/admin/keys", headers=api.admin)
     assert new["key_id"] in {k["key_id"] for k in listed.json()}
     assert new["key"] not in listed.text, "a key is shown once, at creation"

@@ -75,6 +75,8 @@ def cli_for(env: WorkflowEnvironment, settings: Settings) -> Cli:
             "INTERNFLOW_DATABASE_URL": settings.database_url,
             "INTERNFLOW_SMTP_PORT": str(settings.smtp_port),
             "INTERNFLOW_LOG_LEVEL": "warning",
+            # A trial: the test's Temporal runs without payload encryption.
+            "INTERNFLOW_DEMO": "true",
         }
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -24,7 +26,9 @@ from packaging.utils import canonicalize_name
 from temporalio.client import Client
 
 from runtime import search_attributes
-from runtime.codec import codec_from_settings
+from runtime.codec import codec_from_settings, new_key
+from runtime.deployment import SERVER_NEEDS
+from runtime.deployment import problems as secret_problems
 from runtime.migrations import apply_migrations
 from runtime.postgres import EmbeddedPostgres, postgres_bin_dir
 from runtime.settings import Settings
@@ -50,13 +54,47 @@ DEFAULT_IS_RIGHT = {
     "smtp_password": "as smtp_username",
     "codec_keys": "the keys come as a file (codec_keys_file), a compose secret",
     "did_web_institutions": "did:web is opt-in per institution, on an https public base URL",
+    "database_owner_url": "only the migrate service connects as the tables' owner",
 }
-_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<word>[^}]*))?\}")
+#: The secrets compose requires (`${NAME:?message}`): no default, no public fallback.
+REQUIRED_SECRETS = {
+    "POSTGRES_PASSWORD",
+    "TEMPORAL_DB_PASSWORD",
+    "INTERNFLOW_DB_PASSWORD",
+    "INTERNFLOW_APP_DB_PASSWORD",
+    "INTERNFLOW_SECRET_KEY",
+    "INTERNFLOW_CODEC_KEY_ID",
+    "INTERNFLOW_CODEC_KEYS_PATH",
+}
+#: A `.env` of a deployment's own (what deploy/env.example asks for).
+SAMPLE_ENV = {
+    "POSTGRES_PASSWORD": "5f0c1e7d9a2b4c6e8f0a1b3c5d7e9f01",
+    "TEMPORAL_DB_PASSWORD": "7a9c1e3f5b7d9f1a3c5e7b9d1f3a5c7e",
+    "INTERNFLOW_DB_PASSWORD": "2b4d6f8a0c2e4a6c8e0b2d4f6a8c0e2b",
+    "INTERNFLOW_APP_DB_PASSWORD": "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
+    "INTERNFLOW_SECRET_KEY": "Zq3vX9tL0mB7nR2sK8yW5pD1cF6hJ4gA",
+    "INTERNFLOW_CODEC_KEY_ID": "key-2027-01",
+    "INTERNFLOW_CODEC_KEYS_PATH": "./deploy/secrets/codec-keys.json",
+}
 
 
-def interpolate(value: str) -> str:
-    """What compose makes of `${NAME:-default}` with nothing set in `.env`: the default."""
-    return _VARIABLE.sub(lambda m: m.group("default") or "", value)
+def interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """What compose makes of `${NAME}`, `${NAME:-default}` and `${NAME:?message}` with `env`
+    as `.env` (default SAMPLE_ENV); KeyError for a required variable `env` lacks."""
+    values = SAMPLE_ENV if env is None else env
+
+    def substitute(match: re.Match[str]) -> str:
+        name, op, word = match.group("name"), match.group("op"), match.group("word")
+        if op in (":?", "?"):
+            if not values.get(name):
+                raise KeyError(f"compose refuses to start: {word}")
+            return values[name]
+        if op in (":-", "-"):
+            return values.get(name) or word
+        return values.get(name, "")
+
+    return _VARIABLE.sub(substitute, value)
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +110,12 @@ def service(compose: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def environment(compose: dict[str, Any], name: str) -> dict[str, str]:
+def environment(
+    compose: dict[str, Any], name: str, dotenv: dict[str, str] | None = None
+) -> dict[str, str]:
     env = service(compose, name).get("environment", {})
     assert isinstance(env, dict), f"{name}: write environment as a mapping"
-    return {key: interpolate(str(value)) for key, value in env.items()}
+    return {key: interpolate(str(value), dotenv) for key, value in env.items()}
 
 
 def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
@@ -168,7 +208,9 @@ def test_images_are_pinned_and_the_worker_scales(compose: dict[str, Any]) -> Non
     assert service(compose, "temporal-namespace")["image"].split(":")[1] == tools
 
 
-def test_worker_and_api_set_every_setting_production_needs(compose: dict[str, Any]) -> None:
+def test_worker_and_api_set_every_setting_production_needs(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
     fields = set(Settings.model_fields)
     assert set(DEFAULT_IS_RIGHT) <= fields, "DEFAULT_IS_RIGHT names a setting that is gone"
     needed = {f"INTERNFLOW_{name.upper()}" for name in fields - set(DEFAULT_IS_RIGHT)}
@@ -177,6 +219,8 @@ def test_worker_and_api_set_every_setting_production_needs(compose: dict[str, An
         env = environment(compose, name)
         ours = {key for key in env if key.startswith("INTERNFLOW_")}
         assert not needed - ours, f"{name} does not set {sorted(needed - ours)}"
+        # Only the migrations hold the owner's DSN.
+        assert ("INTERNFLOW_DATABASE_OWNER_URL" in ours) == (name == "migrate"), name
         assert not ours - known, f"{name} sets {sorted(ours - known)}: no such setting"
         assert service(compose, name)["secrets"] == ["codec_keys"]
 
@@ -191,10 +235,42 @@ def test_worker_and_api_set_every_setting_production_needs(compose: dict[str, An
     secret_file = interpolate(compose["secrets"]["codec_keys"]["file"])
     assert env["INTERNFLOW_CODEC_KEYS_FILE"] == "/run/secrets/codec_keys"
 
-    # The placeholder values make settings that load, with a working codec.
+    # A deployment's own values make settings that load, with a working codec, and that the
+    # processes accept; env.example's placeholders are refused, naming each variable.
+    assert secret_file == SAMPLE_ENV["INTERNFLOW_CODEC_KEYS_PATH"]
+    keys_file = tmp_path / "codec-keys.json"
+    keys_file.write_text(json.dumps({env["INTERNFLOW_CODEC_KEY_ID"]: new_key()}))
     values = {key.removeprefix("INTERNFLOW_").lower(): value for key, value in env.items()}
-    values["codec_keys_file"] = str(ROOT / secret_file)
+    values["codec_keys_file"] = str(keys_file)
     settings = Settings.model_validate(values)
+    assert settings.demo is False
+    assert secret_problems(settings, SERVER_NEEDS) == []
+    migrate = environment(compose, "migrate")
+    owner = Settings.model_validate(
+        {
+            **values,
+            "database_owner_url": migrate["INTERNFLOW_DATABASE_OWNER_URL"],
+        }
+    )
+    assert secret_problems(owner, ["database_owner"]) == []
+    assert owner.database_owner_dsn.startswith("postgresql://internflow:")
+    assert urlsplit(owner.database_owner_dsn).hostname == "postgres"
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy/env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    placeholders = environment(compose, "worker", example)
+    trial = Settings.model_validate(
+        {
+            **{k.removeprefix("INTERNFLOW_").lower(): v for k, v in placeholders.items()},
+            "codec_keys_file": str(ROOT / "deploy/secrets/codec-keys.example.json"),
+            "codec_key_id": "example-not-secret",
+        }
+    )
+    refused = " ".join(secret_problems(trial, SERVER_NEEDS))
+    for variable in ("INTERNFLOW_SECRET_KEY", "INTERNFLOW_DATABASE_URL", "codec keys"):
+        assert variable in refused
     codec = codec_from_settings(settings)
     assert codec is not None and codec.current_key_id == settings.codec_key_id
     assert settings.database_host_port == ("postgres", 5432)
@@ -202,7 +278,7 @@ def test_worker_and_api_set_every_setting_production_needs(compose: dict[str, An
     assert settings.temporal_host_port == ("temporal", 7233)
     init_sql = (ROOT / "deploy/postgres/10-internflow-databases.sh").read_text()
     assert f"CREATE DATABASE {settings.database_name} OWNER internflow" in init_sql
-    assert settings.database_url.startswith("postgresql://internflow:")
+    assert settings.database_url.startswith("postgresql://internflow_app:")
     assert env["INTERNFLOW_SECRET_KEY"] and not env["INTERNFLOW_OTLP_ENDPOINT"]
 
     # Ports in settings, health checks and published ports agree.
@@ -213,6 +289,46 @@ def test_worker_and_api_set_every_setting_production_needs(compose: dict[str, An
     assert api["ports"] == [f"127.0.0.1:{settings.api_port}:{settings.api_port}"]
     assert f"('127.0.0.1', {settings.api_port})" in " ".join(api["healthcheck"]["test"])
     assert settings.public_base_url == f"http://localhost:{settings.api_port}"
+
+
+def test_compose_requires_every_secret_and_falls_back_to_none(
+    compose: dict[str, Any],
+) -> None:
+    """Without `.env`, compose refuses to start and says which variable to set; no secret has a
+    default (a public placeholder) any more, and deploy/env.example lists each."""
+    text = COMPOSE_FILE.read_text()
+    uses: dict[str, set[str]] = {}
+    for match in _VARIABLE.finditer(text):
+        uses.setdefault(match.group("name"), set()).add(match.group("op") or "")
+        if match.group("name") in REQUIRED_SECRETS:
+            assert match.group("op") == ":?", match.group(0)
+            assert f"set {match.group('name')}" in match.group("word"), match.group(0)
+    assert set(uses) >= REQUIRED_SECRETS
+    assert not any(
+        "placeholder" in match.group("word") or "not-secret" in match.group("word")
+        for match in _VARIABLE.finditer(text)
+        if match.group("op") in (":-", "-")
+    )
+    for name in sorted(REQUIRED_SECRETS):
+        without = {k: v for k, v in SAMPLE_ENV.items() if k != name}
+        with pytest.raises(KeyError, match=f"set {name}"):
+            for service_name in compose["services"]:
+                environment(compose, service_name, without)
+            interpolate(compose["secrets"]["codec_keys"]["file"], without)
+    example = (ROOT / "deploy/env.example").read_text()
+    for name in REQUIRED_SECRETS:
+        assert re.search(rf"^{name}=", example, re.M), f"deploy/env.example lacks {name}"
+    # The migrations run as the owner (`internflow migrate`), the worker and API as the app role.
+    migrate = service(compose, "migrate")
+    assert migrate["command"] == ["migrate"] and "entrypoint" not in migrate
+    assert environment(compose, "migrate")["INTERNFLOW_DATABASE_OWNER_URL"].startswith(
+        "postgresql://internflow:"
+    )
+    for name in ("worker", "api"):
+        assert environment(compose, name)["INTERNFLOW_DATABASE_URL"].startswith(
+            "postgresql://internflow_app:"
+        )
+        assert environment(compose, name)["INTERNFLOW_DEMO"] == "false"
 
 
 def test_web_ui_decodes_through_the_api_codec_endpoint(compose: dict[str, Any]) -> None:
@@ -288,7 +404,8 @@ def test_temporal_runs_on_postgres_with_its_schema_and_dynamic_config(
 
 async def test_postgres_init_script_creates_the_roles_and_the_database() -> None:
     """deploy/postgres/10-internflow-databases.sh on a real, fresh PostgreSQL: afterwards the
-    internflow role migrates its own database, and the temporal role may create databases (as
+    internflow role (no superuser) migrates its own database, internflow_app reads and appends
+    but cannot rewrite the audit trail, and the temporal role may create databases (as
     temporal-sql-tool does)."""
     state_dir = Path(tempfile.mkdtemp(prefix="internflow-test-init-"))
     port = free_port()
@@ -307,6 +424,7 @@ async def test_postgres_init_script_creates_the_roles_and_the_database() -> None
             "PATH": f"{postgres_bin_dir()}{os.pathsep}{os.environ.get('PATH', '')}",
             "TEMPORAL_DB_PASSWORD": "temporal-test",
             "INTERNFLOW_DB_PASSWORD": "internflow-test",
+            "INTERNFLOW_APP_DB_PASSWORD": "internflow-app-test",
         }
         result = await asyncio.to_thread(
             subprocess.run,
@@ -327,8 +445,39 @@ async def test_postgres_init_script_creates_the_roles_and_the_database() -> None
                 "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'internflow'"
             )
             assert owner == "internflow"
+            assert (
+                await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = 'internflow'")
+                is False
+            )
         finally:
             await conn.close()
+        app = await asyncpg.connect(
+            f"postgresql://internflow_app:internflow-app-test@127.0.0.1:{port}/internflow"
+        )
+        try:
+            await app.execute(
+                """
+                INSERT INTO audit_events (event_id, internship_id, workflow_id, run_id,
+                                          plan_version, actor, kind, phase, occurred_at)
+                VALUES ('e-1', 'it-1', 'internship-it-1', 'r', 1, 'intern', 'approval',
+                        'planning', now())
+                """
+            )
+            assert await app.fetchval("SELECT actor FROM audit_events") == "intern"
+            for statement in (
+                "UPDATE audit_events SET actor = 'x'",
+                "DELETE FROM audit_events",
+                "TRUNCATE audit_events",
+                "TRUNCATE submissions",
+                "ALTER TABLE audit_events DISABLE TRIGGER ALL",
+                "DROP TRIGGER audit_events_no_truncate ON audit_events",
+                "CREATE TABLE sneak (id int)",
+                "SET ROLE internflow",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await app.execute(statement)
+        finally:
+            await app.close()
         temporal = await asyncpg.connect(
             f"postgresql://temporal:temporal-test@127.0.0.1:{port}/postgres"
         )

@@ -294,7 +294,7 @@ async def test_an_internship_survives_postgresql_stopping_and_restarting(
 ) -> None:
     env, client = time_skipping_env, time_skipping_env.client
     server, settings, _sink = own_postgres
-    await apply_migrations(settings.database_url)
+    await apply_migrations(settings.database_owner_dsn)
     pool = await create_pool(settings)
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=30))
     iid = plan.internship_id

@@ -32,6 +32,7 @@ from tests.helpers import (
     approve_all,
     assess,
     audit_rows,
+    eventually,
     report_and_feedback,
     running_worker,
     sample_plan,
@@ -102,8 +103,9 @@ def _activities(plan: InternshipPlan) -> ActivityEnvironment:
     ],
 )
 async def test_the_audit_trail_and_submissions_cannot_be_changed(
-    pool: asyncpg.Pool, statement: str
+    pool: asyncpg.Pool, settings: Settings, statement: str
 ) -> None:
+    """The application role has no such privilege; the tables' owner meets the triggers."""
     plan = sample_plan(datetime.now(UTC) + timedelta(days=10))
     records = RecordActivities(pool)
     env = _activities(plan)
@@ -113,8 +115,14 @@ async def test_the_audit_trail_and_submissions_cannot_be_changed(
     )
     assert await env.run(records.record_event, approval)
 
-    with pytest.raises(asyncpg.RaiseError, match="is append-only"):
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
         await pool.execute(statement)
+    owner = await asyncpg.connect(settings.database_owner_dsn)
+    try:
+        with pytest.raises(asyncpg.RaiseError, match="is append-only"):
+            await owner.execute(statement)
+    finally:
+        await owner.close()
     assert await pool.fetchval("SELECT count(*) FROM audit_events") == 1
     assert await pool.fetchval("SELECT count(*) FROM submissions") == 1
     assert await pool.fetchval("SELECT actor FROM audit_events") == "intern"
@@ -175,7 +183,11 @@ async def test_a_whole_internship_leaves_exact_records(
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await wait_for_phase(client, iid, Phase.AWAITING_START)
-        assert await recorded_phase(pool, iid) == Phase.AWAITING_START
+
+        async def recorded_awaiting_start() -> bool:  # the record follows the phase change
+            return await recorded_phase(pool, iid) == Phase.AWAITING_START
+
+        await eventually(recorded_awaiting_start, "the read model in awaiting_start")
 
         await advance_to(env, handle, m["check-in"].due - timedelta(hours=2))
         await report_and_feedback(client, plan, "check-in")
@@ -414,7 +426,7 @@ async def test_cohort_statistics_count_phases_punctuality_and_passes(pool: async
 
 @pytest.mark.parametrize("failing_table", ["submissions", "internships", "audit_events"])
 async def test_record_event_retried_after_a_failure_writes_once(
-    pool: asyncpg.Pool, failing_table: str
+    pool: asyncpg.Pool, settings: Settings, failing_table: str
 ) -> None:
     """A failure at any statement of the activity's transaction (here a trigger makes PostgreSQL
     itself refuse the write) leaves nothing behind; the retry writes each row once, and a retry
@@ -431,12 +443,12 @@ async def test_record_event_retried_after_a_failure_writes_once(
         occurred_at=plan.agreement_deadline - timedelta(days=2),
         detail={"late": False, "plan_version": 1, "comment": "fine"},
     )
-    await _fail_writes_to(pool, failing_table)
+    await _fail_writes_to(settings, failing_table)
     with pytest.raises(asyncpg.RaiseError, match="simulated failure"):
         await env.run(records.record_event, event)
     assert await pool.fetchval("SELECT count(*) FROM audit_events") == 0
     assert await pool.fetchval("SELECT count(*) FROM submissions") == 0
-    await _stop_failing(pool, failing_table)
+    await _stop_failing(settings, failing_table)
 
     assert await env.run(records.record_event, event) is True
     assert await env.run(records.record_event, event) is False
@@ -475,17 +487,17 @@ async def test_record_event_retried_after_a_failure_writes_once(
 
 @pytest.mark.parametrize("failing_table", ["internships", "plan_versions", "parties"])
 async def test_save_plan_retried_after_a_failure_writes_once(
-    pool: asyncpg.Pool, failing_table: str
+    pool: asyncpg.Pool, settings: Settings, failing_table: str
 ) -> None:
     plan = sample_plan(datetime.now(UTC) + timedelta(days=10))
     records = RecordActivities(pool)
     env = _activities(plan)
-    await _fail_writes_to(pool, failing_table)
+    await _fail_writes_to(settings, failing_table)
     with pytest.raises(asyncpg.RaiseError, match="simulated failure"):
         await env.run(records.save_plan, plan)
     for table in ("internships", "plan_versions", "parties"):
         assert await pool.fetchval(f"SELECT count(*) FROM {table}") == 0  # noqa: S608
-    await _stop_failing(pool, failing_table)
+    await _stop_failing(settings, failing_table)
 
     await env.run(records.save_plan, plan)
     await env.run(records.save_plan, plan)
@@ -508,19 +520,28 @@ async def test_save_plan_retried_after_a_failure_writes_once(
     ]
 
 
-async def _fail_writes_to(pool: asyncpg.Pool, table: str) -> None:
+async def _as_owner(settings: Settings, *statements: str) -> None:
+    """Run statements as the tables' owner (the application role may not touch triggers)."""
+    owner = await asyncpg.connect(settings.database_owner_dsn)
+    try:
+        for statement in statements:
+            await owner.execute(statement)
+    finally:
+        await owner.close()
+
+
+async def _fail_writes_to(settings: Settings, table: str) -> None:
     """Make PostgreSQL refuse every insert into or update of `table` until _stop_failing."""
-    await pool.execute(
+    await _as_owner(
+        settings,
         """
         CREATE OR REPLACE FUNCTION simulated_failure() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'simulated failure writing %', TG_TABLE_NAME; END; $$
-        """
-    )
-    await pool.execute(
+        """,
         f"CREATE TRIGGER simulated_failure BEFORE INSERT OR UPDATE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION simulated_failure()"
+        "FOR EACH ROW EXECUTE FUNCTION simulated_failure()",
     )
 
 
-async def _stop_failing(pool: asyncpg.Pool, table: str) -> None:
-    await pool.execute(f"DROP TRIGGER simulated_failure ON {table}")
+async def _stop_failing(settings: Settings, table: str) -> None:
+    await _as_owner(settings, f"DROP TRIGGER simulated_failure ON {table}")

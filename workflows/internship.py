@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from models.activities import AuditEvent, BadgeRequest, Notification, NotificationKind
     from models.evaluation import achieved_levels, shortfalls
     from models.plan import PARTIES, InternshipPlan, Language, Milestone, Party
-    from models.state import InternshipInput, InternshipState, Signature
+    from models.state import InternshipInput, Signature
     from models.status import (
         Deadline,
         InternshipOutcome,
@@ -108,39 +108,17 @@ def workflow_id_for(internship_id: str) -> str:
 # activities), and the replay tests replay recorded histories against every change.
 @workflow.defn(sandboxed=False)
 class InternshipWorkflow:
-    """State lives in plain attributes; `_state()` packs it for continue-as-new and `__init__`
-    unpacks it, so a run can pick up in any phase."""
+    """All state that outlives a run is one InternshipState, `self.s`: a run continues as new
+    with it and can pick up in any phase."""
 
     @workflow.init
     def __init__(self, start: InternshipInput) -> None:
-        plan, s = start.plan, start.state
-        self._plan = plan
-        self._history_limit = s.history_limit
-        self._started = s.started
-        self._phase = s.phase
-        self._signatures = list(s.signatures)
-        self._required_since: dict[str, int] = dict(s.required_since) or dict.fromkeys(
-            PARTIES, plan.version
-        )
-        self._receipts = dict(s.receipts)
-        self._submitted = {m.id: set(s.submitted.get(m.id, ())) for m in plan.milestones}
-        self._missed = set(s.missed)
-        self._ladder_done = dict(s.ladder_done)
-        self._agreement_reminders_sent = set(s.agreement_reminders_sent)
-        self._assessments = dict(s.assessments)
-        self._assessed_at = s.assessed_at
-        self._validation = s.validation
-        self._withdrawal = s.withdrawal
-        self._pause = s.pause
-        self._paused_at = s.paused_at
-        self._shift = s.shift
-        self._start_shift = s.start_shift
-        self._overdue = s.overdue
-        self._credential_id = s.credential_id
-        self._reason = s.reason
-        self._timeline = list(s.timeline)
-        self._evidence = dict(s.evidence)
-        self._runs = s.runs
+        self._plan = start.plan
+        self.s = start.state.model_copy(deep=True)
+        """Everything that survives continue-as-new, in one object (see models/state.py)."""
+        if not self.s.required_since:
+            self.s.required_since = dict.fromkeys(PARTIES, start.plan.version)
+        # Live handles, never carried over:
         self._epoch = 0
         """Bumped by pause, resume, amendment and extension: wakes every wait to recompute."""
         self._deadlines: list[datetime] = []
@@ -149,34 +127,6 @@ class InternshipWorkflow:
         self._background: set[asyncio.Task[None]] = set()
         self._mail: dict[asyncio.Task[None], NotificationKind] = {}
         """E-mails going out beside the main line, by kind."""
-
-    def _state(self) -> InternshipState:
-        return InternshipState(
-            history_limit=self._history_limit,
-            started=self._started,
-            phase=self._phase,
-            signatures=tuple(self._signatures),
-            required_since=self._required_since,
-            receipts=self._receipts,
-            submitted={k: tuple(sorted(v)) for k, v in self._submitted.items()},
-            missed=tuple(sorted(self._missed)),
-            ladder_done=self._ladder_done,
-            agreement_reminders_sent=tuple(sorted(self._agreement_reminders_sent)),
-            assessments=self._assessments,
-            assessed_at=self._assessed_at,
-            validation=self._validation,
-            withdrawal=self._withdrawal,
-            pause=self._pause,
-            paused_at=self._paused_at,
-            shift=self._shift,
-            start_shift=self._start_shift,
-            overdue=self._overdue,
-            credential_id=self._credential_id,
-            reason=self._reason,
-            timeline=tuple(self._timeline),
-            evidence=self._evidence,
-            runs=self._runs + 1,
-        )
 
     # ----------------------------------------------------------------- the lifecycle
 
@@ -188,24 +138,24 @@ class InternshipWorkflow:
         return outcome
 
     async def _lifecycle(self) -> InternshipOutcome:
-        if not self._started:
+        if not self.s.started:
             await self._begin()
-        if self._phase == Phase.PLANNING:
+        if self.s.phase == Phase.PLANNING:
             ended = await self._planning()
             if ended is not None:
                 return ended
             await self._enter(Phase.AWAITING_START)
-        if self._phase == Phase.AWAITING_START:
+        if self.s.phase == Phase.AWAITING_START:
             await self._main_wait(lambda: self._plan.period.start, lambda: False)
-            if self._withdrawal is not None:
+            if self.s.withdrawal is not None:
                 return await self._withdraw()
-            self._start_shift = self._shift
+            self.s.start_shift = self.s.shift
             await self._enter(Phase.IN_PROGRESS)
-        if self._phase in (Phase.IN_PROGRESS, Phase.EVALUATION):
+        if self.s.phase in (Phase.IN_PROGRESS, Phase.EVALUATION):
             self._ladders = [
                 asyncio.create_task(self._milestone_ladder(m))
                 for m in self._plan.milestones
-                if self._ladder_done.get(m.id, 0) < 4
+                if self.s.ladder_done.get(m.id, 0) < 4
             ]
             try:
                 ended = await self._monitoring_and_evaluation()
@@ -230,7 +180,7 @@ class InternshipWorkflow:
             ]
         )
         await self._save_plan()
-        self._started = True
+        self.s.started = True
         await self._enter(Phase.PLANNING)
         for party in PARTIES:
             await self._ask_approval(party, version)
@@ -248,7 +198,7 @@ class InternshipWorkflow:
             pending = [
                 (key, at)
                 for key, at in reminders
-                if key not in self._agreement_reminders_sent and at > now
+                if key not in self.s.agreement_reminders_sent and at > now
             ]
             stop_key, stop_at = min(
                 [*pending, ("deadline", plan.agreement_deadline)], key=lambda stop: stop[1]
@@ -259,13 +209,13 @@ class InternshipWorkflow:
                 lambda: stop_at,  # noqa: B023
                 lambda: self._agreement_complete() or self._plan.version != version,  # noqa: B023
             )
-            if self._withdrawal is not None:
+            if self.s.withdrawal is not None:
                 return await self._withdraw()
             if self._agreement_complete() or self._plan.version != version:
                 continue
             if stop_key == "deadline":
                 return await self._cancel_unapproved()
-            self._agreement_reminders_sent.add(stop_key)
+            _add(self.s.agreement_reminders_sent, stop_key)
             for party in self._unapproved():
                 await self._notify(
                     "agreement_reminder",
@@ -277,9 +227,9 @@ class InternshipWorkflow:
         return None
 
     async def _monitoring_and_evaluation(self) -> InternshipOutcome | None:
-        if self._phase == Phase.IN_PROGRESS:
+        if self.s.phase == Phase.IN_PROGRESS:
             await self._main_wait(lambda: self._plan.period.end, lambda: False)
-            if self._withdrawal is not None:
+            if self.s.withdrawal is not None:
                 return await self._withdraw()
             await self._enter(Phase.EVALUATION)
             for party in ("mentor", "tutor"):
@@ -287,13 +237,13 @@ class InternshipWorkflow:
 
         plan = self._plan
         window_end = plan.period.end + plan.assessment_window
-        both = lambda: len(self._assessments) == 2  # noqa: E731
+        both = lambda: len(self.s.assessments) == 2  # noqa: E731
         if not await self._main_wait(
             lambda: window_end - plan.reminder_policy.assessment_reminder, both
         ):
-            if self._withdrawal is not None:
+            if self.s.withdrawal is not None:
                 return await self._withdraw()
-            for party in sorted({"mentor", "tutor"} - set(self._assessments)):
+            for party in sorted({"mentor", "tutor"} - set(self.s.assessments)):
                 await self._notify(
                     "assessment_reminder",
                     party,
@@ -301,27 +251,27 @@ class InternshipWorkflow:
                     deadline=f"{self._dates().assessment_due:%Y-%m-%d %H:%M %Z}",
                 )
         assessed = await self._main_wait(lambda: window_end, both)
-        if self._withdrawal is not None:
+        if self.s.withdrawal is not None:
             return await self._withdraw()
         if not assessed:
-            missing = sorted({"mentor", "tutor"} - set(self._assessments))
+            missing = sorted({"mentor", "tutor"} - set(self.s.assessments))
             return await self._not_certified(f"no assessment from {', '.join(missing)} in time")
 
-        if self._assessed_at is None:
-            self._assessed_at = workflow.now() - self._shift
+        if self.s.assessed_at is None:
+            self.s.assessed_at = workflow.now() - self.s.shift
             await self._notify("validation_request", "tutor", key="final")
-        assessed_at = self._assessed_at
+        assessed_at = self.s.assessed_at
         validated = await self._main_wait(
             lambda: assessed_at + self._plan.validation_window,
-            lambda: self._validation is not None,
+            lambda: self.s.validation is not None,
         )
-        if self._withdrawal is not None:
+        if self.s.withdrawal is not None:
             return await self._withdraw()
-        if self._validation is None or not validated:
+        if self.s.validation is None or not validated:
             return await self._not_certified("the institution did not validate the result in time")
-        if self._validation.decision == "fail":
+        if self.s.validation.decision == "fail":
             return await self._not_certified(
-                self._validation.reason or "the institution did not validate the result"
+                self.s.validation.reason or "the institution did not validate the result"
             )
         await self._enter(Phase.CERTIFICATION)
         return None
@@ -336,16 +286,16 @@ class InternshipWorkflow:
                 issued_at=workflow.now(),
                 workflow_id=workflow.info().workflow_id,
                 evidence=tuple(
-                    (m.title, self._evidence[m.id])
+                    (m.title, self.s.evidence[m.id])
                     for m in self._plan.milestones
-                    if m.id in self._evidence
+                    if m.id in self.s.evidence
                 ),
             ),
             start_to_close_timeout=BADGE_TIMEOUT,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=BADGE_RETRY,
         )
-        self._credential_id = issued.credential_id
+        self.s.credential_id = issued.credential_id
         await self._enter(Phase.COMPLETED, detail={"credential_id": issued.credential_id})
         return self._outcome()
 
@@ -359,14 +309,14 @@ class InternshipWorkflow:
             ("missed", lambda: self._plan.reminder_policy.missed_after),
         ]
         for index, (step, offset) in enumerate(steps):
-            if index < self._ladder_done.get(milestone.id, 0):
+            if index < self.s.ladder_done.get(milestone.id, 0):
                 continue
             if await self._wait_until(
                 lambda offset=offset: milestone.due + offset(),  # type: ignore[misc]
                 lambda: not self._outstanding(milestone),
             ):
                 return
-            if self._withdrawal is not None:
+            if self.s.withdrawal is not None:
                 return
             owing = self._outstanding(milestone)
             if step == "milestone_request" or step == "reminder":
@@ -377,12 +327,12 @@ class InternshipWorkflow:
                     "escalation", "tutor", key=milestone.id, milestone=milestone.title
                 )
             else:
-                self._missed.add(milestone.id)
+                _add(self.s.missed, milestone.id)
                 await self._record("milestone_missed", "system", milestone.id, owing=owing)
                 await self._notify(
                     "missed", "operator", key=milestone.id, milestone=milestone.title
                 )
-            self._ladder_done[milestone.id] = index + 1
+            self.s.ladder_done[milestone.id] = index + 1
             self._set_overdue()
 
     # ----------------------------------------------------------------- waiting
@@ -395,14 +345,14 @@ class InternshipWorkflow:
         deadline. True if the condition held, False if the deadline passed."""
 
         def done() -> bool:
-            return self._withdrawal is not None or condition()
+            return self.s.withdrawal is not None or condition()
 
         while not done():
             epoch = self._epoch
-            if self._pause is not None:
+            if self.s.pause is not None:
                 await workflow.wait_condition(lambda: done() or self._epoch != epoch)  # noqa: B023
                 continue
-            effective = deadline() + self._shift
+            effective = deadline() + self.s.shift
             remaining = (effective - workflow.now()).total_seconds()
             if remaining <= 0:
                 return False
@@ -428,7 +378,7 @@ class InternshipWorkflow:
         any internship fast."""
         while True:
             met = await self._wait_until(deadline, lambda: condition() or self._history_is_long())
-            if not self._history_is_long() or condition() or self._withdrawal is not None:
+            if not self._history_is_long() or condition() or self.s.withdrawal is not None:
                 return met and condition()
             await self._continue_as_new()
 
@@ -436,39 +386,40 @@ class InternshipWorkflow:
         info = workflow.info()
         return (
             info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= self._history_limit
+            or info.get_current_history_length() >= self.s.history_limit
         )
 
     async def _continue_as_new(self) -> None:
         for ladder in self._ladders:
             ladder.cancel()
-        await self._record("continued_as_new", "system", f"run-{self._runs}")
+        await self._record("continued_as_new", "system", f"run-{self.s.runs}")
         # No await between the last handler finishing and continuing: nothing can slip in.
         await workflow.wait_condition(self._settled)
-        workflow.continue_as_new(InternshipInput(plan=self._plan, state=self._state()))
+        state = self.s.model_copy(update={"runs": self.s.runs + 1})
+        workflow.continue_as_new(InternshipInput(plan=self._plan, state=state))
 
     # ----------------------------------------------------------------- endings
 
     async def _withdraw(self) -> InternshipOutcome:
-        assert self._withdrawal is not None
-        self._reason = self._withdrawal.reason
-        await self._enter(Phase.WITHDRAWN, detail={"reason": self._reason})
+        assert self.s.withdrawal is not None
+        self.s.reason = self.s.withdrawal.reason
+        await self._enter(Phase.WITHDRAWN, detail={"reason": self.s.reason})
         for party in ("intern", "mentor"):
-            await self._notify("withdrawal", party, key="final", reason=self._reason)
+            await self._notify("withdrawal", party, key="final", reason=self.s.reason)
         return self._outcome()
 
     async def _cancel_unapproved(self) -> InternshipOutcome:
-        self._reason = (
+        self.s.reason = (
             f"the learning agreement (version {self._plan.version}) was not approved by "
             f"{', '.join(self._unapproved())} before its deadline"
         )
-        await self._enter(Phase.CANCELLED, detail={"reason": self._reason})
+        await self._enter(Phase.CANCELLED, detail={"reason": self.s.reason})
         for party in PARTIES:
-            await self._notify("cancellation", party, key="final", reason=self._reason)
+            await self._notify("cancellation", party, key="final", reason=self.s.reason)
         return self._outcome()
 
     async def _not_certified(self, reason: str) -> InternshipOutcome:
-        self._reason = reason
+        self.s.reason = reason
         await self._enter(Phase.NOT_CERTIFIED, detail={"reason": reason})
         for party in ("intern", "tutor"):
             await self._notify("outcome", party, key="final", reason=reason)
@@ -477,9 +428,9 @@ class InternshipWorkflow:
     def _outcome(self) -> InternshipOutcome:
         return InternshipOutcome(
             internship_id=self._plan.internship_id,
-            phase=self._phase,
-            credential_id=self._credential_id,
-            reason=self._reason,
+            phase=self.s.phase,
+            credential_id=self.s.credential_id,
+            reason=self.s.reason,
         )
 
     # ----------------------------------------------------------------- the learning agreement
@@ -487,7 +438,7 @@ class InternshipWorkflow:
     @workflow.update
     async def approve(self, approval: Approval) -> Receipt:
         def apply() -> None:
-            self._signatures.append(Signature(approval=approval, at=workflow.now()))
+            self.s.signatures.append(Signature(approval=approval, at=workflow.now()))
 
         return await self._accept(
             approval.submission_id,
@@ -500,7 +451,7 @@ class InternshipWorkflow:
 
     @approve.validator
     def _check_approval(self, approval: Approval) -> None:
-        if approval.submission_id in self._receipts:
+        if approval.submission_id in self.s.receipts:
             return
         self._require_phase("an approval", {Phase.PLANNING})
         self._require_current_version(approval.plan_version)
@@ -528,7 +479,7 @@ class InternshipWorkflow:
 
     @request_changes.validator
     def _check_change_request(self, request: ChangeRequest) -> None:
-        if request.submission_id in self._receipts:
+        if request.submission_id in self.s.receipts:
             return
         self._require_phase("a change request", {Phase.PLANNING})
         self._require_current_version(request.plan_version)
@@ -547,7 +498,7 @@ class InternshipWorkflow:
         def apply() -> None:
             self._plan = new
             for party in concerned:
-                self._required_since[party] = new.version
+                self.s.required_since[party] = new.version
             self._epoch += 1
 
         receipt = await self._accept(
@@ -568,7 +519,7 @@ class InternshipWorkflow:
 
     @amend.validator
     def _check_amendment(self, amendment: Amendment) -> None:
-        if amendment.submission_id in self._receipts:
+        if amendment.submission_id in self.s.receipts:
             return
         self._require_phase("an amendment", {Phase.PLANNING})
         new = amendment.plan
@@ -600,13 +551,13 @@ class InternshipWorkflow:
         )
 
     def _report_in(self, report: MilestoneReport) -> None:
-        self._submitted[report.milestone_id].add("intern")
+        _add(self.s.submitted.setdefault(report.milestone_id, []), "intern")
         if report.share_in_badge:
-            self._evidence[report.milestone_id] = report.summary
+            self.s.evidence[report.milestone_id] = report.summary
 
     @submit_report.validator
     def _check_report(self, report: MilestoneReport) -> None:
-        if report.submission_id in self._receipts:
+        if report.submission_id in self.s.receipts:
             return
         self._require_phase("a milestone report", REPORT_PHASES)
         self._require_milestone_party(report.milestone_id, "intern")
@@ -617,7 +568,7 @@ class InternshipWorkflow:
 
     @submit_feedback.validator
     def _check_feedback(self, feedback: CompanyFeedback) -> None:
-        if feedback.submission_id in self._receipts:
+        if feedback.submission_id in self.s.receipts:
             return
         self._require_phase("company feedback", FEEDBACK_PHASES)
         if feedback.milestone_id is not None:
@@ -638,7 +589,7 @@ class InternshipWorkflow:
     async def _accept_feedback(self, feedback: CompanyFeedback) -> Receipt:
         def apply() -> None:
             if feedback.milestone_id is not None:
-                self._submitted[feedback.milestone_id].add("mentor")
+                _add(self.s.submitted.setdefault(feedback.milestone_id, []), "mentor")
 
         return await self._accept(
             feedback.submission_id,
@@ -655,8 +606,8 @@ class InternshipWorkflow:
     @workflow.update
     async def pause(self, pause: Pause) -> Receipt:
         def apply() -> None:
-            self._pause = pause
-            self._paused_at = workflow.now()
+            self.s.pause = pause
+            self.s.paused_at = workflow.now()
             self._epoch += 1
             workflow.upsert_search_attributes([sa.PHASE.value_set(Phase.PAUSED.value)])
 
@@ -666,24 +617,24 @@ class InternshipWorkflow:
 
     @pause.validator
     def _check_pause(self, pause: Pause) -> None:
-        if pause.submission_id in self._receipts:
+        if pause.submission_id in self.s.receipts:
             return
         self._require_phase("a pause", PAUSABLE_PHASES)
-        if self._pause is not None:
+        if self.s.pause is not None:
             raise ValueError("this internship is already paused")
 
     @workflow.update
     async def resume(self, resume: Resume) -> Receipt:
         def apply() -> None:
-            assert self._paused_at is not None
-            self._shift += workflow.now() - self._paused_at
-            self._pause = None
-            self._paused_at = None
+            assert self.s.paused_at is not None
+            self.s.shift += workflow.now() - self.s.paused_at
+            self.s.pause = None
+            self.s.paused_at = None
             self._epoch += 1
             workflow.upsert_search_attributes(
                 [
-                    sa.PHASE.value_set(self._phase.value),
-                    sa.END_DATE.value_set(self._plan.period.end + self._shift),
+                    sa.PHASE.value_set(self.s.phase.value),
+                    sa.END_DATE.value_set(self._plan.period.end + self.s.shift),
                 ]
             )
 
@@ -691,9 +642,9 @@ class InternshipWorkflow:
 
     @resume.validator
     def _check_resume(self, resume: Resume) -> None:
-        if resume.submission_id in self._receipts:
+        if resume.submission_id in self.s.receipts:
             return
-        if self._pause is None:
+        if self.s.pause is None:
             raise ValueError("this internship is not paused")
 
     @workflow.update
@@ -716,10 +667,10 @@ class InternshipWorkflow:
 
     @extend.validator
     def _check_extension(self, extension: Extension) -> None:
-        if extension.submission_id in self._receipts:
+        if extension.submission_id in self.s.receipts:
             return
         self._require_phase("an extension", {Phase.AWAITING_START, Phase.IN_PROGRESS})
-        current_end = self._plan.period.end + self._shift
+        current_end = self._plan.period.end + self.s.shift
         if extension.new_end <= current_end:
             raise ValueError(
                 f"the new end must be after the current end ({current_end.isoformat()}); "
@@ -735,13 +686,13 @@ class InternshipWorkflow:
         """The plan with the new end (given in effective time, so paused time is taken off)."""
         data = self._plan.model_dump()
         data["version"] = self._plan.version + 1
-        data["period"]["end"] = extension.new_end - self._shift
+        data["period"]["end"] = extension.new_end - self.s.shift
         return InternshipPlan.model_validate(data)
 
     @workflow.update
     async def withdraw(self, withdrawal: Withdrawal) -> Receipt:
         def apply() -> None:
-            self._withdrawal = withdrawal
+            self.s.withdrawal = withdrawal
 
         return await self._accept(
             withdrawal.submission_id, "withdrawal", "operator", apply, reason=withdrawal.reason
@@ -749,11 +700,11 @@ class InternshipWorkflow:
 
     @withdraw.validator
     def _check_withdrawal(self, withdrawal: Withdrawal) -> None:
-        if withdrawal.submission_id in self._receipts:
+        if withdrawal.submission_id in self.s.receipts:
             return
-        if self._phase.is_final or self._phase == Phase.CERTIFICATION:
-            raise ValueError(f"cannot withdraw an internship that is {self._phase.value}")
-        if self._withdrawal is not None:
+        if self.s.phase.is_final or self.s.phase == Phase.CERTIFICATION:
+            raise ValueError(f"cannot withdraw an internship that is {self.s.phase.value}")
+        if self.s.withdrawal is not None:
             raise ValueError("this internship is already being withdrawn")
 
     # ----------------------------------------------------------------- evaluation
@@ -764,24 +715,24 @@ class InternshipWorkflow:
             assessment.submission_id,
             "assessment",
             assessment.assessor,
-            lambda: self._assessments.__setitem__(assessment.assessor, assessment),
+            lambda: self.s.assessments.__setitem__(assessment.assessor, assessment),
             levels=dict(assessment.levels),
             comment=assessment.comment,
         )
 
     @submit_assessment.validator
     def _check_assessment(self, assessment: Assessment) -> None:
-        if assessment.submission_id in self._receipts:
+        if assessment.submission_id in self.s.receipts:
             return
         self._require_phase("an assessment", {Phase.EVALUATION})
-        if assessment.assessor in self._assessments:
+        if assessment.assessor in self.s.assessments:
             raise ValueError(f"the {assessment.assessor} has already assessed this internship")
         self._require_levels(assessment.levels, complete=True)
 
     @workflow.update
     async def validate(self, validation: Validation) -> Receipt:
         def apply() -> None:
-            self._validation = validation
+            self.s.validation = validation
 
         return await self._accept(
             validation.submission_id,
@@ -794,13 +745,13 @@ class InternshipWorkflow:
 
     @validate.validator
     def _check_validation(self, validation: Validation) -> None:
-        if validation.submission_id in self._receipts:
+        if validation.submission_id in self.s.receipts:
             return
         self._require_phase("a validation", {Phase.EVALUATION})
-        missing = sorted({"mentor", "tutor"} - set(self._assessments))
+        missing = sorted({"mentor", "tutor"} - set(self.s.assessments))
         if missing:
             raise ValueError(f"cannot validate yet: waiting for the {' and '.join(missing)}")
-        if self._validation is not None:
+        if self.s.validation is not None:
             raise ValueError("this internship has already been validated")
         reasons = shortfalls(self._plan, self._achieved())
         if validation.decision == "pass" and reasons:
@@ -816,12 +767,12 @@ class InternshipWorkflow:
         **detail: Any,
     ) -> Receipt:
         """Apply a submission once and record it; every duplicate gets the first receipt."""
-        if submission_id in self._receipts:
-            return self._receipts[submission_id]
+        if submission_id in self.s.receipts:
+            return self.s.receipts[submission_id]
         receipt = Receipt(
             submission_id=submission_id, kind=kind, accepted_at=workflow.now(), late=late
         )
-        self._receipts[submission_id] = receipt
+        self.s.receipts[submission_id] = receipt
         apply()
         self._set_overdue()
         # The receipt goes back as soon as the state has changed: the submission is durable in
@@ -855,7 +806,7 @@ class InternshipWorkflow:
             approvals={party: self._has_approved(party) for party in PARTIES},
             start=dates.start,
             end=dates.end,
-            paused_for=self._shift.total_seconds(),
+            paused_for=self.s.shift.total_seconds(),
             milestones=tuple(
                 MilestoneState(
                     milestone_id=m.id,
@@ -864,24 +815,24 @@ class InternshipWorkflow:
                     outstanding=tuple(self._outstanding(m)),
                     overdue=False,
                     overdue_from=dates.overdue_from(m),
-                    missed=m.id in self._missed,
+                    missed=m.id in self.s.missed,
                 )
                 for m in self._plan.milestones
             ),
             next_deadline=None,
-            achieved_levels=self._achieved() if len(self._assessments) == 2 else {},
-            credential_id=self._credential_id,
-            reason=self._reason,
+            achieved_levels=self._achieved() if len(self.s.assessments) == 2 else {},
+            credential_id=self.s.credential_id,
+            reason=self.s.reason,
             signatures=tuple(
                 SignatureView(party=s.approval.party, plan_version=s.approval.plan_version, at=s.at)
-                for s in self._signatures
+                for s in self.s.signatures
             ),
             deadlines=tuple(self._phase_deadlines(dates)),
         ).at(workflow.now())
 
     def _phase_deadlines(self, dates: DatesInForce) -> list[Deadline]:
         """What is due next in the current phase, earliest first (the times in force)."""
-        plan, phase = self._plan, self._phase
+        plan, phase = self._plan, self.s.phase
         found: list[Deadline] = []
         if phase == Phase.PLANNING:
             found.append(Deadline(what="agreement_deadline", at=plan.agreement_deadline))
@@ -891,35 +842,36 @@ class InternshipWorkflow:
             found += [
                 Deadline(what=f"milestone:{m.id}", at=dates.due(m))
                 for m in plan.milestones
-                if self._outstanding(m) and m.id not in self._missed
+                if self._outstanding(m) and m.id not in self.s.missed
             ]
         if phase in (Phase.PLANNING, Phase.AWAITING_START, Phase.IN_PROGRESS):
             found.append(Deadline(what="end", at=dates.end))
         if phase == Phase.EVALUATION:
-            if len(self._assessments) < 2:
+            if len(self.s.assessments) < 2:
                 found.append(Deadline(what="assessment", at=dates.assessment_due))
-            elif self._validation is None and self._assessed_at is not None:
-                validation_due = dates.moved(self._assessed_at + plan.validation_window)
+            elif self.s.validation is None and self.s.assessed_at is not None:
+                validation_due = dates.moved(self.s.assessed_at + plan.validation_window)
                 found.append(Deadline(what="validation", at=validation_due))
         return sorted(found, key=lambda d: d.at)
 
     @workflow.query
     def timeline(self) -> list[TimelineEntry]:
         """Every step so far, with its time and actor: phases, submissions and e-mails."""
-        return list(self._timeline)
+        return list(self.s.timeline)
 
     # ----------------------------------------------------------------- helpers
 
     def _reported_phase(self) -> Phase:
-        return Phase.PAUSED if self._pause is not None else self._phase
+        return Phase.PAUSED if self.s.pause is not None else self.s.phase
 
     def _dates(self) -> DatesInForce:
-        return DatesInForce(self._plan, self._shift, self._start_shift)
+        return DatesInForce(self._plan, self.s.shift, self.s.start_shift)
 
     def _has_approved(self, party: str) -> bool:
-        since = self._required_since.get(party, 1)
+        since = self.s.required_since.get(party, 1)
         return any(
-            s.approval.party == party and s.approval.plan_version >= since for s in self._signatures
+            s.approval.party == party and s.approval.plan_version >= since
+            for s in self.s.signatures
         )
 
     def _unapproved(self) -> list[Party]:
@@ -929,10 +881,10 @@ class InternshipWorkflow:
         return not self._unapproved()
 
     def _achieved(self) -> dict[str, str]:
-        return achieved_levels(self._plan, self._assessments.values())
+        return achieved_levels(self._plan, self.s.assessments.values())
 
     def _outstanding(self, milestone: Milestone) -> list[str]:
-        done = self._submitted[milestone.id]
+        done = self.s.submitted.get(milestone.id, ())
         return [party for party in milestone.submitted_by if party not in done]
 
     def _is_late(self, milestone_id: str) -> bool:
@@ -941,18 +893,18 @@ class InternshipWorkflow:
 
     def _set_overdue(self) -> None:
         overdue = self._status().overdue
-        if overdue != self._overdue:
-            self._overdue = overdue
+        if overdue != self.s.overdue:
+            self.s.overdue = overdue
             workflow.upsert_search_attributes([sa.OVERDUE.value_set(overdue)])
 
     def _require_phase(self, what: str, phases: set[Phase] | frozenset[Phase]) -> None:
-        if self._pause is not None:
+        if self.s.pause is not None:
             raise ValueError(f"{what} is not accepted while the internship is paused")
-        if self._phase not in phases:
+        if self.s.phase not in phases:
             allowed = ", ".join(sorted(p.value for p in phases))
             raise ValueError(
                 f"{what} is accepted only while the internship is {allowed}; "
-                f"it is now {self._phase.value}"
+                f"it is now {self.s.phase.value}"
             )
 
     def _require_current_version(self, version: int) -> None:
@@ -989,15 +941,15 @@ class InternshipWorkflow:
             raise ValueError(f"every learning outcome must be assessed; missing: {missing}")
 
     async def _enter(self, phase: Phase, detail: dict[str, Any] | None = None) -> None:
-        self._phase = phase
+        self.s.phase = phase
         if phase in (Phase.WITHDRAWN, Phase.CANCELLED):
             self._drop_pending_mail()
         if phase.is_final:
-            self._pause = None
-        if self._pause is None:
+            self.s.pause = None
+        if self.s.pause is None:
             workflow.upsert_search_attributes([sa.PHASE.value_set(phase.value)])
-        if phase.is_final and self._overdue:
-            self._overdue = False
+        if phase.is_final and self.s.overdue:
+            self.s.overdue = False
             workflow.upsert_search_attributes([sa.OVERDUE.value_set(False)])
         await self._record("phase", "system", phase.value, **(detail or {}))
 
@@ -1012,9 +964,9 @@ class InternshipWorkflow:
     async def _record(self, kind: str, actor: str, key: str, **detail: Any) -> None:
         info = workflow.info()
         now = workflow.now()
-        if not self._started:  # a submission that came with the start waits for the plan's row
-            await workflow.wait_condition(lambda: self._started)
-        self._timeline.append(TimelineEntry(at=now, kind=kind, actor=actor, key=key))
+        if not self.s.started:  # a submission that came with the start waits for the plan's row
+            await workflow.wait_condition(lambda: self.s.started)
+        self.s.timeline.append(TimelineEntry(at=now, kind=kind, actor=actor, key=key))
         # A regular activity, not a local one: a local activity holds the workflow task open
         # until it ends, and under load (10,000 internships, row locks, a PostgreSQL outage)
         # those tasks overran their timeout and were replayed (bench/scale.py).
@@ -1032,7 +984,7 @@ class InternshipWorkflow:
                     phase=self._reported_phase().value,
                     occurred_at=now,
                     detail=detail,
-                    seq=len(self._timeline),
+                    seq=len(self.s.timeline),
                     status=self._status(),
                 ),
                 start_to_close_timeout=RECORD_TIMEOUT,
@@ -1086,7 +1038,7 @@ class InternshipWorkflow:
         name, address, language = self._recipient(role)
         notification_id = f"{workflow.info().workflow_id}/{kind}/{key}/{role}"
         now = workflow.now()
-        self._timeline.append(TimelineEntry(at=now, kind=f"mail:{kind}", actor=role, key=key))
+        self.s.timeline.append(TimelineEntry(at=now, kind=f"mail:{kind}", actor=role, key=key))
         try:
             await workflow.execute_activity_method(
                 NotifyActivities.send,
@@ -1128,6 +1080,12 @@ class InternshipWorkflow:
                     failed_role=role,
                     error=str(failure.cause),
                 )
+
+
+def _add(values: list[str], value: str) -> None:
+    """Add to a list kept as a set (lists keep the carried state's JSON as it was)."""
+    if value not in values:
+        values.append(value)
 
 
 def _cancelled(failure: BaseException) -> bool:

@@ -15,7 +15,14 @@ from models.base import Identifier
 from models.records import CohortStats, TimelineRow
 from operations import credentials as creds
 from operations import records
-from operations.access import AccessError, ApiKey, Role, create_api_key, list_api_keys
+from operations.access import (
+    AccessError,
+    ApiKey,
+    Role,
+    create_api_key,
+    key_scope,
+    list_api_keys,
+)
 from operations.access import revoke_api_key as revoke_key
 
 router = APIRouter(prefix="/api/admin", tags=["admins"])
@@ -152,6 +159,12 @@ class KeyView(BaseModel):
     role: Role
     created_at: str
     revoked_at: str | None
+    all_institutions: bool = Field(
+        description="Whether the key sees every institution (always, for an admin key)"
+    )
+    institutions: list[str] = Field(
+        description="The institutions an operator key belongs to (empty when it sees all)"
+    )
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyView:
@@ -161,12 +174,25 @@ class KeyView(BaseModel):
             role=key.role,
             created_at=key.created_at.isoformat(),
             revoked_at=key.revoked_at.isoformat() if key.revoked_at else None,
+            all_institutions=key.is_global,
+            institutions=list(key.institutions),
         )
 
 
 class NewKey(BaseModel):
     name: str = Field(min_length=1, max_length=80)
     role: Role
+    institutions: list[Identifier] = Field(
+        default_factory=list,
+        max_length=100,
+        description="An operator key's institutions (their ids, as in plans): it sees, lists, "
+        "starts and changes only their internships. Leave empty for an admin key.",
+    )
+    all_institutions: bool = Field(
+        False,
+        description="An operator key for every institution, instead of institutions. Admin "
+        "keys always see every institution.",
+    )
 
 
 class CreatedKey(KeyView):
@@ -180,8 +206,11 @@ async def keys(key: Admin, pool: RecordsDep) -> list[KeyView]:
 
 @router.post("/keys", response_model=CreatedKey, status_code=201, summary="Create an API key")
 async def create_key(new: NewKey, key: Admin, pool: RecordsDep) -> CreatedKey:
+    """An operator key names its `institutions` or says `all_institutions` (422 otherwise); an
+    admin key is global."""
     try:
-        created, secret = await create_api_key(pool, new.name, new.role)
+        scope = key_scope(new.role, new.institutions, new.all_institutions)
+        created, secret = await create_api_key(pool, new.name, new.role, institutions=scope)
     except AccessError as error:
         raise HTTPException(422, str(error)) from None
     return CreatedKey(**KeyView.of(created).model_dump(), key=secret)

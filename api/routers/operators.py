@@ -1,12 +1,19 @@
-"""Operators: start internships (one or a batch), find them, and change them while they run."""
+"""Operators: start internships (one or a batch), find them, and change them while they run.
+
+An operator key belongs to institutions: another institution's internship is to it exactly as
+an unknown id (404), its lists leave them out, and it cannot start a plan for another
+institution (403; a batch row is refused). Admin keys and keys made for all institutions see
+every internship."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from temporalio.client import Client
 
 from api.auth import Operator
 from api.batch import BatchError, BatchResult, rows_from_csv, rows_from_json, start_batch
@@ -18,6 +25,8 @@ from models.status import InternshipStatus, Phase
 from models.submissions import Amendment, Extension, Pause, Receipt, Resume, Withdrawal
 from operations import internships as ops
 from operations import records
+from operations.access import ApiKey
+from runtime.settings import Settings
 
 router = APIRouter(prefix="/api/internships", tags=["operators"])
 
@@ -45,6 +54,56 @@ def recorded_plans(services: Services) -> ops.RecordedPlans:
     return read
 
 
+def not_found(internship_id: str) -> ops.InternshipNotFound:
+    """What an unknown id gets, word for word."""
+    return ops.InternshipNotFound(f"no internship {internship_id!r}: check the id")
+
+
+async def visible_to(key: ApiKey, internship_id: str, services: Services) -> bool:
+    """Whether the key may see the internship: its institution is one of the key's (from the
+    records, or from Temporal for one started a moment ago). An unknown id is not visible."""
+    if key.is_global:
+        return True
+    institution = await records.institution_of(await services.records(), internship_id)
+    if institution is None:
+        institution = await ops.workflow_institution(await services.temporal(), internship_id)
+    return institution is not None and key.sees(institution)
+
+
+async def require_visible(key: ApiKey, internship_id: str, services: Services) -> None:
+    """404, exactly as for an unknown id, unless the key sees the internship."""
+    if not await visible_to(key, internship_id, services):
+        raise not_found(internship_id)
+
+
+def starter_for(
+    key: ApiKey, client: Client, settings: Settings, services: Services
+) -> Callable[[InternshipPlan], Awaitable[ops.Started]]:
+    """Start a plan as `key` may: only for its institutions; and a refusal that concerns
+    another institution's internship under the same id tells nothing about that internship."""
+
+    async def start(plan: InternshipPlan) -> ops.Started:
+        if not key.sees(plan.institution.id):
+            raise ops.InstitutionNotAllowed(
+                f"this key starts internships of {key.describe_scope()} only, and the plan is "
+                f"for institution {plan.institution.id!r} (institution.id)"
+            )
+        try:
+            return await ops.start_plan(
+                client, settings, plan, recorded_plans=recorded_plans(services)
+            )
+        except ops.PlanRefused:
+            raise  # about the plan itself
+        except ops.OperationRejected:
+            if await visible_to(key, plan.internship_id, services):
+                raise
+            raise ops.OperationRejected(
+                f"internship_id {plan.internship_id!r} cannot be used: choose a new internship_id"
+            ) from None
+
+    return start
+
+
 @router.post(
     "",
     status_code=201,
@@ -52,6 +111,7 @@ def recorded_plans(services: Services) -> ops.RecordedPlans:
     summary="Start an internship from a plan",
     responses={
         200: {"model": Started, "description": "The same plan was already running"},
+        403: {"description": "The plan's institution is not one of the key's"},
         409: {"description": "A different plan runs under this internship_id, or it has ended"},
         422: {"description": "The plan is invalid, or its agreement_deadline has passed"},
     },
@@ -67,8 +127,9 @@ async def start(
     """Start the plan's internship. A plan whose agreement_deadline is not in the future is
     refused (422) before anything is started or sent. The same plan again answers 200 with
     `created: false`; a different plan under a running internship_id is refused (409): amend the
-    running plan (`POST /api/internships/{id}/amendments`) or use a new internship_id."""
-    started = await ops.start_plan(client, settings, plan, recorded_plans=recorded_plans(services))
+    running plan (`POST /api/internships/{id}/amendments`) or use a new internship_id. An
+    operator key starts plans of its own institutions only (403)."""
+    started = await starter_for(key, client, settings, services)(plan)
     if not started.created:
         response.status_code = 200
     return Started(
@@ -124,7 +185,8 @@ async def start_many(
     Multipart: a `rows` CSV file whose columns are dotted plan fields (`internship_id`,
     `intern.name`, `intern.email`, `period.start`, ...) and a `template` plan JSON file. Every row
     gets its own result; a bad row does not stop the others. A row is refused, as a single start
-    would be, when its agreement_deadline has passed or a different plan runs under its id."""
+    would be, when its agreement_deadline has passed or a different plan runs under its id, and
+    when its institution is not one of an operator key's."""
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("multipart/form-data"):
@@ -149,7 +211,9 @@ async def start_many(
         raise HTTPException(422, "the CSV file is not UTF-8 text") from None
     if len(rows) > 1000:
         raise HTTPException(422, "at most 1000 rows per batch: split the file")
-    return await start_batch(client, settings, rows, recorded_plans=recorded_plans(services))
+    return await start_batch(
+        client, settings, rows, starter=starter_for(key, client, settings, services)
+    )
 
 
 @router.get("", response_model=InternshipPage, summary="List and search internships")
@@ -166,7 +230,7 @@ async def list_internships(
 ) -> InternshipPage:
     """From the PostgreSQL records (no workflow is asked), latest start first: phase, company,
     institution, overdue (a milestone past its reminder with something still owed) and text (in
-    ids and the parties' names) combine."""
+    ids and the parties' names) combine. An operator key lists its institutions' only."""
     items = await records.list_internships(
         pool,
         phase=phase,
@@ -176,40 +240,59 @@ async def list_internships(
         text=q.replace("\x00", "") if q else None,
         limit=limit,
         offset=offset,
+        institution_ids=key.institution_scope,
     )
     return InternshipPage(items=items, limit=limit, offset=offset)
 
 
 @router.get("/{internship_id}", response_model=InternshipStatus, summary="An internship's status")
-async def status(internship_id: Identifier, key: Operator, pool: RecordsDep) -> InternshipStatus:
+async def status(
+    internship_id: Identifier, key: Operator, pool: RecordsDep, services: ServicesDep
+) -> InternshipStatus:
     """From the read model (no workflow is asked): phase, dates in force, approvals of every plan
     version, milestones with what is owed and whether late, overdue or missed, and the next
     deadline. It is as of the workflow's latest record, with its time-dependent flags brought to
     now; `as_of` says when."""
+    await require_visible(key, internship_id, services)
     found = await records.internship_status(pool, internship_id)
     if found is None:
-        raise ops.InternshipNotFound(f"no internship {internship_id!r}: check the id")
+        raise not_found(internship_id)
     return found
 
 
 @router.post("/{internship_id}/amendments", response_model=Receipt, summary="Amend the plan")
 async def amend(
-    internship_id: Identifier, amendment: Amendment, key: Operator, client: TemporalDep
+    internship_id: Identifier,
+    amendment: Amendment,
+    key: Operator,
+    client: TemporalDep,
+    services: ServicesDep,
 ) -> Receipt:
+    await require_visible(key, internship_id, services)
     return await ops.amend(client, internship_id, amendment)
 
 
 @router.post("/{internship_id}/pause", response_model=Receipt, summary="Pause the clock")
 async def pause(
-    internship_id: Identifier, request: Pause, key: Operator, client: TemporalDep
+    internship_id: Identifier,
+    request: Pause,
+    key: Operator,
+    client: TemporalDep,
+    services: ServicesDep,
 ) -> Receipt:
+    await require_visible(key, internship_id, services)
     return await ops.pause(client, internship_id, request)
 
 
 @router.post("/{internship_id}/resume", response_model=Receipt, summary="Resume after a pause")
 async def resume(
-    internship_id: Identifier, request: Resume, key: Operator, client: TemporalDep
+    internship_id: Identifier,
+    request: Resume,
+    key: Operator,
+    client: TemporalDep,
+    services: ServicesDep,
 ) -> Receipt:
+    await require_visible(key, internship_id, services)
     return await ops.resume(client, internship_id, request)
 
 
@@ -217,13 +300,23 @@ async def resume(
     "/{internship_id}/extension", response_model=Receipt, summary="Move the end date later"
 )
 async def extend(
-    internship_id: Identifier, extension: Extension, key: Operator, client: TemporalDep
+    internship_id: Identifier,
+    extension: Extension,
+    key: Operator,
+    client: TemporalDep,
+    services: ServicesDep,
 ) -> Receipt:
+    await require_visible(key, internship_id, services)
     return await ops.extend(client, internship_id, extension)
 
 
 @router.post("/{internship_id}/withdrawal", response_model=Receipt, summary="Withdraw")
 async def withdraw(
-    internship_id: Identifier, withdrawal: Withdrawal, key: Operator, client: TemporalDep
+    internship_id: Identifier,
+    withdrawal: Withdrawal,
+    key: Operator,
+    client: TemporalDep,
+    services: ServicesDep,
 ) -> Receipt:
+    await require_visible(key, internship_id, services)
     return await ops.withdraw(client, internship_id, withdrawal)

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from api import reads
 from api.auth import Party, api_key_scheme, unauthorized
 from api.ratelimit import rate_limited
+from api.routers.operators import require_visible
 from api.services import RecordsDep, ServicesDep, TemporalDep
 from models.base import Identifier
 from models.plan import InternshipPlan
@@ -124,6 +125,7 @@ async def validate(
             raise unauthorized(request, "unknown_or_revoked", "this API key is unknown or revoked")
         if not key.allows("operator"):
             raise HTTPException(403, "this needs an operator key")
+        await require_visible(key, internship_id, app)
     else:
         read_token(app.secret, credential).require(internship_id, "validate", party="tutor")
     return await ops.validate(client, internship_id, validation)
