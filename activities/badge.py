@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.issuers import issuer_id
 from activities.liveness import heartbeating
+from activities.mail_context import about
 from activities.notify import (
     Mailer,
     PermanentDeliveryError,
@@ -244,6 +245,7 @@ class BadgeActivities:
             notification,
             message_id,
             extra={
+                **about(plan, notification),
                 "badge": plan.badge.name,
                 "verify_url": verify_url,
                 "link": verify_url,

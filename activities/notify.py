@@ -8,6 +8,8 @@ from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote
 
 import aiosmtplib
 import asyncpg
@@ -16,6 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.liveness import heartbeating
+from activities.mail_context import mail_values
 from activities.records import refresh_overdue
 from activities.templates import TemplateError, render
 from badges.credential import credential_id_for
@@ -28,12 +31,21 @@ log = structlog.get_logger(__name__)
 #: Milestone ladder steps: each is sent when a deadline passes with something still owed, so each
 #: brings the internship's `overdue` flag up to date.
 OVERDUE_STEPS: frozenset[NotificationKind] = frozenset({"reminder", "escalation", "missed"})
+#: E-mails about an issued badge: their button leads to its public verification page.
+BADGE_KINDS: frozenset[NotificationKind] = frozenset(
+    {"badge", "revocation", "suspension", "reinstatement"}
+)
 
 
 def message_id_for(notification_id: str) -> str:
     """The same notification always gets the same Message-ID, so a resend is recognisable."""
     digest = hashlib.sha256(notification_id.encode()).hexdigest()[:40]
     return f"<{digest}@internflow>"
+
+
+def dashboard_url_for(public_base_url: str, internship_id: str) -> str:
+    """The internship's page on the admin dashboard (sign-in leads back to it)."""
+    return f"{public_base_url.rstrip('/')}/admin/internships/{quote(internship_id, safe='')}"
 
 
 def verify_url_for(public_base_url: str, internship_id: str) -> str:
@@ -62,25 +74,31 @@ class Mailer:
         # blocking DNS lookup (socket.getfqdn) on the event loop.
         self._local_hostname = socket.getfqdn()
 
-    def default_link(self, notification: Notification) -> str:
-        """Where a message's button leads unless the notification carries `values["link"]`: the
-        badge's verification page for a revocation; the party's own signed, expiring link for
-        an e-mail that asks something of them; else the internship's page."""
-        if notification.kind == "revocation":
+    def default_link(self, notification: Notification) -> str | None:
+        """Where a message's button leads unless the notification carries `values["link"]`, so
+        that every button leads somewhere its reader can use: the badge's verification page for
+        the badge and its status changes; the party's own signed, expiring link for an e-mail
+        that asks something of them; the internship's page on the admin dashboard for the
+        institution (the operator); else no button (the e-mail says all there is to say)."""
+        if notification.kind in BADGE_KINDS:
             return verify_url_for(self.public_base_url, notification.internship_id)
         link = notification_link(self._settings, notification)
         if link is not None:
             return link
-        return f"{self.public_base_url}/p/{notification.internship_id}"
+        if notification.recipient_role == "operator":
+            return dashboard_url_for(self.public_base_url, notification.internship_id)
+        return None
 
     def compose(
-        self, notification: Notification, message_id: str, extra: dict[str, str] | None = None
+        self, notification: Notification, message_id: str, extra: dict[str, Any] | None = None
     ) -> EmailMessage:
-        """The message with a text and an HTML part in the recipient's language. Raises
-        jinja2's TemplateError when a value the template needs is missing."""
-        values = {
+        """The message with a text and an HTML part in the recipient's language; `extra` is what
+        the records say about the internship (`activities.mail_context`) and overrides the
+        workflow's values (its dates are worded for the reader). Raises jinja2's TemplateError
+        when a value the template needs is missing."""
+        values: dict[str, Any] = {
             "name": notification.recipient_name,
-            "link": self.default_link(notification),
+            "link": self.default_link(notification) or "",
             **notification.values,
             **(extra or {}),
         }
@@ -218,8 +236,9 @@ async def deliver(
         kind=notification.kind,
         role=notification.recipient_role,
     )
+    context = await _context(conn, notification, bound)
     try:
-        message = mailer.compose(notification, message_id)
+        message = mailer.compose(notification, message_id, context)
     except TemplateError as broken:
         reason = f"the {notification.kind} template could not be rendered: {broken}"
         await _mark_failed(conn, notification.notification_id, reason)
@@ -260,6 +279,26 @@ async def deliver(
     )
     bound.info("notification sent")
     return True
+
+
+async def _context(
+    conn: asyncpg.Connection, notification: Notification, bound: Any
+) -> dict[str, Any]:
+    """What the records say about the internship for this e-mail. PostgreSQL being away is
+    retried like the rest of the delivery; anything else (records that cannot be read as the
+    model expects) sends the e-mail naming the internship by its id alone, and is logged."""
+    try:
+        return await mail_values(conn, notification)
+    except (
+        OSError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.InterfaceError,
+    ):
+        raise
+    except Exception as unreadable:
+        bound.error("notification context not read", error=type(unreadable).__name__)
+        return {}
 
 
 async def _mark_failed(conn: asyncpg.Connection, notification_id: str, reason: str) -> None:

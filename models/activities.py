@@ -26,9 +26,12 @@ NotificationKind = Literal[
     "cancellation",
     "badge",
     "revocation",
+    "suspension",
+    "reinstatement",
     "delivery_failed",
 ]
-"""What an e-mail is about. `revocation` tells the intern a badge was revoked; `delivery_failed`
+"""What an e-mail is about. `revocation`, `suspension` and `reinstatement` tell the intern of a
+change to their badge's status (sent by the change itself, not the workflow); `delivery_failed`
 tells the operator that the mail server refused an e-mail to someone else for good."""
 
 

@@ -11,13 +11,16 @@ from typing import Any, Final, Literal
 
 import asyncpg
 import structlog
+from temporalio.exceptions import ApplicationError
 
+from activities.notify import Mailer, deliver
 from activities.status_lists import signed_status_list
 from badges.status import (
     StatusList,
     StatusPurpose,
 )
 from badges.verify import VerificationReport, local_public_keys, verify_badge
+from models.activities import Notification, NotificationKind
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -236,7 +239,78 @@ async def change_status(
         internship_id=current.internship_id,
         action=action,
     )
-    return _record(updated)
+    changed = _record(updated)
+    await tell_intern(pool, settings, changed, action, reason, workflow_id, count + 1)
+    return changed
+
+
+_NOTICE: Final[dict[StatusAction, NotificationKind]] = {
+    "revoke": "revocation",
+    "suspend": "suspension",
+    "reinstate": "reinstatement",
+}
+
+
+async def tell_intern(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    record: CredentialRecord,
+    action: StatusAction,
+    reason: str,
+    workflow_id: str,
+    number: int,
+) -> bool:
+    """E-mail the intern that their badge was revoked, suspended or reinstated, with the reason,
+    through the workflow's delivery path (`notifications` row, deterministic Message-ID): the
+    notification id counts the credential's status changes as their audit event ids do
+    (`<workflow id>/<kind>/<n>/intern`), so the same change is told once. Tried once; a failure
+    is recorded in `notifications` and logged, and the change stands. False when not sent."""
+    kind = _NOTICE[action]
+    bound = log.bind(internship_id=record.internship_id, kind=kind)
+    try:
+        async with pool.acquire() as conn:
+            intern = await conn.fetchrow(
+                "SELECT name, email, language FROM parties "
+                "WHERE internship_id = $1 AND role = 'intern'",
+                record.internship_id,
+            )
+            if intern is None:
+                bound.warning("intern not told: no intern recorded")
+                return False
+            name = await conn.fetchval(
+                "SELECT plan->'badge'->>'name' FROM plan_versions WHERE internship_id = $1 "
+                "ORDER BY version DESC LIMIT 1",
+                record.internship_id,
+            )
+            notification = Notification(
+                notification_id=f"{workflow_id}/{kind}/{number}/intern",
+                internship_id=record.internship_id,
+                kind=kind,
+                recipient_role="intern",
+                recipient_email=intern["email"],
+                recipient_name=intern["name"],
+                language=intern["language"],
+                planned_at=datetime.now(UTC),
+                values={
+                    "internship": record.internship_id,
+                    "badge": name or _achievement_name(record),
+                    "reason": reason,
+                },
+            )
+            mailer = await asyncio.to_thread(Mailer, settings)
+            return await deliver(conn, mailer, notification, last_attempt=True)
+    except ApplicationError as failed:
+        bound.warning("intern not told", error=failed.message)
+    except Exception as failed:  # the change stands whatever the e-mail does
+        bound.error("intern not told", error=type(failed).__name__)
+    return False
+
+
+def _achievement_name(record: CredentialRecord) -> str:
+    subject = record.credential.get("credentialSubject") or {}
+    achievement = subject.get("achievement") if isinstance(subject, dict) else None
+    name = achievement.get("name") if isinstance(achievement, dict) else None
+    return str(name or "Open Badge")
 
 
 async def verify_issued(

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.badge import BadgeActivities
+from activities.mail_context import MILESTONE_KINDS, about
 from activities.notify import (
     Mailer,
     NotifyActivities,
@@ -31,6 +32,7 @@ from activities.notify import (
 from activities.templates import render, template_names
 from badges.keys import load_or_create_signing_key
 from models.activities import BadgeRequest, Notification, NotificationKind
+from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import Validation, Withdrawal
 from operations import internships as ops
@@ -74,14 +76,17 @@ KIND_VALUES: dict[str, dict[str, str]] = {
     "cancellation": {"reason": "the agreement was not approved"},
     "badge": {"badge": "Web development", "verify_url": "https://school.example/verify/1"},
     "revocation": {"badge": "Web development", "reason": "issued by mistake"},
+    "suspension": {"badge": "Web development", "reason": "under review"},
+    "reinstatement": {"badge": "Web development", "reason": "review closed"},
     "delivery_failed": {
         "failed_kind": "reminder",
         "failed_role": "intern",
         "error": "recipient refused with SMTP [550]",
     },
 }
-#: Kinds that only inform: nothing to do, so no button.
-NO_ACTION = {"withdrawal", "cancellation"}
+#: Kinds that ask nothing their reader can do on a page: no button (the escalation names whom
+#: the tutor should contact; the outcome explains what it means).
+NO_ACTION = {"withdrawal", "cancellation", "outcome", "escalation"}
 
 
 def _notification(kind: str, language: str = "en", **values: str) -> Notification:
@@ -142,6 +147,123 @@ def test_every_message_renders_as_text_and_escaped_html(kind: str, language: str
     assert "{{" not in message.text + message.html
 
 
+#: Who receives each kind (the workflow's recipients; the operator is the institution).
+RECIPIENTS: dict[str, tuple[str, ...]] = {
+    "approval_request": ("intern", "tutor", "mentor"),
+    "agreement_reminder": ("mentor",),
+    "change_request": ("operator",),
+    "milestone_request": ("intern", "mentor"),
+    "reminder": ("intern", "mentor"),
+    "escalation": ("tutor",),
+    "missed": ("operator",),
+    "assessment_request": ("mentor", "tutor"),
+    "assessment_reminder": ("tutor",),
+    "validation_request": ("tutor",),
+    "outcome": ("intern", "tutor"),
+    "withdrawal": ("intern", "mentor"),
+    "cancellation": ("intern", "tutor", "mentor"),
+    "badge": ("intern",),
+    "revocation": ("intern",),
+    "suspension": ("intern",),
+    "reinstatement": ("intern",),
+    "delivery_failed": ("operator",),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_message_says_who_what_and_by_when(language: str) -> None:
+    """With what the records say (`about`), each e-mail names the intern and the company, the
+    milestone and its due date in the internship's time zone, what is asked and by when."""
+    plan = sample_plan(datetime(2027, 2, 15, 17, tzinfo=UTC))
+    milestone = plan.milestones[1]
+    due = {"en": "12 April 2027, 17:00 CEST", "it": "12 aprile 2027, ore 17:00 CEST"}[language]
+    assert plan.period.time_zone == "Europe/Berlin" and milestone.due.hour == 15  # UTC
+    assert set(RECIPIENTS) == set(KIND_VALUES)
+    for kind, roles in RECIPIENTS.items():
+        for role in roles:
+            key = milestone.id if kind in MILESTONE_KINDS else "c-1"
+            notification = Notification.model_validate(
+                {
+                    **_notification(kind, language).model_dump(),
+                    "notification_id": f"internship-{plan.internship_id}/{kind}/{key}/{role}",
+                    "internship_id": plan.internship_id,
+                    "recipient_role": role,
+                    "values": {
+                        **KIND_VALUES[kind],
+                        "internship": plan.internship_id,
+                        **({"milestone": milestone.title} if kind in MILESTONE_KINDS else {}),
+                    },
+                }
+            )
+            context = about(plan, notification)
+            if kind == "change_request":
+                context["comment"] = "Please add two lab days."
+            message = render(
+                kind,  # type: ignore[arg-type]
+                language,  # type: ignore[arg-type]
+                {"name": "N", "link": "https://x.example/p/t", **notification.values, **context},
+            )
+            text = " ".join(message.text.split())
+            where = f"{kind} to the {role} ({language})"
+            assert plan.company.name in text, where
+            if role != "intern":
+                assert plan.intern.name in text + message.subject, where
+            if kind in MILESTONE_KINDS:
+                assert milestone.title in message.subject and due in text, where
+            if kind in ("approval_request", "assessment_request", "assessment_reminder"):
+                assert context["deadline"] in text, where
+            assert f"{greeting_of(language)} N," in message.text, where
+    escalation = render(
+        "escalation",
+        language,  # type: ignore[arg-type]
+        {
+            "name": "T",
+            "internship": plan.internship_id,
+            "milestone": milestone.title,
+            **about(plan, _in(plan, "escalation", milestone.id, "tutor", language)),
+        },
+    )
+    # Who has not submitted, and how to reach them.
+    assert plan.intern.email in escalation.text and plan.mentor.email in escalation.text
+    assert plan.mentor.name in escalation.html
+    change = render(
+        "change_request",
+        language,  # type: ignore[arg-type]
+        {
+            "name": "O",
+            "internship": plan.internship_id,
+            "party": "mentor",
+            "version": "1",
+            "comment": "Please add <two> lab days.",
+            **{
+                k: v
+                for k, v in about(plan, _in(plan, "change_request", "c-1", "operator")).items()
+                if k != "comment"
+            },
+        },
+    )
+    assert "Please add <two> lab days." in change.text
+    assert "Please add &lt;two&gt; lab days." in change.html
+
+
+def greeting_of(language: str) -> str:
+    return {"en": "Dear", "it": "Gentile"}[language]
+
+
+def _in(plan: InternshipPlan, kind: str, key: str, role: str, language: str = "en") -> Notification:
+    return Notification(
+        notification_id=f"internship-{plan.internship_id}/{kind}/{key}/{role}",
+        internship_id=plan.internship_id,
+        kind=kind,  # type: ignore[arg-type]
+        recipient_role=role,
+        recipient_email="x@y.example",
+        recipient_name="X",
+        language=language,  # type: ignore[arg-type]
+        planned_at=datetime(2027, 3, 1, tzinfo=UTC),
+        values={"internship": plan.internship_id},
+    )
+
+
 def test_italian_messages_name_roles_in_italian() -> None:
     change = render(
         "change_request",
@@ -175,7 +297,7 @@ def test_composed_message_has_both_parts_ids_and_the_default_link(settings: Sett
     assert message["X-Internflow-Internship"] == "t-1"
     assert message["X-Internflow-Kind"] == "milestone_request"
     assert message["Content-Language"] == "it"
-    assert message["Subject"] == "Mid-term review: il suo contributo per t-1"
+    assert message["Subject"] == "La sua relazione per Mid-term review (t-1)"
     assert message["To"].addresses[0].addr_spec == "giulia@students.example.org"
     # A request for the intern's report carries the intern's own signed link to the report form.
     text = message.get_body(("plain",))
@@ -189,16 +311,22 @@ def test_composed_message_has_both_parts_ids_and_the_default_link(settings: Sett
         "report",
         "k",
     )
-    # An e-mail that asks nothing of its recipient links to the internship's page.
-    outcome = mailer.compose(_notification("outcome"), "<z@internflow>").get_body(("plain",))
-    assert outcome is not None and f"{base}/p/t-1\n" in outcome.get_content()
+    # An e-mail that asks nothing of its recipient has no button (no dead link to a page the
+    # reader cannot open); one to the institution leads to the internship on the dashboard.
+    assert mailer.default_link(_notification("outcome")) is None
+    outcome = mailer.compose(_notification("outcome"), "<z@internflow>")
+    for part in outcome.iter_parts():
+        assert f"{base}/p/" not in part.get_content() and "href" not in part.get_content()
+    missed = _notification("missed").model_copy(update={"recipient_role": "operator"})
+    assert mailer.default_link(missed) == f"{base}/admin/internships/t-1"
 
     signed_link = _notification("milestone_request", link="https://x.example/p/t-1?sig=1")
     custom = mailer.compose(signed_link, "<x@internflow>").get_body(("html",))
     assert custom is not None and 'href="https://x.example/p/t-1?sig=1"' in custom.get_content()
 
-    revocation = mailer.compose(_notification("revocation"), "<y@internflow>").get_body(("plain",))
-    assert revocation is not None and f"{base}/verify/" in revocation.get_content()
+    for kind in ("revocation", "suspension", "reinstatement"):
+        status = mailer.compose(_notification(kind), "<y@internflow>").get_body(("plain",))
+        assert status is not None and f"{base}/verify/" in status.get_content()
 
 
 # ----------------------------------------------------------------- failures of one send

@@ -13,7 +13,7 @@ import textwrap
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from markupsafe import Markup
@@ -21,10 +21,36 @@ from markupsafe import Markup
 from models.activities import NotificationKind
 from models.plan import Language
 
-__all__ = ["RenderedMessage", "TemplateError", "render", "template_names"]
+__all__ = ["CONTEXT", "RenderedMessage", "TemplateError", "render", "template_names"]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 TEXT_WIDTH = 76
+
+#: What the templates may say about the internship beyond what the workflow passes (read from
+#: the records by `activities.mail_context`): empty when unknown, and the message names the
+#: internship by its id alone. A value a kind needs from the workflow (`milestone`, `reason`...)
+#: has no default: without it rendering fails.
+CONTEXT: dict[str, object] = {
+    "intern": "",
+    "company": "",
+    "institution": "",
+    "institution_email": "",
+    "tutor": "",
+    "tutor_email": "",
+    "mentor": "",
+    "period": "",
+    "end": "",
+    "role": "",
+    "party_name": "",
+    "deadline": "",
+    "deadline_day": "",
+    "due": "",
+    "due_day": "",
+    "missed_on": "",
+    "outstanding": [],
+    "comment": "",
+    "link": "",
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,13 @@ def _paragraphs(body: str) -> list[str]:
         # Already escaped by the autoescaping environment: only whitespace was changed.
         return [Markup(block) for block in blocks if block]  # noqa: S704
     return [block for block in blocks if block]
+
+
+def _sentence(text: str) -> str:
+    """The text with its first letter in upper case and the rest as it is (jinja's `capitalize`
+    would lower a name's capitals); escaped HTML stays so."""
+    changed = text[:1].upper() + text[1:]
+    return Markup(changed) if isinstance(text, Markup) else changed  # noqa: S704
 
 
 def _wrap(paragraph: str) -> str:
@@ -62,6 +95,7 @@ def _environment(mode: Literal["text", "html"]) -> Environment:
     )
     env.filters["paragraphs"] = _paragraphs
     env.filters["wrap"] = _wrap
+    env.filters["sentence"] = _sentence
     env.globals["layout"] = "layout.txt.j2" if mode == "text" else "layout.html.j2"
     return env
 
@@ -75,12 +109,12 @@ def template_names() -> list[tuple[Language, str]]:
     )
 
 
-def render(kind: NotificationKind, language: Language, values: dict[str, str]) -> RenderedMessage:
+def render(kind: NotificationKind, language: Language, values: dict[str, Any]) -> RenderedMessage:
     """The subject, text and HTML of one message. `values` fill the template (every template has
-    `name`; most have `internship` and `link`); a missing value raises jinja2's UndefinedError, a
-    TemplateError."""
+    `name`; most have `internship` and `link`; `CONTEXT` lists the optional ones); a missing value
+    raises jinja2's UndefinedError, a TemplateError."""
     name = f"{language}/{kind}.j2"
-    context = {**values, "language": language}
+    context = {**CONTEXT, **values, "language": language}
     text_template = _environment("text").get_template(name)
     subject_block = text_template.blocks["subject"]
     subject = " ".join("".join(subject_block(text_template.new_context(dict(context)))).split())

@@ -1,0 +1,158 @@
+"""What an e-mail says about its internship beyond what the workflow passes: who (intern,
+company, the people still owing), the milestone and its due date in force, what is asked and by
+when, the comment of a change request; read from the records (plan versions, the read model's
+status, submissions) and worded in the reader's language and the internship's time zone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from pydantic import ValidationError
+
+from models.activities import Notification
+from models.plan import InternshipPlan, Language
+from models.status import InternshipStatus
+from models.wording import day, moment_text, period_text
+
+log = structlog.get_logger(__name__)
+
+#: Kinds whose key (`<workflow id>/<kind>/<key>/<role>`) is a milestone id.
+MILESTONE_KINDS = frozenset({"milestone_request", "reminder", "escalation", "missed"})
+#: How long a change request's e-mail waits for the request's own record (written beside it).
+COMMENT_WAIT_SECONDS = 10.0
+
+
+def notification_key(notification: Notification) -> str:
+    """The key part of a notification id (a milestone id, a submission id, `final`, `v<N>`)."""
+    parts = notification.notification_id.split("/")
+    return parts[-2] if len(parts) >= 3 else ""
+
+
+def about(
+    plan: InternshipPlan,
+    notification: Notification,
+    status: InternshipStatus | None = None,
+) -> dict[str, Any]:
+    """The values every template may use (see `activities.templates.CONTEXT`), from the plan
+    and the status the workflow last recorded: names, the period and deadlines in force."""
+    zone, language = plan.period.time_zone, notification.language
+    start = status.start if status is not None else plan.period.start
+    end = status.end if status is not None else plan.period.end
+    values: dict[str, Any] = {
+        "intern": plan.intern.name,
+        "company": plan.company.name,
+        "institution": plan.institution.name,
+        "institution_email": plan.institution.email,
+        "tutor": plan.tutor.name,
+        "tutor_email": plan.tutor.email,
+        "mentor": plan.mentor.name,
+        "period": period_text(start, end, zone, language),
+        "end": day(end, zone, language),
+        "role": notification.recipient_role,
+    }
+    kind = notification.kind
+    deadline: datetime | None = None
+    if kind in ("approval_request", "agreement_reminder"):
+        deadline = plan.agreement_deadline
+    elif kind in ("assessment_request", "assessment_reminder"):
+        deadline = _deadline(status, "assessment") or end + plan.assessment_window
+    elif kind == "validation_request":
+        deadline = _deadline(status, "validation")
+    if deadline is not None:
+        values["deadline"] = moment_text(deadline, zone, language)
+        values["deadline_day"] = day(deadline, zone, language)
+    if kind in MILESTONE_KINDS:
+        values.update(_milestone(plan, notification, status, language))
+    party = notification.values.get("party") or notification.values.get("failed_role")
+    if party in ("intern", "tutor", "mentor"):
+        values["party_name"] = plan.person(party).name  # type: ignore[arg-type]
+    return values
+
+
+def _deadline(status: InternshipStatus | None, what: str) -> datetime | None:
+    if status is None:
+        return None
+    return next((d.at for d in status.deadlines if d.what == what), None)
+
+
+def _milestone(
+    plan: InternshipPlan,
+    notification: Notification,
+    status: InternshipStatus | None,
+    language: Language,
+) -> dict[str, Any]:
+    milestone_id = notification_key(notification)
+    milestone = plan.milestone(milestone_id)
+    if milestone is None:
+        return {}
+    zone = plan.period.time_zone
+    state = None
+    if status is not None:
+        state = next((m for m in status.milestones if m.milestone_id == milestone_id), None)
+    due = state.due if state is not None else milestone.due
+    owing = state.outstanding if state is not None else milestone.submitted_by
+    policy = plan.reminder_policy
+    return {
+        "due": moment_text(due, zone, language),
+        "due_day": day(due, zone, language),
+        "missed_on": moment_text(due + policy.missed_after, zone, language),
+        "outstanding": [
+            {"role": role, "name": person.name, "email": person.email}
+            for role in owing
+            if role in ("intern", "mentor")
+            for person in (plan.person(role),)  # type: ignore[arg-type]
+        ],
+    }
+
+
+async def mail_values(conn: asyncpg.Connection, notification: Notification) -> dict[str, Any]:
+    """`about` for the internship as recorded, and a change request's comment; nothing when the
+    internship is not recorded (the e-mail then names it by its id only)."""
+    row = await conn.fetchrow(
+        """
+        SELECT v.plan, i.status FROM plan_versions v
+        LEFT JOIN internships i USING (internship_id)
+        WHERE v.internship_id = $1 ORDER BY v.version DESC LIMIT 1
+        """,
+        notification.internship_id,
+    )
+    if row is None:
+        return {}
+    plan = InternshipPlan.model_validate_json(row["plan"])
+    status = None
+    if row["status"] is not None:
+        try:
+            status = InternshipStatus.model_validate_json(row["status"])
+        except ValidationError:
+            log.warning("status not readable", internship_id=notification.internship_id)
+    values = about(plan, notification, status)
+    if notification.kind == "change_request":
+        values["comment"] = await _change_comment(conn, notification)
+    return values
+
+
+async def _change_comment(conn: asyncpg.Connection, notification: Notification) -> str:
+    """The comment of the change request the e-mail is about. Its submission row is written
+    beside the e-mail, so it may come a moment later: wait for it a few seconds; without it the
+    e-mail points to the dashboard, where the comment is."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + COMMENT_WAIT_SECONDS
+    while True:
+        payload = await conn.fetchval(
+            "SELECT payload FROM submissions WHERE internship_id = $1 AND submission_id = $2 "
+            "AND kind = 'change_request'",
+            notification.internship_id,
+            notification_key(notification),
+        )
+        if payload is not None:
+            data = json.loads(payload) if isinstance(payload, str) else payload
+            return str(data.get("comment") or "")
+        if loop.time() >= until:
+            log.info("change request comment not recorded yet", kind=notification.kind)
+            return ""
+        await asyncio.sleep(0.2)
