@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
 import structlog
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
@@ -61,12 +62,36 @@ async def admin_session_or_key(request: Request, credentials: Bearer, app: Servi
 
 
 def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse("/admin/login", status_code=303)
+    """To the sign-in page, which leads back to the page asked for (an e-mail's link to an
+    internship, a filtered list)."""
+    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if wanted == "/admin":
+        return RedirectResponse("/admin/login", status_code=303)
+    return RedirectResponse(f"/admin/login?{urlencode({'next': wanted})}", status_code=303)
+
+
+def _back_to(wanted: str) -> str:
+    """Where to go after signing in: a dashboard page of this site, else the list. Anything
+    else (another site, `//host`, a backslash trick) is refused, so the sign-in page cannot be
+    used to send an admin elsewhere."""
+    parts = urlsplit(wanted)
+    if (
+        parts.scheme
+        or parts.netloc
+        or "\\" in wanted
+        or any(ord(c) < 32 for c in wanted)
+        or not (parts.path == "/admin" or parts.path.startswith("/admin/"))
+        or parts.path.startswith(("/admin/login", "/admin/logout"))
+    ):
+        return "/admin"
+    return wanted
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request) -> HTMLResponse:
-    return render(request, "admin_login.html", error=None)
+async def login_page(
+    request: Request, next: Annotated[str, Query(max_length=2000)] = "/admin"
+) -> HTMLResponse:
+    return render(request, "admin_login.html", error=None, next=_back_to(next))
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(rate_limited)])
@@ -75,6 +100,7 @@ async def login(
     app: ServicesDep,
     settings: SettingsDep,
     key: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/admin",
 ) -> Response:
     found = await authenticate(await app.records(), key.strip())
     if found is None or not found.allows("admin"):
@@ -86,9 +112,10 @@ async def login(
             "admin_login.html",
             status_code=401,
             error="That is not an active admin key.",
+            next=_back_to(next),
         )
     expires = int(time.time()) + SESSION_SECONDS
-    response = RedirectResponse("/admin", status_code=303)
+    response = RedirectResponse(_back_to(next), status_code=303)
     response.set_cookie(
         COOKIE,
         _session_value(app.secret, found.key_id, expires),
