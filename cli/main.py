@@ -157,6 +157,7 @@ def _settings(*needs: Need) -> Settings:
                 settings,
                 needs,
                 trial_because="the embedded stack runs on this state dir" if embedded else None,
+                command=True,
             )
         except StackError as error:
             raise _fail(str(error)) from None

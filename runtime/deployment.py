@@ -158,17 +158,26 @@ def _password_problems(dsn: str, variable: str) -> list[str]:
 
 
 def require_secrets(
-    settings: Settings, needs: Iterable[Need], *, trial_because: str | None = None
+    settings: Settings,
+    needs: Iterable[Need],
+    *,
+    trial_because: str | None = None,
+    command: bool = False,
 ) -> None:
     """Refuse to start (InsecureConfiguration, naming each variable) when a secret in `needs` is
     missing or public, unless this is a trial: INTERNFLOW_DEMO=true, or `trial_because` (e.g.
-    the CLI found a running embedded stack), when the problems are only logged."""
+    the CLI found a running embedded stack), when the problems are only logged: a warning for a
+    server process, an info line for a `command` (once per CLI call), a debug line beside the
+    embedded stack (which made its own secrets)."""
     found = problems(settings, needs)
     if not found:
         return
-    reason = "INTERNFLOW_DEMO=true" if settings.demo else trial_because
-    if reason is not None:
-        log.warning("secrets.trial_only", reason=reason, problems=found)
+    if settings.demo:
+        say = log.info if command else log.warning
+        say("secrets.trial_only", reason="INTERNFLOW_DEMO=true", problems=found)
+        return
+    if trial_because is not None:
+        log.debug("secrets.trial_only", reason=trial_because, problems=found)
         return
     raise InsecureConfiguration(
         "refusing to start with missing or public secrets: "

@@ -146,9 +146,8 @@ def placeholder_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
         "INTERNFLOW_SECRET_KEY": "secret-key-placeholder-not-secret",
         "INTERNFLOW_CODEC_KEYS_FILE": str(EXAMPLE_CODEC_KEYS),
         "INTERNFLOW_CODEC_KEY_ID": "example-not-secret",
-        "INTERNFLOW_DATABASE_URL": (
-            f"postgresql://internflow_app:internflow-placeholder@127.0.0.1:{free_port()}/x"
-        ),
+        # Port 1: nothing listens there (a port picked free could meanwhile be another test's).
+        "INTERNFLOW_DATABASE_URL": "postgresql://internflow_app:internflow-placeholder@127.0.0.1:1/x",
         "INTERNFLOW_API_PORT": str(free_port()),
         "INTERNFLOW_LOG_FORMAT": "json",
         **extra,
