@@ -24,6 +24,10 @@ def serve(settings: Settings) -> None:
         port=settings.api_port,
         proxy_headers=True,
         log_level=settings.log_level,
+        # Our logging (runtime/logging.py), not uvicorn's own formats: with
+        # INTERNFLOW_LOG_FORMAT=json uvicorn's lines are JSON too. No access log: a party page's
+        # path carries the party's token (requests are counted per route in /metrics instead).
+        log_config=None,
         access_log=False,
     )
 

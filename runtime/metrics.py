@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from runtime.errors import StackError
+from runtime.logging import temporal_core_logging
 from runtime.settings import Settings
 
 
@@ -28,11 +29,12 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     try:
         return Runtime(
             telemetry=TelemetryConfig(
+                logging=temporal_core_logging(),
                 metrics=PrometheusConfig(
                     bind_address=address,
                     counters_total_suffix=True,
                     durations_as_seconds=True,
-                )
+                ),
             )
         )
     except Exception as error:  # the core raises a bare exception when it cannot bind

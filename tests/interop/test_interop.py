@@ -71,6 +71,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         INTERNFLOW_API_PORT=str(settings.api_port),
         INTERNFLOW_PUBLIC_BASE_URL=settings.public_base_url,
         INTERNFLOW_LOG_LEVEL="warning",
+        INTERNFLOW_DEMO="true",  # a trial: no shared secret or codec keys needed
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
     )
