@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
@@ -23,6 +25,7 @@ from models.submissions import (
 )
 from operations import internships as ops
 from operations.access import KEY_PREFIX, authenticate
+from operations.party_steps import StepState, read_step
 from runtime.links import read_token
 
 router = APIRouter(
@@ -30,29 +33,56 @@ router = APIRouter(
 )
 
 
+class SentSubmission(BaseModel):
+    """One accepted submission of this link, as recorded."""
+
+    submission_id: str
+    kind: str
+    milestone_id: str | None
+    plan_version: int
+    late: bool
+    accepted_at: str
+    values: dict[str, Any]
+
+
 class PartyTask(BaseModel):
-    """What a link lets its holder do, and the plan it is about."""
+    """What a link lets its holder do, where that step stands now, what was already sent
+    through it, and the plan it is about."""
 
     internship_id: str
     party: str
     purpose: str
     milestone_id: str | None
     expires_at: str
+    state: StepState
+    """open, done, not_yet, paused, waiting, closed (see `message`)."""
+    open: bool
+    message: str
+    due: str | None
+    """The milestone's due date in force (milestone links)."""
+    sent: list[SentSubmission]
+    """This link's submissions, latest first: for reports and feedback the latest counts."""
     plan: InternshipPlan
 
 
 @router.get("/{internship_id}/task", response_model=PartyTask, summary="What my link is for")
 async def task(internship_id: Identifier, grant: Party, pool: RecordsDep) -> PartyTask:
-    grant.require(internship_id, grant.purpose)
+    grant.require(internship_id, grant.purpose, milestone_id=grant.milestone_id)
     plan = await reads.latest_plan(pool, internship_id)
     if plan is None:
         raise HTTPException(404, f"no internship {internship_id!r} is recorded yet")
+    step = await read_step(pool, grant, plan)
     return PartyTask(
         internship_id=internship_id,
         party=grant.party,
         purpose=grant.purpose,
         milestone_id=grant.milestone_id,
         expires_at=grant.expires_at.isoformat(),
+        state=step.state,
+        open=step.open,
+        message=step.message(),
+        due=step.due.isoformat() if step.due else None,
+        sent=[SentSubmission(**sent.as_dict()) for sent in step.sent],
         plan=plan,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -14,7 +15,7 @@ from starlette.responses import HTMLResponse
 
 from api import reads
 from api.errors import rejection_status
-from api.pages import render
+from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
 from api.services import RecordsDep, ServicesDep, TemporalDep
 from models.plan import InternshipPlan, Language
@@ -27,8 +28,10 @@ from models.submissions import (
     Receipt,
     Validation,
 )
+from models.wording import day, moment_text
 from operations import internships as ops
 from operations.internships import OperationRejected
+from operations.party_steps import CORRECTABLE, Sent, Step, read_step
 from runtime.links import LinkExpired, LinkRefused, PartyGrant, read_token
 
 log = structlog.get_logger(__name__)
@@ -43,11 +46,6 @@ _TEMPLATES = {
 }
 
 
-def _browser_language(request: Request) -> Language:
-    accepted = request.headers.get("accept-language", "").strip().lower()
-    return "it" if accepted.startswith("it") else "en"
-
-
 def _refused_link(request: Request, error: LinkRefused) -> HTMLResponse:
     from api.i18n import translator
 
@@ -58,31 +56,30 @@ def _refused_link(request: Request, error: LinkRefused) -> HTMLResponse:
         reason=type(error).__name__,
         client=client_address(request),
     )
-    t = translator(_browser_language(request))
+    t = translator(browser_language(request))
     message = t["link_expired"] if isinstance(error, LinkExpired) else t["link_invalid"]
     return render(
         request,
         "party_link_refused.html",
-        _browser_language(request),
+        browser_language(request),
         status_code=error.status,
         message=message,
     )
 
 
 def _submission_id(grant: PartyGrant, plan: InternshipPlan) -> str:
-    """A stable id for the one submission a link stands for, so that a double click or a resent
-    form is answered with the first receipt; open-ended feedback gets a new id per form."""
+    """The id of the submission a form stands for. A double click or a form sent again carries
+    the same id and is answered with the first receipt. Approvals, assessments and the
+    validation can be given once, so their id is stable; a report or feedback form gets a new
+    id each time it is shown, so that a corrected one sent from a reopened link is a new
+    submission that supersedes the earlier one (both stay in the history)."""
     if grant.purpose == "approve":
         return f"web-approval-{grant.party}-v{plan.version}"
-    if grant.purpose == "report":
-        return f"web-report-{grant.milestone_id}"
-    if grant.purpose == "feedback" and grant.milestone_id is not None:
-        return f"web-feedback-{grant.milestone_id}"
     if grant.purpose == "assess":
         return f"web-assessment-{grant.party}"
     if grant.purpose == "validate":
         return "web-validation"
-    return f"web-{grant.purpose}-{uuid.uuid4().hex[:16]}"
+    return f"web-{grant.purpose}-{grant.milestone_id or 'any'}-{uuid.uuid4().hex[:16]}"
 
 
 async def _context(
@@ -96,7 +93,7 @@ async def _context(
     if plan is None:
         from api.i18n import translator
 
-        language = _browser_language(request)
+        language = browser_language(request)
         return render(
             request,
             "party_link_refused.html",
@@ -111,28 +108,67 @@ def _form_page(
     request: Request,
     grant: PartyGrant,
     plan: InternshipPlan,
+    step: Step,
     status_code: int = 200,
     values: dict[str, Any] | None = None,
     refusal: str | None = None,
     problems: list[str] | None = None,
 ) -> HTMLResponse:
+    """The link's page: what the step is now (said before any form), what was already sent
+    with its receipt, and the form when it is open, filled with what was sent last so that a
+    correction starts from it."""
     language = plan.person(grant.party).language
+    if values is None:
+        values = _last_values(step)
     return render(
         request,
         _TEMPLATES[grant.purpose],
         language,
         status_code=status_code,
-        plan=plan,
-        party=grant.party,
-        full=grant.purpose == "approve",
-        milestone=plan.milestone(grant.milestone_id) if grant.milestone_id else None,
-        level_names={level.id: level.name for level in plan.rubric.levels},
-        submission_id=(values or {}).get("submission_id") or _submission_id(grant, plan),
+        **_page_context(grant, plan, language),
+        step=step,
+        submission_id=values.get("submission_id") or _submission_id(grant, plan),
         change_id=f"web-changes-{uuid.uuid4().hex[:16]}",
-        values=values or {},
+        values=values,
         refusal=refusal,
         problems=problems or [],
     )
+
+
+def _page_context(grant: PartyGrant, plan: InternshipPlan, language: Language) -> dict[str, Any]:
+    zone = plan.period.time_zone
+    return {
+        "plan": plan,
+        "party": grant.party,
+        "full": grant.purpose == "approve",
+        "milestone": plan.milestone(grant.milestone_id) if grant.milestone_id else None,
+        "level_names": {level.id: level.name for level in plan.rubric.levels},
+        "outcome_titles": {o.id: o.title for o in plan.learning_outcomes},
+        "when": lambda moment: moment_text(moment, zone, language) if moment else "",
+        "day": lambda moment: day(moment, zone, language) if moment else "",
+        "now": datetime.now(UTC),
+    }
+
+
+def _last_values(step: Step) -> dict[str, Any]:
+    """The latest report or feedback as form values, for a correction to start from."""
+    latest = step.latest
+    if not step.correctable or latest is None:
+        return {}
+    sent = latest.values
+    values: dict[str, Any] = {}
+    if isinstance(sent.get("summary"), str):
+        values["summary"] = sent["summary"]
+    if sent.get("share_in_badge"):
+        values["share_in_badge"] = "yes"
+    for outcome_id, level in (sent.get("ratings") or {}).items():
+        values[f"level.{outcome_id}"] = level
+    if sent.get("attendance_hours") is not None:
+        hours = float(sent["attendance_hours"])
+        values["attendance_hours"] = f"{hours:g}"
+    if isinstance(sent.get("comments"), str):
+        values["comments"] = sent["comments"]
+    return values
 
 
 @router.get("/p/{token}", response_class=HTMLResponse, summary="A party's form, from a link")
@@ -141,7 +177,7 @@ async def party_page(token: str, request: Request, app: ServicesDep, pool: Recor
     if isinstance(found, HTMLResponse):
         return found
     grant, plan = found
-    return _form_page(request, grant, plan)
+    return _form_page(request, grant, plan, await read_step(pool, grant, plan))
 
 
 def _text(form: FormData, name: str) -> str | None:
@@ -198,6 +234,7 @@ def _submission(grant: PartyGrant, form: FormData) -> Any:
             submission_id=submission_id,
             milestone_id=grant.milestone_id or "",
             summary=_text(form, "summary") or "",
+            share_in_badge=form.get("share_in_badge") == "yes",
         )
     if grant.purpose == "feedback":
         return CompanyFeedback(
@@ -245,6 +282,11 @@ async def party_submit(
     grant, plan = found
     form = await request.form()
     values = {name: value for name, value in form.items() if isinstance(value, str)}
+
+    async def again(status_code: int, refusal: str, problems: list[str] | None = None) -> Any:
+        step = await read_step(pool, grant, plan)
+        return _form_page(request, grant, plan, step, status_code, values, refusal, problems)
+
     try:
         submission = _submission(grant, form)
     except ValidationError as error:
@@ -252,16 +294,33 @@ async def party_submit(
             f"{'.'.join(str(p) for p in item['loc']) or 'form'}: {item['msg']}"
             for item in error.errors()
         ]
-        return _form_page(
-            request, grant, plan, 422, values, refusal=problems[0], problems=problems[1:]
-        )
+        return await again(422, problems[0], problems[1:])
     except FormProblem as problem:
-        return _form_page(request, grant, plan, 422, values, refusal=str(problem))
+        return await again(422, str(problem))
     try:
         receipt = await _send(client, grant.internship_id, submission)
     except OperationRejected as rejected:
-        return _form_page(
-            request, grant, plan, rejection_status(rejected), values, refusal=str(rejected)
-        )
+        return await again(rejection_status(rejected), str(rejected))
     language = plan.person(grant.party).language
-    return render(request, "party_receipt.html", language, plan=plan, receipt=receipt, full=False)
+    echo = submission.model_dump(mode="json", exclude={"submission_id"})
+    sent = Sent(
+        submission_id=receipt.submission_id,
+        kind=receipt.kind,
+        actor=grant.party,
+        milestone_id=grant.milestone_id,
+        plan_version=int(echo.pop("plan_version", plan.version)),
+        late=receipt.late,
+        accepted_at=receipt.accepted_at,
+        values=echo,
+    )
+    return render(
+        request,
+        "party_receipt.html",
+        language,
+        **{**_page_context(grant, plan, language), "full": False},
+        receipt=receipt,
+        sent=sent,
+        purpose=grant.purpose,
+        correctable=grant.purpose in CORRECTABLE,
+        again_url=request.url.path,
+    )
