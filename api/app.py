@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api.codec import codec_router
 from api.errors import install_error_handlers
+from api.limits import FormBodyLimit
 from api.metrics import install_metrics
 from api.ratelimit import RateLimiter
 from api.routers import admins, dashboard, operators, parties, party_pages, public
@@ -59,6 +60,7 @@ def create_app(
     app.state.services = services
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
+    app.add_middleware(FormBodyLimit)
     for router in (
         public.health,
         public.router,

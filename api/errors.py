@@ -8,9 +8,10 @@ import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.pages import error_page, wants_html
 from operations.credentials import CredentialConflict, CredentialNotFound
 from operations.internships import (
     DifferentPlanRunning,
@@ -102,13 +103,14 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         return JSONResponse(error_body(str(error)), status_code=error.status, headers=headers)
 
-    async def records_unreachable(request: Request, error: Exception) -> JSONResponse:
+    async def records_unreachable(request: Request, error: Exception) -> Response:
         # PostgreSQL went away under an open pool (an outage, a restart): the same request will
         # pass once it is back. Named by type only; the message can carry connection details.
         log.warning("records.unreachable", path=request.url.path, error=type(error).__name__)
-        return JSONResponse(
-            error_body("the records (PostgreSQL) are not reachable right now; try again shortly"),
-            status_code=503,
+        return error_response(
+            request,
+            503,
+            "the records (PostgreSQL) are not reachable right now; try again shortly",
             headers={"Retry-After": "5"},
         )
 
@@ -116,15 +118,26 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(unreachable, records_unreachable)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, error: RequestValidationError) -> Response:
+        if wants_html(request):
+            problems = "; ".join(f"{p['field']}: {p['message']}" for p in field_errors(error))
+            return error_page(request, 422, problems)
         return JSONResponse(
             error_body("the request is not valid", errors=field_errors(error)), status_code=422
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            error_body(str(error.detail)),
-            status_code=error.status_code,
-            headers=getattr(error, "headers", None),
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        return error_response(
+            request, error.status_code, str(error.detail), getattr(error, "headers", None)
         )
+
+
+def error_response(
+    request: Request, status_code: int, detail: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An error in the shape the client reads: a page for a browser on an HTML page (a form too
+    large, too many requests, a page not found), the JSON body for everyone else."""
+    if wants_html(request):
+        return error_page(request, status_code, detail, headers)
+    return JSONResponse(error_body(detail), status_code=status_code, headers=headers)
