@@ -394,6 +394,41 @@ def _start_batch(settings: Settings, template_file: Path | None, batch: Path) ->
         raise typer.Exit(USER_ERROR)
 
 
+@app.command()
+def rehearse(
+    plan_file: Annotated[Path, typer.Argument(help="A plan as JSON, like examples/plan.json.")],
+    everyone_on_time: Annotated[
+        bool,
+        typer.Option(
+            "--everyone-on-time",
+            help="Every party acts on time: approvals at once, each milestone's report and "
+            "feedback before it is due, both assessments at the required levels, a pass "
+            "validation. Without it, nobody acts.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Rehearse a plan before anyone receives anything: the real internship workflow runs on a
+    private Temporal server that skips through time, from now to the end, and every e-mail
+    (kind, to whom, when) and phase is printed in the plan's time zone. Nothing is sent or
+    recorded; no PostgreSQL, SMTP server or running stack is needed. The plan is checked as
+    `start` checks it (a plan whose agreement_deadline has passed is refused).
+
+    Examples: `internflow rehearse examples/plan.json`;
+    `internflow rehearse examples/plan.json --everyone-on-time --json`
+    """
+    from operations.rehearsal import rehearse as run_rehearsal
+    from operations.rehearsal import render_text
+
+    settings = _settings()
+    plan = _read_plan(plan_file)
+    result = _run(run_rehearsal(plan, settings, everyone_on_time=everyone_on_time))
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    print("\n".join(render_text(result)))
+
+
 @app.command("list")
 def list_internships(
     phase: Annotated[Phase | None, typer.Option(help="Only this phase.")] = None,

@@ -135,6 +135,13 @@ async def start_plan(
     raise _different_plan(plan, running)
 
 
+def refuse_past_deadline(plan: InternshipPlan, now: datetime) -> None:
+    """The start's rule on time, for a caller that checks a plan before starting it (a
+    rehearsal): refused, with the start's message, when the agreement_deadline is not after now."""
+    if plan.agreement_deadline <= now:
+        raise _deadline_passed(plan)
+
+
 def _deadline_passed(plan: InternshipPlan) -> PlanRefused:
     return PlanRefused(
         f"agreement_deadline {plan.agreement_deadline.isoformat()} has already passed: nobody "
