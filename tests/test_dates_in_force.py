@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.status import Phase
 from models.submissions import Pause, Resume, Validation
+from models.wording import moment_text
 from operations import internships as ops
 from operations.records import internship_status
 from runtime.settings import Settings
@@ -81,10 +82,13 @@ async def test_a_pause_in_progress_moves_the_end_alike_everywhere_and_not_the_st
     reminders = [
         m for m in load_outbox(settings) if m["X-Internflow-Kind"] == "assessment_reminder"
     ]
-    assert reminders
-    body = reminders[0].get_body(preferencelist=("plain",))
-    assert body is not None
-    assert f"{window_end:%Y-%m-%d %H:%M}" in body.get_content()
+    assert len(reminders) == 2  # the mentor's and the tutor's, each in their language
+    for reminder in reminders:
+        body = reminder.get_body(preferencelist=("plain",))
+        assert body is not None
+        text = " ".join(body.get_content().split())
+        language = str(reminder["Content-Language"])
+        assert moment_text(window_end, plan.period.time_zone, language) in text  # type: ignore[arg-type]
     # 4. The badge's activity dates are the ones the status showed.
     stored = await pool.fetchval("SELECT credential FROM credentials WHERE internship_id = $1", iid)
     credential = json.loads(json.loads(stored) if stored.startswith('"') else stored)

@@ -110,11 +110,10 @@ async def test_whole_internship_ends_with_one_verified_badge(
     assert mails.count(("milestone_request", intern)) == 3
     assert mails.count(("milestone_request", mentor)) == 2
     # Only the unanswered mid-term milestone was reminded and escalated, once each.
-    assert [k for k in mails if k[0] in ("reminder", "escalation")] == [
-        ("reminder", intern),
-        ("reminder", mentor),
-        ("escalation", tutor),
-    ]
+    # (E-mails of one step go out side by side, in either order.)
+    ladder = [k for k in mails if k[0] in ("reminder", "escalation")]
+    assert sorted(ladder[:2]) == sorted([("reminder", intern), ("reminder", mentor)])
+    assert ladder[2:] == [("escalation", tutor)]
     assert mails.count(("assessment_request", mentor)) == 1
     assert mails.count(("assessment_request", tutor)) == 1
     assert mails.count(("validation_request", tutor)) == 1

@@ -1,38 +1,31 @@
 """The internship workflow: one durable run per internship, from learning agreement to badge.
 
-Deterministic code only: every deadline comes from the plan, every side effect is an activity.
+The class holds the phase sequence (`_lifecycle` reads as the internship goes) and thin handlers;
+beside it: the rules as pure functions (rules.py), the dates in force (dates.py), the pausable
+clock (clock.py), the reminder ladder as a table (ladder.py) and the side effects with their
+retry policies and timeouts (effects.py). Deterministic code only: every deadline comes from the
+plan, every side effect is an activity.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.badge import BadgeActivities
-    from activities.notify import NotifyActivities
-    from activities.records import RecordActivities
     from models.activities import AuditEvent, BadgeRequest, Notification, NotificationKind
-    from models.evaluation import achieved_levels, shortfalls
+    from models.evaluation import shortfalls
+    from models.ids import audit_event_id, notification_id, workflow_id_for
     from models.plan import PARTIES, InternshipPlan, Language, Milestone, Party
     from models.state import InternshipInput, Signature
-    from models.status import (
-        Deadline,
-        InternshipOutcome,
-        InternshipStatus,
-        MilestoneState,
-        Phase,
-        SignatureView,
-        TimelineEntry,
-    )
+    from models.status import InternshipOutcome, InternshipStatus, Phase, TimelineEntry
     from models.submissions import (
         Amendment,
         Approval,
@@ -48,58 +41,18 @@ with workflow.unsafe.imports_passed_through():
         Withdrawal,
     )
     from runtime import search_attributes as sa
-    from workflows.dates import DatesInForce
+    from workflows import effects, rules
+    from workflows.clock import PausableClock
+    from workflows.ladder import LADDER, LADDER_STEPS
+    from workflows.rules import FEEDBACK_PHASES, PAUSABLE_PHASES, REPORT_PHASES
 
-# How each kind of side effect fails (the README's "Failures" table says the same):
-# - records (audit trail, submissions, read model, plan versions): retried until PostgreSQL
-#   answers, for as long as an outage lasts, because the trail must have no gap; a write that
-#   PostgreSQL refuses for its data is non-retryable (`RecordRejected`): logged, and the
-#   internship goes on.
-# - e-mail: a transient failure (server unreachable, 4xx) is retried with backoff up to 5 minutes
-#   apart for at most a day; a permanent refusal (5xx) or a message that cannot be composed is
-#   not retried. Either way the failure is recorded and, for anyone but the operator, the
-#   operator is told with a `delivery_failed` e-mail. E-mails never hold up the internship: they
-#   go out beside it, and a withdrawal or cancellation drops the ones still trying.
-# - the badge: signing and storing retry until PostgreSQL answers; its e-mail gives up like
-#   other e-mails (see activities/badge.py).
-RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
-MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
-MAIL_GIVE_UP_AFTER = timedelta(days=1)
-BADGE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
-
-# How long work in flight on a worker that died waits before another worker retries it: a record
-# (one short transaction) by its start-to-close timeout; an e-mail and the badge, which can take
-# longer (SMTP, signing), by their heartbeat timeout (they beat every 2 s, activities/liveness.py).
-RECORD_TIMEOUT = timedelta(seconds=10)
-MAIL_TIMEOUT = timedelta(seconds=30)
-BADGE_TIMEOUT = timedelta(minutes=2)
-HEARTBEAT_TIMEOUT = timedelta(seconds=8)
-
-#: Version marker: e-mails are sent beside the main line instead of in it. Runs recorded before it
-#: replay the old way (each e-mail awaited where it was asked for).
-MAIL_BESIDE_MAIN_LINE = "mail-beside-main-line"
-
-#: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
-#: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
-ENDING_MAIL: frozenset[NotificationKind] = frozenset(
-    {"withdrawal", "cancellation", "outcome", "badge", "revocation", "delivery_failed"}
-)
-
-# Phases in which each kind of submission is accepted.
-FEEDBACK_PHASES = frozenset({Phase.AWAITING_START, Phase.IN_PROGRESS, Phase.EVALUATION})
-REPORT_PHASES = frozenset({Phase.IN_PROGRESS, Phase.EVALUATION})
-PAUSABLE_PHASES = frozenset({Phase.AWAITING_START, Phase.IN_PROGRESS})
-
-# Sections of a plan whose change needs every party's approval again.
-CORE_SECTIONS = frozenset(
-    {"period", "mode", "weekly_hours", "learning_outcomes", "milestones", "rubric"}
-)
-
-LadderStep = Literal["milestone_request", "reminder", "escalation", "missed"]
-
-
-def workflow_id_for(internship_id: str) -> str:
-    return f"internship-{internship_id}"
+__all__ = [
+    "FEEDBACK_PHASES",
+    "PAUSABLE_PHASES",
+    "REPORT_PHASES",
+    "InternshipWorkflow",
+    "workflow_id_for",
+]
 
 
 # Not sandboxed: the sandbox re-imports this module for every run and wraps every payload, which
@@ -119,10 +72,7 @@ class InternshipWorkflow:
         if not self.s.required_since:
             self.s.required_since = dict.fromkeys(PARTIES, start.plan.version)
         # Live handles, never carried over:
-        self._epoch = 0
-        """Bumped by pause, resume, amendment and extension: wakes every wait to recompute."""
-        self._deadlines: list[datetime] = []
-        """The deadlines being waited for right now (the main line and each milestone ladder)."""
+        self._clock = PausableClock(self.s, stop=lambda: self.s.withdrawal is not None)
         self._ladders: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._mail: dict[asyncio.Task[None], NotificationKind] = {}
@@ -155,7 +105,7 @@ class InternshipWorkflow:
             self._ladders = [
                 asyncio.create_task(self._milestone_ladder(m))
                 for m in self._plan.milestones
-                if self.s.ladder_done.get(m.id, 0) < 4
+                if self.s.ladder_done.get(m.id, 0) < LADDER_STEPS
             ]
             try:
                 ended = await self._monitoring_and_evaluation()
@@ -179,7 +129,7 @@ class InternshipWorkflow:
                 sa.OVERDUE.value_set(False),
             ]
         )
-        await self._save_plan()
+        await effects.save_plan(self._plan)
         self.s.started = True
         await self._enter(Phase.PLANNING)
         for party in PARTIES:
@@ -188,7 +138,7 @@ class InternshipWorkflow:
     async def _planning(self) -> InternshipOutcome | None:
         """Until every party has approved the current plan version: remind before the deadline,
         start over when the plan is amended, cancel when the deadline passes."""
-        while not self._agreement_complete():
+        while not (not rules.unapproved(self.s)):
             plan = self._plan
             reminders = [
                 (f"v{plan.version}-{i}", plan.agreement_deadline - before)
@@ -207,16 +157,16 @@ class InternshipWorkflow:
             # The lambdas below are awaited within this iteration, so late binding is safe.
             await self._main_wait(
                 lambda: stop_at,  # noqa: B023
-                lambda: self._agreement_complete() or self._plan.version != version,  # noqa: B023
+                lambda: (not rules.unapproved(self.s)) or self._plan.version != version,  # noqa: B023
             )
             if self.s.withdrawal is not None:
                 return await self._withdraw()
-            if self._agreement_complete() or self._plan.version != version:
+            if (not rules.unapproved(self.s)) or self._plan.version != version:
                 continue
             if stop_key == "deadline":
                 return await self._cancel_unapproved()
             _add(self.s.agreement_reminders_sent, stop_key)
-            for party in self._unapproved():
+            for party in rules.unapproved(self.s):
                 await self._notify(
                     "agreement_reminder",
                     party,
@@ -243,18 +193,16 @@ class InternshipWorkflow:
         ):
             if self.s.withdrawal is not None:
                 return await self._withdraw()
-            for party in sorted({"mentor", "tutor"} - set(self.s.assessments)):
+            due = rules.dates_in_force(self._plan, self.s).assessment_due
+            for party in rules.missing_assessors(self.s):
                 await self._notify(
-                    "assessment_reminder",
-                    party,
-                    key="final",
-                    deadline=f"{self._dates().assessment_due:%Y-%m-%d %H:%M %Z}",
+                    "assessment_reminder", party, key="final", deadline=f"{due:%Y-%m-%d %H:%M %Z}"
                 )
         assessed = await self._main_wait(lambda: window_end, both)
         if self.s.withdrawal is not None:
             return await self._withdraw()
         if not assessed:
-            missing = sorted({"mentor", "tutor"} - set(self.s.assessments))
+            missing = rules.missing_assessors(self.s)
             return await self._not_certified(f"no assessment from {', '.join(missing)} in time")
 
         if self.s.assessed_at is None:
@@ -277,12 +225,13 @@ class InternshipWorkflow:
         return None
 
     async def _certify(self) -> InternshipOutcome:
-        issued = await workflow.execute_activity_method(
-            BadgeActivities.issue_badge,
+        issued = await effects.issue_badge(
             BadgeRequest(
                 # The period in force: the badge's activity dates are the ones the status showed.
-                plan=self._plan.model_copy(update={"period": self._dates().period()}),
-                achieved_levels=self._achieved(),
+                plan=self._plan.model_copy(
+                    update={"period": rules.dates_in_force(self._plan, self.s).period()}
+                ),
+                achieved_levels=rules.achieved(self._plan, self.s),
                 issued_at=workflow.now(),
                 workflow_id=workflow.info().workflow_id,
                 evidence=tuple(
@@ -290,10 +239,7 @@ class InternshipWorkflow:
                     for m in self._plan.milestones
                     if m.id in self.s.evidence
                 ),
-            ),
-            start_to_close_timeout=BADGE_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=BADGE_RETRY,
+            )
         )
         self.s.credential_id = issued.credential_id
         await self._enter(Phase.COMPLETED, detail={"credential_id": issued.credential_id})
@@ -302,23 +248,18 @@ class InternshipWorkflow:
     async def _milestone_ladder(self, milestone: Milestone) -> None:
         """Ask, remind, escalate to the tutor, then mark missed and tell the operator: each step
         only while something is still owed. Steps done are counted so a new run skips them."""
-        steps: list[tuple[LadderStep, Callable[[], timedelta]]] = [
-            ("milestone_request", lambda: -self._plan.reminder_policy.request_before),
-            ("reminder", lambda: self._plan.reminder_policy.remind_after),
-            ("escalation", lambda: self._plan.reminder_policy.escalate_after),
-            ("missed", lambda: self._plan.reminder_policy.missed_after),
-        ]
-        for index, (step, offset) in enumerate(steps):
+        for index, (step, offset) in enumerate(LADDER):
             if index < self.s.ladder_done.get(milestone.id, 0):
                 continue
-            if await self._wait_until(
-                lambda offset=offset: milestone.due + offset(),  # type: ignore[misc]
-                lambda: not self._outstanding(milestone),
+            if await self._clock.wait_until(
+                # The policy is read when waiting: an amendment can change it.
+                lambda offset=offset: milestone.due + offset(self._plan.reminder_policy),  # type: ignore[misc]
+                lambda: not rules.outstanding(self.s, milestone),
             ):
                 return
             if self.s.withdrawal is not None:
                 return
-            owing = self._outstanding(milestone)
+            owing = rules.outstanding(self.s, milestone)
             if step == "milestone_request" or step == "reminder":
                 for party in owing:
                     await self._notify(step, party, key=milestone.id, milestone=milestone.title)
@@ -337,38 +278,6 @@ class InternshipWorkflow:
 
     # ----------------------------------------------------------------- waiting
 
-    async def _wait_until(
-        self, deadline: Callable[[], datetime], condition: Callable[[], bool]
-    ) -> bool:
-        """Wait for `condition` (or a withdrawal) until the plan time `deadline()`, moved by the
-        time spent paused. The clock stops while paused; a change of plan recomputes the
-        deadline. True if the condition held, False if the deadline passed."""
-
-        def done() -> bool:
-            return self.s.withdrawal is not None or condition()
-
-        while not done():
-            epoch = self._epoch
-            if self.s.pause is not None:
-                await workflow.wait_condition(lambda: done() or self._epoch != epoch)  # noqa: B023
-                continue
-            effective = deadline() + self.s.shift
-            remaining = (effective - workflow.now()).total_seconds()
-            if remaining <= 0:
-                return False
-            self._deadlines.append(effective)
-            try:
-                await workflow.wait_condition(
-                    lambda: done() or self._epoch != epoch,  # noqa: B023
-                    timeout=remaining,
-                )
-            except TimeoutError:
-                if self._epoch == epoch:
-                    return False
-            finally:
-                self._deadlines.remove(effective)
-        return condition()
-
     async def _main_wait(
         self, deadline: Callable[[], datetime], condition: Callable[[], bool]
     ) -> bool:
@@ -377,7 +286,9 @@ class InternshipWorkflow:
         default) is reached only by one flooded with submissions, and keeps a cold replay of
         any internship fast."""
         while True:
-            met = await self._wait_until(deadline, lambda: condition() or self._history_is_long())
+            met = await self._clock.wait_until(
+                deadline, lambda: condition() or self._history_is_long()
+            )
             if not self._history_is_long() or condition() or self.s.withdrawal is not None:
                 return met and condition()
             await self._continue_as_new()
@@ -411,7 +322,7 @@ class InternshipWorkflow:
     async def _cancel_unapproved(self) -> InternshipOutcome:
         self.s.reason = (
             f"the learning agreement (version {self._plan.version}) was not approved by "
-            f"{', '.join(self._unapproved())} before its deadline"
+            f"{', '.join(rules.unapproved(self.s))} before its deadline"
         )
         await self._enter(Phase.CANCELLED, detail={"reason": self.s.reason})
         for party in PARTIES:
@@ -453,9 +364,9 @@ class InternshipWorkflow:
     def _check_approval(self, approval: Approval) -> None:
         if approval.submission_id in self.s.receipts:
             return
-        self._require_phase("an approval", {Phase.PLANNING})
-        self._require_current_version(approval.plan_version)
-        if self._has_approved(approval.party):
+        rules.require_phase(self.s, "an approval", {Phase.PLANNING})
+        rules.require_current_version(self._plan, approval.plan_version)
+        if rules.has_approved(self.s, approval.party):
             raise ValueError(f"the {approval.party} has already approved this plan version")
 
     @workflow.update
@@ -481,8 +392,8 @@ class InternshipWorkflow:
     def _check_change_request(self, request: ChangeRequest) -> None:
         if request.submission_id in self.s.receipts:
             return
-        self._require_phase("a change request", {Phase.PLANNING})
-        self._require_current_version(request.plan_version)
+        rules.require_phase(self.s, "a change request", {Phase.PLANNING})
+        rules.require_current_version(self._plan, request.plan_version)
 
     @workflow.update
     async def amend(self, amendment: Amendment) -> Receipt:
@@ -492,14 +403,14 @@ class InternshipWorkflow:
         new = amendment.plan
         concerned = set(amendment.concerns)
         sections = self._plan.changed_sections(new)
-        if sections & CORE_SECTIONS:
+        if sections & rules.CORE_SECTIONS:
             concerned = set(PARTIES)
 
         def apply() -> None:
             self._plan = new
             for party in concerned:
                 self.s.required_since[party] = new.version
-            self._epoch += 1
+            self._clock.changed()
 
         receipt = await self._accept(
             amendment.submission_id,
@@ -511,7 +422,7 @@ class InternshipWorkflow:
             concerns=sorted(concerned),
             reason=amendment.reason,
         )
-        await self._save_plan()
+        await effects.save_plan(self._plan)
         for party in PARTIES:
             if party in concerned:
                 await self._ask_approval(party, new.version)
@@ -521,7 +432,7 @@ class InternshipWorkflow:
     def _check_amendment(self, amendment: Amendment) -> None:
         if amendment.submission_id in self.s.receipts:
             return
-        self._require_phase("an amendment", {Phase.PLANNING})
+        rules.require_phase(self.s, "an amendment", {Phase.PLANNING})
         new = amendment.plan
         if new.internship_id != self._plan.internship_id:
             raise ValueError("an amendment cannot change the internship_id")
@@ -559,8 +470,8 @@ class InternshipWorkflow:
     def _check_report(self, report: MilestoneReport) -> None:
         if report.submission_id in self.s.receipts:
             return
-        self._require_phase("a milestone report", REPORT_PHASES)
-        self._require_milestone_party(report.milestone_id, "intern")
+        rules.require_phase(self.s, "a milestone report", REPORT_PHASES)
+        rules.require_milestone_party(self._plan, report.milestone_id, "intern")
 
     @workflow.update
     async def submit_feedback(self, feedback: CompanyFeedback) -> Receipt:
@@ -570,10 +481,10 @@ class InternshipWorkflow:
     def _check_feedback(self, feedback: CompanyFeedback) -> None:
         if feedback.submission_id in self.s.receipts:
             return
-        self._require_phase("company feedback", FEEDBACK_PHASES)
+        rules.require_phase(self.s, "company feedback", FEEDBACK_PHASES)
         if feedback.milestone_id is not None:
-            self._require_milestone_party(feedback.milestone_id, "mentor")
-        self._require_levels(feedback.ratings, complete=False)
+            rules.require_milestone_party(self._plan, feedback.milestone_id, "mentor")
+        rules.require_levels(self._plan, feedback.ratings, complete=False)
 
     @workflow.signal(name="company_feedback")
     async def company_feedback(self, feedback: CompanyFeedback) -> None:
@@ -597,7 +508,8 @@ class InternshipWorkflow:
             "mentor",
             apply,
             milestone_id=feedback.milestone_id,
-            late=feedback.milestone_id is not None and self._is_late(feedback.milestone_id),
+            late=feedback.milestone_id is not None
+            and rules.is_late(self._plan, self.s, feedback.milestone_id, workflow.now()),
             attendance_hours=feedback.attendance_hours,
             ratings=dict(feedback.ratings),
             comments=feedback.comments,
@@ -606,9 +518,7 @@ class InternshipWorkflow:
     @workflow.update
     async def pause(self, pause: Pause) -> Receipt:
         def apply() -> None:
-            self.s.pause = pause
-            self.s.paused_at = workflow.now()
-            self._epoch += 1
+            self._clock.pause(pause, workflow.now())
             workflow.upsert_search_attributes([sa.PHASE.value_set(Phase.PAUSED.value)])
 
         return await self._accept(
@@ -619,18 +529,14 @@ class InternshipWorkflow:
     def _check_pause(self, pause: Pause) -> None:
         if pause.submission_id in self.s.receipts:
             return
-        self._require_phase("a pause", PAUSABLE_PHASES)
+        rules.require_phase(self.s, "a pause", PAUSABLE_PHASES)
         if self.s.pause is not None:
             raise ValueError("this internship is already paused")
 
     @workflow.update
     async def resume(self, resume: Resume) -> Receipt:
         def apply() -> None:
-            assert self.s.paused_at is not None
-            self.s.shift += workflow.now() - self.s.paused_at
-            self.s.pause = None
-            self.s.paused_at = None
-            self._epoch += 1
+            self._clock.resume(workflow.now())
             workflow.upsert_search_attributes(
                 [
                     sa.PHASE.value_set(self.s.phase.value),
@@ -651,7 +557,7 @@ class InternshipWorkflow:
     async def extend(self, extension: Extension) -> Receipt:
         def apply() -> None:
             self._plan = self._extended_plan(extension)
-            self._epoch += 1
+            self._clock.changed()
             workflow.upsert_search_attributes([sa.END_DATE.value_set(extension.new_end)])
 
         receipt = await self._accept(
@@ -662,14 +568,14 @@ class InternshipWorkflow:
             new_end=extension.new_end.isoformat(),
             reason=extension.reason,
         )
-        await self._save_plan()
+        await effects.save_plan(self._plan)
         return receipt
 
     @extend.validator
     def _check_extension(self, extension: Extension) -> None:
         if extension.submission_id in self.s.receipts:
             return
-        self._require_phase("an extension", {Phase.AWAITING_START, Phase.IN_PROGRESS})
+        rules.require_phase(self.s, "an extension", {Phase.AWAITING_START, Phase.IN_PROGRESS})
         current_end = self._plan.period.end + self.s.shift
         if extension.new_end <= current_end:
             raise ValueError(
@@ -724,10 +630,10 @@ class InternshipWorkflow:
     def _check_assessment(self, assessment: Assessment) -> None:
         if assessment.submission_id in self.s.receipts:
             return
-        self._require_phase("an assessment", {Phase.EVALUATION})
+        rules.require_phase(self.s, "an assessment", {Phase.EVALUATION})
         if assessment.assessor in self.s.assessments:
             raise ValueError(f"the {assessment.assessor} has already assessed this internship")
-        self._require_levels(assessment.levels, complete=True)
+        rules.require_levels(self._plan, assessment.levels, complete=True)
 
     @workflow.update
     async def validate(self, validation: Validation) -> Receipt:
@@ -747,13 +653,13 @@ class InternshipWorkflow:
     def _check_validation(self, validation: Validation) -> None:
         if validation.submission_id in self.s.receipts:
             return
-        self._require_phase("a validation", {Phase.EVALUATION})
-        missing = sorted({"mentor", "tutor"} - set(self.s.assessments))
+        rules.require_phase(self.s, "a validation", {Phase.EVALUATION})
+        missing = rules.missing_assessors(self.s)
         if missing:
             raise ValueError(f"cannot validate yet: waiting for the {' and '.join(missing)}")
         if self.s.validation is not None:
             raise ValueError("this internship has already been validated")
-        reasons = shortfalls(self._plan, self._achieved())
+        reasons = shortfalls(self._plan, rules.achieved(self._plan, self.s))
         if validation.decision == "pass" and reasons:
             raise ValueError("cannot validate as pass: " + "; ".join(reasons))
 
@@ -786,6 +692,9 @@ class InternshipWorkflow:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _is_late(self, milestone_id: str) -> bool:
+        return rules.is_late(self._plan, self.s, milestone_id, workflow.now())
+
     def _settled(self) -> bool:
         return not self._background and workflow.all_handlers_finished()
 
@@ -795,64 +704,7 @@ class InternshipWorkflow:
     def status(self) -> InternshipStatus:
         """For debugging only: people read the same status from the read model, which every
         record brings up to date (a query reaching a recovering worker can break a history)."""
-        return self._status()
-
-    def _status(self) -> InternshipStatus:
-        dates = self._dates()
-        return InternshipStatus(
-            internship_id=self._plan.internship_id,
-            phase=self._reported_phase(),
-            plan_version=self._plan.version,
-            approvals={party: self._has_approved(party) for party in PARTIES},
-            start=dates.start,
-            end=dates.end,
-            paused_for=self.s.shift.total_seconds(),
-            milestones=tuple(
-                MilestoneState(
-                    milestone_id=m.id,
-                    title=m.title,
-                    due=dates.due(m),
-                    outstanding=tuple(self._outstanding(m)),
-                    overdue=False,
-                    overdue_from=dates.overdue_from(m),
-                    missed=m.id in self.s.missed,
-                )
-                for m in self._plan.milestones
-            ),
-            next_deadline=None,
-            achieved_levels=self._achieved() if len(self.s.assessments) == 2 else {},
-            credential_id=self.s.credential_id,
-            reason=self.s.reason,
-            signatures=tuple(
-                SignatureView(party=s.approval.party, plan_version=s.approval.plan_version, at=s.at)
-                for s in self.s.signatures
-            ),
-            deadlines=tuple(self._phase_deadlines(dates)),
-        ).at(workflow.now())
-
-    def _phase_deadlines(self, dates: DatesInForce) -> list[Deadline]:
-        """What is due next in the current phase, earliest first (the times in force)."""
-        plan, phase = self._plan, self.s.phase
-        found: list[Deadline] = []
-        if phase == Phase.PLANNING:
-            found.append(Deadline(what="agreement_deadline", at=plan.agreement_deadline))
-        if phase in (Phase.PLANNING, Phase.AWAITING_START):
-            found.append(Deadline(what="start", at=dates.start))
-        if phase in (Phase.IN_PROGRESS, Phase.EVALUATION):
-            found += [
-                Deadline(what=f"milestone:{m.id}", at=dates.due(m))
-                for m in plan.milestones
-                if self._outstanding(m) and m.id not in self.s.missed
-            ]
-        if phase in (Phase.PLANNING, Phase.AWAITING_START, Phase.IN_PROGRESS):
-            found.append(Deadline(what="end", at=dates.end))
-        if phase == Phase.EVALUATION:
-            if len(self.s.assessments) < 2:
-                found.append(Deadline(what="assessment", at=dates.assessment_due))
-            elif self.s.validation is None and self.s.assessed_at is not None:
-                validation_due = dates.moved(self.s.assessed_at + plan.validation_window)
-                found.append(Deadline(what="validation", at=validation_due))
-        return sorted(found, key=lambda d: d.at)
+        return rules.status(self._plan, self.s, workflow.now())
 
     @workflow.query
     def timeline(self) -> list[TimelineEntry]:
@@ -861,84 +713,11 @@ class InternshipWorkflow:
 
     # ----------------------------------------------------------------- helpers
 
-    def _reported_phase(self) -> Phase:
-        return Phase.PAUSED if self.s.pause is not None else self.s.phase
-
-    def _dates(self) -> DatesInForce:
-        return DatesInForce(self._plan, self.s.shift, self.s.start_shift)
-
-    def _has_approved(self, party: str) -> bool:
-        since = self.s.required_since.get(party, 1)
-        return any(
-            s.approval.party == party and s.approval.plan_version >= since
-            for s in self.s.signatures
-        )
-
-    def _unapproved(self) -> list[Party]:
-        return [party for party in PARTIES if not self._has_approved(party)]
-
-    def _agreement_complete(self) -> bool:
-        return not self._unapproved()
-
-    def _achieved(self) -> dict[str, str]:
-        return achieved_levels(self._plan, self.s.assessments.values())
-
-    def _outstanding(self, milestone: Milestone) -> list[str]:
-        done = self.s.submitted.get(milestone.id, ())
-        return [party for party in milestone.submitted_by if party not in done]
-
-    def _is_late(self, milestone_id: str) -> bool:
-        milestone = self._plan.milestone(milestone_id)
-        return milestone is not None and workflow.now() > self._dates().due(milestone)
-
     def _set_overdue(self) -> None:
-        overdue = self._status().overdue
+        overdue = rules.status(self._plan, self.s, workflow.now()).overdue
         if overdue != self.s.overdue:
             self.s.overdue = overdue
             workflow.upsert_search_attributes([sa.OVERDUE.value_set(overdue)])
-
-    def _require_phase(self, what: str, phases: set[Phase] | frozenset[Phase]) -> None:
-        if self.s.pause is not None:
-            raise ValueError(f"{what} is not accepted while the internship is paused")
-        if self.s.phase not in phases:
-            allowed = ", ".join(sorted(p.value for p in phases))
-            raise ValueError(
-                f"{what} is accepted only while the internship is {allowed}; "
-                f"it is now {self.s.phase.value}"
-            )
-
-    def _require_current_version(self, version: int) -> None:
-        if version != self._plan.version:
-            raise ValueError(
-                f"this is about plan version {version}, but the current version is "
-                f"{self._plan.version}: review the current plan"
-            )
-
-    def _require_milestone_party(self, milestone_id: str, party: str) -> None:
-        milestone = self._plan.milestone(milestone_id)
-        if milestone is None:
-            known = ", ".join(m.id for m in self._plan.milestones)
-            raise ValueError(f"unknown milestone {milestone_id!r}; this plan has: {known}")
-        if party not in milestone.submitted_by:
-            raise ValueError(f"milestone {milestone_id!r} asks nothing of the {party}")
-
-    def _require_levels(self, levels: dict[str, str], complete: bool) -> None:
-        outcomes = {o.id for o in self._plan.learning_outcomes}
-        rubric = [level.id for level in self._plan.rubric.levels]
-        for outcome_id, level in levels.items():
-            if outcome_id not in outcomes:
-                raise ValueError(
-                    f"unknown learning outcome {outcome_id!r}; this plan has: "
-                    f"{', '.join(sorted(outcomes))}"
-                )
-            if level not in rubric:
-                raise ValueError(
-                    f"{level!r} is not a level of this plan's rubric; use one of: "
-                    f"{', '.join(rubric)}"
-                )
-        missing = sorted(outcomes - set(levels))
-        if complete and missing:
-            raise ValueError(f"every learning outcome must be assessed; missing: {missing}")
 
     async def _enter(self, phase: Phase, detail: dict[str, Any] | None = None) -> None:
         self.s.phase = phase
@@ -953,14 +732,6 @@ class InternshipWorkflow:
             workflow.upsert_search_attributes([sa.OVERDUE.value_set(False)])
         await self._record("phase", "system", phase.value, **(detail or {}))
 
-    async def _save_plan(self) -> None:
-        await workflow.execute_activity_method(
-            RecordActivities.save_plan,
-            self._plan,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
-
     async def _record(self, kind: str, actor: str, key: str, **detail: Any) -> None:
         info = workflow.info()
         now = workflow.now()
@@ -971,24 +742,21 @@ class InternshipWorkflow:
         # until it ends, and under load (10,000 internships, row locks, a PostgreSQL outage)
         # those tasks overran their timeout and were replayed (bench/scale.py).
         try:
-            await workflow.execute_activity_method(
-                RecordActivities.record_event,
+            await effects.record(
                 AuditEvent(
-                    event_id=f"{info.workflow_id}/{kind}/{key}",
+                    event_id=audit_event_id(info.workflow_id, kind, key),
                     internship_id=self._plan.internship_id,
                     workflow_id=info.workflow_id,
                     run_id=info.run_id,
                     plan_version=self._plan.version,
                     actor=actor,
                     kind=kind,
-                    phase=self._reported_phase().value,
+                    phase=rules.reported_phase(self.s).value,
                     occurred_at=now,
                     detail=detail,
                     seq=len(self.s.timeline),
-                    status=self._status(),
-                ),
-                start_to_close_timeout=RECORD_TIMEOUT,
-                retry_policy=RECORD_RETRY,
+                    status=rules.status(self._plan, self.s, workflow.now()),
+                )
             )
         except ActivityError as failure:
             # Only a write PostgreSQL refused for its data ends here (outages are retried): the
@@ -1013,7 +781,7 @@ class InternshipWorkflow:
         server that defers every message holds up no step, deadline or withdrawal. A failure is
         recorded and the internship goes on; for anyone but the operator, the operator is told
         with a `delivery_failed` e-mail."""
-        if not workflow.patched(MAIL_BESIDE_MAIN_LINE):
+        if not workflow.patched(effects.MAIL_BESIDE_MAIN_LINE):
             await self._send(kind, role, key, values)
             return
         task = asyncio.create_task(self._send(kind, role, key, values))
@@ -1029,21 +797,20 @@ class InternshipWorkflow:
         """An internship withdrawn or cancelled: stop the e-mails still trying that ask or tell
         something no longer true (their activities are cancelled)."""
         for task, kind in list(self._mail.items()):
-            if kind not in ENDING_MAIL:
+            if kind not in effects.ENDING_MAIL:
                 task.cancel()
 
     async def _send(
         self, kind: NotificationKind, role: str, key: str, values: dict[str, str]
     ) -> None:
         name, address, language = self._recipient(role)
-        notification_id = f"{workflow.info().workflow_id}/{kind}/{key}/{role}"
+        mail_id = notification_id(workflow.info().workflow_id, kind, key, role)
         now = workflow.now()
         self.s.timeline.append(TimelineEntry(at=now, kind=f"mail:{kind}", actor=role, key=key))
         try:
-            await workflow.execute_activity_method(
-                NotifyActivities.send,
+            await effects.send(
                 Notification(
-                    notification_id=notification_id,
+                    notification_id=mail_id,
                     internship_id=self._plan.internship_id,
                     kind=kind,
                     recipient_role=role,
@@ -1052,24 +819,18 @@ class InternshipWorkflow:
                     language=language,
                     planned_at=now,
                     values={"internship": self._plan.internship_id, **values},
-                ),
-                start_to_close_timeout=MAIL_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
-                retry_policy=MAIL_RETRY,
+                )
             )
         except (asyncio.CancelledError, ActivityError) as failure:
             # From here on the e-mail is no longer droppable: what follows must be recorded.
             droppable = self._mail.pop(asyncio.current_task(), None) is not None  # type: ignore[arg-type]
             if droppable and _cancelled(failure):
                 # Dropped by a withdrawal or cancellation (see `_drop_pending_mail`).
-                await self._record("notification_dropped", "system", notification_id)
+                await self._record("notification_dropped", "system", mail_id)
                 return
             if not isinstance(failure, ActivityError):
                 raise
-            await self._record(
-                "notification_failed", "system", notification_id, error=str(failure.cause)
-            )
+            await self._record("notification_failed", "system", mail_id, error=str(failure.cause))
             if role != "operator" and not _cancelled(failure):
                 # Its own e-mail (beside the main line since the patch), never dropped.
                 await self._notify(

@@ -1,0 +1,24 @@
+"""The ids internflow derives, in one place: each is a pure function of what it names, so a retry
+or a replay derives the same id and writes nothing twice."""
+
+from __future__ import annotations
+
+
+def workflow_id_for(internship_id: str) -> str:
+    """One workflow per internship; continued-as-new runs share it."""
+    return f"internship-{internship_id}"
+
+
+def audit_event_id(workflow_id: str, kind: str, key: str) -> str:
+    """`<workflow id>/<kind>/<key>`: the key is the phase, the submission id, the milestone id..."""
+    return f"{workflow_id}/{kind}/{key}"
+
+
+def audit_event_key(event_id: str) -> str:
+    """The key of an audit event id (for a submission: its id, which never contains a slash)."""
+    return event_id.rpartition("/")[2]
+
+
+def notification_id(workflow_id: str, kind: str, key: str, role: str) -> str:
+    """One e-mail to one role: it also fixes the message's Message-ID."""
+    return f"{workflow_id}/{kind}/{key}/{role}"

@@ -1,0 +1,99 @@
+"""The workflow's side effects: one activity call per kind, with its retry policy and named
+timeouts. The workflow owns what happens when one fails for good (see InternshipWorkflow).
+
+How each kind fails (the README's "When something fails" says the same):
+- records (audit trail, submissions, read model, plan versions): retried until PostgreSQL
+  answers, for as long as an outage lasts, because the trail must have no gap; a write that
+  PostgreSQL refuses for its data is non-retryable (`RecordRejected`).
+- e-mail: a transient failure (server unreachable, 4xx) is retried with backoff up to 5 minutes
+  apart for at most a day; a permanent refusal (5xx) or a message that cannot be composed is not
+  retried.
+- the badge: signing and storing retry until PostgreSQL answers; its e-mail gives up like other
+  e-mails (see activities/badge.py).
+
+A worker that dies loses its work in flight for: a record, its start-to-close timeout (10 s); an
+e-mail or the badge, which can take longer, their heartbeat timeout (8 s; they beat every 2 s,
+activities/liveness.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.badge import BadgeActivities
+    from activities.notify import NotifyActivities
+    from activities.records import RecordActivities
+    from models.activities import (
+        AuditEvent,
+        BadgeRequest,
+        IssuedBadge,
+        Notification,
+        NotificationKind,
+    )
+    from models.plan import InternshipPlan
+
+RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
+MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+MAIL_GIVE_UP_AFTER = timedelta(days=1)
+BADGE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+
+RECORD_TIMEOUT = timedelta(seconds=10)
+MAIL_TIMEOUT = timedelta(seconds=30)
+BADGE_TIMEOUT = timedelta(minutes=2)
+HEARTBEAT_TIMEOUT = timedelta(seconds=8)
+
+#: Version marker: e-mails are sent beside the main line instead of in it. Runs recorded before it
+#: replay the old way (each e-mail awaited where it was asked for).
+MAIL_BESIDE_MAIN_LINE = "mail-beside-main-line"
+
+#: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
+#: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
+ENDING_MAIL: frozenset[NotificationKind] = frozenset(
+    {"withdrawal", "cancellation", "outcome", "badge", "revocation", "delivery_failed"}
+)
+
+
+async def save_plan(plan: InternshipPlan) -> None:
+    await workflow.execute_activity_method(
+        RecordActivities.save_plan,
+        plan,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
+
+
+async def record(event: AuditEvent) -> None:
+    # A regular activity, not a local one: a local activity holds the workflow task open until
+    # it ends, and under load (10,000 internships, row locks, a PostgreSQL outage) those tasks
+    # overran their timeout and were replayed (bench/scale.py).
+    await workflow.execute_activity_method(
+        RecordActivities.record_event,
+        event,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
+
+
+async def send(notification: Notification) -> None:
+    await workflow.execute_activity_method(
+        NotifyActivities.send,
+        notification,
+        start_to_close_timeout=MAIL_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
+        retry_policy=MAIL_RETRY,
+    )
+
+
+async def issue_badge(request: BadgeRequest) -> IssuedBadge:
+    return await workflow.execute_activity_method(
+        BadgeActivities.issue_badge,
+        request,
+        start_to_close_timeout=BADGE_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=BADGE_RETRY,
+    )

@@ -1,0 +1,177 @@
+"""The internship's rules as pure functions over the plan, the carried state and the time.
+
+No Temporal here: the workflow calls these from its validators and its phases, and plain
+pytest tests them (tests/test_rules.py). Each refusal raises ValueError with the words a person
+reads (the API turns them into 409/422).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models.evaluation import achieved_levels
+from models.plan import PARTIES, InternshipPlan, Milestone, Party
+from models.state import InternshipState
+from models.status import Deadline, InternshipStatus, MilestoneState, Phase, SignatureView
+from workflows.dates import DatesInForce
+
+# Phases in which each kind of submission is accepted.
+FEEDBACK_PHASES = frozenset({Phase.AWAITING_START, Phase.IN_PROGRESS, Phase.EVALUATION})
+REPORT_PHASES = frozenset({Phase.IN_PROGRESS, Phase.EVALUATION})
+PAUSABLE_PHASES = frozenset({Phase.AWAITING_START, Phase.IN_PROGRESS})
+
+# Sections of a plan whose change needs every party's approval again.
+CORE_SECTIONS = frozenset(
+    {"period", "mode", "weekly_hours", "learning_outcomes", "milestones", "rubric"}
+)
+
+ASSESSORS = ("mentor", "tutor")
+
+
+def dates_in_force(plan: InternshipPlan, state: InternshipState) -> DatesInForce:
+    return DatesInForce(plan, state.shift, state.start_shift)
+
+
+def reported_phase(state: InternshipState) -> Phase:
+    return Phase.PAUSED if state.pause is not None else state.phase
+
+
+def has_approved(state: InternshipState, party: str) -> bool:
+    """Whether the party approved a plan version its approval still counts for."""
+    since = state.required_since.get(party, 1)
+    return any(
+        signed.approval.party == party and signed.approval.plan_version >= since
+        for signed in state.signatures
+    )
+
+
+def unapproved(state: InternshipState) -> list[Party]:
+    return [party for party in PARTIES if not has_approved(state, party)]
+
+
+def outstanding(state: InternshipState, milestone: Milestone) -> list[str]:
+    """The parties the milestone asks who have not submitted yet."""
+    done = state.submitted.get(milestone.id, ())
+    return [party for party in milestone.submitted_by if party not in done]
+
+
+def missing_assessors(state: InternshipState) -> list[str]:
+    return [assessor for assessor in ASSESSORS if assessor not in state.assessments]
+
+
+def achieved(plan: InternshipPlan, state: InternshipState) -> dict[str, str]:
+    return achieved_levels(plan, state.assessments.values())
+
+
+def is_late(plan: InternshipPlan, state: InternshipState, milestone_id: str, now: datetime) -> bool:
+    milestone = plan.milestone(milestone_id)
+    return milestone is not None and now > dates_in_force(plan, state).due(milestone)
+
+
+def phase_deadlines(plan: InternshipPlan, state: InternshipState) -> list[Deadline]:
+    """What is due in the current phase, earliest first (the times in force)."""
+    dates, phase = dates_in_force(plan, state), state.phase
+    found: list[Deadline] = []
+    if phase == Phase.PLANNING:
+        found.append(Deadline(what="agreement_deadline", at=plan.agreement_deadline))
+    if phase in (Phase.PLANNING, Phase.AWAITING_START):
+        found.append(Deadline(what="start", at=dates.start))
+    if phase in (Phase.IN_PROGRESS, Phase.EVALUATION):
+        found += [
+            Deadline(what=f"milestone:{m.id}", at=dates.due(m))
+            for m in plan.milestones
+            if outstanding(state, m) and m.id not in state.missed
+        ]
+    if phase in (Phase.PLANNING, Phase.AWAITING_START, Phase.IN_PROGRESS):
+        found.append(Deadline(what="end", at=dates.end))
+    if phase == Phase.EVALUATION:
+        if missing_assessors(state):
+            found.append(Deadline(what="assessment", at=dates.assessment_due))
+        elif state.validation is None and state.assessed_at is not None:
+            validation_due = dates.moved(state.assessed_at + plan.validation_window)
+            found.append(Deadline(what="validation", at=validation_due))
+    return sorted(found, key=lambda d: d.at)
+
+
+def status(plan: InternshipPlan, state: InternshipState, now: datetime) -> InternshipStatus:
+    """The internship as people read it (the read model keeps a copy with every record)."""
+    dates = dates_in_force(plan, state)
+    return InternshipStatus(
+        internship_id=plan.internship_id,
+        phase=reported_phase(state),
+        plan_version=plan.version,
+        approvals={party: has_approved(state, party) for party in PARTIES},
+        start=dates.start,
+        end=dates.end,
+        paused_for=state.shift.total_seconds(),
+        milestones=tuple(
+            MilestoneState(
+                milestone_id=m.id,
+                title=m.title,
+                due=dates.due(m),
+                outstanding=tuple(outstanding(state, m)),
+                overdue=False,
+                overdue_from=dates.overdue_from(m),
+                missed=m.id in state.missed,
+            )
+            for m in plan.milestones
+        ),
+        next_deadline=None,
+        achieved_levels=achieved(plan, state) if not missing_assessors(state) else {},
+        credential_id=state.credential_id,
+        reason=state.reason,
+        signatures=tuple(
+            SignatureView(party=s.approval.party, plan_version=s.approval.plan_version, at=s.at)
+            for s in state.signatures
+        ),
+        deadlines=tuple(phase_deadlines(plan, state)),
+    ).at(now)
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+def require_phase(state: InternshipState, what: str, phases: set[Phase] | frozenset[Phase]) -> None:
+    if state.pause is not None:
+        raise ValueError(f"{what} is not accepted while the internship is paused")
+    if state.phase not in phases:
+        allowed = ", ".join(sorted(p.value for p in phases))
+        raise ValueError(
+            f"{what} is accepted only while the internship is {allowed}; "
+            f"it is now {state.phase.value}"
+        )
+
+
+def require_current_version(plan: InternshipPlan, version: int) -> None:
+    if version != plan.version:
+        raise ValueError(
+            f"this is about plan version {version}, but the current version is "
+            f"{plan.version}: review the current plan"
+        )
+
+
+def require_milestone_party(plan: InternshipPlan, milestone_id: str, party: str) -> None:
+    milestone = plan.milestone(milestone_id)
+    if milestone is None:
+        known = ", ".join(m.id for m in plan.milestones)
+        raise ValueError(f"unknown milestone {milestone_id!r}; this plan has: {known}")
+    if party not in milestone.submitted_by:
+        raise ValueError(f"milestone {milestone_id!r} asks nothing of the {party}")
+
+
+def require_levels(plan: InternshipPlan, levels: dict[str, str], complete: bool) -> None:
+    outcomes = {o.id for o in plan.learning_outcomes}
+    rubric = [level.id for level in plan.rubric.levels]
+    for outcome_id, level in levels.items():
+        if outcome_id not in outcomes:
+            raise ValueError(
+                f"unknown learning outcome {outcome_id!r}; this plan has: "
+                f"{', '.join(sorted(outcomes))}"
+            )
+        if level not in rubric:
+            raise ValueError(
+                f"{level!r} is not a level of this plan's rubric; use one of: {', '.join(rubric)}"
+            )
+    missing = sorted(outcomes - set(levels))
+    if complete and missing:
+        raise ValueError(f"every learning outcome must be assessed; missing: {missing}")
