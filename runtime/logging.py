@@ -26,6 +26,7 @@ from runtime.settings import Settings
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 #: Where the Temporal core's (Rust) log lines arrive in Python logging.
 TEMPORAL_CORE_LOGGER = "temporalio.core"
+_HANDLER_NAME = "internflow"
 
 
 def _shared_processors() -> list[structlog.typing.Processor]:
@@ -69,8 +70,12 @@ def configure_logging(settings: Settings) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers = [handler]
+    # Ours replaces ours (configured again); handlers others put there (a test runner's) stay.
+    for existing in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(existing)
+    root.addHandler(handler)
     root.setLevel(max(level, logging.WARNING))  # libraries: warnings and errors only
     for name in UVICORN_LOGGERS:
         server_logger = logging.getLogger(name)
