@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.activities import AuditEvent
+from models.ids import audit_event_key
 from models.plan import InternshipPlan, Language
 from models.status import InternshipStatus
 
@@ -64,9 +65,8 @@ def plan_parties(plan: InternshipPlan) -> list[tuple[str, str, str, str, Languag
 
 
 def submission_id_of(event: AuditEvent) -> str:
-    """The submission id is the key of the event id `<workflow id>/<kind>/<key>` (a submission id
-    never contains a slash)."""
-    return event.event_id.rpartition("/")[2]
+    """The submission id is the key of the submission's audit event id (models/ids.py)."""
+    return audit_event_key(event.event_id)
 
 
 async def refresh_overdue(conn: asyncpg.Connection, internship_id: str, at: datetime) -> None:

@@ -21,6 +21,7 @@ from badges.status import (
 )
 from badges.verify import VerificationReport, local_public_keys, verify_badge
 from models.activities import Notification, NotificationKind
+from models.ids import audit_event_id, notification_id
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -217,7 +218,7 @@ async def change_status(
                                       actor, kind, phase, occurred_at, detail)
             VALUES ($1, $2, $3, '', $4, $5, $6, $7, now(), $8)
             """,
-            f"{workflow_id}/{kind}/{count + 1}",
+            audit_event_id(workflow_id, kind, str(count + 1)),
             current.internship_id,
             workflow_id,
             internship["plan_version"] if internship else 1,
@@ -283,7 +284,7 @@ async def tell_intern(
                 record.internship_id,
             )
             notification = Notification(
-                notification_id=f"{workflow_id}/{kind}/{number}/intern",
+                notification_id=notification_id(workflow_id, kind, str(number), "intern"),
                 internship_id=record.internship_id,
                 kind=kind,
                 recipient_role="intern",

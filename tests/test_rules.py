@@ -1,0 +1,92 @@
+"""The workflow's rules as plain functions: no Temporal, no database, milliseconds each."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from models.state import InternshipState, Signature
+from models.status import Phase
+from models.submissions import Approval, Pause
+from tests.helpers import sample_plan
+from workflows import rules
+from workflows.clock import PausableClock
+from workflows.ladder import LADDER, LADDER_STEPS
+
+DEADLINE = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def signed(party: str, version: int) -> Signature:
+    approval = Approval(submission_id=f"a-{party}-{version}", party=party, plan_version=version)  # type: ignore[arg-type]
+    return Signature(approval=approval, at=DEADLINE - timedelta(days=1))
+
+
+def test_an_approval_counts_from_the_version_its_party_must_approve() -> None:
+    state = InternshipState(required_since={"intern": 2, "tutor": 1, "mentor": 1})
+    state.signatures += [signed("intern", 1), signed("tutor", 1)]
+    assert rules.unapproved(state) == ["intern", "mentor"]
+    state.signatures.append(signed("intern", 2))
+    assert rules.unapproved(state) == ["mentor"]
+
+
+def test_refusals_name_what_is_wrong() -> None:
+    plan = sample_plan(DEADLINE)
+    state = InternshipState(phase=Phase.IN_PROGRESS)
+    rules.require_phase(state, "a report", rules.REPORT_PHASES)
+    state.pause = Pause(submission_id="p", reason="illness")
+    with pytest.raises(ValueError, match="not accepted while the internship is paused"):
+        rules.require_phase(state, "a report", rules.REPORT_PHASES)
+    with pytest.raises(ValueError, match="current version is 1"):
+        rules.require_current_version(plan, 2)
+    with pytest.raises(ValueError, match="unknown milestone 'nope'"):
+        rules.require_milestone_party(plan, "nope", "intern")
+    with pytest.raises(ValueError, match="not a level of this plan's rubric"):
+        rules.require_levels(plan, {plan.learning_outcomes[0].id: "stellar"}, complete=False)
+    with pytest.raises(ValueError, match="every learning outcome must be assessed"):
+        rules.require_levels(plan, {}, complete=True)
+
+
+def test_a_pause_in_progress_moves_the_end_and_the_due_dates_but_not_the_start() -> None:
+    plan = sample_plan(DEADLINE)
+    state = InternshipState(phase=Phase.IN_PROGRESS, start_shift=timedelta(0))
+    clock = PausableClock(state, stop=lambda: False)
+    paused_at = plan.period.start + timedelta(days=1)
+    clock.pause(Pause(submission_id="p", reason="illness"), paused_at)
+    assert rules.status(plan, state, paused_at).phase == Phase.PAUSED
+    clock.resume(paused_at + timedelta(days=3))
+    dates = rules.dates_in_force(plan, state)
+    assert dates.start == plan.period.start
+    assert dates.end == plan.period.end + timedelta(days=3)
+    assert [dates.due(m) for m in plan.milestones] == [
+        m.due + timedelta(days=3) for m in plan.milestones
+    ]
+    assert clock.epoch == 2  # each change woke the waits
+
+
+def test_status_brings_late_and_overdue_to_the_time_of_reading() -> None:
+    example = sample_plan(DEADLINE)
+    # A day's grace after the due date before the reminder (the example reminds at once).
+    policy = example.reminder_policy.model_copy(update={"remind_after": timedelta(days=1)})
+    plan = example.model_copy(update={"reminder_policy": policy})
+    state = InternshipState(phase=Phase.IN_PROGRESS, start_shift=timedelta(0))
+    first = plan.milestones[0]
+    before = rules.status(plan, state, first.due - timedelta(hours=1))
+    assert before.next_deadline == first.due
+    assert [d.what for d in before.deadlines][:1] == [f"milestone:{first.id}"]
+    assert not before.milestones[0].late
+    late = before.at(first.due + timedelta(minutes=1))
+    assert late.milestones[0].late and not late.milestones[0].overdue
+    overdue = before.at(first.due + plan.reminder_policy.remind_after + timedelta(minutes=1))
+    assert overdue.milestones[0].overdue and overdue.overdue
+    state.submitted[first.id] = list(first.submitted_by)
+    done = rules.status(plan, state, first.due + timedelta(days=30))
+    assert done.milestones[0].outstanding == () and not done.milestones[0].overdue
+
+
+def test_the_ladder_asks_before_the_due_date_then_reminds_escalates_and_marks_missed() -> None:
+    policy = sample_plan(DEADLINE).reminder_policy
+    offsets = [offset(policy) for _, offset in LADDER]
+    assert [step for step, _ in LADDER] == ["milestone_request", "reminder", "escalation", "missed"]
+    assert offsets[0] < timedelta(0) <= offsets[1] < offsets[2] < offsets[3]
+    assert LADDER_STEPS == 4
