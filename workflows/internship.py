@@ -10,9 +10,10 @@ plan, every side effect is an activity.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, CancelledError
@@ -53,6 +54,22 @@ __all__ = [
     "InternshipWorkflow",
     "workflow_id_for",
 ]
+
+
+V = TypeVar("V", bound=Callable[..., None])
+
+
+def _once(validator: V) -> V:
+    """The duplicate-submission guard, written once: a submission whose id was accepted before
+    passes its validator whatever the state now, and its handler answers with the first receipt
+    (a retry, or a duplicate signal)."""
+
+    @functools.wraps(validator)
+    def check(self: Any, submission: Any) -> None:
+        if submission.submission_id not in self.s.receipts:
+            validator(self, submission)
+
+    return cast(V, check)
 
 
 # Not sandboxed: the sandbox re-imports this module for every run and wraps every payload, which
@@ -361,9 +378,8 @@ class InternshipWorkflow:
         )
 
     @approve.validator
+    @_once
     def _check_approval(self, approval: Approval) -> None:
-        if approval.submission_id in self.s.receipts:
-            return
         rules.require_phase(self.s, "an approval", {Phase.PLANNING})
         rules.require_current_version(self._plan, approval.plan_version)
         if rules.has_approved(self.s, approval.party):
@@ -389,9 +405,8 @@ class InternshipWorkflow:
         return receipt
 
     @request_changes.validator
+    @_once
     def _check_change_request(self, request: ChangeRequest) -> None:
-        if request.submission_id in self.s.receipts:
-            return
         rules.require_phase(self.s, "a change request", {Phase.PLANNING})
         rules.require_current_version(self._plan, request.plan_version)
 
@@ -429,9 +444,8 @@ class InternshipWorkflow:
         return receipt
 
     @amend.validator
+    @_once
     def _check_amendment(self, amendment: Amendment) -> None:
-        if amendment.submission_id in self.s.receipts:
-            return
         rules.require_phase(self.s, "an amendment", {Phase.PLANNING})
         new = amendment.plan
         if new.internship_id != self._plan.internship_id:
@@ -467,9 +481,8 @@ class InternshipWorkflow:
             self.s.evidence[report.milestone_id] = report.summary
 
     @submit_report.validator
+    @_once
     def _check_report(self, report: MilestoneReport) -> None:
-        if report.submission_id in self.s.receipts:
-            return
         rules.require_phase(self.s, "a milestone report", REPORT_PHASES)
         rules.require_milestone_party(self._plan, report.milestone_id, "intern")
 
@@ -478,9 +491,8 @@ class InternshipWorkflow:
         return await self._accept_feedback(feedback)
 
     @submit_feedback.validator
+    @_once
     def _check_feedback(self, feedback: CompanyFeedback) -> None:
-        if feedback.submission_id in self.s.receipts:
-            return
         rules.require_phase(self.s, "company feedback", FEEDBACK_PHASES)
         if feedback.milestone_id is not None:
             rules.require_milestone_party(self._plan, feedback.milestone_id, "mentor")
@@ -526,9 +538,8 @@ class InternshipWorkflow:
         )
 
     @pause.validator
+    @_once
     def _check_pause(self, pause: Pause) -> None:
-        if pause.submission_id in self.s.receipts:
-            return
         rules.require_phase(self.s, "a pause", PAUSABLE_PHASES)
         if self.s.pause is not None:
             raise ValueError("this internship is already paused")
@@ -547,9 +558,8 @@ class InternshipWorkflow:
         return await self._accept(resume.submission_id, "resume", "operator", apply)
 
     @resume.validator
+    @_once
     def _check_resume(self, resume: Resume) -> None:
-        if resume.submission_id in self.s.receipts:
-            return
         if self.s.pause is None:
             raise ValueError("this internship is not paused")
 
@@ -572,9 +582,8 @@ class InternshipWorkflow:
         return receipt
 
     @extend.validator
+    @_once
     def _check_extension(self, extension: Extension) -> None:
-        if extension.submission_id in self.s.receipts:
-            return
         rules.require_phase(self.s, "an extension", {Phase.AWAITING_START, Phase.IN_PROGRESS})
         current_end = self._plan.period.end + self.s.shift
         if extension.new_end <= current_end:
@@ -605,9 +614,8 @@ class InternshipWorkflow:
         )
 
     @withdraw.validator
+    @_once
     def _check_withdrawal(self, withdrawal: Withdrawal) -> None:
-        if withdrawal.submission_id in self.s.receipts:
-            return
         if self.s.phase.is_final or self.s.phase == Phase.CERTIFICATION:
             raise ValueError(f"cannot withdraw an internship that is {self.s.phase.value}")
         if self.s.withdrawal is not None:
@@ -627,9 +635,8 @@ class InternshipWorkflow:
         )
 
     @submit_assessment.validator
+    @_once
     def _check_assessment(self, assessment: Assessment) -> None:
-        if assessment.submission_id in self.s.receipts:
-            return
         rules.require_phase(self.s, "an assessment", {Phase.EVALUATION})
         if assessment.assessor in self.s.assessments:
             raise ValueError(f"the {assessment.assessor} has already assessed this internship")
@@ -650,9 +657,8 @@ class InternshipWorkflow:
         )
 
     @validate.validator
+    @_once
     def _check_validation(self, validation: Validation) -> None:
-        if validation.submission_id in self.s.receipts:
-            return
         rules.require_phase(self.s, "a validation", {Phase.EVALUATION})
         missing = rules.missing_assessors(self.s)
         if missing:
