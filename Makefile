@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint up drill bench clean help
+.PHONY: demo test test-fast lint up drill bench clean help
 
 help:
 	@echo "make demo   - start the embedded stack and run one internship to a verified badge"
 	@echo "make test   - lint, type-check and run the test suite on the embedded parts (and Node verifiers)"
+	@echo "make test-fast - the rules, and the workflow on stand-in activities (seconds)"
 	@echo "make up     - start the embedded stack (Temporal, PostgreSQL, mail sink, worker)"
 	@echo "make drill  - fault drill: 50 internships through worker kills and outages"
 	@echo "make bench  - benchmarks; prints a table and writes bench/results.json"
@@ -47,6 +48,11 @@ $(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package.json $(INTEROP)/p
 
 test: lint $(INTEROP)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest
+
+# The fast layer: pure rules, and the real workflow code on the time-skipping server with
+# stand-in activities (no PostgreSQL, no SMTP).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/test_rules.py tests/test_workflow_fast.py
 
 clean:
 	rm -rf $(VENV) .internflow $(INTEROP)/node_modules
