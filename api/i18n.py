@@ -307,6 +307,13 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "en": "Show this report in my badge",
         "it": "Mostra questa relazione nel mio badge",
     },
+    "share_kept": {
+        "en": "You shared a report for this milestone before: it stays in your badge unless a "
+        "correction you share replaces it; to withdraw it, ask your tutor.",
+        "it": "Ha già condiviso una relazione per questa tappa: resta nel suo badge, a meno che "
+        "una correzione condivisa la sostituisca; per ritirarla, si rivolga al suo tutor.",
+    },
+    "shared_in_badge": {"en": "Shown in the badge", "it": "Mostrata nel badge"},
     "share_help": {
         "en": "If ticked, the text of this report becomes part of your Open Badge as evidence: "
         "whoever you show the badge to can read it. Nothing else you write is shown.",

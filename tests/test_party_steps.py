@@ -234,7 +234,7 @@ async def test_a_reopened_link_shows_what_was_sent_and_takes_a_correction(api: A
             "share_in_badge": "yes",
         },
     )
-    assert shared.status_code == 200 and "Mostra questa relazione nel mio badge" in shared.text
+    assert shared.status_code == 200 and "Mostrata nel badge</dt><dd>sì" in shared.text
     await api.settle(iid)
     payload = await api.pool.fetchval(
         "SELECT payload->>'share_in_badge' FROM submissions "
@@ -244,6 +244,7 @@ async def test_a_reopened_link_shows_what_was_sent_and_takes_a_correction(api: A
     assert payload == "true"
     again = (await api.http.get(report_path)).text
     assert 'name="share_in_badge" value="yes" checked' in again
+    assert "resta nel suo badge" in again, "what sharing earlier means is said"
 
     # Evaluation: an assessment is shown once sent, and cannot be changed.
     await advance_to(api.env, handle, plan.period.end + timedelta(hours=1))
