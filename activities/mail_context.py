@@ -23,7 +23,7 @@ log = structlog.get_logger(__name__)
 
 #: Kinds whose key (`<workflow id>/<kind>/<key>/<role>`) is a milestone id.
 MILESTONE_KINDS = frozenset({"milestone_request", "reminder", "escalation", "missed"})
-#: How long a change request's e-mail waits for the request's own record (written beside it).
+#: How long a change request's e-mail waits for the records it tells of (written beside it).
 COMMENT_WAIT_SECONDS = 10.0
 
 
@@ -112,17 +112,25 @@ def _milestone(
 
 async def mail_values(conn: asyncpg.Connection, notification: Notification) -> dict[str, Any]:
     """`about` for the internship as recorded, and a change request's comment; nothing when the
-    internship is not recorded (the e-mail then names it by its id only)."""
-    row = await conn.fetchrow(
-        """
-        SELECT v.plan, i.status FROM plan_versions v
-        LEFT JOIN internships i USING (internship_id)
-        WHERE v.internship_id = $1 ORDER BY v.version DESC LIMIT 1
-        """,
-        notification.internship_id,
-    )
-    if row is None:
-        return {}
+    internship is not recorded (the e-mail then names it by its id only). A change request can
+    come while the workflow is still saving the plan it started with: its e-mail waits for the
+    plan a few seconds (every other e-mail comes after the plan is saved)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + (COMMENT_WAIT_SECONDS if notification.kind == "change_request" else 0)
+    while True:
+        row = await conn.fetchrow(
+            """
+            SELECT v.plan, i.status FROM plan_versions v
+            LEFT JOIN internships i USING (internship_id)
+            WHERE v.internship_id = $1 ORDER BY v.version DESC LIMIT 1
+            """,
+            notification.internship_id,
+        )
+        if row is not None:
+            break
+        if loop.time() >= until:
+            return {}
+        await asyncio.sleep(0.2)
     plan = InternshipPlan.model_validate_json(row["plan"])
     status = None
     if row["status"] is not None:

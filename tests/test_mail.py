@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.badge import BadgeActivities
-from activities.mail_context import MILESTONE_KINDS, about
+from activities.mail_context import MILESTONE_KINDS, about, mail_values
 from activities.notify import (
     Mailer,
     NotifyActivities,
@@ -29,9 +29,10 @@ from activities.notify import (
     is_last_attempt,
     message_id_for,
 )
+from activities.records import RecordActivities
 from activities.templates import render, template_names
 from badges.keys import load_or_create_signing_key
-from models.activities import BadgeRequest, Notification, NotificationKind
+from models.activities import AuditEvent, BadgeRequest, Notification, NotificationKind
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import Validation, Withdrawal
@@ -262,6 +263,46 @@ def _in(plan: InternshipPlan, kind: str, key: str, role: str, language: str = "e
         planned_at=datetime(2027, 3, 1, tzinfo=UTC),
         values={"internship": plan.internship_id},
     )
+
+
+async def test_a_change_request_e_mail_waits_for_the_records_it_tells_of(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """A change request can reach the workflow while it is still saving its plan, and its own
+    record is written beside its e-mail: the e-mail waits a moment for both, and so names the
+    intern and company and carries the comment."""
+    plan = sample_plan(datetime(2027, 2, 15, 17, tzinfo=UTC))
+    workflow_id = f"internship-{plan.internship_id}"
+    notification = _in(plan, "change_request", "c-1", "operator").model_copy(
+        update={"values": {"internship": plan.internship_id, "party": "mentor", "version": "1"}}
+    )
+
+    async def recorded_late() -> None:
+        await asyncio.sleep(0.5)
+        await ActivityEnvironment().run(RecordActivities(pool).save_plan, plan)
+        await asyncio.sleep(0.5)
+        await ActivityEnvironment().run(
+            RecordActivities(pool).record_event,
+            AuditEvent(
+                event_id=f"{workflow_id}/change_request/c-1",
+                internship_id=plan.internship_id,
+                workflow_id=workflow_id,
+                run_id="r",
+                plan_version=1,
+                actor="mentor",
+                kind="change_request",
+                phase="planning",
+                occurred_at=datetime(2027, 2, 1, tzinfo=UTC),
+                detail={"plan_version": 1, "comment": "Two lab days, please."},
+            ),
+        )
+
+    writer = asyncio.create_task(recorded_late())
+    async with pool.acquire() as conn:
+        values = await mail_values(conn, notification)
+    await writer
+    assert values["company"] == plan.company.name and values["party_name"] == plan.mentor.name
+    assert values["comment"] == "Two lab days, please."
 
 
 def test_italian_messages_name_roles_in_italian() -> None:
