@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 from temporalio.client import Client
 
 from activities.notify import message_id_for
@@ -64,7 +65,7 @@ class PartyPlayer:
         try:
             receipt = await call()
         except OperationRejected as rejected:
-            self._console.print(f"  [yellow]not yet[/]: {rejected}")
+            self._console.print(Text.assemble("  ", ("not yet", "yellow"), f": {rejected}"))
             return
         self.done.add(key)
         late = " (late)" if receipt.late else ""
@@ -132,7 +133,7 @@ async def run_demo(settings: Settings, console: Console) -> bool:
     console.print("[bold]Embedded stack[/] (PostgreSQL, Temporal, mail sink, worker)")
     async with running_stack(settings) as stack:
         for line in stack.describe():
-            console.print(f"  {line}")
+            console.print(Text(f"  {line}"))
         return await _run_internship(settings, console)
 
 
@@ -163,7 +164,9 @@ async def _run_internship(settings: Settings, console: Console) -> bool:
             await asyncio.sleep(0.25)
     outcome = await handle.result()
     if outcome.phase != Phase.COMPLETED or outcome.credential_id is None:
-        console.print(f"[red]The internship ended {outcome.phase.value}: {outcome.reason}[/]")
+        console.print(
+            Text(f"The internship ended {outcome.phase.value}: {outcome.reason}", style="red")
+        )
         return False
     return await _check_badge_mail(settings, console, workflow_id_for(internship_id))
 
@@ -194,10 +197,12 @@ async def _check_badge_mail(settings: Settings, console: Console, workflow_id: s
         if part.get_content_type() == "image/png"
     )
     report = verify_credential(unbake_png(png), local_issuer_keys(settings.keys_path))
-    console.print(f"\n[bold]Badge e-mail[/]: {path}")
+    console.print(Text.assemble("\n", ("Badge e-mail", "bold"), f": {path}"))
     console.print(f"[bold]Credential[/]:  {report.credential_id}")
     if report.verified:
         console.print("[bold green]Signature verified[/] (eddsa-rdfc-2022, issuer key)")
     else:
-        console.print(f"[bold red]Verification failed[/]: {'; '.join(report.errors)}")
+        console.print(
+            Text.assemble(("Verification failed", "bold red"), f": {'; '.join(report.errors)}")
+        )
     return report.verified

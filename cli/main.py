@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import re
 import sys
 import uuid
@@ -18,13 +20,15 @@ import asyncpg
 import structlog
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Column, Table
 from rich.text import Text
 
 from models.plan import InternshipPlan
-from models.records import TimelineRow
+from models.records import InternshipRow, TimelineRow
 from models.status import Phase
 from models.submissions import (
     Approval,
@@ -52,7 +56,33 @@ from runtime.settings import Settings
 if TYPE_CHECKING:
     from badges.verify import VerificationReport
 
-app = typer.Typer(
+
+class _Command(typer.Typer):
+    """The `internflow` command. Once a command is done (its output written, its exit code
+    known), the process ends at once, without interpreter teardown: there, threads of Temporal's
+    client can abort a process whose work is done, printing "Fatal Python error:
+    PyGILState_Release" after its answer and exiting 134 (temporalio/sdk-python#300). Tests that
+    invoke the command in-process (typer's CliRunner) do not pass through here."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            super().__call__(*args, **kwargs)
+            code: object = 0
+        except SystemExit as done:
+            code = done.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe (`internflow list | head`)
+                pass
+        os._exit(code or 0)
+
+
+app = _Command(
     help="Durable internship workflows that end in a signed Open Badge.\n\n"
     "Start with `internflow up` (the embedded stack and the HTTP API), then "
     "`internflow start examples/plan.json` and `internflow status ID`. "
@@ -78,7 +108,9 @@ console = Console()
 T = TypeVar("T")
 USER_ERROR = 2
 
-InternshipId = Annotated[str, typer.Argument(help="The internship's id, as in its plan.")]
+InternshipId = Annotated[
+    str, typer.Argument(metavar="INTERNSHIP_ID", help="The internship's id, as in its plan.")
+]
 SubmissionIdOption = Annotated[
     str | None,
     typer.Option(
@@ -94,12 +126,33 @@ _errors_as_json = False
 the image): one JSON object each."""
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, *details: str) -> typer.Exit:
+    """Print `error: message` (and each detail on a line of its own below it) and return the
+    exit to raise. The words are printed as written: never read as rich markup or emoji, so a
+    pattern like '^[a-z0-9]{0,62}$' or a "[draft]" keeps its brackets."""
     if _errors_as_json:
-        structlog.get_logger("internflow").error("refused", error=message)
+        if details:
+            structlog.get_logger("internflow").error("refused", error=message, problems=details)
+        else:
+            structlog.get_logger("internflow").error("refused", error=message)
     else:
-        console.print(f"[red]error:[/] {message}")
+        # One line each, however long: the terminal wraps them, copies and logs keep them whole.
+        console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
+        for detail in details:
+            console.print(Text(f"  {detail}"), soft_wrap=True)
     return typer.Exit(USER_ERROR)
+
+
+def _problems(error: ValidationError, where: Callable[[tuple[Any, ...]], str]) -> list[str]:
+    """Every problem pydantic found, one `field: message` each, in its order."""
+    return [
+        f"{where(tuple(e['loc']))}: {str(e['msg']).removeprefix('Value error, ')}"
+        for e in error.errors()
+    ]
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(plan)"
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -140,11 +193,10 @@ def _settings(*needs: Need) -> Settings:
     try:
         settings = Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"INTERNFLOW_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in error.errors()
+        problems = _problems(
+            error, lambda loc: f"INTERNFLOW_{'_'.join(str(p) for p in loc).upper()}"
         )
-        raise _fail(f"invalid configuration: {problems}") from None
+        raise _fail("invalid configuration:", *problems) from None
     configure_logging(settings)
     global _errors_as_json
     _errors_as_json = settings.log_format == "json"
@@ -169,11 +221,13 @@ def _new_id(kind: str) -> str:
 
 
 def _print_receipt(receipt: Receipt) -> None:
-    late = " [yellow](late)[/]" if receipt.late else ""
-    console.print(
-        f"[green]accepted[/] {receipt.kind} {receipt.submission_id} at "
-        f"{receipt.accepted_at:%Y-%m-%d %H:%M:%S %Z}{late}"
+    line = Text.assemble(
+        ("accepted", "green"),
+        f" {receipt.kind} {receipt.submission_id} at {receipt.accepted_at:%Y-%m-%d %H:%M:%S %Z}",
     )
+    if receipt.late:
+        line.append(" (late)", style="yellow")
+    console.print(line)
 
 
 def _submit(call: Callable[[Any], Coroutine[Any, Any, Receipt]], *needs: Need) -> None:
@@ -186,26 +240,51 @@ def _submit(call: Callable[[Any], Coroutine[Any, Any, Receipt]], *needs: Need) -
     _print_receipt(_run(go()))
 
 
-def _pairs(values: list[str], what: str) -> dict[str, str]:
-    """`outcome=level` options as a dict."""
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    """`outcome=level` options as a dict; a malformed one is refused naming `option`."""
     result = {}
     for value in values:
         outcome, sep, level = value.partition("=")
         if not sep or not outcome.strip() or not level.strip():
-            raise _fail(f"{what} {value!r}: write OUTCOME=LEVEL, e.g. --level web-dev=good")
+            raise _fail(f"{option} {value!r}: write OUTCOME=LEVEL, e.g. {option} lo-web=good")
         result[outcome.strip()] = level.strip()
     return result
 
 
+_OPTION_OF_FIELD = {
+    "submission_id": "--id",
+    "milestone_id": "--milestone",
+    "ratings": "--rating",
+    "levels": "--level",
+    "attendance_hours": "--hours",
+    "plan_version": "--version",
+    "new_end": "--to",
+}
+"""The option a submission's field comes from, where the two names differ."""
+
+
+def _option_of(loc: tuple[Any, ...]) -> str:
+    """Where a submission's problem is, named as the user typed it: `--rating lo-web=...`."""
+    if not loc:
+        return "(submission)"
+    field, *rest = loc
+    option = _OPTION_OF_FIELD.get(str(field), f"--{str(field).replace('_', '-')}")
+    if rest and rest[-1] == "[key]":
+        return f"{option} (the outcome {rest[0]!r})"
+    if rest:
+        return f"{option} (the level for {rest[0]!r})"
+    return option
+
+
 def _model(build: Callable[[], T]) -> T:
-    """Build a submission; a pydantic error becomes a message naming the field."""
+    """Build a submission; a pydantic error becomes a message naming each option at fault."""
     try:
         return build()
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise _fail(problems) from None
+        problems = _problems(error, _option_of)
+        if len(problems) == 1:
+            raise _fail(problems[0]) from None
+        raise _fail("the submission was refused:", *problems) from None
 
 
 # ---- the stack --------------------------------------------------------------------------------
@@ -275,11 +354,9 @@ def _read_plan(plan_file: Path) -> InternshipPlan:
     except OSError as error:
         raise _fail(f"cannot read {plan_file}: {error.strerror}") from None
     except ValidationError as error:
-        console.print(f"[red]error:[/] {plan_file} is not a valid plan:")
-        for problem in error.errors():
-            where = ".".join(str(part) for part in problem["loc"]) or "(plan)"
-            console.print(f"  {where}: {problem['msg']}")
-        raise typer.Exit(USER_ERROR) from None
+        problems = _problems(error, _dotted)
+        count = f"{len(problems)} problems" if len(problems) > 1 else "a problem"
+        raise _fail(f"{plan_file} is not a valid plan ({count}):", *problems) from None
 
 
 @app.command()
@@ -287,8 +364,9 @@ def start(
     plan_file: Annotated[
         Path | None,
         typer.Argument(
+            metavar="PLAN_FILE",
             help="A plan as JSON, like examples/plan.json; with --batch CSV, the template that "
-            "every row fills in."
+            "every row fills in.",
         ),
     ] = None,
     batch: Annotated[
@@ -323,11 +401,13 @@ def start(
 
         started = _run(go())
         if started.created:
-            console.print(f"started {plan.internship_id} (workflow {started.handle.id})")
+            console.print(Text(f"started {plan.internship_id} (workflow {started.handle.id})"))
         else:
             console.print(
-                f"{plan.internship_id} is already running with this plan "
-                f"(workflow {started.handle.id})"
+                Text(
+                    f"{plan.internship_id} is already running with this plan "
+                    f"(workflow {started.handle.id})"
+                )
             )
         return
     _start_batch(settings, plan_file, batch)
@@ -376,14 +456,19 @@ def _start_batch(settings: Settings, template_file: Path | None, batch: Path) ->
             )
 
         result = _run(go())
-    table = Table("row", "internship", "result", "problems")
+    table = Table(
+        "row",
+        Column("internship", no_wrap=True),
+        Column("result", no_wrap=True),
+        Column("problems", overflow="fold"),
+    )
     for row in result.rows:
         colour = {"started": "green", "already_running": "cyan"}.get(row.status, "red")
         table.add_row(
             str(row.row),
-            row.internship_id or "-",
-            f"[{colour}]{row.status}[/]",
-            "\n".join(row.errors),
+            Text(row.internship_id or "-"),
+            Text(row.status, style=colour),
+            Text("\n".join(row.errors)),
         )
     console.print(table)
     console.print(
@@ -396,7 +481,9 @@ def _start_batch(settings: Settings, template_file: Path | None, batch: Path) ->
 
 @app.command()
 def rehearse(
-    plan_file: Annotated[Path, typer.Argument(help="A plan as JSON, like examples/plan.json.")],
+    plan_file: Annotated[
+        Path, typer.Argument(metavar="PLAN_FILE", help="A plan as JSON, like examples/plan.json.")
+    ],
     everyone_on_time: Annotated[
         bool,
         typer.Option(
@@ -431,9 +518,19 @@ def rehearse(
 
 @app.command("list")
 def list_internships(
-    phase: Annotated[Phase | None, typer.Option(help="Only this phase.")] = None,
-    company: Annotated[str | None, typer.Option(help="Only this company id.")] = None,
-    institution: Annotated[str | None, typer.Option(help="Only this institution id.")] = None,
+    phase: Annotated[
+        Phase | None,
+        typer.Option(
+            metavar="PHASE",
+            help=f"Only this phase: {', '.join(phase.value for phase in Phase)}.",
+        ),
+    ] = None,
+    company: Annotated[
+        str | None, typer.Option(metavar="ID", help="Only this company (its id).")
+    ] = None,
+    institution: Annotated[
+        str | None, typer.Option(metavar="ID", help="Only this institution (its id).")
+    ] = None,
     overdue: Annotated[
         bool | None,
         typer.Option(
@@ -442,13 +539,21 @@ def list_internships(
         ),
     ] = None,
     search: Annotated[
-        str | None, typer.Option("--search", "-s", help="Text in the id or the names.")
+        str | None,
+        typer.Option(
+            "--search",
+            "-s",
+            metavar="TEXT",
+            help="Text in the internship's, company's or institution's id, or in a party's "
+            "name or e-mail address.",
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    limit: Annotated[
+        int, typer.Option(min=1, max=200, metavar="N", help="At most this many.")
+    ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List internships from the records (PostgreSQL), latest start first."""
-    from models.records import InternshipRow
     from operations.records import list_internships as read_list
 
     settings = _settings("database")
@@ -469,21 +574,48 @@ def list_internships(
     if as_json:
         console.print_json(json.dumps([item.model_dump(mode="json") for item in items]))
         return
-    table = Table("internship", "phase", "company", "institution", "start", "end", "overdue")
-    for item in items:
-        table.add_row(
-            item.internship_id,
-            item.phase.value,
-            item.company_id,
-            item.institution_id,
-            f"{item.start_at:%Y-%m-%d}",
-            f"{item.end_at:%Y-%m-%d}",
-            "[yellow]yes[/]" if item.overdue else "",
-        )
-    console.print(table)
+    _print_internships(items)
     console.print(
-        f"{len(items)} internships" + (" (more with --limit)" if len(items) == limit else "")
+        f"{len(items)} internship{'' if len(items) == 1 else 's'}"
+        + (" (more with --limit)" if len(items) == limit else "")
     )
+
+
+def _print_internships(items: list[InternshipRow]) -> None:
+    """A table when it fits the terminal with every id whole; otherwise one block per
+    internship, its id on a line of its own. Ids are never cut, folded or shortened."""
+    table = Table(
+        Column("internship", no_wrap=True),
+        Column("phase", no_wrap=True),
+        Column(Text("company\ninstitution"), no_wrap=True),
+        Column(Text("start\nend"), no_wrap=True),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for item in items:
+        phase = Text(item.phase.value)
+        if item.overdue:
+            phase.append("\noverdue", style="yellow")
+        table.add_row(
+            Text(item.internship_id),
+            phase,
+            Text(f"{item.company_id}\n{item.institution_id}"),
+            Text(f"{item.start_at:%Y-%m-%d}\n{item.end_at:%Y-%m-%d}"),
+        )
+    unbounded = console.options.update(width=sys.maxsize)
+    if console.measure(table, options=unbounded).maximum <= console.width:
+        console.print(table)
+        return
+    for item in items:
+        console.print(Text(item.internship_id, style="bold"), soft_wrap=True)
+        details = Text.assemble(
+            item.phase.value,
+            (" (overdue)", "yellow") if item.overdue else "",
+            f" · company {item.company_id} · institution {item.institution_id} · "
+            f"{item.start_at:%Y-%m-%d} to {item.end_at:%Y-%m-%d}",
+        )
+        console.print(Padding(details, (0, 0, 0, 2), expand=False))
 
 
 @app.command()
@@ -681,14 +813,21 @@ def feedback(
     ] = None,
     rating: Annotated[
         list[str] | None,
-        typer.Option(help="OUTCOME=LEVEL, once per rated learning outcome."),
+        typer.Option(
+            metavar="OUTCOME=LEVEL",
+            help="A learning outcome's rubric level, e.g. lo-web=good; repeat for each outcome "
+            "rated.",
+        ),
     ] = None,
-    comments: Annotated[str | None, typer.Option()] = None,
+    comments: Annotated[
+        str | None, typer.Option(help="The company's comments, kept with the feedback.")
+    ] = None,
     submission_id: SubmissionIdOption = None,
 ) -> None:
     """Record the company's feedback: ratings on the rubric, attendance, comments.
 
-    Example: `internflow feedback it-1 --milestone mid-term --hours 72 --rating web-dev=good`"""
+    Example: `internflow feedback it-2027-web-001 --milestone mid-term --hours 72
+    --rating lo-web=good --rating lo-team=basic`"""
     feedback = _model(
         lambda: CompanyFeedback(
             submission_id=submission_id or _new_id("feedback"),
@@ -708,9 +847,14 @@ def assess(
         Literal["mentor", "tutor"], typer.Option(help="Who assesses: mentor or tutor.")
     ],
     level: Annotated[
-        list[str], typer.Option(help="OUTCOME=LEVEL, once for every learning outcome.")
+        list[str],
+        typer.Option(
+            metavar="OUTCOME=LEVEL",
+            help="A learning outcome's rubric level, e.g. lo-web=good; repeat for every "
+            "learning outcome.",
+        ),
     ],
-    comment: Annotated[str | None, typer.Option()] = None,
+    comment: Annotated[str | None, typer.Option(help="A comment kept with the assessment.")] = None,
     submission_id: SubmissionIdOption = None,
 ) -> None:
     """Record a final assessment: a rubric level for every learning outcome."""
@@ -767,6 +911,7 @@ def extend(
         typer.Option(
             "--to",
             formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"],
+            metavar="DATE",
             help="The new end, e.g. 2027-06-30 (local midnight) or 2027-06-30T17:00+02:00.",
         ),
     ],
@@ -1114,10 +1259,15 @@ def _change_badge(badge_id: str, action: StatusAction, why: str) -> None:
         record = _run(go())
     except ValueError as error:
         raise _fail(str(error)) from None
-    console.print(f"{record.credential_id}: [bold]{record.status}[/] ({why})")
+    console.print(Text.assemble(f"{record.credential_id}: ", (record.status, "bold"), f" ({why})"))
 
 
-BadgeId = Annotated[str, typer.Argument(help="The credential id (urn:uuid:...) or internship id.")]
+BadgeId = Annotated[
+    str,
+    typer.Argument(
+        metavar="BADGE_ID", help="The credential id (urn:uuid:...) or the internship's id."
+    ),
+]
 Reason = Annotated[str, typer.Option(help="Why: kept in the audit trail and shown to verifiers.")]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from models.base import Email, Identifier, Name, StrictModel, Text, Url
 
@@ -15,6 +16,28 @@ Party = Literal["intern", "tutor", "mentor"]
 mentor (who speaks for the host company)."""
 
 PARTIES: tuple[Party, ...] = ("intern", "tutor", "mentor")
+
+
+class Problems:
+    """The broken cross-field rules of one model, raised together as one ValidationError whose
+    errors carry each field's location (pydantic prefixes the enclosing fields')."""
+
+    def __init__(self) -> None:
+        self.found: list[InitErrorDetails] = []
+
+    def add(self, loc: tuple[str | int, ...], message: str, value: object) -> None:
+        self.found.append(
+            InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
+        )
+
+    def unique(self, loc: tuple[str | int, ...], ids: list[str]) -> None:
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            self.add(loc, f"has duplicate ids: {', '.join(duplicates)}", duplicates)
+
+    def raise_any(self, model: BaseModel) -> None:
+        if self.found:
+            raise ValidationError.from_exception_data(type(model).__name__, self.found)
 
 
 class Person(StrictModel):
@@ -78,12 +101,12 @@ class ReminderPolicy(StrictModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> ReminderPolicy:
+        problems = Problems()
         if self.request_before < timedelta(0):
-            raise ValueError("reminder_policy.request_before must not be negative")
+            problems.add(("request_before",), "must not be negative", self.request_before)
         if not timedelta(0) <= self.remind_after < self.escalate_after < self.missed_after:
-            raise ValueError(
-                "reminder_policy needs 0 <= remind_after < escalate_after < missed_after"
-            )
+            problems.add((), "needs 0 <= remind_after < escalate_after < missed_after", None)
+        problems.raise_any(self)
         return self
 
 
@@ -146,23 +169,46 @@ class InternshipPlan(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> InternshipPlan:
-        if not self.agreement_deadline <= self.period.start < self.period.end:
-            raise ValueError("dates must satisfy agreement_deadline <= period.start < period.end")
-        if min(self.assessment_window, self.validation_window) <= timedelta(0):
-            raise ValueError("assessment_window and validation_window must be positive")
-        _unique("learning_outcomes", [o.id for o in self.learning_outcomes])
-        _unique("milestones", [m.id for m in self.milestones])
-        _unique("rubric.levels", [level.id for level in self.rubric.levels])
+        """Every rule that spans fields, each broken one reported with its field (not only the
+        first)."""
+        problems = Problems()
+        start, end = self.period.start, self.period.end
+        if self.agreement_deadline > start:
+            problems.add(
+                ("agreement_deadline",),
+                "must not be after period.start (agreement_deadline <= period.start < period.end)",
+                self.agreement_deadline,
+            )
+        if start >= end:
+            problems.add(
+                ("period", "end"),
+                "must be after period.start (agreement_deadline <= period.start < period.end)",
+                end,
+            )
+        for name in ("assessment_window", "validation_window"):
+            if getattr(self, name) <= timedelta(0):
+                problems.add((name,), "must be positive", getattr(self, name))
+        problems.unique(("learning_outcomes",), [o.id for o in self.learning_outcomes])
+        problems.unique(("milestones",), [m.id for m in self.milestones])
+        problems.unique(("rubric", "levels"), [level.id for level in self.rubric.levels])
         level_ids = {level.id for level in self.rubric.levels}
-        for outcome in self.learning_outcomes:
+        for n, outcome in enumerate(self.learning_outcomes):
             if outcome.required_level not in level_ids:
-                raise ValueError(
-                    f"learning outcome {outcome.id!r}: required_level {outcome.required_level!r} "
-                    f"is not a rubric level (choose one of {sorted(level_ids)})"
+                problems.add(
+                    ("learning_outcomes", n, "required_level"),
+                    f"learning outcome {outcome.id!r}: {outcome.required_level!r} is not a "
+                    f"rubric level (choose one of {sorted(level_ids)})",
+                    outcome.required_level,
                 )
-        for milestone in self.milestones:
-            if not self.period.start <= milestone.due <= self.period.end:
-                raise ValueError(f"milestone {milestone.id!r} is due outside the internship period")
+        for n, milestone in enumerate(self.milestones):
+            if start < end and not start <= milestone.due <= end:
+                problems.add(
+                    ("milestones", n, "due"),
+                    f"milestone {milestone.id!r} is due outside the internship period "
+                    f"({start.isoformat()} to {end.isoformat()})",
+                    milestone.due,
+                )
+        problems.raise_any(self)
         return self
 
     def retimed(
@@ -201,9 +247,3 @@ class InternshipPlan(StrictModel):
 
     def milestone(self, milestone_id: str) -> Milestone | None:
         return next((m for m in self.milestones if m.id == milestone_id), None)
-
-
-def _unique(what: str, ids: list[str]) -> None:
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ValueError(f"{what} has duplicate ids: {', '.join(duplicates)}")

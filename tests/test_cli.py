@@ -44,8 +44,9 @@ def test_every_command_explains_itself(command: list[str]) -> None:
 
 
 class Cli:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], columns: int = 200) -> None:
         self.env = env
+        self.columns = columns
 
     async def __call__(self, *args: str) -> tuple[int, str]:
         process = await asyncio.create_subprocess_exec(
@@ -53,7 +54,7 @@ class Cli:
             "-m",
             "cli",
             *args,
-            env={**self.env, "COLUMNS": "200"},
+            env={**self.env, "COLUMNS": str(self.columns)},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
