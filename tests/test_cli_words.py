@@ -117,6 +117,10 @@ async def test_hints_name_the_option_given(cli: Cli) -> None:
     code, out = await cli("feedback", "it-1", "--hours", "8", "--rating", "lo-web")
     assert code == 2
     assert out.strip() == "error: --rating 'lo-web': write OUTCOME=LEVEL, e.g. --rating lo-web=good"
+    # What the user typed comes back as typed: no markup, no emoji.
+    code, out = await cli("feedback", "it-1", "--hours", "8", "--rating", ":warning: [b]lo-web")
+    assert code == 2
+    assert out.startswith("error: --rating ':warning: [b]lo-web': write OUTCOME=LEVEL"), out
     code, out = await cli("assess", "it-1", "--assessor", "tutor", "--level", "=good")
     assert code == 2
     assert out.strip() == "error: --level '=good': write OUTCOME=LEVEL, e.g. --level lo-web=good"
