@@ -65,22 +65,31 @@ class CrashingAfterSend(Mailer):
             raise SimulatedCrash("after the SMTP server accepted the message")
 
 
-async def _fail_writes(pool: asyncpg.Pool, table: str, when: str = "true") -> None:
+async def _as_owner(settings: Settings, *statements: str) -> None:
+    """Run statements as the tables' owner (the application role may not touch triggers)."""
+    owner = await asyncpg.connect(settings.database_owner_dsn)
+    try:
+        for statement in statements:
+            await owner.execute(statement)
+    finally:
+        await owner.close()
+
+
+async def _fail_writes(settings: Settings, table: str, when: str = "true") -> None:
     """Make PostgreSQL itself refuse inserts into / updates of `table` (rows matching `when`)."""
-    await pool.execute(
+    await _as_owner(
+        settings,
         """
         CREATE OR REPLACE FUNCTION simulated_failure() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'simulated failure writing %', TG_TABLE_NAME; END; $$
-        """
-    )
-    await pool.execute(
+        """,
         f"CREATE TRIGGER simulated_failure BEFORE INSERT OR UPDATE ON {table} "
-        f"FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION simulated_failure()"
+        f"FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION simulated_failure()",
     )
 
 
-async def _stop_failing(pool: asyncpg.Pool, table: str) -> None:
-    await pool.execute(f"DROP TRIGGER simulated_failure ON {table}")
+async def _stop_failing(settings: Settings, table: str) -> None:
+    await _as_owner(settings, f"DROP TRIGGER simulated_failure ON {table}")
 
 
 # ----------------------------------------------------------------- one notification
@@ -122,10 +131,10 @@ async def test_a_notification_retried_after_a_failure_at_any_step_is_sent_once(
     notify = NotifyActivities(pool, mailer)
 
     if step == "recording":
-        await _fail_writes(pool, "notifications")
+        await _fail_writes(settings, "notifications")
         with pytest.raises(asyncpg.RaiseError, match="simulated failure"):
             await env.run(notify.send, notification)
-        await _stop_failing(pool, "notifications")
+        await _stop_failing(settings, "notifications")
         assert await pool.fetchval("SELECT count(*) FROM notifications") == 0
     elif step == "sending":
         mail_sink.stop()
@@ -136,10 +145,10 @@ async def test_a_notification_retried_after_a_failure_at_any_step_is_sent_once(
         with pytest.raises(SimulatedCrash):
             await env.run(notify.send, notification)
     else:
-        await _fail_writes(pool, "notifications", "NEW.status = 'sent'")
+        await _fail_writes(settings, "notifications", "NEW.status = 'sent'")
         with pytest.raises(asyncpg.RaiseError, match="simulated failure"):
             await env.run(notify.send, notification)
-        await _stop_failing(pool, "notifications")
+        await _stop_failing(settings, "notifications")
     failed_attempts = 0 if step == "recording" else 1
     accepted_before_retry = step in ("after sending", "marking sent")
 
@@ -233,10 +242,10 @@ async def test_a_badge_retried_after_a_failure_before_the_handover_goes_once(
     badge = _badge_activities(pool, Mailer(settings), settings)
     signed: str | None = None
     if step == "storing":
-        await _fail_writes(pool, "credentials")
+        await _fail_writes(settings, "credentials")
         with pytest.raises(asyncpg.RaiseError, match="simulated failure"):
             await env.run(badge.issue_badge, badge_request)
-        await _stop_failing(pool, "credentials")
+        await _stop_failing(settings, "credentials")
         assert await pool.fetchval("SELECT count(*) FROM credentials") == 0
     else:
         mail_sink.stop()

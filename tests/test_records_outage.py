@@ -21,7 +21,7 @@ async def test_status_during_a_postgres_outage_is_503_then_answers_again(tmp_pat
     server = EmbeddedPostgres(settings, server_options=FAST_POSTGRES)
     await server.start()
     try:
-        await apply_migrations(settings.database_url)
+        await apply_migrations(settings.database_owner_dsn)  # as the tables' owner
         pool = await create_pool(settings)
         try:
             _, key = await create_api_key(pool, "outage", "operator")
