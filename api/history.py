@@ -1,4 +1,4 @@
-"""What Temporal knows about an internship's workflow: whether it runs, its description, and its
+"""What Temporal knows about an internship's workflow: its description, and its
 raw event history page by page (kept only for the namespace's retention period)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from models.ids import workflow_id_for
 from operations.internships import InternshipNotFound, handle_for
-from workflows.internship import workflow_id_for
 
 
 class WorkflowDescription(BaseModel):
@@ -38,16 +38,6 @@ class EventPage(BaseModel):
     workflow_id: str
     events: list[dict[str, Any]]
     next_page_token: str | None
-
-
-async def is_running(client: Client, internship_id: str) -> bool:
-    try:
-        described = await handle_for(client, internship_id).describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return described.status == WorkflowExecutionStatus.RUNNING
 
 
 def temporal_ui_link(ui_url: str, namespace: str, internship_id: str) -> str:
