@@ -17,6 +17,7 @@ from api.metrics import install_metrics
 from api.ratelimit import RateLimiter
 from api.routers import admins, dashboard, operators, parties, party_pages, public
 from api.services import Services
+from api.web_ui import web_ui_router
 from runtime.settings import Settings
 
 DESCRIPTION = """
@@ -75,6 +76,9 @@ def create_app(
     # Admins decrypt histories here: the Temporal Web UI with the dashboard's session, the CLI
     # with an admin key.
     app.include_router(codec_router(settings, authorize=dashboard.admin_session_or_key))
+    if settings.web_ui_upstream:
+        # The Web UI on this origin, so that it reaches /codec with the admin's session.
+        app.include_router(web_ui_router(settings))
     install_metrics(app, settings, temporal=client)
 
     @app.get("/", include_in_schema=False)

@@ -34,6 +34,21 @@ def allowed_origins(settings: Settings) -> frozenset[str]:
     return frozenset({f"http://127.0.0.1:{port}", f"http://localhost:{port}"})
 
 
+class _Refused(HTTPException):
+    """A refusal of the request itself (not of the caller): its message stands alone."""
+
+
+def refusal_hint(public_base_url: str) -> str:
+    """What a caller the codec refused should do: sign in (the Web UI) or send an admin key
+    (the CLI). Names no credential."""
+    return (
+        "The codec decrypts for admins only. In a browser: sign in at "
+        f"{public_base_url}/admin/login, then open the Temporal Web UI at "
+        f"{public_base_url}/temporal. From the CLI: temporal workflow show --workflow-id <id> "
+        f"--codec-endpoint {public_base_url}/codec --codec-auth 'Bearer <admin API key>'"
+    )
+
+
 def codec_router(
     settings: Settings,
     authorize: Callable[..., Any],
@@ -47,6 +62,7 @@ def codec_router(
     to refuse a caller; preflight requests pass without it, as browsers send no credentials there.
     Responses carry CORS headers for the allowed origins (the Web UI), with credentials."""
     codec = codec if codec is not None else codec_from_settings(settings)
+    how_to = refusal_hint(settings.public_base_url)
     origins = allowed_origins(settings)
     namespace = settings.temporal_namespace
 
@@ -70,8 +86,11 @@ def codec_router(
                 try:
                     response = await handler(request)
                 except HTTPException as refused:
+                    detail = refused.detail
+                    if refused.status_code in (401, 403) and not isinstance(refused, _Refused):
+                        detail = f"{detail}. {how_to}"  # the caller is not an admin
                     response = JSONResponse(
-                        {"detail": refused.detail}, refused.status_code, headers=refused.headers
+                        {"detail": detail}, refused.status_code, headers=refused.headers
                     )
                 response.headers.update(cors_headers(request))
                 return response
@@ -83,7 +102,7 @@ def codec_router(
     async def apply(request: Request, encode: bool) -> Response:
         asked = request.headers.get("x-namespace")
         if asked is not None and asked != namespace:
-            raise HTTPException(403, f"this codec serves namespace {namespace!r}, not {asked!r}")
+            raise _Refused(403, f"this codec serves namespace {namespace!r}, not {asked!r}")
         try:
             message = json_format.Parse(await request.body(), Payloads())
         except json_format.ParseError:

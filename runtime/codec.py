@@ -139,6 +139,14 @@ def parse_keys(text: str, source: str) -> dict[str, bytes]:
     return {str(key_id): _decode_key(str(key_id), value, source) for key_id, value in data.items()}
 
 
+def codec_configured(settings: Settings) -> bool:
+    """Whether payload encryption keys are configured (codec_from_settings checks them)."""
+    inline = settings.codec_keys
+    return (
+        inline is not None and bool(inline.get_secret_value().strip())
+    ) or settings.codec_keys_file is not None
+
+
 def codec_from_settings(settings: Settings) -> EncryptionCodec | None:
     """The codec the settings ask for, or None when no keys are configured (encryption off).
     Empty values count as unset (compose passes `${VAR:-}` through as "")."""

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         description="Comma-separated origins (Temporal Web UI) allowed to call the codec endpoint; "
         "default: the embedded Web UI.",
     )
+    web_ui_upstream: str | None = Field(
+        None,
+        description="A Temporal Web UI started with --ui-public-path /temporal (e.g. "
+        "http://127.0.0.1:8233/temporal) that the API serves to signed-in admins under "
+        "<public base URL>/temporal, on the codec endpoint's origin; the embedded stack sets it. "
+        "Unset: no /temporal.",
+    )
     metrics_host: str = Field("127.0.0.1", description="Address the worker's metrics bind to.")
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Worker's Prometheus port (SDK metrics); unset/0 = off."
@@ -147,6 +154,10 @@ class Settings(BaseSettings):
 
     @cached_property
     def temporal_ui_url(self) -> str:
+        """Where admins open the Web UI: under the API when it serves the UI, else the dev
+        server's."""
+        if self.web_ui_upstream:
+            return f"{self.public_base_url}/temporal"
         host, _ = self.temporal_host_port
         return f"http://{host}:{self.temporal_ui_port}"
 

@@ -110,6 +110,8 @@ class StackInfo:
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
     api_url: str | None = None
     api_log: str | None = None
+    #: The dev server's own Web UI when the API serves it (temporal_ui_url) for admins.
+    temporal_dev_ui_url: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -140,7 +142,13 @@ class StackInfo:
         )
         lines = [
             f"Temporal gRPC     {self.temporal_address} (namespace {self.temporal_namespace})",
-            f"Temporal Web UI   {self.temporal_ui_url}",
+            f"Temporal Web UI   {self.temporal_ui_url}"
+            + (
+                f" (admins: sign in at {self.api_url}/admin first; it decrypts payloads there. "
+                f"Without the API: {self.temporal_dev_ui_url})"
+                if self.api_url is not None and self.temporal_dev_ui_url is not None
+                else ""
+            ),
             f"PostgreSQL        {self.database_dsn}",
             f"SMTP sink         {self.smtp_address}",
             f"Outbox            {self.outbox}",
@@ -369,8 +377,13 @@ class EmbeddedStack:
     async def _spawn_api(self, wait_seconds: float = 30.0) -> None:
         """Start the API and wait until its port answers; StackError (with its log) if it
         exits first."""
+        api_settings = self.settings
+        if not api_settings.web_ui_upstream:
+            # Admins open the Web UI on the API's origin, where it reaches /codec with their
+            # session (api/web_ui.py).
+            api_settings = api_settings.model_copy(update={"web_ui_upstream": self.temporal.ui_url})
         self._api = child_process.spawn(
-            self.api_argv, log_path=self.api_log, env=child_environment(self.settings)
+            self.api_argv, log_path=self.api_log, env=child_environment(api_settings)
         )
         log.info("api.started", pid=self._api.pid, url=self.api_url)
         loop = asyncio.get_running_loop()
@@ -432,7 +445,10 @@ class EmbeddedStack:
             state_dir=str(self.settings.state_dir.absolute()),
             temporal_address=self.temporal.address,
             temporal_namespace=self.settings.temporal_namespace,
-            temporal_ui_url=self.temporal.ui_url,
+            temporal_ui_url=f"{self.settings.public_base_url}/temporal"
+            if self.start_api
+            else self.temporal.ui_url,
+            temporal_dev_ui_url=self.temporal.ui_url if self.start_api else None,
             database_dsn=public_dsn(self.settings.database_url),
             smtp_address=f"{self.settings.smtp_host}:{self.settings.smtp_port}",
             outbox=str(self.settings.outbox_path.absolute()),

@@ -18,11 +18,15 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 from runtime import child_process
+from runtime.codec import codec_configured
 from runtime.errors import StackError, ensure_directory, ensure_port_free
 from runtime.search_attributes import dev_server_flags
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+#: The Web UI's public path, on the dev server and under the API (api/web_ui.py).
+UI_PATH = "/temporal"
 
 
 def temporal_binary() -> str:
@@ -68,7 +72,16 @@ class TemporalServer:
 
     @property
     def ui_url(self) -> str:
-        return f"http://{browser_host(self.host)}:{self.settings.temporal_ui_port}"
+        """The dev server's own Web UI (under /temporal: the API serves it there too)."""
+        return f"http://{browser_host(self.host)}:{self.settings.temporal_ui_port}{UI_PATH}"
+
+    def ui_flags(self) -> list[str]:
+        """The Web UI under /temporal (so that the API can serve it on its own origin) and,
+        when payloads are encrypted, the codec endpoint: the API's, by its public URL."""
+        flags = ["--ui-public-path", UI_PATH]
+        if codec_configured(self.settings):
+            flags += ["--ui-codec-endpoint", f"{self.settings.public_base_url}/codec"]
+        return flags
 
     @property
     def pid(self) -> int | None:
@@ -95,6 +108,7 @@ class TemporalServer:
             "--ui-port",
             str(self.settings.temporal_ui_port),
             "--ui-disable-news-fetch",
+            *self.ui_flags(),
             "--log-level",
             "warn",
             *dev_server_flags(),

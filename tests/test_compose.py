@@ -55,6 +55,7 @@ DEFAULT_IS_RIGHT = {
     "codec_keys": "the keys come as a file (codec_keys_file), a compose secret",
     "did_web_institutions": "did:web is opt-in per institution, on an https public base URL",
     "database_owner_url": "only the migrate service connects as the tables' owner",
+    "web_ui_upstream": "compose publishes temporalio/ui itself, with the codec endpoint set",
 }
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<word>[^}]*))?\}")
 #: The secrets compose requires (`${NAME:?message}`): no default, no public fallback.
@@ -340,7 +341,40 @@ def test_web_ui_decodes_through_the_api_codec_endpoint(compose: dict[str, Any]) 
     published = service(compose, "temporal-ui")["ports"]
     assert published == [f"127.0.0.1:{ui['TEMPORAL_UI_PORT']}:{ui['TEMPORAL_UI_PORT']}"]
     origins = app["INTERNFLOW_CODEC_CORS_ORIGINS"].split(",")
-    assert f"http://localhost:{ui['TEMPORAL_UI_PORT']}" in origins
+    assert origins == [f"http://localhost:{ui['TEMPORAL_UI_PORT']}"]
+
+
+@pytest.mark.parametrize(
+    "dotenv",
+    [
+        SAMPLE_ENV,
+        {
+            **SAMPLE_ENV,
+            "INTERNFLOW_PUBLIC_BASE_URL": "https://internships.example.org",
+            "INTERNFLOW_WEB_UI_URL": "https://internships.example.org:8443",
+        },
+    ],
+    ids=["defaults", "deployment"],
+)
+def test_web_ui_codec_endpoint_public_url_and_cors_origin_agree(
+    compose: dict[str, Any], dotenv: dict[str, str]
+) -> None:
+    """The browser calls the codec endpoint from the UI's origin with the admin's cookie, which
+    /admin/login set on the public URL's host (SameSite=Strict): one host name, one scheme
+    throughout, or the UI shows ciphertext."""
+    ui = environment(compose, "temporal-ui", dotenv)
+    public = environment(compose, "api", dotenv)["INTERNFLOW_PUBLIC_BASE_URL"]
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == f"{public}/codec"
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    for name in ("worker", "api"):
+        origins = environment(compose, name, dotenv)["INTERNFLOW_CODEC_CORS_ORIGINS"].split(",")
+        assert origins, name
+        for origin in origins:
+            parts, api = urlsplit(origin), urlsplit(public)
+            assert (parts.scheme, parts.hostname) == (api.scheme, api.hostname), origin
+            assert parts.path in ("", "/"), "a CORS origin has no path"
+    if "INTERNFLOW_WEB_UI_URL" in dotenv:
+        assert origins == [dotenv["INTERNFLOW_WEB_UI_URL"]]
 
 
 def test_namespace_and_search_attributes_are_those_of_the_code(compose: dict[str, Any]) -> None:

@@ -71,7 +71,8 @@ def _to_login(request: Request) -> RedirectResponse:
 
 
 def _back_to(wanted: str) -> str:
-    """Where to go after signing in: a dashboard page of this site, else the list. Anything
+    """Where to go after signing in: a dashboard page of this site (or the Temporal Web UI it
+    serves), else the list. Anything
     else (another site, `//host`, a backslash trick) is refused, so the sign-in page cannot be
     used to send an admin elsewhere."""
     parts = urlsplit(wanted)
@@ -80,7 +81,10 @@ def _back_to(wanted: str) -> str:
         or parts.netloc
         or "\\" in wanted
         or any(ord(c) < 32 for c in wanted)
-        or not (parts.path == "/admin" or parts.path.startswith("/admin/"))
+        or not (
+            parts.path in ("/admin", "/temporal")
+            or parts.path.startswith(("/admin/", "/temporal/"))
+        )
         or parts.path.startswith(("/admin/login", "/admin/logout"))
     ):
         return "/admin"
