@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 from activities.badge import BadgeActivities
 from activities.notify import Mailer, NotifyActivities
 from activities.records import RecordActivities
-from activities.status_lists import signing_key
+from operations.status_lists import signing_key
 from runtime.clients import connect_temporal, create_pool
 from runtime.deployment import SERVER_NEEDS, require_secrets
 from runtime.errors import StackError

@@ -27,7 +27,7 @@ from activities.notify import (
     set_language,
     verify_url_for,
 )
-from activities.status_lists import assign_status
+from activities.status_places import assign_status
 from activities.templates import TemplateError
 from badges.bake import bake_png
 from badges.credential import build_credential, credential_id_for

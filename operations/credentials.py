@@ -14,7 +14,6 @@ import structlog
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import Mailer, deliver
-from activities.status_lists import signed_status_list
 from badges.status import (
     StatusList,
     StatusPurpose,
@@ -22,6 +21,7 @@ from badges.status import (
 from badges.verify import VerificationReport, local_public_keys, verify_badge
 from models.activities import Notification, NotificationKind
 from models.ids import audit_event_id, notification_id
+from operations.status_lists import signed_status_list
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)

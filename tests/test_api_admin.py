@@ -8,12 +8,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.status_lists import assign_status, signing_key
+from activities.status_places import assign_status
 from badges.credential import build_credential, issuer_id_for
 from badges.keyring import KeyRing
 from badges.proof import sign
 from badges.verify import verify_badge
 from models.plan import InternshipPlan
+from operations.status_lists import signing_key
 from tests.test_api_harness import Api, api, detail, finished_internship, planned
 
 __all__ = ["api"]

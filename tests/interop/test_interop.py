@@ -27,11 +27,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.badge import BadgeActivities
 from activities.notify import Mailer
-from activities.status_lists import signing_key
 from badges.keyring import KeyRing
 from badges.keys import load_or_create_signing_key
 from badges.status import MIN_STATUS_LIST_SIZE, StatusList
 from models.activities import BadgeRequest
+from operations.status_lists import signing_key
 from runtime.settings import Settings
 from tests.helpers import sample_plan
 
