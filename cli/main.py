@@ -425,7 +425,7 @@ def _recorded_plans(settings: Settings) -> ops.RecordedPlans:
 
 
 def _start_batch(settings: Settings, template_file: Path | None, batch: Path) -> None:
-    from api.batch import BatchError, RowResult, rows_from_csv, rows_from_json, start_batch
+    from operations.batch import BatchError, RowResult, rows_from_csv, rows_from_json, start_batch
 
     try:
         text = batch.read_text(encoding="utf-8-sig")
@@ -671,7 +671,7 @@ def history(
     Temporal's history)."""
     settings = _settings("codec_keys") if raw else _settings("database")
     if raw:
-        from api.history import event_page
+        from operations.history import event_page
 
         async def events() -> int:
             client = await connect_temporal(settings)

@@ -7,14 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api import reads
 from api.auth import Admin
-from api.history import EventPage, WorkflowDescription, describe, event_page
 from api.services import RecordsDep, SettingsDep, TemporalDep
 from models.base import Identifier
 from models.records import CohortStats, TimelineRow
 from operations import credentials as creds
-from operations import records
+from operations import reads, records
 from operations.access import (
     AccessError,
     ApiKey,
@@ -24,6 +22,7 @@ from operations.access import (
     list_api_keys,
 )
 from operations.access import revoke_api_key as revoke_key
+from operations.history import EventPage, WorkflowDescription, describe, event_page
 
 router = APIRouter(prefix="/api/admin", tags=["admins"])
 

@@ -13,16 +13,15 @@ import structlog
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api import reads
 from api.auth import Bearer, api_key, require_admin
-from api.history import temporal_ui_link
 from api.pages import render
 from api.ratelimit import client_address, rate_limited
 from api.services import RecordsDep, ServicesDep, SettingsDep
 from models.status import Phase
-from operations import records
+from operations import reads, records
 from operations.access import ApiKey, authenticate, get_api_key
 from operations.credentials import credential_for_internship
+from operations.history import temporal_ui_link
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/admin", tags=["admin dashboard"], include_in_schema=False)

@@ -16,7 +16,6 @@ from starlette.datastructures import UploadFile
 from temporalio.client import Client
 
 from api.auth import Operator
-from api.batch import BatchError, BatchResult, rows_from_csv, rows_from_json, start_batch
 from api.services import RecordsDep, Services, ServicesDep, SettingsDep, TemporalDep
 from models.base import Identifier
 from models.plan import InternshipPlan
@@ -26,6 +25,7 @@ from models.submissions import Amendment, Extension, Pause, Receipt, Resume, Wit
 from operations import internships as ops
 from operations import records
 from operations.access import ApiKey
+from operations.batch import BatchError, BatchResult, rows_from_csv, rows_from_json, start_batch
 from runtime.settings import Settings
 
 router = APIRouter(prefix="/api/internships", tags=["operators"])

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
-from api import reads
 from api.auth import Party, api_key_scheme, unauthorized
 from api.ratelimit import rate_limited
 from api.routers.operators import require_visible
@@ -24,6 +23,7 @@ from models.submissions import (
     Validation,
 )
 from operations import internships as ops
+from operations import reads
 from operations.access import KEY_PREFIX, authenticate
 from operations.party_steps import StepState, read_step
 from runtime.links import read_token

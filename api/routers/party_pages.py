@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse
 
-from api import reads
 from api.errors import rejection_status
 from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
@@ -30,6 +29,7 @@ from models.submissions import (
 )
 from models.wording import day, moment_text
 from operations import internships as ops
+from operations import reads
 from operations.internships import OperationRejected
 from operations.party_steps import CORRECTABLE, Sent, Step, read_step
 from runtime.links import LinkExpired, LinkRefused, PartyGrant, read_token

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from activities.issuers import did_web_id
-from api import reads
 from api.pages import render
 from api.ratelimit import rate_limited
 from api.services import RecordsDep, ServicesDep, SettingsDep
@@ -20,6 +19,7 @@ from badges.keyring import KeyRing
 from badges.status import STATUS_PURPOSES, StatusPurpose
 from models.base import Identifier
 from operations import credentials as creds
+from operations import reads
 from operations.status_lists import signed_status_list
 
 router = APIRouter(tags=["public"], dependencies=[Depends(rate_limited)])

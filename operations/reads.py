@@ -1,4 +1,4 @@
-"""Reads the API needs beyond operations/records.py: one internship, its latest plan, issuer
+"""Reads the API needs beyond records.py: one internship, its latest plan, issuer
 profiles and badge counts (all from PostgreSQL)."""
 
 from __future__ import annotations
