@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,9 @@ from typing import Literal
 import asyncpg
 import httpx
 from rich.console import Console
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.notify import message_id_for
 from bench.replay_check import ReplayCheck, check_replay, workflow_code_fingerprint
@@ -40,12 +43,25 @@ from operations import internships as ops
 from operations.access import create_api_key
 from operations.records import recorded_phase
 from runtime.clients import connect_temporal
+from runtime.database import owner_dsn
 from runtime.ports import throwaway_settings
 from runtime.settings import Settings
 from runtime.stack import EmbeddedStack
 from workflows.internship import workflow_id_for
 
-FaultKind = Literal["kill_worker", "restart_temporal", "stop_postgres", "stop_smtp"]
+FaultKind = Literal[
+    "kill_worker", "kill_worker_in_flight", "restart_temporal", "stop_postgres", "stop_smtp"
+]
+
+#: What the drill holds so that an activity of a kind stays in flight until the worker is killed:
+#: the mail sink's deliveries (e-mails, and the badge, which sends its own), or a table the
+#: activity writes (locked by its owner, as a long-running migration would).
+HELD_FOR: dict[str, str] = {
+    "send_notification": "mail",
+    "issue_badge": "mail",
+    "record_event": "audit_events",
+    "save_plan": "plan_versions",
+}
 
 
 @dataclass(frozen=True)
@@ -54,11 +70,21 @@ class Fault:
     """Seconds after the internships started."""
     kind: FaultKind
     duration: float = 0.0
+    """How long an outage lasts; for kill_worker_in_flight, how long to wait for the activity to
+    be in flight before killing anyway."""
+    activity: str = ""
+    """kill_worker_in_flight: the activity type to catch in flight (a key of HELD_FOR)."""
+
+    def label(self) -> str:
+        what = f"({self.activity})" if self.activity else ""
+        return f"{self.kind}{what}@{self.at:.0f}s"
 
 
 def full_schedule(seed: int, seconds: float) -> list[Fault]:
     """Three worker kills at random moments, one Temporal restart, PostgreSQL and SMTP each down
-    for 20 s — all while the internships are in progress, before their evaluation windows."""
+    for 20 s — all while the internships are in progress, before their evaluation windows — and
+    a worker kill with each kind of activity in flight: the plan being saved as the internships
+    start, a record and an e-mail while they run, and the badge being issued at their end."""
     rng = random.Random(seed)
     span = seconds * 0.55
     kills = sorted(rng.uniform(0.05, 1.0) * span for _ in range(3))
@@ -68,6 +94,10 @@ def full_schedule(seed: int, seconds: float) -> list[Fault]:
             Fault(span * 0.3, "restart_temporal"),
             Fault(span * 0.1, "stop_postgres", 20.0),
             Fault(span * 0.6, "stop_smtp", 20.0),
+            Fault(0.0, "kill_worker_in_flight", 30.0, "save_plan"),
+            Fault(span * 0.45, "kill_worker_in_flight", 30.0, "record_event"),
+            Fault(span * 0.85, "kill_worker_in_flight", 30.0, "send_notification"),
+            Fault(seconds * 0.6, "kill_worker_in_flight", seconds * 0.4, "issue_badge"),
         ],
         key=lambda fault: fault.at,
     )
@@ -81,6 +111,7 @@ def short_schedule() -> list[Fault]:
         Fault(16, "restart_temporal"),
         Fault(22, "stop_smtp", 5.0),
         Fault(30, "kill_worker"),
+        Fault(36, "kill_worker_in_flight", 30.0, "record_event"),
     ]
 
 
@@ -120,6 +151,10 @@ class DrillReport:
     status_reads: StatusReads = field(default_factory=StatusReads)
     replay: ReplayCheck = field(default_factory=ReplayCheck)
     faults: list[str] = field(default_factory=list)
+    caught_in_flight: dict[str, int] = field(default_factory=dict)
+    """Per activity type, how many were running when a kill_worker_in_flight fault struck."""
+    kills: list[float] = field(default_factory=list)
+    """When the worker was killed (seconds since the epoch): a stall is counted from the kill."""
     seconds: float = 0.0
 
     @property
@@ -165,14 +200,28 @@ class DrillReport:
 
 
 async def _inject(
-    stack: EmbeddedStack, faults: list[Fault], started: float, log: list[str]
+    stack: EmbeddedStack,
+    client: Client,
+    workflow_ids: Sequence[str],
+    faults: list[Fault],
+    started: float,
+    report: DrillReport,
 ) -> None:
     for fault in faults:
         await asyncio.sleep(max(0.0, started + fault.at - time.monotonic()))
-        log.append(f"{fault.kind}@{fault.at:.0f}s")
+        label = fault.label()
         if fault.kind == "kill_worker":
             stack.kill_worker()
+            report.kills.append(time.time())
             await stack.restart_worker()
+        elif fault.kind == "kill_worker_in_flight":
+            async with _holding(stack, HELD_FOR[fault.activity]):
+                caught = await _in_flight(client, workflow_ids, fault.activity, fault.duration)
+                stack.kill_worker()
+                report.kills.append(time.time())
+            await stack.restart_worker()
+            report.caught_in_flight[fault.activity] = caught
+            label += f" ({caught} in flight)"
         elif fault.kind == "restart_temporal":
             await stack.temporal.stop()
             await stack.temporal.start()
@@ -184,6 +233,51 @@ async def _inject(
             stack.mail_sink.stop()
             await asyncio.sleep(fault.duration)
             stack.mail_sink.start()
+        report.faults.append(label)
+
+
+@contextlib.asynccontextmanager
+async def _holding(stack: EmbeddedStack, what: str) -> AsyncIterator[None]:
+    """Hold the mail sink's deliveries, or lock a table as its owner, for the block's length."""
+    if what == "mail":
+        stack.mail_sink.hold()
+        try:
+            yield
+        finally:
+            stack.mail_sink.release()
+        return
+    conn = await asyncpg.connect(owner_dsn(stack.settings))
+    try:
+        async with conn.transaction():
+            await conn.execute(f"LOCK TABLE {what} IN ACCESS EXCLUSIVE MODE")
+            yield
+    finally:
+        await conn.close()
+
+
+async def _in_flight(
+    client: Client, workflow_ids: Sequence[str], activity: str, max_seconds: float
+) -> int:
+    """Wait until an activity of type `activity` is running on a worker in any of the workflows
+    (at most `max_seconds`); return how many are."""
+    deadline = time.monotonic() + max_seconds
+
+    async def running(workflow_id: str) -> int:
+        try:
+            description = await client.get_workflow_handle(workflow_id).describe()
+        except RPCError:
+            return 0  # not started yet, or Temporal restarting: look again
+        return sum(
+            pending.activity_type.name == activity
+            and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            for pending in description.raw_description.pending_activities
+        )
+
+    while True:
+        caught = sum(await asyncio.gather(*(running(wid) for wid in workflow_ids)))
+        if caught or time.monotonic() > deadline:
+            return caught
+        await asyncio.sleep(0.25)
 
 
 async def _poll_status(
@@ -287,6 +381,11 @@ async def run_drill(
             compress_plan(example, now, seconds, internship_id=f"drill-{i:03d}")
             for i in range(count)
         ]
+        workflow_ids = [workflow_id_for(plan.internship_id) for plan in plans]
+        # The faults start with the internships: the first may catch their plans being saved.
+        injector = asyncio.create_task(
+            _inject(stack, client, workflow_ids, faults, time.monotonic(), report)
+        )
         for plan in plans:
             await ops.start_internship(client, settings, plan)
         console.print(f"started {count} internships; injecting {len(faults)} faults")
@@ -304,7 +403,6 @@ async def run_drill(
             )
         )
         try:
-            injector = asyncio.create_task(_inject(stack, faults, time.monotonic(), report.faults))
             phases = await asyncio.gather(*(_play(settings, plan, quiet) for plan in plans))
             await injector
         finally:
@@ -331,7 +429,7 @@ async def run_drill(
             await conn.close()
         console.print(f"replaying the histories of {count} internships")
         report.replay = await check_replay(
-            client, [workflow_id_for(plan.internship_id) for plan in plans], code_at_start=code
+            client, workflow_ids, code_at_start=code, kills=report.kills
         )
     badge_ids = {message_id_for(f"{workflow_id_for(p.internship_id)}/badge") for p in plans}
     received = [_message_id(path) for path in sorted(settings.outbox_path.glob("*.eml"))]

@@ -12,6 +12,7 @@ import concurrent.futures
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
@@ -119,17 +120,26 @@ async def workflow_runs(client: Client, workflow_id: str) -> list[WorkflowHistor
     return sorted(found.values(), key=lambda h: h.events[0].event_time.ToDatetime())
 
 
-def lost_work_stalls(history: WorkflowHistory) -> list[tuple[str, float]]:
+def lost_work_stalls(
+    history: WorkflowHistory, kills: Sequence[float] = ()
+) -> list[tuple[str, float]]:
     """(kind, seconds) for each piece of work in the history whose attempt timed out (the worker
-    running it was killed, or stalled) and that another attempt then took up: an activity, from
-    its scheduling to the start of the attempt that succeeded; a workflow task, from the
-    scheduling of the task that timed out to the start of the next one."""
+    running it was killed, or stalled) and that another attempt then took up: an activity, until
+    the start of the attempt that succeeded; a workflow task, until the start of the next one.
+    The wait is counted from the last worker kill before the work was taken up again (`kills`,
+    seconds since the epoch) when the work was already waiting then, otherwise from when it was
+    scheduled: what a lost worker cost, not how long the work had been running before."""
     scheduled: dict[int, tuple[str, float]] = {}
     stalls: list[tuple[str, float]] = []
     task_scheduled: float | None = None
     lost_task_since: float | None = None
+
+    def stall(kind: str, since: float, resumed: float) -> None:
+        killed = [at for at in kills if since <= at <= resumed]
+        stalls.append((kind, resumed - max([since, *killed])))
+
     for event in history.events:
-        at = event.event_time.ToDatetime().timestamp()
+        at = event.event_time.ToDatetime(tzinfo=UTC).timestamp()
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             name = event.activity_task_scheduled_event_attributes.activity_type.name
@@ -139,14 +149,14 @@ def lost_work_stalls(history: WorkflowHistory) -> list[tuple[str, float]]:
             failure = started.last_failure
             if started.attempt > 1 and failure.HasField("timeout_failure_info"):
                 name, since = scheduled.get(started.scheduled_event_id, ("activity", at))
-                stalls.append((name, at - since))
+                stall(name, since, at)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
             task_scheduled = at
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
             if lost_task_since is None:
                 lost_task_since = task_scheduled
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED and lost_task_since is not None:
-            stalls.append(("workflow task", at - lost_task_since))
+            stall("workflow task", lost_task_since, at)
             lost_task_since = None
     return stalls
 
@@ -171,12 +181,13 @@ async def check_replay(
     workflows: Sequence[type] = WORKFLOWS,
     *,
     code_at_start: str | None = None,
+    kills: Sequence[float] = (),
 ) -> ReplayCheck:
     """Fetch every run of `workflow_ids` and replay it with the worker's workflows, data converter
     (payload codec included when keys are configured) and interceptors, all taken from `client`
     as the worker takes them; count the failed workflow tasks in the histories.
     `code_at_start`, workflow_code_fingerprint() when the run began, tells whether the workflow
-    code on disk changed meanwhile."""
+    code on disk changed meanwhile. `kills`: when workers were killed (see lost_work_stalls)."""
     check = ReplayCheck()
     if code_at_start is not None:
         check.code_changed = code_at_start != workflow_code_fingerprint()
@@ -189,7 +200,7 @@ async def check_replay(
         histories += runs
     check.histories = len(histories)
     for history in histories:
-        for kind, seconds in lost_work_stalls(history):
+        for kind, seconds in lost_work_stalls(history, kills):
             check.stalls[kind] = max(seconds, check.stalls.get(kind, 0.0))
         failures = failed_workflow_tasks(history)
         check.failed_workflow_tasks += len(failures)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -47,10 +48,30 @@ class OutboxWriter:
 
 
 class _Handler:
-    """aiosmtpd handler: accept any sender, recipient and credentials; store the message."""
+    """aiosmtpd handler: accept any sender, recipient and credentials; store the message.
+
+    While `open` is clear, each session waits after MAIL FROM, as behind a slow server: the fault
+    drill holds deliveries so that e-mails are in flight when it kills the worker. A client that
+    disconnects while held has sent nothing, so nothing is stored for it."""
 
     def __init__(self, writer: OutboxWriter) -> None:
         self.writer = writer
+        self.open = asyncio.Event()
+        self.open.set()
+        self.held = 0
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if not self.open.is_set():
+            self.held += 1
+            try:
+                await self.open.wait()
+            finally:
+                self.held -= 1
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         # Delivery headers, as a final MTA adds them: the envelope is otherwise lost (Bcc).
@@ -88,6 +109,7 @@ class MailSink:
         self.host = host
         self.port = port
         self._controller: Controller | None = None
+        self._handler: _Handler | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailSink:
@@ -110,8 +132,9 @@ class MailSink:
             return
         self.outbox_dir = ensure_directory(self.outbox_dir)
         ensure_port_free(self.host, self.port, "INTERNFLOW_SMTP_PORT")
+        self._handler = _Handler(OutboxWriter(self.outbox_dir))
         controller = Controller(
-            _Handler(OutboxWriter(self.outbox_dir)),
+            self._handler,
             hostname=self.host,
             port=self.port,
             server_hostname="internflow-mail-sink",
@@ -129,9 +152,29 @@ class MailSink:
         self._controller = controller
         log.info("mail_sink.started", address=self.address, outbox=str(self.outbox_dir))
 
+    @property
+    def held(self) -> int:
+        """Sessions waiting while deliveries are held."""
+        return self._handler.held if self._handler is not None else 0
+
+    def hold(self) -> None:
+        """Hold every delivery after MAIL FROM until release(), as a slow server would."""
+        self._set_open(False)
+
+    def release(self) -> None:
+        self._set_open(True)
+
+    def _set_open(self, value: bool) -> None:
+        if self._controller is None or self._handler is None:
+            raise StackError("the mail sink is not running")
+        event = self._handler.open
+        self._controller.loop.call_soon_threadsafe(event.set if value else event.clear)
+
     def stop(self) -> None:
         if self._controller is None:
             return
+        if self._handler is not None:
+            self.release()  # a held session would keep the server from stopping
         self._controller.stop()
         self._controller = None
         log.info("mail_sink.stopped")

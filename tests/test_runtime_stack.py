@@ -34,6 +34,7 @@ from runtime.postgres import EmbeddedPostgres
 from runtime.stack import EmbeddedStack, ProcessRecord, StackInfo
 from runtime.temporal_server import TemporalServer, temporal_binary
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
+from tests.helpers import eventually
 from worker import pool_when_reachable
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -265,6 +266,36 @@ async def test_mail_sink_stores_parseable_eml(mail_sink: MailSink) -> None:
     assert parsed.get_all("Delivered-To") == ["intern@example.org", "tutor@example.org"]
     assert isinstance(parsed, EmailMessage)
     assert parsed.get_content().strip() == "Bitte bestätigen."
+
+
+async def test_mail_sink_holds_deliveries_and_stores_none_for_a_client_gone_meanwhile(
+    mail_sink: MailSink,
+) -> None:
+    """The drill's slow server: held sessions wait after MAIL FROM; one whose client went away
+    stores nothing, one still connected is stored on release."""
+    message = EmailMessage()
+    message["From"] = "internflow <noreply@internflow.localhost>"
+    message["To"] = "intern@example.org"
+    message["Subject"] = "held"
+    message.set_content("x")
+
+    async def send() -> None:
+        await aiosmtplib.send(message, hostname=mail_sink.host, port=mail_sink.port, timeout=60)
+
+    async def held(n: int) -> bool:
+        return mail_sink.held == n
+
+    mail_sink.hold()
+    gone = asyncio.create_task(send())
+    await eventually(lambda: held(1), "the first session is held")
+    gone.cancel()  # the client disconnects while held, as a killed worker's would
+    waiting = asyncio.create_task(send())
+    await eventually(lambda: held(2), "the second session is held too")
+    assert mail_sink.messages() == []
+    mail_sink.release()
+    await waiting
+    await eventually(lambda: held(0), "no session is held after release")
+    assert len(mail_sink.messages()) == 1
 
 
 def test_mail_sink_port_in_use_names_the_setting(tmp_path: Path, listener: socket.socket) -> None:
