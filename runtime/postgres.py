@@ -15,7 +15,6 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -25,6 +24,7 @@ from runtime import child_process
 from runtime.child_process import RunAs
 from runtime.database import APP_ROLE, load_or_create_password, user_of
 from runtime.errors import StackError, ensure_directory, ensure_port_free
+from runtime.service import Service
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -161,7 +161,7 @@ def _chown_tree(path: Path, account: RunAs) -> None:
             os.chown(Path(directory) / name, account.uid, account.gid, follow_symlinks=False)
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(Service):
     """One PostgreSQL server on `<state_dir>/postgres/data`, listening on the settings' DSN."""
 
     def __init__(
@@ -472,15 +472,3 @@ class EmbeddedPostgres:
         if owner is not None and owner[0] == os.getpid():
             self.owner_file.unlink(missing_ok=True)
         log.info("postgres.stopped", exit_code=code)
-
-    async def __aenter__(self) -> EmbeddedPostgres:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

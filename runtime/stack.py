@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -29,6 +28,7 @@ from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
 from runtime.postgres import EmbeddedPostgres, public_dsn
 from runtime.secret import load_or_create_secret
+from runtime.service import Service
 from runtime.settings import Settings
 from runtime.temporal_server import TemporalServer
 
@@ -182,7 +182,7 @@ def _read_stack_file(path: Path) -> StackInfo | None:
         return None
 
 
-class EmbeddedStack:
+class EmbeddedStack(Service):
     """Starts PostgreSQL (+ migrations), Temporal, the mail sink, the worker and (when asked)
     the HTTP API, in that order, and stops them in reverse. One stack per state dir: a lock file
     guards it and `<state_dir>/stack.json` tells other processes where its parts listen."""
@@ -275,18 +275,6 @@ class EmbeddedStack:
             if self._lock is not None and info is not None and info.owner.pid == os.getpid():
                 self.stack_file.unlink(missing_ok=True)
             self._release_lock()
-
-    async def __aenter__(self) -> EmbeddedStack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _acquire_lock(self, state_dir: Path) -> None:
         if self._lock is not None:

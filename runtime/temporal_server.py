@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 
 import structlog
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
@@ -21,6 +20,7 @@ from runtime import child_process
 from runtime.codec import codec_configured
 from runtime.errors import StackError, ensure_directory, ensure_port_free
 from runtime.search_attributes import dev_server_flags
+from runtime.service import Service
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -48,7 +48,7 @@ def browser_host(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104
 
 
-class TemporalServer:
+class TemporalServer(Service):
     """One `temporal server start-dev` child process, configured from Settings."""
 
     def __init__(
@@ -176,15 +176,3 @@ class TemporalServer:
         )
         log.info("temporal.stopped", exit_code=code)
         self._proc = None
-
-    async def __aenter__(self) -> TemporalServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
