@@ -14,6 +14,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.award import build_credential
 from activities.issuers import issuer_id
 from activities.liveness import heartbeating
 from activities.mail_context import about
@@ -30,7 +31,7 @@ from activities.notify import (
 from activities.status_places import assign_status
 from activities.templates import TemplateError
 from badges.bake import bake_png
-from badges.credential import build_credential, credential_id_for
+from badges.credential import credential_id_for
 from badges.jsonld import ensure_all_terms_defined
 from badges.keyring import KeyRing
 from badges.keys import SigningKey

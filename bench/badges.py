@@ -27,8 +27,8 @@ from typing import Any
 
 from pyld import jsonld as pyld_jsonld
 
+from activities.award import build_credential
 from badges.bake import bake_png, bake_svg
-from badges.credential import build_credential
 from badges.jsonld import BUNDLED_CONTEXTS
 from badges.keyring import KeyRing
 from badges.keys import RsaSigningKey, SigningKey, b58decode, b58encode

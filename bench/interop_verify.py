@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from badges.credential import build_credential
+from activities.award import build_credential
 from badges.keyring import KeyRing
 from badges.proof import sign
 from badges.status import StatusList, build_status_list_credential, credential_status

@@ -8,8 +8,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from activities.award import build_credential
 from activities.status_places import assign_status
-from badges.credential import build_credential, issuer_id_for
+from badges.credential import issuer_id_for
 from badges.keyring import KeyRing
 from badges.proof import sign
 from badges.verify import verify_badge

@@ -1,4 +1,5 @@
-"""Tests for badges.credential and badges.models: the OpenBadgeCredential built from a plan."""
+"""Tests for badges.credential and badges.models, and activities.award: the OpenBadgeCredential
+built from a plan."""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from activities.award import build_credential, build_credential_model
 from badges.credential import (
     ACHIEVEMENT_CREDENTIAL_SCHEMA,
     OB_CONTEXT,
     OB_EXTENSIONS_CONTEXT,
     VC_CONTEXT,
-    build_credential,
-    build_credential_model,
     credential_id_for,
     eqf_level_uri,
     hashed_email,

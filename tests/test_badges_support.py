@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from badges.credential import build_credential
+from activities.award import build_credential
 from badges.keyring import KeyRing
 from badges.keys import RsaSigningKey, SigningKey
 from badges.proof import sign
