@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make demo   - start the embedded stack and run one internship to a verified badge"
-	@echo "make test   - lint, type-check and run the test suite on the embedded parts (and Node verifiers)"
+	@echo "make test   - lint, type-check, check the imports between layers and run the test suite on the embedded parts (and Node verifiers)"
 	@echo "make test-fast - the rules, and the workflow on stand-in activities (seconds)"
 	@echo "make up     - start the embedded stack (Temporal, PostgreSQL, mail sink, worker)"
 	@echo "make drill  - fault drill: 50 internships through worker kills and outages"
@@ -38,6 +38,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The interoperability suite (tests/interop) runs independent verifiers under Node.js, pinned by
 # tests/interop/package-lock.json; npm ci installs them when they are missing or out of date.
