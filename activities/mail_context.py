@@ -14,12 +14,26 @@ import asyncpg
 import structlog
 from pydantic import ValidationError
 
+from i18n import day as _day
+from i18n import moment as _moment
+from i18n import period as period_text
 from models.activities import Notification
 from models.plan import InternshipPlan, Language
 from models.status import InternshipStatus
-from models.wording import day, moment_text, period_text
 
 log = structlog.get_logger(__name__)
+
+
+def day(when: datetime, time_zone: str, language: Language) -> str:
+    """An e-mail's date with its weekday, as the language writes it (`lunedì 8 marzo 2027`)."""
+    return _day(when, time_zone, language, "full")
+
+
+def moment_text(when: datetime, time_zone: str, language: Language) -> str:
+    """An e-mail's date and time in the time zone, naming it (`lunedì 8 marzo 2027, 17:00
+    CET`)."""
+    return _moment(when, time_zone, language, "full")
+
 
 #: Kinds whose key (`<workflow id>/<kind>/<key>/<role>`) is a milestone id.
 MILESTONE_KINDS = frozenset({"milestone_request", "reminder", "escalation", "missed"})

@@ -10,26 +10,41 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from api.i18n import translator
+from api.i18n import ERRORS, WORDS
+from i18n import LANGUAGES, day, gettext, moment, number, translations
 from models.plan import Language
 
+#: The Jinja options of the page templates (also those their messages are extracted with).
+OPTIONS: dict[str, Any] = {
+    "extensions": ["jinja2.ext.i18n"],
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+}
 
-def _environment() -> Environment:
+
+def _environment(language: Language) -> Environment:
     directory = resources.files("api") / "templates"
     env = Environment(
         loader=FileSystemLoader(str(directory)),
         autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
+        **OPTIONS,
     )
-    env.filters["day"] = lambda value: f"{value:%d %b %Y}" if value is not None else ""
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    # Pages without a plan (the admin pages, verification) show moments in UTC, naming it.
+    env.filters["day"] = lambda value: day(value, "UTC", language) if value is not None else ""
     env.filters["moment"] = lambda value: (
-        f"{value:%d %b %Y %H:%M %Z}".strip() if value is not None else ""
+        moment(value, "UTC", language) if value is not None else ""
     )
+    env.globals["number"] = lambda value: number(value, language)
+    env.globals["words"] = WORDS
     return env
 
 
-templates = Jinja2Templates(env=_environment())
+#: The pages' templates in each language.
+TEMPLATES: dict[str, Jinja2Templates] = {
+    language: Jinja2Templates(env=_environment(language)) for language in LANGUAGES
+}
+templates = TEMPLATES["en"]
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
@@ -53,8 +68,14 @@ def wants_html(request: Request) -> bool:
 
 
 def browser_language(request: Request) -> Language:
-    accepted = request.headers.get("accept-language", "").strip().lower()
-    return "it" if accepted.startswith("it") else "en"
+    """The first language of the browser's Accept-Language that the pages are written in (its
+    weights are in preference order in practice), else English."""
+    for item in request.headers.get("accept-language", "").split(","):
+        tag = item.split(";")[0].strip().lower()
+        primary = tag.split("-")[0]
+        if primary in LANGUAGES:
+            return primary
+    return "en"
 
 
 def error_page(
@@ -65,18 +86,19 @@ def error_page(
 ) -> HTMLResponse:
     """An error as a page: what happened and what to do, in the browser's language."""
     language = browser_language(request)
-    texts = translator(language)
-    key = f"error_{status_code}" if f"error_{status_code}_title" in texts else "error_other"
+    known = status_code if status_code in ERRORS else None
+    title, message = ERRORS[known]
     retry = (headers or {}).get("Retry-After")
+    seconds = int(retry) if retry and retry.isdigit() else 60
     response = render(
         request,
         "error.html",
         language,
         status_code=status_code,
         status=status_code,
-        title=texts[f"{key}_title"],
-        message=texts[key].replace("{seconds}", retry or "60"),
-        detail=detail if key in ("error_other", "error_422", "error_401", "error_403") else "",
+        title=gettext(language, title),
+        message=gettext(language, message, **({"seconds": seconds} if known == 429 else {})),
+        detail=detail if known in (None, 422, 401, 403) else "",
     )
     for name, value in (headers or {}).items():
         if name.lower() not in ("content-type", "content-length"):
@@ -91,10 +113,10 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    return templates.TemplateResponse(
+    return TEMPLATES[language].TemplateResponse(
         request,
         name,
-        {"t": translator(language), "lang": language, **context},
+        {"lang": language, **context},
         status_code=status_code,
         headers=SECURITY_HEADERS,
     )

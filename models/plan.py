@@ -10,7 +10,9 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from models.base import Email, Identifier, Name, StrictModel, Text, Url
 
-Language = Literal["en", "it"]
+Language = Literal["en", "it", "de", "fr", "es"]
+"""The languages e-mails and pages are written in (`i18n/locale/<language>`); English is the
+source text."""
 Party = Literal["intern", "tutor", "mentor"]
 """The three parties of the learning agreement: the intern, the institution tutor and the company
 mentor (who speaks for the host company)."""

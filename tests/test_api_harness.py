@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from cli.demo import compress_plan
-from models.plan import InternshipPlan, Party
+from models.plan import PARTIES, InternshipPlan, Language, Party
 from models.status import Phase
 from operations.access import create_api_key
 from runtime.links import Purpose, make_token
@@ -108,19 +108,19 @@ class Api:
         return int(audit), int(submissions)
 
 
-def compressed(seconds: float = 12) -> InternshipPlan:
+def compressed(seconds: float = 12, language: Language | None = None) -> InternshipPlan:
     """The sample plan in real time: the agreement deadline 5 s from now and every later date
     (to the end of validation) within `seconds` after it. The badge of such an internship is
     issued in the present, so its validFrom has passed when a verifier looks."""
-    example = planned()
+    example = in_language(planned(), language)
     now = datetime.now().astimezone()
     return compress_plan(example, now, seconds, f"rt-{uuid.uuid4().hex[:12]}")
 
 
-async def finished_internship(api: Api) -> InternshipPlan:
+async def finished_internship(api: Api, language: Language | None = None) -> InternshipPlan:
     """An internship run to its badge through the API in real time (about 15 s; the milestones
     are left to the reminder ladder)."""
-    plan = compressed()
+    plan = compressed(language=language)
     iid = plan.internship_id
     assert (await api.start(plan)).status_code == 201
     for party in ("intern", "tutor", "mentor"):
@@ -156,6 +156,17 @@ async def finished_internship(api: Api) -> InternshipPlan:
 def planned(days: float = 30) -> InternshipPlan:
     """The sample plan under a new id, its agreement deadline `days` from now."""
     return sample_plan(datetime.now().astimezone() + timedelta(days=days))
+
+
+def in_language(plan: InternshipPlan, language: Language | None) -> InternshipPlan:
+    """The plan with every party reading `language` (the institution reads the tutor's); as it
+    is without one."""
+    if language is None:
+        return plan
+    data = plan.model_dump(mode="json")
+    for party in PARTIES:
+        data[party]["language"] = language
+    return InternshipPlan.model_validate(data)
 
 
 def detail(response: httpx.Response) -> str:

@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from models.activities import NotificationKind
-from models.plan import InternshipPlan
+from models.plan import PARTIES, InternshipPlan, Language
 from models.status import Phase
 from operations.access import create_api_key
 from runtime.clients import create_pool
@@ -38,7 +38,7 @@ from runtime.postgres import EmbeddedPostgres
 from runtime.secret import load_or_create_secret
 from tests.conftest import application_dsn_of, make_settings
 from tests.helpers import advance_to, eventually, load_outbox, running_worker, wait_for_phase
-from tests.test_api_harness import Api, finished_internship, planned
+from tests.test_api_harness import Api, finished_internship, in_language, planned
 from tests.test_api_schema import served
 from tests.test_browser import browser
 from tests.test_mail import _RefusingHandler
@@ -143,11 +143,11 @@ async def _kinds_arrived(api: Api, iid: str, kinds: set[str], within: float = 60
     await eventually(arrived, f"{sorted(kinds)} e-mails of {iid}", within)
 
 
-async def ladder_change_request_and_fail(api: Api) -> InternshipPlan:
+async def ladder_change_request_and_fail(api: Api, language: Language | None) -> InternshipPlan:
     """A change request with a comment; then nobody submits anything, so every milestone goes
     through its whole ladder (request, reminder, escalation, missed); both assessments, one
     below the required level, and a fail."""
-    plan = planned()
+    plan = in_language(planned(), language)
     iid = plan.internship_id
     assert (await api.start(plan)).status_code == 201
     await _ok(
@@ -202,8 +202,8 @@ async def ladder_change_request_and_fail(api: Api) -> InternshipPlan:
     return plan
 
 
-async def badge_and_its_status_changes(api: Api) -> InternshipPlan:
-    plan = await finished_internship(api)
+async def badge_and_its_status_changes(api: Api, language: Language | None) -> InternshipPlan:
+    plan = await finished_internship(api, language)
     credential = await api.pool.fetchval(
         "SELECT credential_id FROM credentials WHERE internship_id = $1", plan.internship_id
     )
@@ -223,9 +223,11 @@ async def badge_and_its_status_changes(api: Api) -> InternshipPlan:
     return plan
 
 
-async def withdrawal_with_a_refused_address(site: MailSite) -> InternshipPlan:
+async def withdrawal_with_a_refused_address(
+    site: MailSite, language: Language | None
+) -> InternshipPlan:
     api = site.api
-    base = planned()
+    base = in_language(planned(), language)
     data = base.model_dump(mode="json")
     data["intern"]["email"] = f"gone-{uuid.uuid4().hex[:6]}@students.example.org"
     plan = InternshipPlan.model_validate(data)
@@ -245,8 +247,8 @@ async def withdrawal_with_a_refused_address(site: MailSite) -> InternshipPlan:
     return plan
 
 
-async def reminders_then_cancellation(api: Api) -> InternshipPlan:
-    plan = planned()
+async def reminders_then_cancellation(api: Api, language: Language | None) -> InternshipPlan:
+    plan = in_language(planned(), language)
     assert (await api.start(plan)).status_code == 201
     handle = api.client.get_workflow_handle(f"internship-{plan.internship_id}")
     await advance_to(api.env, handle, plan.agreement_deadline + timedelta(hours=1))
@@ -274,16 +276,29 @@ def _parts(message: EmailMessage) -> tuple[str, str]:
     return str(text.get_content()), str(html.get_content())
 
 
+#: How a milestone's subject to the company mentor says when it is due: the example plan as
+#: written (its mentor reads English; the intern and the tutor, so the institution, Italian), and
+#: every party in German.
+DUE: dict[Language | None, str] = {None: " due ", "de": " fällig am "}
+
+
+def _language_of(plan: InternshipPlan, address: str) -> str:
+    """The language of the recipient at `address`; the institution reads the tutor's."""
+    readers = {plan.person(party).email: plan.person(party).language for party in PARTIES}
+    return readers.get(address, plan.tutor.language)
+
+
 @pytest.mark.timeout(420)
+@pytest.mark.parametrize("language", list(DUE), ids=["example", "de"])
 async def test_every_e_mail_leads_somewhere_and_says_whose_it_is(
-    mail_site: MailSite, browser: Browser
+    mail_site: MailSite, browser: Browser, language: Language | None
 ) -> None:
     api = mail_site.api
     plans = [
-        await ladder_change_request_and_fail(api),
-        await badge_and_its_status_changes(api),
-        await withdrawal_with_a_refused_address(mail_site),
-        await reminders_then_cancellation(api),
+        await ladder_change_request_and_fail(api, language),
+        await badge_and_its_status_changes(api, language),
+        await withdrawal_with_a_refused_address(mail_site, language),
+        await reminders_then_cancellation(api, language),
     ]
     by_id = {p.internship_id: p for p in plans}
     for plan in plans:
@@ -321,7 +336,10 @@ async def test_every_e_mail_leads_somewhere_and_says_whose_it_is(
         if to != plan.intern.email:
             assert plan.intern.name in text, (kind, to)
         if to == plan.mentor.email and kind in ("milestone_request", "reminder"):
-            assert plan.intern.name in subject and " due " in subject, subject
+            assert plan.intern.name in subject and DUE[language] in subject, subject
+        text_part = message.get_body(("plain",))
+        assert text_part is not None
+        assert text_part["Content-Language"] == _language_of(plan, to), (kind, to)
     ladder = by_id[plans[0].internship_id]
     texts = {
         (str(m["X-Internflow-Kind"]), m["To"].addresses[0].addr_spec): " ".join(
@@ -367,6 +385,7 @@ async def test_every_e_mail_leads_somewhere_and_says_whose_it_is(
         )
         await page.set_content(_parts(message)[1])
         await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOTS / f"mail-{kind}.png"), full_page=True)
+        suffix = f"-{language}" if language else ""
+        await page.screenshot(path=str(SCREENSHOTS / f"mail-{kind}{suffix}.png"), full_page=True)
     await context.close()
     assert not too_wide, too_wide

@@ -58,7 +58,8 @@ from tests.helpers import (
     wait_for_phase,
 )
 
-LANGUAGES = ("en", "it")
+LANGUAGES = ("en", "it", "de", "fr", "es")
+GREETINGS = {"en": "Dear", "it": "Gentile", "de": "Guten Tag", "fr": "Bonjour", "es": "Estimado/a"}
 
 #: The values the workflow (or the badge activity) gives each kind, besides `internship`.
 KIND_VALUES: dict[str, dict[str, str]] = {
@@ -109,11 +110,11 @@ def _notification(kind: str, language: str = "en", **values: str) -> Notificatio
 # ----------------------------------------------------------------- templates
 
 
-def test_every_kind_has_a_template_in_every_language() -> None:
+def test_every_kind_has_a_template() -> None:
     kinds = set(get_args(NotificationKind))
     assert {"revocation", "delivery_failed"} <= kinds
     assert set(KIND_VALUES) == kinds
-    assert template_names() == sorted((lang, kind) for lang in LANGUAGES for kind in kinds)
+    assert template_names() == sorted(kinds)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -129,16 +130,17 @@ def test_every_message_renders_as_text_and_escaped_html(kind: str, language: str
     message = render(kind, language, values)  # type: ignore[arg-type]
 
     assert message.subject and "\n" not in message.subject and "{" not in message.subject
-    greeting = {"en": "Dear", "it": "Gentile"}[language]
-    assert message.text.startswith(f"{greeting} Giulia <b>Esposito</b>,\n\n")
+    greeting = GREETINGS[language]
+    closing = ":" if language == "es" else ","
+    assert message.text.startswith(f"{greeting} Giulia <b>Esposito</b>{closing}\n\n")
     assert "\n-- \n" in message.text and "&lt;" not in message.text
     assert all(len(line) <= 76 or "://" in line for line in message.text.splitlines())
     assert f'<html lang="{language}">' in message.html
     assert "Giulia &lt;b&gt;Esposito&lt;/b&gt;" in message.html
     assert "<b>" not in message.html
-    for value in KIND_VALUES[kind].values():
-        if kind == "change_request" or value in ("intern", "mentor"):
-            continue  # roles appear translated
+    for key, value in KIND_VALUES[kind].items():
+        if kind == "change_request" or value in ("intern", "mentor") or key == "failed_kind":
+            continue  # roles and e-mail kinds appear translated
         assert value.rstrip(".") in " ".join(message.text.split()), value
     if kind in NO_ACTION:
         assert link not in message.text and "href" not in message.html
@@ -177,7 +179,13 @@ def test_every_message_says_who_what_and_by_when(language: str) -> None:
     milestone and its due date in the internship's time zone, what is asked and by when."""
     plan = sample_plan(datetime(2027, 2, 15, 17, tzinfo=UTC))
     milestone = plan.milestones[1]
-    due = {"en": "12 April 2027, 17:00 CEST", "it": "12 aprile 2027, ore 17:00 CEST"}[language]
+    due = {
+        "en": "Monday, April 12, 2027, 5:00 PM CEST",
+        "it": "lunedì 12 aprile 2027, 17:00 CEST",
+        "de": "Montag, 12. April 2027, 17:00 MESZ",
+        "fr": "lundi 12 avril 2027, 17:00 CEST",
+        "es": "lunes, 12 de abril de 2027, 17:00 CEST",
+    }[language]
     assert plan.period.time_zone == "Europe/Berlin" and milestone.due.hour == 15  # UTC
     assert set(RECIPIENTS) == set(KIND_VALUES)
     for kind, roles in RECIPIENTS.items():
@@ -213,7 +221,7 @@ def test_every_message_says_who_what_and_by_when(language: str) -> None:
                 assert milestone.title in message.subject and due in text, where
             if kind in ("approval_request", "assessment_request", "assessment_reminder"):
                 assert context["deadline"] in text, where
-            assert f"{greeting_of(language)} N," in message.text, where
+            assert f"{greeting_of(language)} N" in message.text, where
     escalation = render(
         "escalation",
         language,  # type: ignore[arg-type]
@@ -248,7 +256,7 @@ def test_every_message_says_who_what_and_by_when(language: str) -> None:
 
 
 def greeting_of(language: str) -> str:
-    return {"en": "Dear", "it": "Gentile"}[language]
+    return GREETINGS[language]
 
 
 def _in(plan: InternshipPlan, kind: str, key: str, role: str, language: str = "en") -> Notification:
@@ -547,7 +555,9 @@ async def test_a_refused_recipient_is_recorded_and_the_operator_told(
     assert len(texts) == 2
     assert all("recipient refused with SMTP [550]" in text for text in texts)
     assert all(intern not in text for text in texts)
-    assert ['"approval_request"' in text for text in texts] == [True, False]
+    # The e-mail's kind in the reader's words (the institution reads the tutor's Italian).
+    assert plan.tutor.language == "it"
+    assert ["“learning agreement da approvare”" in text for text in texts] == [True, False]
 
     failures = [r for r in await audit_rows(pool, iid) if r["kind"] == "notification_failed"]
     assert len(failures) == 2

@@ -1,6 +1,7 @@
-"""E-mail texts: Jinja2 templates per notification kind and language, rendered as text and HTML.
+"""E-mail texts: one Jinja2 template per notification kind, rendered as text and HTML in the
+reader's language (its words from the gettext catalogues in `i18n/locale`).
 
-Each message is one template, `<language>/<kind>.j2`, with a `subject` block, a `body` block
+Each message is one template, `<kind>.j2`, with a `subject` block, a `body` block
 (paragraphs separated by blank lines) and, when the reader has something to do, an `action` block:
 the label of the link `link`. Two layouts turn it into a plain-text part (`layout.txt.j2`) and an
 HTML part (`layout.html.j2`, autoescaped); so both parts always say the same thing.
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from markupsafe import Markup
 
+from i18n import translations
 from models.activities import NotificationKind
 from models.plan import Language
 
@@ -81,18 +83,26 @@ def _wrap(paragraph: str) -> str:
     return textwrap.fill(paragraph, TEXT_WIDTH, break_long_words=False, break_on_hyphens=False)
 
 
+#: The Jinja options of the e-mail templates (also those their messages are extracted with).
+OPTIONS: dict[str, Any] = {
+    "extensions": ["jinja2.ext.i18n"],
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+}
+
+
 @cache
-def _environment(mode: Literal["text", "html"]) -> Environment:
+def _environment(mode: Literal["text", "html"], language: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         # The text part is not HTML: escaping it would show entities to the reader. The HTML
         # environment escapes every value.
         autoescape=mode == "html",  # noqa: S701
         undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
         keep_trailing_newline=True,
+        **OPTIONS,
     )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["paragraphs"] = _paragraphs
     env.filters["wrap"] = _wrap
     env.filters["sentence"] = _sentence
@@ -100,12 +110,12 @@ def _environment(mode: Literal["text", "html"]) -> Environment:
     return env
 
 
-def template_names() -> list[tuple[Language, str]]:
-    """(language, kind) of every message template shipped."""
+def template_names() -> list[str]:
+    """The kind of every message template shipped."""
     return sorted(
-        (path.parent.name, path.stem)  # type: ignore[misc]
-        for path in TEMPLATE_DIR.glob("*/*.j2")
-        if not path.name.startswith("_")
+        path.stem
+        for path in TEMPLATE_DIR.glob("*.j2")
+        if not path.name.startswith(("_", "layout."))
     )
 
 
@@ -113,11 +123,11 @@ def render(kind: NotificationKind, language: Language, values: dict[str, Any]) -
     """The subject, text and HTML of one message. `values` fill the template (every template has
     `name`; most have `internship` and `link`; `CONTEXT` lists the optional ones); a missing value
     raises jinja2's UndefinedError, a TemplateError."""
-    name = f"{language}/{kind}.j2"
+    name = f"{kind}.j2"
     context = {**CONTEXT, **values, "language": language}
-    text_template = _environment("text").get_template(name)
+    text_template = _environment("text", language).get_template(name)
     subject_block = text_template.blocks["subject"]
     subject = " ".join("".join(subject_block(text_template.new_context(dict(context)))).split())
     text = text_template.render(context)
-    html = _environment("html").get_template(name).render(context)
+    html = _environment("html", language).get_template(name).render(context)
     return RenderedMessage(subject=subject, text=text, html=html)

@@ -14,9 +14,11 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse
 
 from api.errors import rejection_status
+from api.i18n import LINK_EXPIRED, LINK_INVALID, NOT_FOUND
 from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
 from api.services import RecordsDep, ServicesDep, TemporalDep
+from i18n import day, gettext, moment
 from models.plan import InternshipPlan, Language
 from models.submissions import (
     Approval,
@@ -27,7 +29,6 @@ from models.submissions import (
     Receipt,
     Validation,
 )
-from models.wording import day, moment_text
 from operations import internships as ops
 from operations import reads
 from operations.internships import OperationRejected
@@ -47,8 +48,6 @@ _TEMPLATES = {
 
 
 def _refused_link(request: Request, error: LinkRefused) -> HTMLResponse:
-    from api.i18n import translator
-
     # The path holds the token: log where without it.
     log.warning(
         "auth.refused",
@@ -56,12 +55,12 @@ def _refused_link(request: Request, error: LinkRefused) -> HTMLResponse:
         reason=type(error).__name__,
         client=client_address(request),
     )
-    t = translator(browser_language(request))
-    message = t["link_expired"] if isinstance(error, LinkExpired) else t["link_invalid"]
+    language = browser_language(request)
+    message = gettext(language, LINK_EXPIRED if isinstance(error, LinkExpired) else LINK_INVALID)
     return render(
         request,
         "party_link_refused.html",
-        browser_language(request),
+        language,
         status_code=error.status,
         message=message,
     )
@@ -91,15 +90,13 @@ async def _context(
         return _refused_link(request, error)
     plan = await reads.latest_plan(pool, grant.internship_id)
     if plan is None:
-        from api.i18n import translator
-
         language = browser_language(request)
         return render(
             request,
             "party_link_refused.html",
             language,
             status_code=404,
-            message=translator(language)["not_found"],
+            message=gettext(language, NOT_FOUND),
         )
     return grant, plan
 
@@ -144,8 +141,8 @@ def _page_context(grant: PartyGrant, plan: InternshipPlan, language: Language) -
         "milestone": plan.milestone(grant.milestone_id) if grant.milestone_id else None,
         "level_names": {level.id: level.name for level in plan.rubric.levels},
         "outcome_titles": {o.id: o.title for o in plan.learning_outcomes},
-        "when": lambda moment: moment_text(moment, zone, language) if moment else "",
-        "day": lambda moment: day(moment, zone, language) if moment else "",
+        "when": lambda at: moment(at, zone, language) if at else "",
+        "day": lambda at: day(at, zone, language) if at else "",
         "now": datetime.now(UTC),
     }
 

@@ -1,0 +1,240 @@
+"""Languages: every message of the e-mails and pages translated in every catalogue (with the same
+placeholders); dates and numbers worded by Babel for the language, in the internship's time zone,
+naming it; and, through the API and the mail sink, an internship's e-mail and pages in each
+language its parties read."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from babel.messages.pofile import read_po
+from markupsafe import escape
+
+from i18n import LANGUAGES, catalogue_path, day, moment, number
+from i18n.extract import template
+from models.plan import InternshipPlan, Language
+from runtime.links import party_link
+from tests.helpers import eventually, load_outbox
+from tests.test_api_harness import Api, api, in_language, planned
+
+__all__ = ["api"]
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def test_the_messages_are_found_in_the_templates_and_the_code() -> None:
+    found = {message.id for message in template() if message.id}
+    # One from an e-mail template, one from a page template, one from the page words in Python.
+    assert "Dear %(name)s," in found
+    assert "Approve the learning agreement" in found
+    assert "in its final evaluation" in found
+    assert len(found) > 250
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
+def test_every_catalogue_translates_every_message(language: str) -> None:
+    """A language is complete: each message the code and templates use has a translation (not
+    fuzzy, not empty) with the same placeholders; and it keeps no message nobody uses."""
+    path = catalogue_path(language)
+    assert path.is_file(), f"no catalogue for {language}: {path}"
+    with path.open("rb") as source:
+        catalogue = read_po(source, locale=language)
+    needed = {message.id for message in template() if message.id}
+    problems: list[str] = []
+    for msgid in sorted(needed):
+        entry = catalogue.get(msgid)
+        if entry is None or not entry.string:
+            problems.append(f"untranslated: {msgid!r}")
+        elif entry.fuzzy:
+            problems.append(f"fuzzy: {msgid!r}")
+        elif sorted(PLACEHOLDER.findall(str(entry.string))) != sorted(PLACEHOLDER.findall(msgid)):
+            problems.append(f"placeholders differ: {msgid!r} -> {entry.string!r}")
+    unused = sorted(str(m.id) for m in catalogue if m.id and m.id not in needed)
+    problems += [f"not used: {msgid!r}" for msgid in unused]
+    assert not problems, "\n".join(problems)
+
+
+#: 2 December 2026, 16:00 UTC: 17:00 in Rome, 11:00 in New York, the 3rd in Tokyo at 01:00.
+AT = datetime(2026, 12, 2, 16, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("language", "zone", "expected_day", "expected_moment"),
+    [
+        ("it", "Europe/Rome", "2 dic 2026", "2 dic 2026, 17:00 CET"),
+        ("de", "Europe/Berlin", "02.12.2026", "02.12.2026, 17:00 MEZ"),
+        ("fr", "Europe/Paris", "2 déc. 2026", "2 déc. 2026, 17:00 CET"),
+        ("es", "Europe/Madrid", "2 dic 2026", "2 dic 2026, 17:00 CET"),
+        ("en", "America/New_York", "Dec 2, 2026", "Dec 2, 2026, 11:00 AM EST"),
+        ("it", "Asia/Tokyo", "3 dic 2026", "3 dic 2026, 01:00 JST"),
+    ],
+)
+def test_dates_are_worded_per_language_in_the_time_zone(
+    language: str, zone: str, expected_day: str, expected_moment: str
+) -> None:
+    assert day(AT, zone, language) == expected_day
+    assert moment(AT, zone, language) == expected_moment
+
+
+def test_e_mail_dates_say_the_weekday_and_numbers_the_locale_s_separators() -> None:
+    assert moment(AT, "Europe/Rome", "it", "full") == "mercoledì 2 dicembre 2026, 17:00 CET"
+    assert moment(AT, "Europe/Berlin", "de", "full") == "Mittwoch, 2. Dezember 2026, 17:00 MEZ"
+    assert number(1234.5, "de") == "1.234,5" and number(1234.5, "en") == "1,234.5"
+    assert number(36, "it") == "36" and number(7.5, "fr") == "7,5"
+
+
+@dataclass(frozen=True)
+class Words:
+    """What a reader of the language sees, written out here (not read from the catalogues)."""
+
+    zone: str
+    greeting: str
+    subject: str
+    button: str
+    mode: str
+    received: str
+    invalid_link: str
+
+
+WORDS: dict[Language, Words] = {
+    "en": Words(
+        "America/New_York",
+        "Dear",
+        "Learning agreement to approve:",
+        "Approve the learning agreement",
+        "hybrid",
+        "Thank you: received",
+        "This link is not valid.",
+    ),
+    "it": Words(
+        "Europe/Rome",
+        "Gentile",
+        "Learning agreement da approvare:",
+        "Approva il learning agreement",
+        "ibrida",
+        "Grazie: ricevuto",
+        "Questo link non è valido.",
+    ),
+    "de": Words(
+        "Europe/Berlin",
+        "Guten Tag",
+        "Lernvereinbarung zur Genehmigung:",
+        "Lernvereinbarung genehmigen",
+        "hybrid",
+        "Danke: eingegangen",
+        "Dieser Link ist nicht gültig.",
+    ),
+    "fr": Words(
+        "Europe/Paris",
+        "Bonjour",
+        "Contrat pédagogique à approuver\u00a0:",
+        "Approuver le contrat pédagogique",
+        "hybride",
+        "Merci\u00a0: bien reçu",
+        "Ce lien n'est pas valide.",
+    ),
+    "es": Words(
+        "Atlantic/Canary",
+        "Estimado/a",
+        "Acuerdo de aprendizaje por aprobar:",
+        "Aprobar el acuerdo de aprendizaje",
+        "híbrida",
+        "Gracias: recibido",
+        "Este enlace no es válido.",
+    ),
+}
+
+
+def _plan(language: Language) -> InternshipPlan:
+    data = in_language(planned(), language).model_dump(mode="json")
+    data["period"]["time_zone"] = WORDS[language].zone
+    return InternshipPlan.model_validate(data)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_an_internship_in_each_language_by_e_mail_and_on_its_pages(
+    api: Api, language: Language
+) -> None:
+    """The parties read `language`: the approval e-mail in the outbox and the approval page,
+    its receipt and a refused link's page (from the browser's language) say it in that language,
+    with the plan's dates worded by Babel in the plan's time zone."""
+    words = WORDS[language]
+    plan = _plan(language)
+    iid, zone = plan.internship_id, plan.period.time_zone
+    assert (await api.start(plan)).status_code == 201
+
+    async def arrived() -> bool:
+        return any(
+            m["X-Internflow-Internship"] == iid
+            and m["X-Internflow-Kind"] == "approval_request"
+            and m["To"].addresses[0].addr_spec == plan.intern.email
+            for m in load_outbox(api.settings)
+        )
+
+    await eventually(arrived, f"the intern's approval request in {language}")
+    mail = next(
+        m
+        for m in load_outbox(api.settings)
+        if m["X-Internflow-Internship"] == iid
+        and m["X-Internflow-Kind"] == "approval_request"
+        and m["To"].addresses[0].addr_spec == plan.intern.email
+    )
+    assert mail["Content-Language"] == language
+    assert _flat(str(mail["Subject"])).startswith(_flat(words.subject)), mail["Subject"]
+    body = mail.get_body(("plain",))
+    assert body is not None
+    text = _flat(str(body.get_content()))
+    assert text.startswith(f"{words.greeting} {plan.intern.name}")
+    deadline = moment(plan.agreement_deadline, zone, language, "full")
+    assert deadline in text, (deadline, text)
+    assert deadline.split(", ")[-1].split()[-1] in {
+        "EST",
+        "EDT",
+        "CET",
+        "CEST",
+        "MEZ",
+        "MESZ",
+        "WET",
+        "WEST",
+    }
+
+    path = party_link(api.settings, iid, "intern", "approve").removeprefix(
+        api.settings.public_base_url
+    )
+    page = await api.http.get(path)
+    assert page.status_code == 200
+    html = _flat(page.text)
+    assert f'<html lang="{language}">' in page.text
+    assert escape(words.button) in html and f"<dd>{escape(words.mode)}</dd>" in html
+    assert f"<dd>{moment(plan.agreement_deadline, zone, language)}</dd>" in html
+    start, end = day(plan.period.start, zone, language), day(plan.period.end, zone, language)
+    period = f"{start} \N{EN DASH} {end}"
+    assert period in html, period
+    assert f"<dd>{number(plan.weekly_hours, language)}</dd>" in html
+
+    form = re.search(r'name="submission_id" value="(web-approval[^"]+)"', page.text)
+    assert form is not None
+    receipt = await api.http.post(
+        path, data={"action": "approve", "submission_id": form[1], "plan_version": "1"}
+    )
+    assert receipt.status_code == 200 and escape(words.received) in receipt.text
+    await api.settle(iid)  # the receipt comes before the submission's row
+    accepted = await api.pool.fetchval(
+        "SELECT accepted_at FROM submissions WHERE internship_id = $1 AND kind = 'approval'", iid
+    )
+    assert moment(accepted, zone, language) in _flat(receipt.text)
+
+    refused = await api.http.get(
+        "/p/not-a-token",
+        headers={"Accept": "text/html", "Accept-Language": f"{language}-XX, en;q=0.5"},
+    )
+    assert refused.status_code == 401 and escape(words.invalid_link) in refused.text
+    assert f'<html lang="{language}">' in refused.text
+    await api.settle(iid)
