@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 from activities.badge import BadgeActivities
 from activities.notify import Mailer, NotifyActivities
 from activities.records import RecordActivities
-from operations.status_lists import signing_key
+from badges.keyring import KeyRing
 from runtime.clients import connect_temporal, create_pool
 from runtime.deployment import SERVER_NEEDS, require_secrets
 from runtime.errors import StackError
@@ -29,13 +29,20 @@ def build_worker(client: Client, settings: Settings, pool: asyncpg.Pool) -> Work
     records = RecordActivities(pool)
     mailer = Mailer(settings)
     notify = NotifyActivities(pool, mailer)
-    # The key ring's active key: after a rotation new badges use the new key, old ones verify.
-    badge = BadgeActivities(pool, mailer, signing_key(settings), settings)
+    # The key ring, loaded once: its active keys sign; after a rotation (and a worker restart)
+    # new badges use the new key, and old ones still verify.
+    badge = BadgeActivities(pool, mailer, KeyRing.load_or_create(settings.keys_path), settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[InternshipWorkflow],
-        activities=[records.save_plan, records.record_event, notify.send, badge.issue_badge],
+        activities=[
+            records.save_plan,
+            records.record_event,
+            notify.send,
+            badge.store_badge,
+            badge.issue_badge,  # for runs recorded before the badge was issued in two steps
+        ],
         # After a crash, the dead worker's cached workflows are handed to another worker once this
         # passes (the SDK's default is 10 s); the cost is a cold replay when a worker is slow.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -17,12 +16,14 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.badge_mail import attach_badge
 from activities.liveness import heartbeating
 from activities.mail_context import mail_values
-from activities.records import refresh_overdue
+from activities.records import mark_notification_failed, refresh_overdue
 from activities.templates import TemplateError, render
 from badges.credential import credential_id_for
 from models.activities import Notification, NotificationKind
+from models.plan import InternshipPlan
 from runtime.links import notification_link
 from runtime.settings import Settings
 
@@ -102,6 +103,8 @@ class Mailer:
             **notification.values,
             **(extra or {}),
         }
+        if notification.kind in BADGE_KINDS:
+            values["verify_url"] = verify_url_for(self.public_base_url, notification.internship_id)
         rendered = render(notification.kind, notification.language, values)
         message = EmailMessage()
         message["From"] = self._settings.mail_from
@@ -175,25 +178,6 @@ def set_language(message: EmailMessage, language: str) -> None:
             part["Content-Language"] = language
 
 
-def is_last_attempt(info: activity.Info, give_up_after: timedelta | None = None) -> bool:
-    """Whether the activity's time is up before its next retry would start, so this attempt is
-    its last: its schedule-to-close timeout (or, without one, `give_up_after`) counted from when
-    it was first scheduled. Computed on the server's clock (the schedule times), so it holds in a
-    time-skipping test too."""
-    policy = info.retry_policy
-    limit = info.schedule_to_close_timeout or give_up_after
-    if policy is None:
-        return False
-    if policy.maximum_attempts and info.attempt >= policy.maximum_attempts:
-        return True
-    if limit is None:
-        return False
-    delay = policy.initial_interval * policy.backoff_coefficient ** (info.attempt - 1)
-    if policy.maximum_interval is not None:
-        delay = min(delay, policy.maximum_interval)
-    return info.current_attempt_scheduled_time + delay >= info.scheduled_time + limit
-
-
 async def deliver(
     conn: asyncpg.Connection,
     mailer: Mailer,
@@ -208,7 +192,11 @@ async def deliver(
     with the same Message-ID, so that a mail client shows it once. A permanent refusal (and a
     transient failure on the `last_attempt`) marks the row `failed` with the reason and raises a
     non-retryable ApplicationError; a transient failure keeps the reason and raises
-    TransientDeliveryError for a retry."""
+    TransientDeliveryError for a retry (the workflow's timeouts bound the retries, and it records
+    the e-mail failed when they are spent: activities/records.py).
+
+    The badge e-mail attaches the stored credential, baked into the badge image, and keeps its
+    fate on the credential too (`emailed_at`, `email_error`)."""
     message_id = message_id_for(notification.notification_id)
     status = await conn.fetchval(
         """
@@ -237,24 +225,27 @@ async def deliver(
         role=notification.recipient_role,
     )
     context = await _context(conn, notification, bound)
+    badge = await _stored_badge(conn, notification) if notification.kind == "badge" else None
     try:
         message = mailer.compose(notification, message_id, context)
+        if badge is not None:
+            attach_badge(message, *badge)
     except TemplateError as broken:
         reason = f"the {notification.kind} template could not be rendered: {broken}"
-        await _mark_failed(conn, notification.notification_id, reason)
+        await _mark_failed(conn, notification, reason)
         bound.error("notification not rendered", error=reason)
         raise ApplicationError(reason, type="TemplateError", non_retryable=True) from None
     except Exception as broken:
         # Composing does no I/O: whatever fails here (a value no header can carry, a bug) fails
         # the same way on every retry. The type names the fault; the text could quote a name.
         reason = f"the {notification.kind} e-mail could not be composed ({type(broken).__name__})"
-        await _mark_failed(conn, notification.notification_id, reason)
+        await _mark_failed(conn, notification, reason)
         bound.error("notification not composed", error=reason)
         raise ApplicationError(reason, type="MessageNotComposed", non_retryable=True) from None
     try:
         await mailer.send(message)
     except PermanentDeliveryError as refused:
-        await _mark_failed(conn, notification.notification_id, str(refused))
+        await _mark_failed(conn, notification, str(refused))
         bound.warning("notification refused", error=str(refused))
         raise ApplicationError(
             str(refused), type="PermanentDeliveryError", non_retryable=True
@@ -262,7 +253,7 @@ async def deliver(
     except TransientDeliveryError as failure:
         if last_attempt:
             reason = f"gave up: {failure}"
-            await _mark_failed(conn, notification.notification_id, reason)
+            await _mark_failed(conn, notification, reason)
             bound.warning("notification given up", error=reason)
             raise ApplicationError(reason, type="DeliveryGaveUp", non_retryable=True) from None
         await conn.execute(
@@ -277,8 +268,34 @@ async def deliver(
         "WHERE notification_id = $1",
         notification.notification_id,
     )
+    if notification.kind == "badge":
+        await conn.execute(
+            "UPDATE credentials SET emailed_at = now(), email_error = NULL "
+            "WHERE internship_id = $1 AND emailed_at IS NULL",
+            notification.internship_id,
+        )
     bound.info("notification sent")
     return True
+
+
+async def _stored_badge(
+    conn: asyncpg.Connection, notification: Notification
+) -> tuple[InternshipPlan, str]:
+    """The plan (its badge image) and the stored credential the badge e-mail carries. Stored
+    before the e-mail is asked for; missing, it is a fault no retry mends."""
+    row = await conn.fetchrow(
+        """
+        SELECT c.credential, v.plan FROM credentials c
+        JOIN plan_versions v USING (internship_id)
+        WHERE c.internship_id = $1 ORDER BY v.version DESC LIMIT 1
+        """,
+        notification.internship_id,
+    )
+    if row is None:
+        reason = "the badge e-mail has no stored credential to carry"
+        await _mark_failed(conn, notification, reason)
+        raise ApplicationError(reason, type="MessageNotComposed", non_retryable=True)
+    return InternshipPlan.model_validate_json(row["plan"]), row["credential"]
 
 
 async def _context(
@@ -301,12 +318,8 @@ async def _context(
         return {}
 
 
-async def _mark_failed(conn: asyncpg.Connection, notification_id: str, reason: str) -> None:
-    await conn.execute(
-        "UPDATE notifications SET status = 'failed', error = $2 WHERE notification_id = $1",
-        notification_id,
-        reason,
-    )
+async def _mark_failed(conn: asyncpg.Connection, notification: Notification, reason: str) -> None:
+    await mark_notification_failed(conn, notification.notification_id, reason)
 
 
 class NotifyActivities:
@@ -317,9 +330,8 @@ class NotifyActivities:
     @activity.defn(name="send_notification")
     async def send(self, notification: Notification) -> bool:
         """Send one notification unless it was already sent; False for a skipped resend. A
-        transient failure is retried by Temporal with backoff until the workflow's give-up time;
-        the last attempt, and a permanent refusal, record the failure and end without retry."""
+        transient failure is retried by Temporal with backoff until the workflow's give-up time
+        (the workflow then records the e-mail failed); a permanent refusal is recorded and ends
+        without retry."""
         async with heartbeating(), self._pool.acquire() as conn:
-            return await deliver(
-                conn, self._mailer, notification, last_attempt=is_last_attempt(activity.info())
-            )
+            return await deliver(conn, self._mailer, notification)

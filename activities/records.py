@@ -12,7 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.activities import AuditEvent
-from models.ids import audit_event_key
+from models.ids import audit_event_id, audit_event_key
 from models.plan import InternshipPlan, Language
 from models.status import InternshipStatus
 
@@ -101,6 +101,26 @@ def refused(what: str, error: Exception) -> ApplicationError:
         type="RecordRejected",
         non_retryable=True,
     )
+
+
+async def mark_notification_failed(
+    conn: asyncpg.Connection, notification_id: str, reason: str
+) -> None:
+    """The e-mail will not be sent: keep why (a badge's, on its credential too)."""
+    kind = await conn.fetchval(
+        "UPDATE notifications SET status = 'failed', error = $2 "
+        "WHERE notification_id = $1 AND status = 'sending' RETURNING kind",
+        notification_id,
+        reason,
+    )
+    if kind == "badge":
+        await conn.execute(
+            "UPDATE credentials c SET email_error = $2 FROM notifications n "
+            "WHERE n.notification_id = $1 AND c.internship_id = n.internship_id "
+            "AND c.emailed_at IS NULL",
+            notification_id,
+            reason,
+        )
 
 
 class RecordActivities:
@@ -210,6 +230,13 @@ class RecordActivities:
             )
             if event.kind in SUBMISSION_KINDS:
                 await self._record_submission(conn, event)
+            if event.kind == "notification_failed":
+                # The workflow gave up on the e-mail (its retries spent): the row says so.
+                await mark_notification_failed(
+                    conn,
+                    event.event_id.removeprefix(audit_event_id(event.workflow_id, event.kind, "")),
+                    str(event.detail.get("error", "")),
+                )
             await conn.execute(
                 """
                 UPDATE internships

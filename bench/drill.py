@@ -54,11 +54,11 @@ FaultKind = Literal[
 ]
 
 #: What the drill holds so that an activity of a kind stays in flight until the worker is killed:
-#: the mail sink's deliveries (e-mails, and the badge, which sends its own), or a table the
-#: activity writes (locked by its owner, as a long-running migration would).
+#: the mail sink's deliveries (every e-mail, the badge's too), or a table the activity writes
+#: (locked by its owner, as a long-running migration would).
 HELD_FOR: dict[str, str] = {
     "send_notification": "mail",
-    "issue_badge": "mail",
+    "store_badge": "credentials",
     "record_event": "audit_events",
     "save_plan": "plan_versions",
 }
@@ -84,7 +84,7 @@ def full_schedule(seed: int, seconds: float) -> list[Fault]:
     """Three worker kills at random moments, one Temporal restart, PostgreSQL and SMTP each down
     for 20 s — all while the internships are in progress, before their evaluation windows — and
     a worker kill with each kind of activity in flight: the plan being saved as the internships
-    start, a record and an e-mail while they run, and the badge being issued at their end."""
+    start, a record and an e-mail while they run, and the badge being stored at their end."""
     rng = random.Random(seed)
     span = seconds * 0.55
     kills = sorted(rng.uniform(0.05, 1.0) * span for _ in range(3))
@@ -97,7 +97,7 @@ def full_schedule(seed: int, seconds: float) -> list[Fault]:
             Fault(0.0, "kill_worker_in_flight", 30.0, "save_plan"),
             Fault(span * 0.45, "kill_worker_in_flight", 30.0, "record_event"),
             Fault(span * 0.85, "kill_worker_in_flight", 30.0, "send_notification"),
-            Fault(seconds * 0.6, "kill_worker_in_flight", seconds * 0.4, "issue_badge"),
+            Fault(seconds * 0.6, "kill_worker_in_flight", seconds * 0.4, "store_badge"),
         ],
         key=lambda fault: fault.at,
     )

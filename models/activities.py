@@ -82,5 +82,14 @@ class BadgeRequest(StrictModel):
 
 
 class IssuedBadge(StrictModel):
+    """What the one-step `issue_badge` of runs recorded before the badge was issued in two steps
+    returned (see workflows/effects.py)."""
+
     credential_id: str
     emailed: bool
+
+
+class StoredBadge(StrictModel):
+    """The credential built, signed and stored (`store_badge`): its e-mail is a notification."""
+
+    credential_id: str

@@ -22,3 +22,9 @@ def audit_event_key(event_id: str) -> str:
 def notification_id(workflow_id: str, kind: str, key: str, role: str) -> str:
     """One e-mail to one role: it also fixes the message's Message-ID."""
     return f"{workflow_id}/{kind}/{key}/{role}"
+
+
+def badge_mail_id(workflow_id: str) -> str:
+    """The badge e-mail: one per internship, whoever sends it (its Message-ID is stored with the
+    credential)."""
+    return f"{workflow_id}/badge"

@@ -32,7 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from badges.credential import credential_id_for
-from models.activities import AuditEvent, BadgeRequest, IssuedBadge, Notification
+from models.activities import AuditEvent, BadgeRequest, Notification, StoredBadge
 from models.plan import PARTIES, InternshipPlan, Milestone
 from models.status import InternshipOutcome, Phase
 from models.submissions import (
@@ -211,8 +211,9 @@ class StandIns:
 
     @activity.defn(name="send_notification")
     async def send_notification(self, notification: Notification) -> bool:
-        # notification_id is <workflow id>/<kind>/<key>/<role>
-        key = notification.notification_id.split("/")[-2]
+        # notification_id is <workflow id>/<kind>/<key>/<role>; the badge's, <workflow id>/badge
+        parts = notification.notification_id.split("/")
+        key = parts[-2] if len(parts) == 4 else "final"
         self.steps.append(
             Step(
                 notification.planned_at,
@@ -224,8 +225,8 @@ class StandIns:
         )
         return True
 
-    @activity.defn(name="issue_badge")
-    async def issue_badge(self, request: BadgeRequest) -> IssuedBadge:
+    @activity.defn(name="store_badge")
+    async def store_badge(self, request: BadgeRequest) -> StoredBadge:
         plan = request.plan
         credential_id = credential_id_for(plan.internship_id)
         self.badge = BadgeWouldIssue(
@@ -238,12 +239,10 @@ class StandIns:
             evidence=len(request.evidence),
             issued_at=request.issued_at,
         )
-        # The real activity e-mails the badge to the intern itself (not via send_notification).
-        self.steps.append(Step(request.issued_at, "e-mail", "badge", "intern", "final"))
-        return IssuedBadge(credential_id=credential_id, emailed=False)
+        return StoredBadge(credential_id=credential_id)
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.save_plan, self.record_event, self.send_notification, self.issue_badge]
+        return [self.save_plan, self.record_event, self.send_notification, self.store_badge]
 
 
 async def rehearse(

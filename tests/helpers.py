@@ -14,8 +14,13 @@ from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.badge import BadgeActivities, badge_notification
+from activities.notify import Mailer, NotifyActivities
+from activities.records import RecordActivities
+from badges.keyring import KeyRing
+from models.activities import BadgeRequest
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import Approval, Assessment, CompanyFeedback, MilestoneReport
@@ -147,3 +152,17 @@ async def audit_rows(pool: asyncpg.Pool, internship_id: str) -> list[asyncpg.Rec
         "ORDER BY occurred_at, seq",
         internship_id,
     )
+
+
+async def issue_badge_through_activities(
+    pool: asyncpg.Pool, settings: Settings, request: BadgeRequest
+) -> str:
+    """The workflow's certification through the real activities, in its order: the plan saved,
+    the badge built, signed and stored, then its e-mail sent. Returns the credential id."""
+    env = ActivityEnvironment()
+    await env.run(RecordActivities(pool).save_plan, request.plan)
+    ring = KeyRing.load_or_create(settings.keys_path)
+    badge = BadgeActivities(pool, Mailer(settings), ring, settings)
+    stored = await env.run(badge.store_badge, request)
+    await env.run(NotifyActivities(pool, Mailer(settings)).send, badge_notification(request))
+    return stored.credential_id

@@ -18,7 +18,6 @@ from activities.notify import Mailer
 from badges.conformance import SCHEMA_FILE, SCHEMA_SHA256, schema_errors
 from badges.credential import ACHIEVEMENT_CREDENTIAL_SCHEMA
 from badges.keyring import KeyRing
-from badges.keys import load_or_create_signing_key
 from badges.status import credential_status
 from badges.vcjwt import decode_jwt
 from badges.verify import local_public_keys, verify_badge
@@ -57,9 +56,8 @@ def demo_badge(settings: Settings, proof_format: str = "data-integrity") -> dict
         workflow_id=f"internship-{plan.internship_id}",
         evidence=(("Mid-term review", "Delivered the booking pages on schedule."),),
     )
-    key = load_or_create_signing_key(settings.keys_path)
-    KeyRing.load_or_create(settings.keys_path)
-    activities = BadgeActivities(cast(Any, None), Mailer(settings), key, settings)
+    ring = KeyRing.load_or_create(settings.keys_path)
+    activities = BadgeActivities(cast(Any, None), Mailer(settings), ring, settings)
     status = credential_status((f"{settings.public_base_url}/issuers/x/status/revocation", 4242))
     return activities._sign(request, status)
 

@@ -20,16 +20,12 @@ from typing import Any
 
 import asyncpg
 import httpx
-from temporalio.testing import ActivityEnvironment
 from typer.testing import CliRunner
 
-from activities.badge import BadgeActivities
-from activities.notify import Mailer
-from badges.keys import load_or_create_signing_key
 from cli.main import app
 from models.activities import BadgeRequest
 from runtime.settings import Settings
-from tests.helpers import load_outbox, sample_plan
+from tests.helpers import issue_badge_through_activities, load_outbox, sample_plan
 
 VERIFIED, NOT_VALID, USAGE_ERROR, STATUS_NOT_CHECKED = 0, 1, 2, 3
 
@@ -108,13 +104,9 @@ async def issue_badge(pool: asyncpg.Pool, settings: Settings) -> Issued:
         issued_at=now - timedelta(hours=1),
         workflow_id=f"internship-{plan.internship_id}",
     )
-    activities = BadgeActivities(
-        pool, Mailer(settings), load_or_create_signing_key(settings.keys_path), settings
-    )
-    issued = await ActivityEnvironment().run(activities.issue_badge, request)
-    assert issued.emailed
+    credential_id = await issue_badge_through_activities(pool, settings, request)
     credential = await pool.fetchval(
-        "SELECT credential FROM credentials WHERE credential_id = $1", issued.credential_id
+        "SELECT credential FROM credentials WHERE credential_id = $1", credential_id
     )
     message = next(
         m
@@ -123,7 +115,7 @@ async def issue_badge(pool: asyncpg.Pool, settings: Settings) -> Issued:
     )
     png = next(p for p in message.iter_attachments() if p.get_content_type() == "image/png")
     return Issued(
-        issued.credential_id, credential, png.get_content(), plan.institution.id, plan.intern.email
+        credential_id, credential, png.get_content(), plan.institution.id, plan.intern.email
     )
 
 

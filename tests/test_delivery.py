@@ -19,11 +19,12 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.badge import BadgeActivities
+from activities.badge import BadgeActivities, badge_notification
 from activities.notify import Mailer, NotifyActivities, TransientDeliveryError, message_id_for
+from activities.records import RecordActivities
 from badges.bake import unbake_png
-from badges.keys import load_or_create_signing_key
-from models.activities import BadgeRequest, IssuedBadge, Notification
+from badges.keyring import KeyRing
+from models.activities import BadgeRequest, Notification
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import MilestoneReport, Validation
@@ -179,8 +180,18 @@ def badge_request() -> BadgeRequest:
     )
 
 
-def _badge_activities(pool: asyncpg.Pool, mailer: Mailer, settings: Settings) -> BadgeActivities:
-    return BadgeActivities(pool, mailer, load_or_create_signing_key(settings.keys_path), settings)
+def _badge_activities(pool: asyncpg.Pool, settings: Settings) -> BadgeActivities:
+    ring = KeyRing.load_or_create(settings.keys_path)
+    return BadgeActivities(pool, Mailer(settings), ring, settings)
+
+
+async def _store(
+    env: ActivityEnvironment, pool: asyncpg.Pool, settings: Settings, request: BadgeRequest
+) -> str:
+    """The workflow's first step (the plan saved before it, as the workflow does)."""
+    await env.run(RecordActivities(pool).save_plan, request.plan)
+    stored = await env.run(_badge_activities(pool, settings).store_badge, request)
+    return stored.credential_id
 
 
 def _proof_values(messages: list[EmailMessage]) -> list[str]:
@@ -202,22 +213,22 @@ async def test_a_crash_between_smtp_acceptance_and_bookkeeping_resends_the_badge
     settings: Settings, pool: asyncpg.Pool, badge_request: BadgeRequest
 ) -> None:
     """The one window the design accepts: the server took the badge, the worker died before
-    writing `emailed_at`. The retry sends it again — the same signed credential (never re-signed)
-    under the same Message-ID, so a mail client shows one — and nothing after that."""
+    writing that it was sent. The retry sends it again — the same signed credential (never
+    re-signed) under the same Message-ID, so a mail client shows one — and nothing after that."""
     env = ActivityEnvironment()
-    crashing = _badge_activities(pool, CrashingAfterSend(settings, crashes=1), settings)
+    await _store(env, pool, settings, badge_request)
+    mail = badge_notification(badge_request)
+    crashing = NotifyActivities(pool, CrashingAfterSend(settings, crashes=1))
     with pytest.raises(SimulatedCrash):
-        await env.run(crashing.issue_badge, badge_request)
+        await env.run(crashing.send, mail)
     stored = await _stored_credential(pool)
     assert stored["emailed_at"] is None
     signed = json.loads(stored["credential"])["proof"]["proofValue"]
     assert len(load_outbox(settings)) == 1
 
-    retried = _badge_activities(pool, Mailer(settings), settings)  # a new worker
-    first = await env.run(retried.issue_badge, badge_request)
-    again = await env.run(retried.issue_badge, badge_request)
-    assert first.emailed is True and again.emailed is False
-    assert first.credential_id == again.credential_id
+    retried = NotifyActivities(pool, Mailer(settings))  # a new worker
+    assert await env.run(retried.send, mail) is True
+    assert await env.run(retried.send, mail) is False
 
     badges = load_outbox(settings)
     assert len(badges) == 2  # at most one duplicate
@@ -239,26 +250,28 @@ async def test_a_badge_retried_after_a_failure_before_the_handover_goes_once(
     step: str,
 ) -> None:
     env = ActivityEnvironment()
-    badge = _badge_activities(pool, Mailer(settings), settings)
+    notify = NotifyActivities(pool, Mailer(settings))
+    mail = badge_notification(badge_request)
     signed: str | None = None
     if step == "storing":
         await _fail_writes(settings, "credentials")
         with pytest.raises(asyncpg.RaiseError, match="simulated failure"):
-            await env.run(badge.issue_badge, badge_request)
+            await _store(env, pool, settings, badge_request)
         await _stop_failing(settings, "credentials")
         assert await pool.fetchval("SELECT count(*) FROM credentials") == 0
     else:
+        await _store(env, pool, settings, badge_request)
         mail_sink.stop()
         with pytest.raises(TransientDeliveryError):
-            await env.run(badge.issue_badge, badge_request)
+            await env.run(notify.send, mail)
         mail_sink.start()
         stored = await _stored_credential(pool)
         signed = json.loads(stored["credential"])["proof"]["proofValue"]
     assert load_outbox(settings) == []
 
-    results = [await env.run(badge.issue_badge, badge_request) for _ in range(2)]
-    assert [r.emailed for r in results] == [True, False]
-    assert results[0] == IssuedBadge(credential_id=results[1].credential_id, emailed=True)
+    ids = [await _store(env, pool, settings, badge_request) for _ in range(2)]
+    assert ids[0] == ids[1]
+    assert [await env.run(notify.send, mail) for _ in range(2)] == [True, False]
     badges = load_outbox(settings)
     assert len(badges) == 1
     stored = await _stored_credential(pool)
@@ -375,8 +388,8 @@ async def test_an_internship_survives_postgresql_stopping_and_restarting(
         outbox = load_outbox(settings)
         sent = await pool.fetch("SELECT message_id, status FROM notifications")
         assert {r["status"] for r in sent} == {"sent"}
-        others = sorted(str(m["Message-ID"]) for m in outbox if m["X-Internflow-Kind"] != "badge")
-        assert others == sorted(r["message_id"] for r in sent)
+        # Every e-mail, the badge's included, is one notification sent once.
+        assert sorted(str(m["Message-ID"]) for m in outbox) == sorted(r["message_id"] for r in sent)
         assert [m["X-Internflow-Kind"] for m in outbox].count("badge") == 1
     finally:
         await pool.close()

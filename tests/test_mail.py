@@ -16,23 +16,19 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.badge import BadgeActivities
 from activities.mail_context import MILESTONE_KINDS, about, mail_values
 from activities.notify import (
     Mailer,
     NotifyActivities,
     TransientDeliveryError,
-    is_last_attempt,
     message_id_for,
 )
 from activities.records import RecordActivities
 from activities.templates import render, template_names
-from badges.keys import load_or_create_signing_key
-from models.activities import AuditEvent, BadgeRequest, Notification, NotificationKind
+from models.activities import AuditEvent, Notification, NotificationKind
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import Validation, Withdrawal
@@ -394,52 +390,43 @@ async def test_a_broken_template_fails_for_good_and_is_recorded(
     assert row is not None and row["status"] == "failed" and "'reason' is undefined" in row["error"]
 
 
-def _attempt(attempt: int, after: timedelta) -> ActivityEnvironment:
-    """An activity environment for attempt `attempt`, scheduled `after` its first attempt, with
-    the workflow's mail retry policy and a give-up time of 10 s."""
-    env = ActivityEnvironment()
-    first = datetime(2027, 3, 1, 9, tzinfo=UTC)
-    env.info = dataclasses.replace(
-        env.info,
-        attempt=attempt,
-        scheduled_time=first,
-        current_attempt_scheduled_time=first + after,
-        schedule_to_close_timeout=timedelta(seconds=10),
-        retry_policy=RetryPolicy(
-            initial_interval=timedelta(seconds=1),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(minutes=5),
-        ),
-    )
-    return env
-
-
-def test_the_last_attempt_is_the_one_whose_next_retry_comes_too_late() -> None:
-    assert not is_last_attempt(_attempt(1, timedelta(0)).info)
-    assert not is_last_attempt(_attempt(3, timedelta(seconds=3)).info)  # next after 4 s: at 7 s
-    assert is_last_attempt(_attempt(4, timedelta(seconds=7)).info)  # next after 8 s: at 15 s
-    assert not is_last_attempt(ActivityEnvironment().info)  # no retry policy: not ours to tell
-
-
-async def test_a_server_down_is_retried_until_the_last_attempt_records_the_failure(
+async def test_a_server_down_is_retried_and_the_workflows_give_up_is_recorded(
     settings: Settings, pool: asyncpg.Pool, mail_sink: MailSink
 ) -> None:
+    """The activity never guesses its last attempt: a transient failure is always raised for a
+    retry, and when the workflow's give-up time has passed, its `notification_failed` record
+    marks the e-mail failed (the workflow owns giving up)."""
     notify = NotifyActivities(pool, Mailer(settings))
     notification = _notification("reminder")
     mail_sink.stop()
-    with pytest.raises(TransientDeliveryError, match="cannot reach the SMTP server"):
-        await _attempt(1, timedelta(0)).run(notify.send, notification)
+    for _ in range(2):
+        with pytest.raises(TransientDeliveryError, match="cannot reach the SMTP server"):
+            await ActivityEnvironment().run(notify.send, notification)
     row = await pool.fetchrow("SELECT status, attempts, error FROM notifications")
-    assert row is not None and (row["status"], row["attempts"]) == ("sending", 1)
+    assert row is not None and (row["status"], row["attempts"]) == ("sending", 2)
     assert "cannot reach the SMTP server" in row["error"]
 
-    with pytest.raises(ApplicationError) as given_up:
-        await _attempt(4, timedelta(seconds=7)).run(notify.send, notification)
-    assert given_up.value.non_retryable and given_up.value.type == "DeliveryGaveUp"
+    await pool.execute(
+        "INSERT INTO internships (internship_id, workflow_id, institution_id, company_id, phase, "
+        "plan_version, start_at, end_at, updated_at) "
+        "VALUES ('t-1', 'internship-t-1', 'i', 'c', 'in_progress', 1, now(), now(), now())"
+    )
+    given_up = "activity ScheduleToClose timeout"
+    event = AuditEvent(
+        event_id=f"internship-t-1/notification_failed/{notification.notification_id}",
+        internship_id="t-1",
+        workflow_id="internship-t-1",
+        run_id="r",
+        plan_version=1,
+        actor="system",
+        kind="notification_failed",
+        phase="in_progress",
+        occurred_at=datetime(2027, 3, 2, 9, tzinfo=UTC),
+        detail={"error": given_up},
+    )
+    assert await ActivityEnvironment().run(RecordActivities(pool).record_event, event) is True
     row = await pool.fetchrow("SELECT status, attempts, error FROM notifications")
-    assert row is not None and (row["status"], row["attempts"]) == ("failed", 2)
-    assert row["error"].startswith("gave up: cannot reach the SMTP server")
-    assert "@" not in row["error"]
+    assert row is not None and tuple(row) == ("failed", 2, given_up)
 
 
 # ----------------------------------------------------------------- a server that refuses
@@ -569,42 +556,51 @@ async def test_a_refused_recipient_is_recorded_and_the_operator_told(
 
 
 async def test_a_refused_badge_is_kept_and_the_operator_told_once(
+    time_skipping_env: WorkflowEnvironment,
     refusing: RefusingStack,
 ) -> None:
+    """The badge e-mail is an ordinary notification: refused for good, the credential stays
+    stored with the reason, the workflow tells the operator once, and the internship completes."""
+    env, client = time_skipping_env, time_skipping_env.client
     settings, pool = refusing.settings, refusing.pool
-    plan = sample_plan(datetime(2027, 2, 15, 18, tzinfo=UTC))
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    iid = plan.internship_id
     refusing.refused.add(plan.intern.email)
-    workflow_id = f"internship-{plan.internship_id}"
-    await pool.execute(
-        "INSERT INTO internships (internship_id, workflow_id, institution_id, company_id, phase, "
-        "plan_version, start_at, end_at, updated_at) "
-        "VALUES ($1, $2, 'i', 'c', 'certification', 1, now(), now(), now())",
-        plan.internship_id,
-        workflow_id,
-    )
-    badge = BadgeActivities(
-        pool, Mailer(settings), load_or_create_signing_key(settings.keys_path), settings
-    )
-    request = BadgeRequest(
-        plan=plan,
-        achieved_levels={o.id: "good" for o in plan.learning_outcomes},
-        issued_at=plan.period.end + timedelta(days=20),
-        workflow_id=workflow_id,
-    )
-    first = await ActivityEnvironment().run(badge.issue_badge, request)
-    again = await ActivityEnvironment().run(badge.issue_badge, request)
-    assert first == again
-    assert first.emailed is False
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        await wait_for_phase(client, iid, Phase.AWAITING_START)
+        for milestone in plan.milestones:
+            await advance_to(env, handle, milestone.due - timedelta(hours=1))
+            await report_and_feedback(client, plan, milestone.id)
+        await advance_to(env, handle, plan.period.end + timedelta(hours=1))
+        await assess(client, plan, mentor="good", tutor="good")
+        await ops.validate(client, iid, Validation(submission_id="v-1", decision="pass"))
+        outcome = await handle.result()
+    assert outcome.phase == Phase.COMPLETED
+    assert outcome.credential_id is not None
 
     row = await pool.fetchrow("SELECT emailed_at, email_error FROM credentials")
     assert row is not None and tuple(row) == (None, "recipient refused with SMTP [550]")
-    outbox = load_outbox(settings)
-    assert [(m["X-Internflow-Kind"], m["To"].addresses[0].addr_spec) for m in outbox] == [
-        ("delivery_failed", plan.institution.email)
-    ]
-    notice = await pool.fetchrow("SELECT notification_id, status, attempts FROM notifications")
-    assert notice is not None
-    assert tuple(notice) == (f"{workflow_id}/delivery_failed/badge/operator", "sent", 2)
+    badge_mail = await pool.fetchrow(
+        "SELECT status, attempts, error FROM notifications WHERE kind = 'badge'"
+    )
+    assert badge_mail is not None
+    assert tuple(badge_mail) == ("failed", 1, "recipient refused with SMTP [550]")
+    notice = await pool.fetchrow(
+        "SELECT status FROM notifications WHERE notification_id = $1",
+        f"{handle.id}/delivery_failed/badge-final-intern/operator",
+    )
+    assert notice is not None and notice["status"] == "sent"
+    notice_id = message_id_for(f"{handle.id}/delivery_failed/badge-final-intern/operator")
+    told = [m for m in load_outbox(settings) if m["Message-ID"] == notice_id]
+    assert [m["To"].addresses[0].addr_spec for m in told] == [plan.institution.email]
+    failed = await pool.fetchval(
+        "SELECT count(*) FROM audit_events WHERE event_id = $1",
+        f"{handle.id}/notification_failed/{handle.id}/badge",
+    )
+    assert failed == 1
 
 
 # ----------------------------------------------------------------- a server down for a while
@@ -671,11 +667,10 @@ async def test_a_mail_server_down_for_a_while_delays_mail_but_loses_none(
     outbox = load_outbox(settings)
     badges = [m for m in outbox if m["X-Internflow-Kind"] == "badge"]
     assert len(badges) == 1
-    others = [m for m in outbox if m["X-Internflow-Kind"] != "badge"]
     rows = await pool.fetch("SELECT message_id, status, attempts FROM notifications")
     assert {r["status"] for r in rows} == {"sent"}
-    # Every e-mail arrived exactly once: one message per notification, none twice.
-    assert sorted(str(m["Message-ID"]) for m in others) == sorted(r["message_id"] for r in rows)
+    # Every e-mail (the badge's too) arrived exactly once: one message per notification.
+    assert sorted(str(m["Message-ID"]) for m in outbox) == sorted(r["message_id"] for r in rows)
     requests = await pool.fetch(
         "SELECT attempts FROM notifications WHERE kind = 'approval_request' ORDER BY created_at"
     )

@@ -8,12 +8,12 @@ How each kind fails (the README's "When something fails" says the same):
 - e-mail: a transient failure (server unreachable, 4xx) is retried with backoff up to 5 minutes
   apart for at most a day; a permanent refusal (5xx) or a message that cannot be composed is not
   retried.
-- the badge: signing and storing retry until PostgreSQL answers; its e-mail gives up like other
-  e-mails (see activities/badge.py).
+- the badge: building, signing and storing it retries until PostgreSQL answers, like a record;
+  its e-mail is an ordinary notification (it carries the stored credential).
 
-A worker that dies loses its work in flight for: a record, its start-to-close timeout (10 s); an
-e-mail or the badge, which can take longer, their heartbeat timeout (8 s; they beat every 2 s,
-activities/liveness.py).
+A worker that dies loses its work in flight for: a record or the badge's storing, its
+start-to-close timeout (10 s); an e-mail, which can take longer, its heartbeat timeout (8 s; it
+beats every 2 s, activities/liveness.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         IssuedBadge,
         Notification,
         NotificationKind,
+        StoredBadge,
     )
     from models.plan import InternshipPlan
 
@@ -44,11 +45,17 @@ BADGE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 RECORD_TIMEOUT = timedelta(seconds=10)
 MAIL_TIMEOUT = timedelta(seconds=30)
 BADGE_TIMEOUT = timedelta(minutes=2)
+"""The one-step issue_badge of runs recorded before BADGE_IN_TWO_STEPS (it also e-mails)."""
+STORE_BADGE_TIMEOUT = timedelta(seconds=10)
 HEARTBEAT_TIMEOUT = timedelta(seconds=8)
 
 #: Version marker: e-mails are sent beside the main line instead of in it. Runs recorded before it
 #: replay the old way (each e-mail awaited where it was asked for).
 MAIL_BESIDE_MAIN_LINE = "mail-beside-main-line"
+
+#: Version marker: the badge is issued in two steps, `store_badge` (build, sign, store) and the
+#: badge e-mail as an ordinary notification. Runs recorded before it call `issue_badge`.
+BADGE_IN_TWO_STEPS = "badge-in-two-steps"
 
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
@@ -86,6 +93,15 @@ async def send(notification: Notification) -> None:
         heartbeat_timeout=HEARTBEAT_TIMEOUT,
         schedule_to_close_timeout=MAIL_GIVE_UP_AFTER,
         retry_policy=MAIL_RETRY,
+    )
+
+
+async def store_badge(request: BadgeRequest) -> StoredBadge:
+    return await workflow.execute_activity_method(
+        BadgeActivities.store_badge,
+        request,
+        start_to_close_timeout=STORE_BADGE_TIMEOUT,
+        retry_policy=RECORD_RETRY,
     )
 
 

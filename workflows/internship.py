@@ -16,15 +16,12 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
-    from models.activities import AuditEvent, BadgeRequest, Notification, NotificationKind
-    from models.evaluation import shortfalls
-    from models.ids import audit_event_id, notification_id, workflow_id_for
-    from models.plan import PARTIES, InternshipPlan, Language, Milestone, Party
+    from models.activities import AuditEvent, BadgeRequest
+    from models.ids import audit_event_id, badge_mail_id, workflow_id_for
+    from models.plan import PARTIES, Milestone, Party
     from models.state import InternshipInput, Signature
     from models.status import InternshipOutcome, InternshipStatus, Phase, TimelineEntry
     from models.submissions import (
@@ -45,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import effects, rules
     from workflows.clock import PausableClock
     from workflows.ladder import LADDER, LADDER_STEPS
+    from workflows.mail import Mailroom
     from workflows.rules import FEEDBACK_PHASES, PAUSABLE_PHASES, REPORT_PHASES
 
 __all__ = [
@@ -92,8 +90,7 @@ class InternshipWorkflow:
         self._clock = PausableClock(self.s, stop=lambda: self.s.withdrawal is not None)
         self._ladders: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
-        self._mail: dict[asyncio.Task[None], NotificationKind] = {}
-        """E-mails going out beside the main line, by kind."""
+        self._mail = Mailroom(lambda: self._plan, self.s, self._record, self._background)
 
     # ----------------------------------------------------------------- the lifecycle
 
@@ -184,7 +181,7 @@ class InternshipWorkflow:
                 return await self._cancel_unapproved()
             _add(self.s.agreement_reminders_sent, stop_key)
             for party in rules.unapproved(self.s):
-                await self._notify(
+                await self._mail.notify(
                     "agreement_reminder",
                     party,
                     key=stop_key,
@@ -200,7 +197,7 @@ class InternshipWorkflow:
                 return await self._withdraw()
             await self._enter(Phase.EVALUATION)
             for party in ("mentor", "tutor"):
-                await self._notify("assessment_request", party, key="final")
+                await self._mail.notify("assessment_request", party, key="final")
 
         plan = self._plan
         window_end = plan.period.end + plan.assessment_window
@@ -212,7 +209,7 @@ class InternshipWorkflow:
                 return await self._withdraw()
             due = rules.dates_in_force(self._plan, self.s).assessment_due
             for party in rules.missing_assessors(self.s):
-                await self._notify(
+                await self._mail.notify(
                     "assessment_reminder", party, key="final", deadline=f"{due:%Y-%m-%d %H:%M %Z}"
                 )
         assessed = await self._main_wait(lambda: window_end, both)
@@ -224,7 +221,7 @@ class InternshipWorkflow:
 
         if self.s.assessed_at is None:
             self.s.assessed_at = workflow.now() - self.s.shift
-            await self._notify("validation_request", "tutor", key="final")
+            await self._mail.notify("validation_request", "tutor", key="final")
         assessed_at = self.s.assessed_at
         validated = await self._main_wait(
             lambda: assessed_at + self._plan.validation_window,
@@ -242,24 +239,34 @@ class InternshipWorkflow:
         return None
 
     async def _certify(self) -> InternshipOutcome:
-        issued = await effects.issue_badge(
-            BadgeRequest(
-                # The period in force: the badge's activity dates are the ones the status showed.
-                plan=self._plan.model_copy(
-                    update={"period": rules.dates_in_force(self._plan, self.s).period()}
-                ),
-                achieved_levels=rules.achieved(self._plan, self.s),
-                issued_at=workflow.now(),
-                workflow_id=workflow.info().workflow_id,
-                evidence=tuple(
-                    (m.title, self.s.evidence[m.id])
-                    for m in self._plan.milestones
-                    if m.id in self.s.evidence
-                ),
-            )
+        request = BadgeRequest(
+            # The period in force: the badge's activity dates are the ones the status showed.
+            plan=self._plan.model_copy(
+                update={"period": rules.dates_in_force(self._plan, self.s).period()}
+            ),
+            achieved_levels=rules.achieved(self._plan, self.s),
+            issued_at=workflow.now(),
+            workflow_id=workflow.info().workflow_id,
+            evidence=tuple(
+                (m.title, self.s.evidence[m.id])
+                for m in self._plan.milestones
+                if m.id in self.s.evidence
+            ),
         )
-        self.s.credential_id = issued.credential_id
-        await self._enter(Phase.COMPLETED, detail={"credential_id": issued.credential_id})
+        if workflow.patched(effects.BADGE_IN_TWO_STEPS):
+            stored = await effects.store_badge(request)
+            self.s.credential_id = stored.credential_id
+            # Awaited: the internship completes once its badge e-mail is sent or given up.
+            await self._mail.send(
+                "badge",
+                "intern",
+                "final",
+                {"badge": self._plan.badge.name},
+                mail_id=badge_mail_id(request.workflow_id),
+            )
+        else:
+            self.s.credential_id = (await effects.issue_badge(request)).credential_id
+        await self._enter(Phase.COMPLETED, detail={"credential_id": self.s.credential_id})
         return self._outcome()
 
     async def _milestone_ladder(self, milestone: Milestone) -> None:
@@ -279,15 +286,17 @@ class InternshipWorkflow:
             owing = rules.outstanding(self.s, milestone)
             if step == "milestone_request" or step == "reminder":
                 for party in owing:
-                    await self._notify(step, party, key=milestone.id, milestone=milestone.title)
+                    await self._mail.notify(
+                        step, party, key=milestone.id, milestone=milestone.title
+                    )
             elif step == "escalation":
-                await self._notify(
+                await self._mail.notify(
                     "escalation", "tutor", key=milestone.id, milestone=milestone.title
                 )
             else:
                 _add(self.s.missed, milestone.id)
                 await self._record("milestone_missed", "system", milestone.id, owing=owing)
-                await self._notify(
+                await self._mail.notify(
                     "missed", "operator", key=milestone.id, milestone=milestone.title
                 )
             self.s.ladder_done[milestone.id] = index + 1
@@ -333,7 +342,7 @@ class InternshipWorkflow:
         self.s.reason = self.s.withdrawal.reason
         await self._enter(Phase.WITHDRAWN, detail={"reason": self.s.reason})
         for party in ("intern", "mentor"):
-            await self._notify("withdrawal", party, key="final", reason=self.s.reason)
+            await self._mail.notify("withdrawal", party, key="final", reason=self.s.reason)
         return self._outcome()
 
     async def _cancel_unapproved(self) -> InternshipOutcome:
@@ -343,14 +352,14 @@ class InternshipWorkflow:
         )
         await self._enter(Phase.CANCELLED, detail={"reason": self.s.reason})
         for party in PARTIES:
-            await self._notify("cancellation", party, key="final", reason=self.s.reason)
+            await self._mail.notify("cancellation", party, key="final", reason=self.s.reason)
         return self._outcome()
 
     async def _not_certified(self, reason: str) -> InternshipOutcome:
         self.s.reason = reason
         await self._enter(Phase.NOT_CERTIFIED, detail={"reason": reason})
         for party in ("intern", "tutor"):
-            await self._notify("outcome", party, key="final", reason=reason)
+            await self._mail.notify("outcome", party, key="final", reason=reason)
         return self._outcome()
 
     def _outcome(self) -> InternshipOutcome:
@@ -380,10 +389,7 @@ class InternshipWorkflow:
     @approve.validator
     @_once
     def _check_approval(self, approval: Approval) -> None:
-        rules.require_phase(self.s, "an approval", {Phase.PLANNING})
-        rules.require_current_version(self._plan, approval.plan_version)
-        if rules.has_approved(self.s, approval.party):
-            raise ValueError(f"the {approval.party} has already approved this plan version")
+        rules.check_approval(self._plan, self.s, approval)
 
     @workflow.update
     async def request_changes(self, request: ChangeRequest) -> Receipt:
@@ -395,7 +401,7 @@ class InternshipWorkflow:
             plan_version=request.plan_version,
             comment=request.comment,
         )
-        await self._notify(
+        await self._mail.notify(
             "change_request",
             "operator",
             key=request.submission_id,
@@ -407,8 +413,7 @@ class InternshipWorkflow:
     @request_changes.validator
     @_once
     def _check_change_request(self, request: ChangeRequest) -> None:
-        rules.require_phase(self.s, "a change request", {Phase.PLANNING})
-        rules.require_current_version(self._plan, request.plan_version)
+        rules.check_change_request(self._plan, self.s, request)
 
     @workflow.update
     async def amend(self, amendment: Amendment) -> Receipt:
@@ -446,19 +451,7 @@ class InternshipWorkflow:
     @amend.validator
     @_once
     def _check_amendment(self, amendment: Amendment) -> None:
-        rules.require_phase(self.s, "an amendment", {Phase.PLANNING})
-        new = amendment.plan
-        if new.internship_id != self._plan.internship_id:
-            raise ValueError("an amendment cannot change the internship_id")
-        if new.version != self._plan.version + 1:
-            raise ValueError(
-                f"the amended plan must have version {self._plan.version + 1} (the current "
-                f"version is {self._plan.version}); reload the plan and amend that"
-            )
-        if new.agreement_deadline <= workflow.now():
-            raise ValueError("the amended plan's agreement_deadline has already passed")
-        if not self._plan.changed_sections(new):
-            raise ValueError("the amended plan is the same as the current one")
+        rules.check_amendment(self._plan, self.s, amendment, workflow.now())
 
     # ----------------------------------------------------------------- during the internship
 
@@ -483,8 +476,7 @@ class InternshipWorkflow:
     @submit_report.validator
     @_once
     def _check_report(self, report: MilestoneReport) -> None:
-        rules.require_phase(self.s, "a milestone report", REPORT_PHASES)
-        rules.require_milestone_party(self._plan, report.milestone_id, "intern")
+        rules.check_report(self._plan, self.s, report)
 
     @workflow.update
     async def submit_feedback(self, feedback: CompanyFeedback) -> Receipt:
@@ -493,10 +485,7 @@ class InternshipWorkflow:
     @submit_feedback.validator
     @_once
     def _check_feedback(self, feedback: CompanyFeedback) -> None:
-        rules.require_phase(self.s, "company feedback", FEEDBACK_PHASES)
-        if feedback.milestone_id is not None:
-            rules.require_milestone_party(self._plan, feedback.milestone_id, "mentor")
-        rules.require_levels(self._plan, feedback.ratings, complete=False)
+        rules.check_feedback(self._plan, self.s, feedback)
 
     @workflow.signal(name="company_feedback")
     async def company_feedback(self, feedback: CompanyFeedback) -> None:
@@ -540,9 +529,7 @@ class InternshipWorkflow:
     @pause.validator
     @_once
     def _check_pause(self, pause: Pause) -> None:
-        rules.require_phase(self.s, "a pause", PAUSABLE_PHASES)
-        if self.s.pause is not None:
-            raise ValueError("this internship is already paused")
+        rules.check_pause(self.s)
 
     @workflow.update
     async def resume(self, resume: Resume) -> Receipt:
@@ -560,13 +547,12 @@ class InternshipWorkflow:
     @resume.validator
     @_once
     def _check_resume(self, resume: Resume) -> None:
-        if self.s.pause is None:
-            raise ValueError("this internship is not paused")
+        rules.check_resume(self.s)
 
     @workflow.update
     async def extend(self, extension: Extension) -> Receipt:
         def apply() -> None:
-            self._plan = self._extended_plan(extension)
+            self._plan = rules.extended_plan(self._plan, self.s, extension)
             self._clock.changed()
             workflow.upsert_search_attributes([sa.END_DATE.value_set(extension.new_end)])
 
@@ -584,25 +570,7 @@ class InternshipWorkflow:
     @extend.validator
     @_once
     def _check_extension(self, extension: Extension) -> None:
-        rules.require_phase(self.s, "an extension", {Phase.AWAITING_START, Phase.IN_PROGRESS})
-        current_end = self._plan.period.end + self.s.shift
-        if extension.new_end <= current_end:
-            raise ValueError(
-                f"the new end must be after the current end ({current_end.isoformat()}); "
-                "an extension cannot shorten an internship"
-            )
-        try:
-            self._extended_plan(extension)
-        except ValidationError as inconsistent:
-            problems = "; ".join(error["msg"] for error in inconsistent.errors())
-            raise ValueError(f"the extended plan would be inconsistent: {problems}") from None
-
-    def _extended_plan(self, extension: Extension) -> InternshipPlan:
-        """The plan with the new end (given in effective time, so paused time is taken off)."""
-        data = self._plan.model_dump()
-        data["version"] = self._plan.version + 1
-        data["period"]["end"] = extension.new_end - self.s.shift
-        return InternshipPlan.model_validate(data)
+        rules.check_extension(self._plan, self.s, extension)
 
     @workflow.update
     async def withdraw(self, withdrawal: Withdrawal) -> Receipt:
@@ -616,10 +584,7 @@ class InternshipWorkflow:
     @withdraw.validator
     @_once
     def _check_withdrawal(self, withdrawal: Withdrawal) -> None:
-        if self.s.phase.is_final or self.s.phase == Phase.CERTIFICATION:
-            raise ValueError(f"cannot withdraw an internship that is {self.s.phase.value}")
-        if self.s.withdrawal is not None:
-            raise ValueError("this internship is already being withdrawn")
+        rules.check_withdrawal(self.s)
 
     # ----------------------------------------------------------------- evaluation
 
@@ -637,10 +602,7 @@ class InternshipWorkflow:
     @submit_assessment.validator
     @_once
     def _check_assessment(self, assessment: Assessment) -> None:
-        rules.require_phase(self.s, "an assessment", {Phase.EVALUATION})
-        if assessment.assessor in self.s.assessments:
-            raise ValueError(f"the {assessment.assessor} has already assessed this internship")
-        rules.require_levels(self._plan, assessment.levels, complete=True)
+        rules.check_assessment(self._plan, self.s, assessment)
 
     @workflow.update
     async def validate(self, validation: Validation) -> Receipt:
@@ -659,15 +621,7 @@ class InternshipWorkflow:
     @validate.validator
     @_once
     def _check_validation(self, validation: Validation) -> None:
-        rules.require_phase(self.s, "a validation", {Phase.EVALUATION})
-        missing = rules.missing_assessors(self.s)
-        if missing:
-            raise ValueError(f"cannot validate yet: waiting for the {' and '.join(missing)}")
-        if self.s.validation is not None:
-            raise ValueError("this internship has already been validated")
-        reasons = shortfalls(self._plan, rules.achieved(self._plan, self.s))
-        if validation.decision == "pass" and reasons:
-            raise ValueError("cannot validate as pass: " + "; ".join(reasons))
+        rules.check_validation(self._plan, self.s, validation)
 
     async def _accept(
         self,
@@ -728,7 +682,7 @@ class InternshipWorkflow:
     async def _enter(self, phase: Phase, detail: dict[str, Any] | None = None) -> None:
         self.s.phase = phase
         if phase in (Phase.WITHDRAWN, Phase.CANCELLED):
-            self._drop_pending_mail()
+            self._mail.drop_pending()
         if phase.is_final:
             self.s.pause = None
         if self.s.pause is None:
@@ -772,94 +726,10 @@ class InternshipWorkflow:
     async def _ask_approval(self, party: Party, version: int) -> None:
         """Ask for an approval of one plan version (the version is fixed by the caller: an
         amendment may arrive while the requests for the previous version are going out)."""
-        await self._notify("approval_request", party, key=f"v{version}", version=str(version))
-
-    def _recipient(self, role: str) -> tuple[str, str, Language]:
-        """Name, e-mail and language of a role: a party, or the operator (the institution)."""
-        plan = self._plan
-        if role == "operator":
-            return plan.institution.name, plan.institution.email, plan.tutor.language
-        person = plan.person(role)  # type: ignore[arg-type]
-        return person.name, person.email, person.language
-
-    async def _notify(self, kind: NotificationKind, role: str, key: str, **values: str) -> None:
-        """E-mail one person, beside the main line: nothing waits for the mail server, so a
-        server that defers every message holds up no step, deadline or withdrawal. A failure is
-        recorded and the internship goes on; for anyone but the operator, the operator is told
-        with a `delivery_failed` e-mail."""
-        if not workflow.patched(effects.MAIL_BESIDE_MAIN_LINE):
-            await self._send(kind, role, key, values)
-            return
-        task = asyncio.create_task(self._send(kind, role, key, values))
-        self._mail[task] = kind
-        self._background.add(task)
-        task.add_done_callback(self._mail_done)
-
-    def _mail_done(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        self._mail.pop(task, None)
-
-    def _drop_pending_mail(self) -> None:
-        """An internship withdrawn or cancelled: stop the e-mails still trying that ask or tell
-        something no longer true (their activities are cancelled)."""
-        for task, kind in list(self._mail.items()):
-            if kind not in effects.ENDING_MAIL:
-                task.cancel()
-
-    async def _send(
-        self, kind: NotificationKind, role: str, key: str, values: dict[str, str]
-    ) -> None:
-        name, address, language = self._recipient(role)
-        mail_id = notification_id(workflow.info().workflow_id, kind, key, role)
-        now = workflow.now()
-        self.s.timeline.append(TimelineEntry(at=now, kind=f"mail:{kind}", actor=role, key=key))
-        try:
-            await effects.send(
-                Notification(
-                    notification_id=mail_id,
-                    internship_id=self._plan.internship_id,
-                    kind=kind,
-                    recipient_role=role,
-                    recipient_email=address,
-                    recipient_name=name,
-                    language=language,
-                    planned_at=now,
-                    values={"internship": self._plan.internship_id, **values},
-                )
-            )
-        except (asyncio.CancelledError, ActivityError) as failure:
-            # From here on the e-mail is no longer droppable: what follows must be recorded.
-            droppable = self._mail.pop(asyncio.current_task(), None) is not None  # type: ignore[arg-type]
-            if droppable and _cancelled(failure):
-                # Dropped by a withdrawal or cancellation (see `_drop_pending_mail`).
-                await self._record("notification_dropped", "system", mail_id)
-                return
-            if not isinstance(failure, ActivityError):
-                raise
-            await self._record("notification_failed", "system", mail_id, error=str(failure.cause))
-            if role != "operator" and not _cancelled(failure):
-                # Its own e-mail (beside the main line since the patch), never dropped.
-                await self._notify(
-                    "delivery_failed",
-                    "operator",
-                    key=f"{kind}-{key}-{role}",
-                    failed_kind=kind,
-                    failed_role=role,
-                    error=str(failure.cause),
-                )
+        await self._mail.notify("approval_request", party, key=f"v{version}", version=str(version))
 
 
 def _add(values: list[str], value: str) -> None:
     """Add to a list kept as a set (lists keep the carried state's JSON as it was)."""
     if value not in values:
         values.append(value)
-
-
-def _cancelled(failure: BaseException) -> bool:
-    """Whether an activity ended because the workflow cancelled it (the SDK reports that as an
-    ActivityError caused by a CancelledError, or raises asyncio's CancelledError), as opposed to
-    failing for good: refused, impossible to compose, or still failing when its time was up.
-    Every failure for good is the operator's to know."""
-    if isinstance(failure, asyncio.CancelledError):
-        return True
-    return isinstance(failure, ActivityError) and isinstance(failure.cause, CancelledError)

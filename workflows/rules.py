@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from models.evaluation import achieved_levels
+from pydantic import ValidationError
+
+from models.evaluation import achieved_levels, shortfalls
 from models.plan import PARTIES, InternshipPlan, Milestone, Party
 from models.state import InternshipState
 from models.status import Deadline, InternshipStatus, MilestoneState, Phase, SignatureView
+from models.submissions import (
+    Amendment,
+    Approval,
+    Assessment,
+    ChangeRequest,
+    CompanyFeedback,
+    Extension,
+    MilestoneReport,
+    Validation,
+)
 from workflows.dates import DatesInForce
 
 # Phases in which each kind of submission is accepted.
@@ -175,3 +187,114 @@ def require_levels(plan: InternshipPlan, levels: dict[str, str], complete: bool)
     missing = sorted(outcomes - set(levels))
     if complete and missing:
         raise ValueError(f"every learning outcome must be assessed; missing: {missing}")
+
+
+# ----------------------------------------------------------------------------- admission
+# One check per kind of submission, run by the workflow's update validators: a refusal raises
+# ValueError before anything is written to the history.
+
+
+def check_approval(plan: InternshipPlan, state: InternshipState, approval: Approval) -> None:
+    require_phase(state, "an approval", {Phase.PLANNING})
+    require_current_version(plan, approval.plan_version)
+    if has_approved(state, approval.party):
+        raise ValueError(f"the {approval.party} has already approved this plan version")
+
+
+def check_change_request(
+    plan: InternshipPlan, state: InternshipState, request: ChangeRequest
+) -> None:
+    require_phase(state, "a change request", {Phase.PLANNING})
+    require_current_version(plan, request.plan_version)
+
+
+def check_amendment(
+    plan: InternshipPlan, state: InternshipState, amendment: Amendment, now: datetime
+) -> None:
+    require_phase(state, "an amendment", {Phase.PLANNING})
+    new = amendment.plan
+    if new.internship_id != plan.internship_id:
+        raise ValueError("an amendment cannot change the internship_id")
+    if new.version != plan.version + 1:
+        raise ValueError(
+            f"the amended plan must have version {plan.version + 1} (the current "
+            f"version is {plan.version}); reload the plan and amend that"
+        )
+    if new.agreement_deadline <= now:
+        raise ValueError("the amended plan's agreement_deadline has already passed")
+    if not plan.changed_sections(new):
+        raise ValueError("the amended plan is the same as the current one")
+
+
+def check_report(plan: InternshipPlan, state: InternshipState, report: MilestoneReport) -> None:
+    require_phase(state, "a milestone report", REPORT_PHASES)
+    require_milestone_party(plan, report.milestone_id, "intern")
+
+
+def check_feedback(plan: InternshipPlan, state: InternshipState, feedback: CompanyFeedback) -> None:
+    require_phase(state, "company feedback", FEEDBACK_PHASES)
+    if feedback.milestone_id is not None:
+        require_milestone_party(plan, feedback.milestone_id, "mentor")
+    require_levels(plan, feedback.ratings, complete=False)
+
+
+def check_pause(state: InternshipState) -> None:
+    require_phase(state, "a pause", PAUSABLE_PHASES)
+    if state.pause is not None:
+        raise ValueError("this internship is already paused")
+
+
+def check_resume(state: InternshipState) -> None:
+    if state.pause is None:
+        raise ValueError("this internship is not paused")
+
+
+def extended_plan(
+    plan: InternshipPlan, state: InternshipState, extension: Extension
+) -> InternshipPlan:
+    """The plan with the new end (given in effective time, so paused time is taken off)."""
+    data = plan.model_dump()
+    data["version"] = plan.version + 1
+    data["period"]["end"] = extension.new_end - state.shift
+    return InternshipPlan.model_validate(data)
+
+
+def check_extension(plan: InternshipPlan, state: InternshipState, extension: Extension) -> None:
+    require_phase(state, "an extension", {Phase.AWAITING_START, Phase.IN_PROGRESS})
+    current_end = plan.period.end + state.shift
+    if extension.new_end <= current_end:
+        raise ValueError(
+            f"the new end must be after the current end ({current_end.isoformat()}); "
+            "an extension cannot shorten an internship"
+        )
+    try:
+        extended_plan(plan, state, extension)
+    except ValidationError as inconsistent:
+        problems = "; ".join(error["msg"] for error in inconsistent.errors())
+        raise ValueError(f"the extended plan would be inconsistent: {problems}") from None
+
+
+def check_withdrawal(state: InternshipState) -> None:
+    if state.phase.is_final or state.phase == Phase.CERTIFICATION:
+        raise ValueError(f"cannot withdraw an internship that is {state.phase.value}")
+    if state.withdrawal is not None:
+        raise ValueError("this internship is already being withdrawn")
+
+
+def check_assessment(plan: InternshipPlan, state: InternshipState, assessment: Assessment) -> None:
+    require_phase(state, "an assessment", {Phase.EVALUATION})
+    if assessment.assessor in state.assessments:
+        raise ValueError(f"the {assessment.assessor} has already assessed this internship")
+    require_levels(plan, assessment.levels, complete=True)
+
+
+def check_validation(plan: InternshipPlan, state: InternshipState, validation: Validation) -> None:
+    require_phase(state, "a validation", {Phase.EVALUATION})
+    missing = missing_assessors(state)
+    if missing:
+        raise ValueError(f"cannot validate yet: waiting for the {' and '.join(missing)}")
+    if state.validation is not None:
+        raise ValueError("this internship has already been validated")
+    reasons = shortfalls(plan, achieved(plan, state))
+    if validation.decision == "pass" and reasons:
+        raise ValueError("cannot validate as pass: " + "; ".join(reasons))

@@ -23,17 +23,12 @@ from typing import Any
 
 import asyncpg
 import httpx
-from temporalio.testing import ActivityEnvironment
 
-from activities.badge import BadgeActivities
-from activities.notify import Mailer
 from badges.keyring import KeyRing
-from badges.keys import load_or_create_signing_key
 from badges.status import MIN_STATUS_LIST_SIZE, StatusList
 from models.activities import BadgeRequest
-from operations.status_lists import signing_key
 from runtime.settings import Settings
-from tests.helpers import sample_plan
+from tests.helpers import issue_badge_through_activities, sample_plan
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
@@ -172,14 +167,12 @@ async def issue(
         plan.internship_id,
         plan.model_dump_json(),
     )
-    load_or_create_signing_key(settings.keys_path)
-    activities = BadgeActivities(pool, Mailer(settings), signing_key(settings), settings)
-    issued = await ActivityEnvironment().run(activities.issue_badge, request)
+    credential_id = await issue_badge_through_activities(pool, settings, request)
     stored = await pool.fetchval(
-        "SELECT credential FROM credentials WHERE credential_id = $1", issued.credential_id
+        "SELECT credential FROM credentials WHERE credential_id = $1", credential_id
     )
     value = json.loads(stored)
-    return issued.credential_id, value if isinstance(value, str) else json.dumps(value)
+    return credential_id, value if isinstance(value, str) else json.dumps(value)
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
