@@ -54,6 +54,10 @@ class InternshipState(BaseModel):
     credential_id: str | None = None
     reason: str | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    """No longer kept (the audit trail is the timeline): runs recorded before carried it, so it
+    still loads, and a run that finds it counts its records from it and drops it."""
+    records: int = 0
+    """How many audit events this internship has written: orders the records made at one time."""
     evidence: dict[str, str] = Field(default_factory=dict)
     """Milestone id -> report summary the intern agreed to show in the badge."""
     runs: int = 1

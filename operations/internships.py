@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from models.plan import InternshipPlan
 from models.state import InternshipInput, InternshipState
-from models.status import InternshipStatus, TimelineEntry
+from models.status import InternshipStatus
 from models.submissions import (
     Amendment,
     Approval,
@@ -271,11 +271,6 @@ async def resume(client: Client, internship_id: str, request: Resume) -> Receipt
 
 async def extend(client: Client, internship_id: str, extension: Extension) -> Receipt:
     return await _update(client, internship_id, InternshipWorkflow.extend, extension)
-
-
-async def timeline(client: Client, internship_id: str) -> list[TimelineEntry]:
-    result: list[TimelineEntry] = await _query(client, internship_id, InternshipWorkflow.timeline)
-    return result
 
 
 async def submit_report(client: Client, internship_id: str, report: MilestoneReport) -> Receipt:

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import audit_event_id, badge_mail_id, workflow_id_for
     from models.plan import PARTIES, Milestone, Party
     from models.state import InternshipInput, Signature
-    from models.status import InternshipOutcome, InternshipStatus, Phase, TimelineEntry
+    from models.status import InternshipOutcome, InternshipStatus, Phase
     from models.submissions import (
         Amendment,
         Approval,
@@ -86,6 +86,9 @@ class InternshipWorkflow:
         """Everything that survives continue-as-new, in one object (see models/state.py)."""
         if not self.s.required_since:
             self.s.required_since = dict.fromkeys(PARTIES, start.plan.version)
+        if self.s.timeline:  # carried by a run recorded before the audit trail was the timeline
+            self.s.records = max(self.s.records, len(self.s.timeline))
+            self.s.timeline = []
         # Live handles, never carried over:
         self._clock = PausableClock(self.s, stop=lambda: self.s.withdrawal is not None)
         self._ladders: list[asyncio.Task[None]] = []
@@ -666,11 +669,6 @@ class InternshipWorkflow:
         record brings up to date (a query reaching a recovering worker can break a history)."""
         return rules.status(self._plan, self.s, workflow.now())
 
-    @workflow.query
-    def timeline(self) -> list[TimelineEntry]:
-        """Every step so far, with its time and actor: phases, submissions and e-mails."""
-        return list(self.s.timeline)
-
     # ----------------------------------------------------------------- helpers
 
     def _set_overdue(self) -> None:
@@ -697,7 +695,7 @@ class InternshipWorkflow:
         now = workflow.now()
         if not self.s.started:  # a submission that came with the start waits for the plan's row
             await workflow.wait_condition(lambda: self.s.started)
-        self.s.timeline.append(TimelineEntry(at=now, kind=kind, actor=actor, key=key))
+        self.s.records += 1
         # A regular activity, not a local one: a local activity holds the workflow task open
         # until it ends, and under load (10,000 internships, row locks, a PostgreSQL outage)
         # those tasks overran their timeout and were replayed (bench/scale.py).
@@ -714,7 +712,7 @@ class InternshipWorkflow:
                     phase=rules.reported_phase(self.s).value,
                     occurred_at=now,
                     detail=detail,
-                    seq=len(self.s.timeline),
+                    seq=self.s.records,
                     status=rules.status(self._plan, self.s, workflow.now()),
                 )
             )

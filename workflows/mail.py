@@ -17,7 +17,6 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import notification_id
     from models.plan import InternshipPlan, Language
     from models.state import InternshipState
-    from models.status import TimelineEntry
     from workflows import effects
 
 Record = Callable[..., Awaitable[None]]
@@ -86,7 +85,6 @@ class Mailroom:
         internship_id = self._plan().internship_id
         mail_id = mail_id or notification_id(workflow.info().workflow_id, kind, key, role)
         now = workflow.now()
-        self._s.timeline.append(TimelineEntry(at=now, kind=f"mail:{kind}", actor=role, key=key))
         try:
             await effects.send(
                 Notification(
