@@ -188,7 +188,7 @@ async def test_a_reopened_link_shows_what_was_sent_and_takes_a_correction(api: A
     )
     assert first.status_code == 200, first.text
     # The receipt in plain words, echoing what was received; no internal names.
-    assert "We received the company&#39;s feedback" in first.text
+    assert "We received the company's feedback" in first.text  # a message, not escaped data
     assert f"for “{milestone.title}”" in first.text
     assert levels[1].name in first.text and ">30<" in first.text
     assert "Promising start." in first.text and "company_feedback" not in first.text
