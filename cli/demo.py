@@ -41,13 +41,17 @@ EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan.json"
 
 
 def compress_plan(
-    plan: InternshipPlan, now: datetime, seconds: float, internship_id: str
+    plan: InternshipPlan,
+    now: datetime,
+    seconds: float,
+    internship_id: str,
+    lead_seconds: float = 5.0,
 ) -> InternshipPlan:
-    """The plan with its agreement deadline a few seconds from now and everything after it
+    """The plan with its agreement deadline `lead_seconds` from now and everything after it
     scaled so that the last deadline (the end of validation) comes `seconds` later."""
     last = plan.period.end + plan.assessment_window + plan.validation_window
     factor = seconds / (last - plan.agreement_deadline).total_seconds()
-    return plan.retimed(internship_id, now + timedelta(seconds=5), factor)
+    return plan.retimed(internship_id, now + timedelta(seconds=lead_seconds), factor)
 
 
 class PartyPlayer:

@@ -17,7 +17,12 @@ from runtime.ports import throwaway_settings
 async def test_short_fault_drill_loses_nothing(tmp_path: Path) -> None:
     settings = throwaway_settings(tmp_path / "state")
     report = await run_drill(
-        settings, count=3, seconds=90, faults=short_schedule(), console=Console(quiet=True)
+        settings,
+        count=3,
+        seconds=90,
+        faults=short_schedule(),
+        console=Console(quiet=True),
+        lead_seconds=5,  # no fault while the plans are saved
     )
     print("\n".join(report.lines()))
     assert len(report.faults) == len(short_schedule())
