@@ -84,24 +84,29 @@ class Fault:
         return f"{self.kind}{what}@{self.at:.0f}s"
 
 
-def full_schedule(seed: int, seconds: float) -> list[Fault]:
-    """Three worker kills at random moments, one Temporal restart, PostgreSQL and SMTP each down
-    for 20 s — all while the internships are in progress, before their evaluation windows — and
-    a worker kill with each kind of activity in flight: the plan being saved as the internships
-    start, a record and an e-mail while they run, and the badge being stored at their end."""
+def full_schedule(seed: int, seconds: float, lead: float = LEAD_SECONDS) -> list[Fault]:
+    """A worker kill while the plans are being saved, as the internships start; then, once they
+    are approved (`lead` seconds, the agreement deadline), three worker kills at random moments,
+    one Temporal restart, PostgreSQL and SMTP each down for 20 s — all while the internships are
+    in progress, before their evaluation windows — and a worker kill with each other kind of
+    activity in flight: a record and an e-mail while they run, the badge being stored at their
+    end."""
     rng = random.Random(seed)
     span = seconds * 0.55
     kills = sorted(rng.uniform(0.05, 1.0) * span for _ in range(3))
     return sorted(
-        [Fault(at, "kill_worker") for at in kills]
+        [Fault(0.0, "kill_worker_in_flight", 30.0, "save_plan")]
         + [
-            Fault(span * 0.3, "restart_temporal"),
-            Fault(span * 0.1, "stop_postgres", 20.0),
-            Fault(span * 0.6, "stop_smtp", 20.0),
-            Fault(0.0, "kill_worker_in_flight", 30.0, "save_plan"),
-            Fault(span * 0.45, "kill_worker_in_flight", 60.0, "record_event"),
-            Fault(span * 0.85, "kill_worker_in_flight", 30.0, "send_notification"),
-            Fault(seconds * 0.6, "kill_worker_in_flight", seconds * 0.4, "store_badge"),
+            Fault(lead + fault.at, fault.kind, fault.duration, fault.activity)
+            for fault in [
+                *(Fault(at, "kill_worker") for at in kills),
+                Fault(span * 0.3, "restart_temporal"),
+                Fault(span * 0.1, "stop_postgres", 20.0),
+                Fault(span * 0.6, "stop_smtp", 20.0),
+                Fault(span * 0.45, "kill_worker_in_flight", 60.0, "record_event"),
+                Fault(span * 0.85, "kill_worker_in_flight", 30.0, "send_notification"),
+                Fault(seconds * 0.6, "kill_worker_in_flight", seconds * 0.4, "store_badge"),
+            ]
         ],
         key=lambda fault: fault.at,
     )
