@@ -73,6 +73,12 @@ COMMENT_OF: Final = {
     "tutor": N_("Comment of the institution tutor:"),
     "mentor": N_("Comment of the company mentor:"),
 }
+CREDENTIAL_STATUS: Final = {
+    "active": N_("active"),
+    "revoked": N_("revoked"),
+    "suspended": N_("suspended"),
+}
+NOT_AN_ADMIN_KEY: Final = N_("That is not an active admin key.")
 LINK_INVALID: Final = N_("This link is not valid. Open the latest link from your e-mail.")
 LINK_EXPIRED: Final = N_(
     "This link has expired. Use the link in a more recent e-mail, or ask the institution for a "
@@ -129,4 +135,5 @@ WORDS: Final = {
     "done": DONE,
     "receipt": RECEIPT,
     "comment_of": COMMENT_OF,
+    "credential_status": CREDENTIAL_STATUS,
 }

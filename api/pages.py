@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from api.i18n import ERRORS, WORDS
-from i18n import LANGUAGES, day, gettext, moment, number, translations
+from i18n import LANGUAGES, day, gettext, moment, number, percent, translations
 from models.plan import Language
 
 #: The Jinja options of the page templates (also those their messages are extracted with).
@@ -30,12 +30,15 @@ def _environment(language: Language) -> Environment:
         **OPTIONS,
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    # Pages without a plan (the admin pages, verification) show moments in UTC, naming it.
-    env.filters["day"] = lambda value: day(value, "UTC", language) if value is not None else ""
-    env.filters["moment"] = lambda value: (
-        moment(value, "UTC", language) if value is not None else ""
+    # `|day(zone)`, `|moment(zone)`: in the internship's time zone, named (UTC unless given).
+    env.filters["day"] = lambda value, zone="UTC": (
+        day(value, zone, language) if value is not None else ""
+    )
+    env.filters["moment"] = lambda value, zone="UTC": (
+        moment(value, zone, language) if value is not None else ""
     )
     env.globals["number"] = lambda value: number(value, language)
+    env.globals["percent"] = lambda rate: percent(rate, language) if rate is not None else "—"
     env.globals["words"] = WORDS
     return env
 

@@ -19,7 +19,7 @@ from babel import Locale
 from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 
 from models.plan import Language
 
@@ -30,6 +30,7 @@ __all__ = [
     "gettext",
     "moment",
     "number",
+    "percent",
     "period",
     "translations",
 ]
@@ -107,3 +108,8 @@ def period(start: datetime, end: datetime, time_zone: str, language: str) -> str
 def number(value: float, language: str) -> str:
     """`12.5` as `12,5` in Italian, `1,234.5` as `1.234,5` in German."""
     return format_decimal(value, locale=language)
+
+
+def percent(rate: float, language: str) -> str:
+    """`0.85` as `85%` in English, `85 %` in German and French."""
+    return format_percent(rate, locale=language)

@@ -97,6 +97,8 @@ class Words:
     mode: str
     received: str
     invalid_link: str
+    unknown_badge: str
+    sign_in: str
 
 
 WORDS: dict[Language, Words] = {
@@ -108,6 +110,8 @@ WORDS: dict[Language, Words] = {
         "hybrid",
         "Thank you: received",
         "This link is not valid.",
+        "Unknown badge",
+        "Sign in",
     ),
     "it": Words(
         "Europe/Rome",
@@ -117,6 +121,8 @@ WORDS: dict[Language, Words] = {
         "ibrida",
         "Grazie: ricevuto",
         "Questo link non è valido.",
+        "Badge sconosciuto",
+        "Accedi",
     ),
     "de": Words(
         "Europe/Berlin",
@@ -126,6 +132,8 @@ WORDS: dict[Language, Words] = {
         "hybrid",
         "Danke: eingegangen",
         "Dieser Link ist nicht gültig.",
+        "Unbekanntes Badge",
+        "Anmelden",
     ),
     "fr": Words(
         "Europe/Paris",
@@ -135,6 +143,8 @@ WORDS: dict[Language, Words] = {
         "hybride",
         "Merci\u00a0: bien reçu",
         "Ce lien n'est pas valide.",
+        "Badge inconnu",
+        "Se connecter",
     ),
     "es": Words(
         "Atlantic/Canary",
@@ -144,6 +154,8 @@ WORDS: dict[Language, Words] = {
         "híbrida",
         "Gracias: recibido",
         "Este enlace no es válido.",
+        "Insignia desconocida",
+        "Iniciar sesión",
     ),
 }
 
@@ -163,8 +175,9 @@ async def test_an_internship_in_each_language_by_e_mail_and_on_its_pages(
     api: Api, language: Language
 ) -> None:
     """The parties read `language`: the approval e-mail in the outbox and the approval page,
-    its receipt and a refused link's page (from the browser's language) say it in that language,
-    with the plan's dates worded by Babel in the plan's time zone."""
+    its receipt, and the pages met without a link (a refused link, an unknown badge, the admin
+    sign-in: the browser's language) say it in that language, with the plan's dates worded by
+    Babel in the plan's time zone."""
     words = WORDS[language]
     plan = _plan(language)
     iid, zone = plan.internship_id, plan.period.time_zone
@@ -237,4 +250,9 @@ async def test_an_internship_in_each_language_by_e_mail_and_on_its_pages(
     )
     assert refused.status_code == 401 and escape(words.invalid_link) in refused.text
     assert f'<html lang="{language}">' in refused.text
+    browser = {"Accept": "text/html", "Accept-Language": f"{language};q=0.9, en;q=0.5"}
+    unknown = await api.http.get("/verify/00000000-0000-4000-8000-000000000000", headers=browser)
+    assert unknown.status_code == 404 and escape(words.unknown_badge) in unknown.text
+    sign_in = await api.http.get("/admin/login", headers=browser)
+    assert sign_in.status_code == 200 and f">{escape(words.sign_in)}</button>" in sign_in.text
     await api.settle(iid)

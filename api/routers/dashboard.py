@@ -14,9 +14,11 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Bearer, api_key, require_admin
-from api.pages import render
+from api.i18n import NOT_AN_ADMIN_KEY
+from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
 from api.services import RecordsDep, ServicesDep, SettingsDep
+from i18n import gettext
 from models.status import Phase
 from operations import reads, records
 from operations.access import ApiKey, authenticate, get_api_key
@@ -94,7 +96,8 @@ def _back_to(wanted: str) -> str:
 async def login_page(
     request: Request, next: Annotated[str, Query(max_length=2000)] = "/admin"
 ) -> HTMLResponse:
-    return render(request, "admin_login.html", error=None, next=_back_to(next))
+    language = browser_language(request)
+    return render(request, "admin_login.html", language, error=None, next=_back_to(next))
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[Depends(rate_limited)])
@@ -110,11 +113,13 @@ async def login(
         log.warning(
             "auth.refused", path=request.url.path, reason="login", client=client_address(request)
         )
+        language = browser_language(request)
         return render(
             request,
             "admin_login.html",
+            language,
             status_code=401,
-            error="That is not an active admin key.",
+            error=gettext(language, NOT_AN_ADMIN_KEY),
             next=_back_to(next),
         )
     expires = int(time.time()) + SESSION_SECONDS
@@ -172,6 +177,7 @@ async def internships(
     return render(
         request,
         "admin_list.html",
+        browser_language(request),
         items=items[:PAGE],
         more=len(items) > PAGE,
         stats=stats,
@@ -202,12 +208,23 @@ async def internship(
         return _to_login(request)
     row = await reads.get_internship(pool, internship_id)
     if row is None:
-        return render(request, "admin_internship.html", status_code=404, row=None, key=key)
+        return render(
+            request,
+            "admin_internship.html",
+            browser_language(request),
+            status_code=404,
+            row=None,
+            key=key,
+        )
+    plan = await reads.latest_plan(pool, internship_id)
     return render(
         request,
         "admin_internship.html",
+        browser_language(request),
+        # Every time on the page in the internship's time zone, named.
+        zone=plan.period.time_zone if plan is not None else "UTC",
         row=row,
-        plan=await reads.latest_plan(pool, internship_id),
+        plan=plan,
         trail=await records.internship_timeline(pool, internship_id),
         status=await records.internship_status(pool, internship_id),
         credential=await credential_for_internship(pool, internship_id),

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime
 from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+import i18n
 from activities.issuers import did_web_id
-from api.pages import render
+from api.pages import browser_language, render
 from api.ratelimit import rate_limited
 from api.services import RecordsDep, ServicesDep, SettingsDep
 from badges.credential import issuer_id_for
@@ -88,7 +90,8 @@ async def verify_page(
     try:
         record = await creds.get_credential(pool, credential_uuid)
     except creds.CredentialNotFound:
-        return render(request, "verify.html", status_code=404, record=None, report=None)
+        language = browser_language(request)
+        return render(request, "verify.html", language, status_code=404, record=None, report=None)
     report = await creds.verify_issued(pool, settings, record)
     credential = record.credential
     subject = credential.get("credentialSubject") or {}
@@ -112,9 +115,24 @@ async def verify_page(
         )
     revoked = bool(report.revoked) or record.revoked_at is not None
     suspended = not revoked and (bool(report.suspended) or record.suspended_at is not None)
+    # A verifier reads the page in their browser's language, its times in the internship's zone.
+    language = browser_language(request)
+    plan = await reads.latest_plan(pool, record.internship_id)
+    zone = plan.period.time_zone if plan is not None else "UTC"
+    period = ""
+    if subject.get("activityStartDate"):
+        try:
+            start = datetime.fromisoformat(str(subject["activityStartDate"]))
+            end = datetime.fromisoformat(str(subject.get("activityEndDate") or start.isoformat()))
+            period = i18n.period(start, end, zone, language)
+        except ValueError:
+            period = str(subject["activityStartDate"])[:10]
     return render(
         request,
         "verify.html",
+        language,
+        zone=zone,
+        period=period,
         record=record,
         report=report,
         revoked=revoked,
