@@ -127,7 +127,9 @@ def render(kind: NotificationKind, language: Language, values: dict[str, Any]) -
     context = {**CONTEXT, **values, "language": language}
     text_template = _environment("text", language).get_template(name)
     subject_block = text_template.blocks["subject"]
-    subject = " ".join("".join(subject_block(text_template.new_context(dict(context)))).split())
+    # One line; no-break spaces (French punctuation) stay.
+    lines = "".join(subject_block(text_template.new_context(dict(context))))
+    subject = " ".join(re.split(r"[ \t\r\n]+", lines.strip(" \t\r\n")))
     text = text_template.render(context)
     html = _environment("html", language).get_template(name).render(context)
     return RenderedMessage(subject=subject, text=text, html=html)
