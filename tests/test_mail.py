@@ -210,6 +210,8 @@ def test_every_message_says_who_what_and_by_when(language: str) -> None:
             )
             text = " ".join(message.text.split())
             where = f"{kind} to the {role} ({language})"
+            # Sentences put together from parts keep their spaces ("minutes. Please").
+            assert not re.search(r"[a-zà-ÿ][.;:][A-ZÀ-Ý]", message.subject + text), where
             assert plan.company.name in text, where
             if role != "intern":
                 assert plan.intern.name in text + message.subject, where
