@@ -78,6 +78,8 @@ CREDENTIAL_STATUS: Final = {
     "revoked": N_("revoked"),
     "suspended": N_("suspended"),
 }
+#: A form's number field holds something else; `field` is the field's name.
+ENTER_A_NUMBER: Final = N_("%(field)s: enter a number")
 NOT_AN_ADMIN_KEY: Final = N_("That is not an active admin key.")
 LINK_INVALID: Final = N_("This link is not valid. Open the latest link from your e-mail.")
 LINK_EXPIRED: Final = N_(

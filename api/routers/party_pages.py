@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse
 
 from api.errors import rejection_status
-from api.i18n import LINK_EXPIRED, LINK_INVALID, NOT_FOUND
+from api.i18n import ENTER_A_NUMBER, LINK_EXPIRED, LINK_INVALID, NOT_FOUND
 from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
 from api.services import RecordsDep, ServicesDep, TemporalDep
@@ -185,7 +185,11 @@ def _text(form: FormData, name: str) -> str | None:
 
 
 class FormProblem(ValueError):
-    """A form field that is not what it should be; the message names it."""
+    """A form field that is not a number; `field` names it."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
 def _number(form: FormData, name: str) -> float:
@@ -193,9 +197,9 @@ def _number(form: FormData, name: str) -> float:
     try:
         value = float((text or "").replace(",", "."))
     except ValueError:
-        raise FormProblem(f"{name}: enter a number") from None
+        raise FormProblem(name) from None
     if not math.isfinite(value):
-        raise FormProblem(f"{name}: enter a number")
+        raise FormProblem(name)
     return value
 
 
@@ -293,7 +297,8 @@ async def party_submit(
         ]
         return await again(422, problems[0], problems[1:])
     except FormProblem as problem:
-        return await again(422, str(problem))
+        language = plan.person(grant.party).language
+        return await again(422, gettext(language, ENTER_A_NUMBER, field=problem.field))
     try:
         receipt = await _send(client, grant.internship_id, submission)
     except OperationRejected as rejected:
