@@ -6,11 +6,70 @@ from __future__ import annotations
 import json
 from email.message import EmailMessage
 from importlib import resources
+from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
 from badges.bake import bake_png
+from badges.credential import credential_id_for
+from badges.share import ShareLinks, credential_facts, share_links
+from badges.vcjwt import decode_jwt
+from i18n import gettext
 from models.plan import InternshipPlan
+from runtime.badge_links import badge_choices_link
+from runtime.settings import Settings
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogues; it is translated where it is used."""
+    return message
+
+
+#: What a share says, in the earner's words (the badge page and the badge e-mail).
+SHARE_POST = N_("I earned the Open Badge “%(badge)s” from %(issuer)s.")
+SHARE_SUBJECT = N_("My Open Badge: %(badge)s")
+SHARE_BODY = N_("I earned the Open Badge “%(badge)s” from %(issuer)s. See it and check it here:")
+
+
+def badge_page_url(public_base_url: str, credential_uuid: str) -> str:
+    """The badge's public page, the one to share."""
+    return f"{public_base_url.rstrip('/')}/badges/{credential_uuid.lower()}"
+
+
+def document_of(stored: Any) -> dict[str, Any]:
+    """The credential as a document: the stored JSON, or a VC-JWT's payload (not verified)."""
+    value = json.loads(stored) if isinstance(stored, str | bytes) else stored
+    if isinstance(value, str):
+        return decode_jwt(value).payload
+    return dict(value)
+
+
+def sharing(document: dict[str, Any], page_url: str, language: str) -> ShareLinks:
+    """The share links of a badge page, their words in `language`."""
+    facts = credential_facts(document)
+    words = {"badge": facts.name, "issuer": facts.issuer_name}
+    return share_links(
+        facts,
+        page_url,
+        post_text=gettext(language, SHARE_POST, **words),
+        email_subject=gettext(language, SHARE_SUBJECT, badge=facts.name),
+        email_body=gettext(language, SHARE_BODY, **words),
+    )
+
+
+def badge_mail_values(
+    settings: Settings, internship_id: str, stored: str, language: str
+) -> dict[str, Any]:
+    """What the badge e-mail says beyond the workflow's values: the badge page, the intern's
+    link to their choices about it, and the share links."""
+    credential_uuid = credential_id_for(internship_id).removeprefix("urn:uuid:")
+    page = badge_page_url(settings.public_base_url, credential_uuid)
+    links = sharing(document_of(stored), page, language)
+    return {
+        "badge_page_url": page,
+        "choices_url": badge_choices_link(settings, credential_uuid),
+        **{f"share_{name}": url for name, url in links.as_dict().items()},
+    }
 
 
 def badge_image(name: str) -> bytes:

@@ -16,7 +16,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.badge_mail import attach_badge
+from activities.badge_mail import attach_badge, badge_mail_values, badge_page_url
 from activities.liveness import heartbeating
 from activities.mail_context import mail_values
 from activities.records import mark_notification_failed, refresh_overdue
@@ -75,12 +75,21 @@ class Mailer:
         # blocking DNS lookup (socket.getfqdn) on the event loop.
         self._local_hostname = socket.getfqdn()
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
     def default_link(self, notification: Notification) -> str | None:
         """Where a message's button leads unless the notification carries `values["link"]`, so
-        that every button leads somewhere its reader can use: the badge's verification page for
-        the badge and its status changes; the party's own signed, expiring link for an e-mail
-        that asks something of them; the internship's page on the admin dashboard for the
-        institution (the operator); else no button (the e-mail says all there is to say)."""
+        that every button leads somewhere its reader can use: the badge's page to share for the
+        badge, its verification page for its status changes; the party's own signed, expiring
+        link for an e-mail that asks something of them; the internship's page on the admin
+        dashboard for the institution (the operator); else no button (the e-mail says all there
+        is to say)."""
+        if notification.kind == "badge":
+            # The earner's page to share (it shows the live status and links the checks).
+            credential_uuid = credential_id_for(notification.internship_id)
+            return badge_page_url(self.public_base_url, credential_uuid.removeprefix("urn:uuid:"))
         if notification.kind in BADGE_KINDS:
             return verify_url_for(self.public_base_url, notification.internship_id)
         link = notification_link(self._settings, notification)
@@ -227,6 +236,13 @@ async def deliver(
     context = await _context(conn, notification, bound)
     badge = await _stored_badge(conn, notification) if notification.kind == "badge" else None
     try:
+        if badge is not None:
+            context = {
+                **context,
+                **badge_mail_values(
+                    mailer.settings, notification.internship_id, badge[1], notification.language
+                ),
+            }
         message = mailer.compose(notification, message_id, context)
         if badge is not None:
             attach_badge(message, *badge)

@@ -15,7 +15,15 @@ from api.errors import install_error_handlers
 from api.limits import FormBodyLimit
 from api.metrics import install_metrics
 from api.ratelimit import RateLimiter
-from api.routers import admins, dashboard, operators, parties, party_pages, public
+from api.routers import (
+    admins,
+    badge_pages,
+    dashboard,
+    operators,
+    parties,
+    party_pages,
+    public,
+)
 from api.services import Services
 from api.web_ui import web_ui_router
 from runtime.settings import Settings
@@ -70,6 +78,7 @@ def create_app(
         parties.validation_router,
         admins.router,
         party_pages.router,
+        badge_pages.router,
         dashboard.router,
     ):
         app.include_router(router)

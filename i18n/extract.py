@@ -27,6 +27,7 @@ SOURCES: tuple[tuple[str, list[tuple[str, str]]], ...] = (
     ("activities/templates", [("*.j2", "jinja2")]),
     ("api/templates", [("*.html", "jinja2")]),
     ("api", [("**.py", "python")]),
+    ("activities", [("badge_mail.py", "python")]),  # what a badge share says
 )
 
 

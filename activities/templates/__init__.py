@@ -52,6 +52,14 @@ CONTEXT: dict[str, object] = {
     "outstanding": [],
     "comment": "",
     "link": "",
+    # The badge e-mail: the page to share, the intern's link to their choices, the share links.
+    "badge_page_url": "",
+    "choices_url": "",
+    "share_linkedin_add": "",
+    "share_linkedin": "",
+    "share_x": "",
+    "share_facebook": "",
+    "share_email": "",
 }
 
 

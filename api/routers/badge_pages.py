@@ -1,0 +1,315 @@
+"""The earner's side of a badge: its public page to share (`/badges/<uuid>`: the image, what was
+achieved, the live status, share links, downloads and an embed snippet), its files, and the
+intern's page for their choices about it (`/b/<token>`, from the badge e-mail)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final
+
+import structlog
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+import i18n
+from activities.badge_mail import badge_page_url, sharing
+from api.i18n import LINK_EXPIRED, LINK_INVALID
+from api.pages import browser_language, render
+from api.ratelimit import client_address, rate_limited
+from api.services import RecordsDep, SettingsDep
+from badges.credential import EQF_FRAMEWORK
+from badges.share import credential_facts, embed_snippet
+from i18n import gettext
+from models.plan import InternshipPlan, Language
+from operations import badge_pages as pages
+from operations import credentials as creds
+from operations import reads
+from runtime.badge_links import read_badge_token
+from runtime.links import LinkExpired, LinkRefused
+from runtime.secret import load_or_create_secret
+from runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["badge pages"], dependencies=[Depends(rate_limited)])
+
+CredentialUuid = Annotated[
+    str,
+    Path(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description="The credential's UUID (its id without `urn:uuid:`)",
+    ),
+]
+_NO_STORE: Final = {"Cache-Control": "no-store"}
+
+
+def page_url(settings: Settings, credential_uuid: str) -> str:
+    return badge_page_url(settings.public_base_url, credential_uuid)
+
+
+async def _published(
+    pool: Any, credential_uuid: str
+) -> tuple[creds.CredentialRecord, InternshipPlan, pages.PageChoices] | None:
+    """The credential, its plan and the intern's choices; None when there is no such badge or
+    its page is taken down (both answer 404, alike)."""
+    try:
+        record = await creds.get_credential(pool, credential_uuid)
+    except creds.CredentialNotFound:
+        return None
+    plan = await reads.latest_plan(pool, record.internship_id)
+    if plan is None:
+        return None
+    choices = await pages.page_choices(pool, record.credential_id)
+    if not choices.published:
+        return None
+    return record, plan, choices
+
+
+def _gone(request: Request) -> HTMLResponse:
+    return render(
+        request, "badge_page.html", browser_language(request), status_code=404, badge=None
+    )
+
+
+def _outcomes(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each learning outcome with the level achieved, the level required and its EQF level."""
+    subject = document.get("credentialSubject") or {}
+    achievement = subject.get("achievement") or {}
+    achieved = {
+        item.get("resultDescription"): item.get("achievedLevel")
+        for item in subject.get("result") or []
+        if isinstance(item, dict)
+    }
+    outcomes = []
+    for description in achievement.get("resultDescription") or []:
+        levels = {level.get("id"): level for level in description.get("rubricCriterionLevel") or []}
+        level = levels.get(achieved.get(description.get("id"))) or {}
+        eqf: dict[str, Any] = next(
+            (
+                item
+                for item in description.get("alignment") or []
+                if item.get("targetFramework") == EQF_FRAMEWORK
+            ),
+            {},
+        )
+        esco = next(
+            (
+                item.get("targetUrl")
+                for item in description.get("alignment") or []
+                if item.get("targetFramework") == "ESCO"
+            ),
+            None,
+        )
+        outcomes.append(
+            {
+                "name": description.get("name"),
+                "level": level.get("name"),
+                "level_description": level.get("description"),
+                "eqf_level": eqf.get("targetCode"),
+                "eqf_url": eqf.get("targetUrl"),
+                "esco_url": esco,
+            }
+        )
+    return outcomes
+
+
+def _evidence(document: dict[str, Any]) -> list[dict[str, str]]:
+    items = document.get("evidence") or []
+    if isinstance(items, dict):
+        items = [items]
+    return [
+        {"name": str(item.get("name") or ""), "narrative": str(item.get("narrative") or "")}
+        for item in items
+        if isinstance(item, dict) and (item.get("name") or item.get("narrative"))
+    ]
+
+
+def _period(document: dict[str, Any], zone: str, language: Language) -> str:
+    subject = document.get("credentialSubject") or {}
+    start = subject.get("activityStartDate")
+    if not start:
+        return ""
+    try:
+        begin = datetime.fromisoformat(str(start))
+        end = datetime.fromisoformat(str(subject.get("activityEndDate") or start))
+    except ValueError:
+        return str(start)[:10]
+    return i18n.period(begin, end, zone, language)
+
+
+@router.get(
+    "/badges/{credential_uuid}",
+    response_class=HTMLResponse,
+    summary="A badge's public page, to share: what was achieved, its live status, share links",
+    responses={404: {"description": "No such badge, or its earner took the page down"}},
+)
+async def badge_page(
+    credential_uuid: CredentialUuid, request: Request, pool: RecordsDep, settings: SettingsDep
+) -> HTMLResponse:
+    found = await _published(pool, credential_uuid)
+    if found is None:
+        return _gone(request)
+    record, plan, choices = found
+    language = browser_language(request)
+    uuid = credential_uuid.lower()
+    document = pages.credential_document(record)
+    facts = credential_facts(document)
+    report = await creds.verify_issued(pool, settings, record)
+    revoked = bool(report.revoked) or record.revoked_at is not None
+    suspended = not revoked and (bool(report.suspended) or record.suspended_at is not None)
+    url = page_url(settings, uuid)
+    image_url = f"{url}/badge.png"
+    zone = plan.period.time_zone
+    name = plan.intern.name if choices.show_name else None
+    shares = sharing(document, url, language)
+    jwt = isinstance(record.credential, str)
+    return render(
+        request,
+        "badge_page.html",
+        language,
+        badge=facts,
+        recipient=name,
+        zone=zone,
+        period=_period(document, zone, language),
+        record=record,
+        revoked=revoked,
+        suspended=suspended,
+        verified=report.verified and not revoked and not suspended,
+        issuer=document.get("issuer") or {},
+        outcomes=_outcomes(document),
+        evidence=_evidence(document),
+        page_url=url,
+        image_url=image_url,
+        svg_url=f"{url}/badge.svg",
+        credential_url=f"{url}/credential",
+        credential_file="credential.jwt" if jwt else "credential.json",
+        verify_url=f"{settings.public_base_url.rstrip('/')}/verify/{uuid}",
+        shares=shares,
+        embed=embed_snippet(url, image_url, facts.name, facts.issuer_name),
+        description=facts.description,
+    )
+
+
+@router.get(
+    "/badges/{credential_uuid}/badge.png",
+    summary="The badge image with the credential baked in (PNG, iTXt `openbadgecredential`)",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+async def badge_png(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+    found = await _published(pool, credential_uuid)
+    if found is None:
+        return Response("no such badge page", status_code=404, media_type="text/plain")
+    record, plan, _ = found
+    return Response(
+        pages.baked_png(record, plan.badge.image), media_type="image/png", headers=_NO_STORE
+    )
+
+
+@router.get(
+    "/badges/{credential_uuid}/badge.svg",
+    summary="The badge image as SVG with the credential baked in (`<openbadges:credential>`)",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+async def badge_svg(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+    found = await _published(pool, credential_uuid)
+    if found is None:
+        return Response("no such badge page", status_code=404, media_type="text/plain")
+    record, plan, _ = found
+    svg = pages.baked_svg(record, plan.badge.image, plan.badge.name)
+    return Response(svg, media_type="image/svg+xml", headers=_NO_STORE)
+
+
+@router.get(
+    "/badges/{credential_uuid}/credential",
+    summary="The signed credential, as a file (JSON, or a compact VC-JWT)",
+    response_class=Response,
+    responses={200: {"content": {"application/ld+json": {}, "application/jwt": {}}}},
+)
+async def badge_credential(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+    found = await _published(pool, credential_uuid)
+    if found is None:
+        return Response("no such badge page", status_code=404, media_type="text/plain")
+    record, _, _ = found
+    jwt = isinstance(record.credential, str)
+    return Response(
+        pages.stored_text(record),
+        media_type="application/jwt" if jwt else "application/ld+json",
+        headers=_NO_STORE,
+    )
+
+
+# ---- the intern's choices ------------------------------------------------------------------
+
+
+def _refused(request: Request, error: LinkRefused) -> HTMLResponse:
+    # The path holds the token: log where without it.
+    log.warning(
+        "auth.refused",
+        path="/b/<token>",
+        reason=type(error).__name__,
+        client=client_address(request),
+    )
+    language = browser_language(request)
+    message = gettext(language, LINK_EXPIRED if isinstance(error, LinkExpired) else LINK_INVALID)
+    return render(
+        request, "party_link_refused.html", language, status_code=error.status, message=message
+    )
+
+
+@router.get(
+    "/b/{token}",
+    response_class=HTMLResponse,
+    summary="The intern's choices about their badge page, from the badge e-mail's link",
+)
+async def choices_page(
+    token: str, request: Request, pool: RecordsDep, settings: SettingsDep, done: str = ""
+) -> HTMLResponse:
+    try:
+        grant = read_badge_token(load_or_create_secret(settings), token)
+        record = await creds.get_credential(pool, grant.credential_uuid)
+    except LinkRefused as error:
+        return _refused(request, error)
+    except creds.CredentialNotFound:
+        return _gone(request)
+    plan = await reads.latest_plan(pool, record.internship_id)
+    language: Language = plan.intern.language if plan is not None else browser_language(request)
+    choices = await pages.page_choices(pool, record.credential_id)
+    facts = credential_facts(pages.credential_document(record))
+    return render(
+        request,
+        "badge_choices.html",
+        language,
+        badge=facts,
+        intern=plan.intern.name if plan is not None else "",
+        choices=choices,
+        done=done if done in pages.CHOICES else "",
+        zone=plan.period.time_zone if plan is not None else "UTC",
+        page_url=page_url(settings, grant.credential_uuid),
+    )
+
+
+@router.post(
+    "/b/{token}",
+    response_class=HTMLResponse,
+    summary="Record one of the intern's choices: show_name, hide_name, take_down or publish",
+)
+async def choose(
+    token: str,
+    request: Request,
+    pool: RecordsDep,
+    settings: SettingsDep,
+    choice: Annotated[str, Form()],
+) -> Response:
+    try:
+        grant = read_badge_token(load_or_create_secret(settings), token)
+        record = await creds.get_credential(pool, grant.credential_uuid)
+    except LinkRefused as error:
+        return _refused(request, error)
+    except creds.CredentialNotFound:
+        return _gone(request)
+    if choice not in pages.CHOICES:
+        return Response("unknown choice", status_code=422, media_type="text/plain")
+    await pages.record_choice(pool, record.credential_id, choice)
+    log.info("badge_page.choice", internship_id=record.internship_id, choice=choice)
+    return RedirectResponse(f"/b/{token}?done={choice}", status_code=303)
