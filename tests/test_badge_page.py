@@ -218,6 +218,7 @@ async def test_the_intern_shows_their_name_and_takes_the_page_down_from_the_e_ma
     assert await state.get_attribute("data-name") == "shown"
     await badge.goto(url)
     assert await badge.inner_text("#recipient") == f"Awarded to {plan.intern.name}"
+    assert await choices.evaluate("document.scrollingElement.scrollWidth") <= 390
     await _shot(choices, "badge-choices-390")
 
     await choices.click("#hide-name")
