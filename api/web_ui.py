@@ -24,7 +24,7 @@ import h11
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from api.routers.dashboard import COOKIE, _session_key
+from api.routers.dashboard import COOKIE, session_key
 from api.services import ServicesDep
 from runtime.codec import codec_configured
 from runtime.settings import Settings
@@ -54,8 +54,8 @@ CODEC_HINT = (
 )
 
 
-class UpstreamError(Exception):
-    """The Web UI behind /temporal did not answer."""
+#: How long the UI may take to answer one request (it is on loopback: seconds mean it is stuck).
+UPSTREAM_TIMEOUT = 30.0
 
 
 async def _exchange(
@@ -111,7 +111,7 @@ def web_ui_router(settings: Settings) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     async def forward(request: Request, app: ServicesDep, path: str) -> Response:
-        if await _session_key(request, app) is None:
+        if await session_key(request, app) is None:
             wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
                 return RedirectResponse(
@@ -132,10 +132,11 @@ def web_ui_router(settings: Settings) -> APIRouter:
             headers.append(("cookie", "; ".join(cookies)))
         target = f"{PREFIX}/{path}" + (f"?{request.url.query}" if request.url.query else "")
         try:
-            status, raw_headers, body = await _exchange(
-                host, port, request.method, target, headers, await request.body()
+            status, raw_headers, body = await asyncio.wait_for(
+                _exchange(host, port, request.method, target, headers, await request.body()),
+                UPSTREAM_TIMEOUT,
             )
-        except OSError:
+        except (OSError, TimeoutError):
             return JSONResponse(
                 {"detail": "the Temporal Web UI does not answer: is the stack running?"},
                 status_code=502,

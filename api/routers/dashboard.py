@@ -39,7 +39,7 @@ def _session_value(secret: bytes, key_id: str, expires: int) -> str:
     return f"{body}.{base64.urlsafe_b64encode(mac.digest()).rstrip(b'=').decode()}"
 
 
-async def _session_key(request: Request, app: Any) -> ApiKey | None:
+async def session_key(request: Request, app: Any) -> ApiKey | None:
     """The admin key behind the session cookie, if the cookie is genuine, fresh and the key
     is still an active admin key."""
     value = request.cookies.get(COOKIE, "")
@@ -56,7 +56,7 @@ async def _session_key(request: Request, app: Any) -> ApiKey | None:
 async def admin_session_or_key(request: Request, credentials: Bearer, app: ServicesDep) -> ApiKey:
     """An admin signed in to the dashboard (its cookie), or an admin API key: what the codec
     endpoint accepts, for the Temporal Web UI and the CLI alike."""
-    key = await _session_key(request, app)
+    key = await session_key(request, app)
     if key is not None:
         return key
     return await require_admin(request, await api_key(request, credentials, await app.records()))
@@ -158,7 +158,7 @@ async def internships(
     q: Annotated[str, Query(max_length=200)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    key = await _session_key(request, app)
+    key = await session_key(request, app)
     if key is None:
         return _to_login(request)
     phases = [p.value for p in Phase]
@@ -203,7 +203,7 @@ async def internship(
     pool: RecordsDep,
     settings: SettingsDep,
 ) -> Response:
-    key = await _session_key(request, app)
+    key = await session_key(request, app)
     if key is None:
         return _to_login(request)
     row = await reads.get_internship(pool, internship_id)
