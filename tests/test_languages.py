@@ -99,6 +99,7 @@ class Words:
     invalid_link: str
     unknown_badge: str
     sign_in: str
+    not_a_number: str
 
 
 WORDS: dict[Language, Words] = {
@@ -112,6 +113,7 @@ WORDS: dict[Language, Words] = {
         "This link is not valid.",
         "Unknown badge",
         "Sign in",
+        "enter a number",
     ),
     "it": Words(
         "Europe/Rome",
@@ -123,6 +125,7 @@ WORDS: dict[Language, Words] = {
         "Questo link non è valido.",
         "Badge sconosciuto",
         "Accedi",
+        "inserisca un numero",
     ),
     "de": Words(
         "Europe/Berlin",
@@ -134,6 +137,7 @@ WORDS: dict[Language, Words] = {
         "Dieser Link ist nicht gültig.",
         "Unbekanntes Badge",
         "Anmelden",
+        "Bitte eine Zahl eingeben",
     ),
     "fr": Words(
         "Europe/Paris",
@@ -145,6 +149,7 @@ WORDS: dict[Language, Words] = {
         "Ce lien n'est pas valide.",
         "Badge inconnu",
         "Se connecter",
+        "saisissez un nombre",
     ),
     "es": Words(
         "Atlantic/Canary",
@@ -156,6 +161,7 @@ WORDS: dict[Language, Words] = {
         "Este enlace no es válido.",
         "Insignia desconocida",
         "Iniciar sesión",
+        "introduzca un número",
     ),
 }
 
@@ -250,6 +256,14 @@ async def test_an_internship_in_each_language_by_e_mail_and_on_its_pages(
     )
     assert refused.status_code == 401 and escape(words.invalid_link) in refused.text
     assert f'<html lang="{language}">' in refused.text
+    feedback = party_link(api.settings, iid, "mentor", "feedback").removeprefix(
+        api.settings.public_base_url
+    )
+    refused_form = await api.http.post(
+        feedback, data={"submission_id": "web-feedback-x", "attendance_hours": "many"}
+    )
+    assert refused_form.status_code == 422
+    assert str(escape(words.not_a_number)) in _flat(refused_form.text)
     browser = {"Accept": "text/html", "Accept-Language": f"{language};q=0.9, en;q=0.5"}
     unknown = await api.http.get("/verify/00000000-0000-4000-8000-000000000000", headers=browser)
     assert unknown.status_code == 404 and escape(words.unknown_badge) in unknown.text
