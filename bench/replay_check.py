@@ -56,9 +56,10 @@ class ReplayCheck:
     """The histories that do not replay or hold a failed workflow task, to keep and study."""
     code_changed: bool = False
     """The workflow code on disk changed during the run (see workflow_code_fingerprint)."""
-    stalls: dict[str, float] = field(default_factory=dict)
+    stalls: dict[str, tuple[float, int]] = field(default_factory=dict)
     """The longest wait, in seconds, of work whose attempt was lost (timed out: its worker was
-    killed), by kind: an activity type, or `workflow task`. See lost_work_stalls."""
+    killed), by kind (an activity type, or `workflow task`), with the attempt that then took it
+    up (its retry backoff is part of the wait). See lost_work_stalls."""
 
     @property
     def passed(self) -> bool:
@@ -79,7 +80,10 @@ class ReplayCheck:
         """The longest wait of lost work, per kind."""
         if not self.stalls:
             return "no work was lost with a worker"
-        return ", ".join(f"{kind} {seconds:.1f} s" for kind, seconds in sorted(self.stalls.items()))
+        return ", ".join(
+            f"{kind} {seconds:.1f} s" + (f" (attempt {attempt})" if attempt > 2 else "")
+            for kind, (seconds, attempt) in sorted(self.stalls.items())
+        )
 
     def problems(self, limit: int = 10) -> list[str]:
         """What went wrong, one line each (at most `limit`)."""
@@ -122,21 +126,22 @@ async def workflow_runs(client: Client, workflow_id: str) -> list[WorkflowHistor
 
 def lost_work_stalls(
     history: WorkflowHistory, kills: Sequence[float] = ()
-) -> list[tuple[str, float]]:
-    """(kind, seconds) for each piece of work in the history whose attempt timed out (the worker
-    running it was killed, or stalled) and that another attempt then took up: an activity, until
-    the start of the attempt that succeeded; a workflow task, until the start of the next one.
-    The wait is counted from the last worker kill before the work was taken up again (`kills`,
-    seconds since the epoch) when the work was already waiting then, otherwise from when it was
-    scheduled: what a lost worker cost, not how long the work had been running before."""
+) -> list[tuple[str, float, int]]:
+    """(kind, seconds, attempt) for each piece of work in the history whose attempt timed out
+    (the worker running it was killed, or stalled) and that another attempt then took up: an
+    activity, until the start of the attempt that succeeded (`attempt`: its number, whose retry
+    backoff is part of the wait); a workflow task, until the start of the next one. The wait is
+    counted from the last worker kill before the work was taken up again (`kills`, seconds since
+    the epoch) when the work was already waiting then, otherwise from when it was scheduled: what
+    a lost worker cost, not how long the work had been running before."""
     scheduled: dict[int, tuple[str, float]] = {}
-    stalls: list[tuple[str, float]] = []
+    stalls: list[tuple[str, float, int]] = []
     task_scheduled: float | None = None
     lost_task_since: float | None = None
 
-    def stall(kind: str, since: float, resumed: float) -> None:
+    def stall(kind: str, since: float, resumed: float, attempt: int = 2) -> None:
         killed = [at for at in kills if since <= at <= resumed]
-        stalls.append((kind, resumed - max([since, *killed])))
+        stalls.append((kind, resumed - max([since, *killed]), attempt))
 
     for event in history.events:
         at = event.event_time.ToDatetime(tzinfo=UTC).timestamp()
@@ -149,7 +154,7 @@ def lost_work_stalls(
             failure = started.last_failure
             if started.attempt > 1 and failure.HasField("timeout_failure_info"):
                 name, since = scheduled.get(started.scheduled_event_id, ("activity", at))
-                stall(name, since, at)
+                stall(name, since, at, started.attempt)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
             task_scheduled = at
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
@@ -200,8 +205,9 @@ async def check_replay(
         histories += runs
     check.histories = len(histories)
     for history in histories:
-        for kind, seconds in lost_work_stalls(history, kills):
-            check.stalls[kind] = max(seconds, check.stalls.get(kind, 0.0))
+        for kind, seconds, attempt in lost_work_stalls(history, kills):
+            if seconds > check.stalls.get(kind, (0.0, 0))[0]:
+                check.stalls[kind] = (seconds, attempt)
         failures = failed_workflow_tasks(history)
         check.failed_workflow_tasks += len(failures)
         check.task_failures += failures
