@@ -21,6 +21,7 @@ from activities.liveness import heartbeating
 from activities.mail_context import mail_values
 from activities.records import mark_notification_failed, refresh_overdue
 from activities.templates import TemplateError, render
+from activities.wallet_offer import attach_wallet_qr, wallet_mail_values
 from badges.credential import credential_id_for
 from models.activities import Notification, NotificationKind
 from models.plan import InternshipPlan
@@ -243,9 +244,18 @@ async def deliver(
                     mailer.settings, notification.internship_id, badge[1], notification.language
                 ),
             }
+        if badge is not None:
+            # The offer to a wallet: a link, its QR code and the transaction code.
+            context = {
+                **context,
+                **wallet_mail_values(
+                    mailer.settings, notification.internship_id, notification.language
+                ),
+            }
         message = mailer.compose(notification, message_id, context)
         if badge is not None:
             attach_badge(message, *badge)
+            attach_wallet_qr(message, context)
     except TemplateError as broken:
         reason = f"the {notification.kind} template could not be rendered: {broken}"
         await _mark_failed(conn, notification, reason)

@@ -23,6 +23,7 @@ from api.routers import (
     parties,
     party_pages,
     public,
+    wallet,
 )
 from api.services import Services
 from api.web_ui import web_ui_router
@@ -80,6 +81,7 @@ def create_app(
         party_pages.router,
         badge_pages.router,
         dashboard.router,
+        wallet.router,
     ):
         app.include_router(router)
     # Admins decrypt histories here: the Temporal Web UI with the dashboard's session, the CLI

@@ -58,6 +58,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "status_lists": {"SELECT": set(), "INSERT": set(), "UPDATE": {"bits", "updated_at"}},
     "api_keys": {"SELECT": set(), "INSERT": set(), "UPDATE": {"revoked_at"}},
     "badge_page_choices": {"SELECT": set(), "INSERT": set()},
+    "wallet_claims": {"SELECT": set(), "INSERT": set()},
     "schema_migrations": {},
 }
 

@@ -60,6 +60,11 @@ CONTEXT: dict[str, object] = {
     "share_x": "",
     "share_facebook": "",
     "share_email": "",
+    # The badge e-mail's offer to a wallet: link, transaction code, days, QR code's Content-ID.
+    "wallet_offer_url": "",
+    "wallet_tx_code": "",
+    "wallet_offer_days": 0,
+    "wallet_qr_cid": "",
 }
 
 

@@ -21,7 +21,7 @@ from badges.keyring import KeyRing
 from badges.status import STATUS_PURPOSES, StatusPurpose
 from models.base import Identifier
 from operations import credentials as creds
-from operations import reads
+from operations import reads, wallet_claims
 from operations.status_lists import signed_status_list
 
 router = APIRouter(tags=["public"], dependencies=[Depends(rate_limited)])
@@ -143,6 +143,8 @@ async def verify_page(
         subject=subject,
         outcomes=outcomes,
         json_url=f"/credentials/{credential_uuid.lower()}.json",
+        # Its earner can claim it into a wallet (with the code from the badge e-mail).
+        wallet=None if revoked else wallet_claims.page_offer(settings, credential_uuid, language),
     )
 
 
