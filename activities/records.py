@@ -123,6 +123,31 @@ async def mark_notification_failed(
         )
 
 
+async def append_audit_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
+    """Append one event to the audit trail (the one place that writes it); False when an event
+    with its id is there already (a retry)."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO audit_events (event_id, internship_id, workflow_id, run_id,
+                                  plan_version, actor, kind, phase, occurred_at, detail)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING true
+        """,
+        event.event_id,
+        event.internship_id,
+        event.workflow_id,
+        event.run_id,
+        event.plan_version,
+        event.actor,
+        event.kind,
+        event.phase,
+        event.occurred_at,
+        json.dumps(event.detail),
+    )
+    return bool(inserted)
+
+
 class RecordActivities:
     """Idempotent writes: each carries an id derived from the workflow, so a retry writes nothing
     twice; each runs in one transaction."""
@@ -209,25 +234,7 @@ class RecordActivities:
                 "SELECT 1 FROM internships WHERE internship_id = $1 FOR NO KEY UPDATE",
                 event.internship_id,
             )
-            inserted = await conn.fetchval(
-                """
-                INSERT INTO audit_events (event_id, internship_id, workflow_id, run_id,
-                                          plan_version, actor, kind, phase, occurred_at, detail)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                ON CONFLICT (event_id) DO NOTHING
-                RETURNING true
-                """,
-                event.event_id,
-                event.internship_id,
-                event.workflow_id,
-                event.run_id,
-                event.plan_version,
-                event.actor,
-                event.kind,
-                event.phase,
-                event.occurred_at,
-                json.dumps(event.detail),
-            )
+            inserted = await append_audit_event(conn, event)
             if event.kind in SUBMISSION_KINDS:
                 await self._record_submission(conn, event)
             if event.kind == "notification_failed":

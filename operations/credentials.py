@@ -14,13 +14,14 @@ import structlog
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import Mailer, deliver
+from activities.records import append_audit_event
 from badges.status import (
     StatusList,
     StatusPurpose,
 )
 from badges.verify import VerificationReport, local_public_keys, verify_badge
-from models.activities import Notification, NotificationKind
-from models.ids import audit_event_id, notification_id
+from models.activities import AuditEvent, Notification, NotificationKind
+from models.ids import audit_event_id, notification_id, workflow_id_for
 from operations.status_lists import signed_status_list
 from runtime.settings import Settings
 
@@ -200,7 +201,7 @@ async def change_status(
             current.internship_id,
         )
         workflow_id = (
-            internship["workflow_id"] if internship else f"internship-{current.internship_id}"
+            internship["workflow_id"] if internship else workflow_id_for(current.internship_id)
         )
         count = await conn.fetchval(
             """
@@ -212,26 +213,24 @@ async def change_status(
             wanted,
         )
         kind = f"credential_{_PAST[action]}"
-        await conn.execute(
-            """
-            INSERT INTO audit_events (event_id, internship_id, workflow_id, run_id, plan_version,
-                                      actor, kind, phase, occurred_at, detail)
-            VALUES ($1, $2, $3, '', $4, $5, $6, $7, now(), $8)
-            """,
-            audit_event_id(workflow_id, kind, str(count + 1)),
-            current.internship_id,
-            workflow_id,
-            internship["plan_version"] if internship else 1,
-            actor,
-            kind,
-            internship["phase"] if internship else "completed",
-            json.dumps(
-                {
+        await append_audit_event(
+            conn,
+            AuditEvent(
+                event_id=audit_event_id(workflow_id, kind, str(count + 1)),
+                internship_id=current.internship_id,
+                workflow_id=workflow_id,
+                run_id="",
+                plan_version=internship["plan_version"] if internship else 1,
+                actor=actor,
+                kind=kind,
+                phase=internship["phase"] if internship else "completed",
+                occurred_at=datetime.now(UTC),
+                detail={
                     "credential_id": wanted,
                     "reason": reason,
                     "status_list": entry[0] if entry else None,
                     "published": entry is not None,
-                }
+                },
             ),
         )
     log.info(
