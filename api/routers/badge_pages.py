@@ -23,7 +23,7 @@ from i18n import gettext
 from models.plan import InternshipPlan, Language
 from operations import badge_pages as pages
 from operations import credentials as creds
-from operations import reads
+from operations import reads, wallet_claims
 from runtime.badge_links import read_badge_token
 from runtime.links import LinkExpired, LinkRefused
 from runtime.secret import load_or_create_secret
@@ -186,6 +186,8 @@ async def badge_page(
         shares=shares,
         embed=embed_snippet(url, image_url, facts.name, facts.issuer_name),
         description=facts.description,
+        # Its earner can claim it into a wallet (with the code from the badge e-mail).
+        wallet=None if revoked else wallet_claims.page_offer(settings, uuid, language),
     )
 
 

@@ -166,6 +166,14 @@ async def test_a_wallet_claims_the_badge_and_verifies_it(
             assert from_page["ok"] is True, from_page
             assert from_page["verification"]["verified"] is True
             assert from_page["credential"]["credentialSubject"]["id"] == from_page["holder"]
+            # ... and so does its public page to share.
+            shared = await http.get(f"/badges/{uuid}")
+            assert shared.status_code == 200
+            offered = re.findall(r'href="(openid-credential-offer://[^"]+)" id="wallet-offer-link"',
+                                 shared.text)  # fmt: skip
+            assert len(offered) == 1 and tx_code not in shared.text
+            redeemed = wallet("token", html.unescape(offered[0]), "--api", base, "--tx-code", code)
+            assert redeemed["ok"] is True, redeemed
 
         # Revoking the badge revokes what the wallet holds (the same status list entry), and
         # the e-mailed badge stays what it was until then.
@@ -183,6 +191,8 @@ async def test_a_wallet_claims_the_badge_and_verifies_it(
         async with httpx.AsyncClient(base_url=base, trust_env=False) as http:
             page = await http.get(f"/verify/{uuid}")
             assert "openid-credential-offer://" not in page.text
+            shared = await http.get(f"/badges/{uuid}")
+            assert "openid-credential-offer://" not in shared.text
 
 
 async def test_refused_codes_and_proofs(
