@@ -503,6 +503,14 @@ async def test_a_refused_recipient_is_recorded_and_the_operator_told(
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await wait_for_phase(client, iid, Phase.AWAITING_START)
+
+        async def request_refusal_recorded() -> bool:
+            # E-mails go out beside the main line: the refused request is recorded as failed
+            # once the workflow has its answer (a withdrawal before that would drop it).
+            kinds = [r["kind"] for r in await audit_rows(pool, iid)]
+            return "notification_failed" in kinds
+
+        await eventually(request_refusal_recorded, "the refused approval request recorded")
         await ops.withdraw(client, iid, Withdrawal(submission_id="w-1", reason="moved abroad"))
         outcome = await handle.result()
     assert outcome.phase == Phase.WITHDRAWN  # the refusals blocked nothing
