@@ -26,6 +26,7 @@ import asyncpg
 import httpx
 
 from activities.wallet_offer import make_offer
+from badges.conformance import schema_errors
 from badges.oid4vci import CONFIGURATION_ID, credential_offer, offer_qr_png, offer_url
 from runtime import wallet_codes as codes
 from runtime.mail_sink import MailSink
@@ -126,6 +127,8 @@ async def test_a_wallet_claims_the_badge_and_verifies_it(
         assert credential["credentialSubject"]["result"] == badge["credentialSubject"]["result"]
         assert credential["credentialStatus"] == badge["credentialStatus"]
         assert credential["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
+        # Still an Open Badge by 1EdTech's AchievementCredential schema.
+        assert schema_errors(credential) == []
         # Digital Bazaar's verifier, the key fetched from the live issuer.
         verification = claimed["verification"]
         assert verification["verified"] is True, verification
