@@ -19,6 +19,7 @@ from badges.status import (
     StatusList,
     StatusPurpose,
 )
+from badges.vcjwt import decode_jwt
 from badges.verify import VerificationReport, local_public_keys, verify_badge
 from models.activities import AuditEvent, Notification, NotificationKind
 from models.ids import audit_event_id, notification_id, workflow_id_for
@@ -57,12 +58,21 @@ class CredentialRecord:
 
     credential_id: str
     internship_id: str
-    credential: dict[str, Any]
+    credential: dict[str, Any] | str
+    """As stored: the signed document, or a compact VC-JWT."""
     issued_at: datetime
     revoked_at: datetime | None
     suspended_at: datetime | None
     reason: str | None
     status_entries: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The credential's claims: the stored document, or a VC-JWT's payload (not verified
+        here; verify_issued does that)."""
+        if isinstance(self.credential, str):
+            return decode_jwt(self.credential).payload
+        return self.credential
 
     @property
     def status(self) -> Literal["active", "suspended", "revoked"]:
@@ -307,7 +317,7 @@ async def tell_intern(
 
 
 def _achievement_name(record: CredentialRecord) -> str:
-    subject = record.credential.get("credentialSubject") or {}
+    subject = record.document.get("credentialSubject") or {}
     achievement = subject.get("achievement") if isinstance(subject, dict) else None
     name = achievement.get("name") if isinstance(achievement, dict) else None
     return str(name or "Open Badge")
@@ -319,7 +329,7 @@ async def verify_issued(
     """Verify a stored credential as a relying party would: contexts, proof by the issuer's key,
     validity window, and its status on the (signed) status lists it points at."""
     lists: dict[str, dict[str, Any]] = {}
-    entries = record.credential.get("credentialStatus") or []
+    entries = record.document.get("credentialStatus") or []
     for entry in entries if isinstance(entries, list) else [entries]:
         url = entry.get("statusListCredential") if isinstance(entry, dict) else None
         if isinstance(url, str) and url not in lists:

@@ -3,13 +3,21 @@ the OpenAPI document."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from temporalio.testing import ActivityEnvironment
 
+from activities.badge import BadgeActivities
+from activities.notify import Mailer
+from activities.records import RecordActivities
 from api.app import create_app
 from badges.keyring import KeyRing
+from badges.vcjwt import decode_jwt
+from models.activities import BadgeRequest
 from runtime.ports import throwaway_settings
+from tests.helpers import sample_plan
 from tests.test_api_harness import Api, api, planned
 
 LD_JSON = "application/ld+json"
@@ -143,3 +151,39 @@ async def test_did_web_document_on_an_https_deployment(tmp_path: Path) -> None:
     ids = [method["id"] for method in document["verificationMethod"]]
     assert ids == [f"{did}#key-1", f"{did}#rsa-1"] == document["assertionMethod"]
     assert all(method["controller"] == did for method in document["verificationMethod"])
+
+
+async def test_a_vc_jwt_badge_has_its_verification_page_file_and_revocation(api: Api) -> None:
+    """A badge stored as a compact VC-JWT (the plan's proof_format) is read from its payload:
+    the verification page shows it verified, its file is the JWT, and a revocation shows."""
+    now = datetime.now(UTC)
+    plan = sample_plan(now - timedelta(days=200))
+    plan = plan.model_copy(
+        update={"badge": plan.badge.model_copy(update={"proof_format": "vc-jwt"})}
+    )
+    request = BadgeRequest(
+        plan=plan,
+        achieved_levels={o.id: "good" for o in plan.learning_outcomes},
+        issued_at=now - timedelta(hours=1),
+        workflow_id=f"internship-{plan.internship_id}",
+    )
+    env = ActivityEnvironment()
+    await env.run(RecordActivities(api.pool).save_plan, plan)
+    ring = KeyRing.load_or_create(api.settings.keys_path)
+    badge = BadgeActivities(api.pool, Mailer(api.settings), ring, api.settings)
+    stored = await env.run(badge.store_badge, request)
+    uuid = stored.credential_id.removeprefix("urn:uuid:")
+
+    page = await api.http.get(f"/verify/{uuid}")
+    assert page.status_code == 200, page.text
+    assert plan.badge.name in page.text and "Verified" in page.text
+    file = await api.http.get(f"/credentials/{uuid}.json")
+    assert file.status_code == 200
+    assert file.headers["content-type"].startswith("application/jwt")
+    assert decode_jwt(file.text).payload["id"] == stored.credential_id
+
+    url = f"/api/admin/credentials/{uuid}/revoke"
+    revoked = await api.http.post(url, json={"reason": "issued in error"}, headers=api.admin)
+    assert revoked.status_code == 200, revoked.text
+    page = await api.http.get(f"/verify/{uuid}")
+    assert page.status_code == 200 and "issued in error" in page.text

@@ -93,7 +93,7 @@ async def verify_page(
         language = browser_language(request)
         return render(request, "verify.html", language, status_code=404, record=None, report=None)
     report = await creds.verify_issued(pool, settings, record)
-    credential = record.credential
+    credential = record.document
     subject = credential.get("credentialSubject") or {}
     achievement = subject.get("achievement") or {}
     results = {
@@ -158,6 +158,8 @@ async def credential_json(credential_uuid: CredentialUuid, pool: RecordsDep) -> 
         record = await creds.get_credential(pool, credential_uuid)
     except creds.CredentialNotFound as error:
         raise HTTPException(404, str(error)) from None
+    if isinstance(record.credential, str):  # a VC-JWT: the compact JWS itself
+        return Response(record.credential, media_type="application/jwt")
     return LdJsonResponse(record.credential)
 
 
