@@ -12,7 +12,6 @@ from badges.credential import (
     EQF_FRAMEWORK,
     achievement_id_for,
     build_achievement_credential,
-    credential_id_for,
     eqf_level_uri,
 )
 from badges.models import (
@@ -28,6 +27,7 @@ from badges.models import (
     ResultDescription,
     RubricCriterionLevel,
 )
+from models.ids import credential_id_for
 from models.plan import InternshipPlan, LearningOutcome
 
 __all__ = ["build_credential", "build_credential_model"]

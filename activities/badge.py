@@ -19,13 +19,12 @@ from activities.issuers import issuer_id
 from activities.liveness import heartbeating
 from activities.notify import Mailer, deliver, message_id_for
 from activities.status_places import assign_status
-from badges.credential import credential_id_for
 from badges.jsonld import ensure_all_terms_defined
 from badges.keyring import KeyRing
 from badges.proof import sign
 from badges.vcjwt import sign_jwt
 from models.activities import BadgeRequest, IssuedBadge, Notification, StoredBadge
-from models.ids import badge_mail_id
+from models.ids import badge_mail_id, credential_id_for
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)

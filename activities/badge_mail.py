@@ -11,10 +11,10 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 from badges.bake import bake_png
-from badges.credential import credential_id_for
 from badges.share import ShareLinks, credential_facts, share_links
 from badges.vcjwt import decode_jwt
 from i18n import gettext
+from models.ids import credential_id_for
 from models.plan import InternshipPlan
 from runtime.badge_links import badge_choices_link
 from runtime.settings import Settings

@@ -22,8 +22,8 @@ from activities.mail_context import mail_values
 from activities.records import mark_notification_failed, refresh_overdue
 from activities.templates import TemplateError, render
 from activities.wallet_offer import attach_wallet_qr, wallet_mail_values
-from badges.credential import credential_id_for
 from models.activities import Notification, NotificationKind
+from models.ids import credential_id_for
 from models.plan import InternshipPlan
 from runtime.links import notification_link
 from runtime.settings import Settings

@@ -11,9 +11,9 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any, Final
 
-from badges.credential import credential_id_for
 from badges.oid4vci import credential_offer, offer_qr_png, offer_url
 from i18n import gettext
+from models.ids import credential_id_for
 from runtime import wallet_codes as codes
 from runtime.settings import Settings
 

@@ -33,7 +33,6 @@ __all__ = [
     "VC_CONTEXT",
     "achievement_id_for",
     "build_achievement_credential",
-    "credential_id_for",
     "eqf_level_uri",
     "hashed_email",
     "issuer_id_for",
@@ -50,12 +49,6 @@ ACHIEVEMENT_CREDENTIAL_SCHEMA: Final = (
 SCHEMA_VALIDATOR_TYPE: Final = "1EdTechJsonSchemaValidator2019"
 EQF_FRAMEWORK: Final = "European Qualifications Framework"
 _ID_NAMESPACE: Final = uuid.UUID("5b0f6c56-7a53-4cf0-9d4e-2f1d3f1c8a10")
-
-
-def credential_id_for(internship_id: str) -> str:
-    """The credential id is derived from the internship, so a retried issuance cannot mint a
-    second, different credential."""
-    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, 'credential:' + internship_id)}"
 
 
 def achievement_id_for(issuer_id: str, name: str) -> str:

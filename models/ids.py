@@ -3,6 +3,12 @@ or a replay derives the same id and writes nothing twice."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Final
+
+#: The namespace of the UUIDs derived here (and of badges' achievement ids: the same value).
+_ID_NAMESPACE: Final = uuid.UUID("5b0f6c56-7a53-4cf0-9d4e-2f1d3f1c8a10")
+
 
 def workflow_id_for(internship_id: str) -> str:
     """One workflow per internship; continued-as-new runs share it."""
@@ -28,3 +34,9 @@ def badge_mail_id(workflow_id: str) -> str:
     """The badge e-mail: one per internship, whoever sends it (its Message-ID is stored with the
     credential)."""
     return f"{workflow_id}/badge"
+
+
+def credential_id_for(internship_id: str) -> str:
+    """The internship's credential: derived from the internship, so a retried issuance cannot
+    mint a second, different credential."""
+    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, 'credential:' + internship_id)}"

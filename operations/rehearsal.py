@@ -31,8 +31,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from badges.credential import credential_id_for
 from models.activities import AuditEvent, BadgeRequest, Notification, StoredBadge
+from models.ids import credential_id_for
 from models.plan import PARTIES, InternshipPlan, Milestone
 from models.status import InternshipOutcome, Phase
 from models.submissions import (

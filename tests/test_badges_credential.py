@@ -18,7 +18,6 @@ from badges.credential import (
     OB_CONTEXT,
     OB_EXTENSIONS_CONTEXT,
     VC_CONTEXT,
-    credential_id_for,
     eqf_level_uri,
     hashed_email,
 )
@@ -35,6 +34,7 @@ from badges.models import (
 )
 from badges.proof import sign
 from badges.verify import verify_badge
+from models.ids import credential_id_for
 from tests.test_badges_support import (
     ACHIEVED,
     AFTER_ISSUE,
