@@ -27,10 +27,21 @@ from badges.models import (
     ResultDescription,
     RubricCriterionLevel,
 )
+from i18n import gettext
 from models.ids import credential_id_for
 from models.plan import InternshipPlan, LearningOutcome
 
 __all__ = ["build_credential", "build_credential_model"]
+
+
+def _(message: str) -> str:
+    """Marks a message for the catalogues; translated where it is used."""
+    return message
+
+
+#: The name of the result description that carries the intern's own level for an outcome, in
+#: the badge's language.
+SELF_ASSESSMENT_NAME = _("%(outcome)s: the learner's own self-assessment (not the assessed level)")
 
 
 def _alignments(outcome: LearningOutcome) -> list[Alignment]:
@@ -63,12 +74,17 @@ def _achievement(
     achieved_levels: Mapping[str, str],
     issuer_id: str,
     image_url: str,
+    self_assessed_levels: Mapping[str, str] | None = None,
 ) -> tuple[Achievement, list[Result]]:
     """The plan's badge template as an Achievement (a rubric ResultDescription per learning
-    outcome), and a Result per achieved outcome."""
+    outcome), and a Result per achieved outcome. With the intern's agreement, their final
+    self-assessment follows each assessed result as its own Result, on a ResultDescription of its
+    own named as the learner's self-assessment (on the same rubric), so that no reader can take
+    it for the assessed level."""
+    self_assessed = dict(self_assessed_levels or {})
     level_ids = {level.id for level in plan.rubric.levels}
     outcome_ids = {outcome.id for outcome in plan.learning_outcomes}
-    for outcome_id, level_id in achieved_levels.items():
+    for outcome_id, level_id in [*achieved_levels.items(), *self_assessed.items()]:
         if outcome_id not in outcome_ids:
             raise ValueError(f"achieved level for unknown learning outcome {outcome_id!r}")
         if level_id not in level_ids:
@@ -107,6 +123,33 @@ def _achievement(
                     status="Completed",
                 )
             )
+        if outcome.id in self_assessed:
+            own_id = f"{description_id}:self-assessment"
+            result_descriptions.append(
+                ResultDescription(
+                    id=own_id,
+                    name=gettext(
+                        plan.badge.language,
+                        SELF_ASSESSMENT_NAME,
+                        outcome=outcome.title,
+                    ),
+                    result_type="RubricCriterionLevel",
+                    rubric_criterion_level=[
+                        RubricCriterionLevel(
+                            id=f"{own_id}:level:{level.id}",
+                            name=level.name,
+                            description=level.description,
+                        )
+                        for level in plan.rubric.levels
+                    ],
+                )
+            )
+            results.append(
+                Result(
+                    result_description=own_id,
+                    achieved_level=f"{own_id}:level:{self_assessed[outcome.id]}",
+                )
+            )
     outcome_list = "; ".join(o.title for o in plan.learning_outcomes)
     achievement = Achievement(
         id=achievement_id,
@@ -143,9 +186,12 @@ def build_credential_model(
     valid_until: datetime | None = None,
     subject_id: str | None = None,
     credential_schema: bool = True,
+    self_assessed_levels: Mapping[str, str] | None = None,
 ) -> OpenBadgeCredential:
     """The unsigned credential as a model; see build_credential()."""
-    achievement, results = _achievement(plan, achieved_levels, issuer_id, image_url)
+    achievement, results = _achievement(
+        plan, achieved_levels, issuer_id, image_url, self_assessed_levels
+    )
     if valid_until is None and plan.badge.valid_for is not None:
         valid_until = issued_at + plan.badge.valid_for
     return build_achievement_credential(
@@ -186,6 +232,7 @@ def build_credential(
     valid_until: datetime | None = None,
     subject_id: str | None = None,
     credential_schema: bool = True,
+    self_assessed_levels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The unsigned credential as a JSON-LD dict, ready for proof.sign() or vcjwt.sign_jwt().
 
@@ -212,4 +259,5 @@ def build_credential(
         valid_until=valid_until,
         subject_id=subject_id,
         credential_schema=credential_schema,
+        self_assessed_levels=self_assessed_levels,
     ).to_json_ld()

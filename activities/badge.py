@@ -136,6 +136,7 @@ class BadgeActivities:
             salt=secrets.token_hex(16),
             credential_status=credential_status,
             evidence=request.evidence,
+            self_assessed_levels=request.self_assessed_levels,
         )
         ensure_all_terms_defined(credential)
         if plan.badge.proof_format == "vc-jwt":

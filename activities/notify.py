@@ -25,7 +25,7 @@ from activities.wallet_offer import attach_wallet_qr, wallet_mail_values
 from models.activities import Notification, NotificationKind
 from models.ids import credential_id_for
 from models.plan import InternshipPlan
-from runtime.links import notification_link
+from runtime.links import intern_links, notification_link
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -115,6 +115,7 @@ class Mailer:
         }
         if notification.kind in BADGE_KINDS:
             values["verify_url"] = verify_url_for(self.public_base_url, notification.internship_id)
+        values.update(intern_links(self._settings, notification))
         rendered = render(notification.kind, notification.language, values)
         message = EmailMessage()
         message["From"] = self._settings.mail_from

@@ -33,6 +33,8 @@ SUBMISSION_KINDS = frozenset(
         "resume",
         "extension",
         "withdrawal",
+        "self_assessment",
+        "placement_evaluation",
     }
 )
 

@@ -37,6 +37,8 @@ CLOSED: Final = {
     "feedback": N_("Feedback can no longer be sent for this internship."),
     "assess": N_("The final assessment is closed."),
     "validate": N_("The validation is closed."),
+    "self_assess": N_("The self-assessment is closed."),
+    "evaluate_placement": N_("The evaluation of the placement is closed."),
 }
 NOT_YET: Final = {
     "approve": N_("Approval is not open yet"),
@@ -46,11 +48,15 @@ NOT_YET: Final = {
     "validate": N_(
         "Validation opens once the internship has ended and both final assessments are in"
     ),
+    "self_assess": N_("The self-assessment opens with its milestone, or when the internship ends"),
+    "evaluate_placement": N_("The evaluation of the placement opens when the internship ends"),
 }
 DONE_TITLE: Final = {
     "approve": N_("You have approved"),
     "assess": N_("Your assessment is in"),
     "validate": N_("The result is validated"),
+    "self_assess": N_("Your self-assessment is in"),
+    "evaluate_placement": N_("Your evaluation of the placement is in"),
 }
 DONE: Final = {
     "approve": N_(
@@ -59,6 +65,11 @@ DONE: Final = {
     ),
     "assess": N_("An assessment can no longer be changed once sent. It is shown below."),
     "validate": N_("The validation can no longer be changed. It is shown below."),
+    "self_assess": N_("A self-assessment can no longer be changed once sent. It is shown below."),
+    "evaluate_placement": N_(
+        "Your evaluation can no longer be changed once sent. It is shown below; the company "
+        "never sees it."
+    ),
 }
 #: What a receipt says was received, by the submission's kind.
 RECEIPT: Final = {
@@ -68,6 +79,8 @@ RECEIPT: Final = {
     "company_feedback": N_("We received the company's feedback"),
     "assessment": N_("We received your final assessment"),
     "validation": N_("We received your validation of the result"),
+    "self_assessment": N_("We received your self-assessment"),
+    "placement_evaluation": N_("We received your evaluation of the placement"),
 }
 COMMENT_OF: Final = {
     "tutor": N_("Comment of the institution tutor:"),

@@ -1,5 +1,6 @@
 """`internflow start`, `rehearse`, `list`, `status`, `history`, and the parties' and operators'
-steps: approve, report, feedback, assess, validate, pause, resume, extend, withdraw."""
+steps: approve, report, feedback, assess, self-assess, evaluate-placement, validate, pause,
+resume, extend, withdraw."""
 
 from __future__ import annotations
 
@@ -44,8 +45,10 @@ from models.submissions import (
     Extension,
     MilestoneReport,
     Pause,
+    PlacementEvaluation,
     Receipt,
     Resume,
+    SelfAssessment,
     Validation,
     Withdrawal,
 )
@@ -573,6 +576,82 @@ def assess(
         )
     )
     _submit(lambda client: ops.submit_assessment(client, internship_id, assessment))
+
+
+@app.command("self-assess")
+def self_assess(
+    internship_id: InternshipId,
+    level: Annotated[
+        list[str],
+        typer.Option(
+            metavar="OUTCOME=LEVEL",
+            help="The intern's own rubric level for a learning outcome, e.g. lo-web=good; "
+            "repeat for every learning outcome.",
+        ),
+    ],
+    milestone: Annotated[
+        str | None,
+        typer.Option(help="The milestone that asks for it (default: the final one, at the end)."),
+    ] = None,
+    comment: Annotated[str | None, typer.Option(help="The intern's comment, kept with it.")] = None,
+    share_in_badge: Annotated[
+        bool,
+        typer.Option(
+            "--share-in-badge",
+            help="The intern agrees to show the final self-assessment in the badge, labelled as "
+            "theirs.",
+        ),
+    ] = False,
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Record the intern's self-assessment: at a milestone that asks for one, or at the end.
+    It is shown beside the assessments and never counts in the result.
+
+    Example: `internflow self-assess it-2027-web-001 --level lo-web=good --level lo-team=basic
+    --share-in-badge`"""
+    assessment = _model(
+        lambda: SelfAssessment(
+            submission_id=submission_id or _new_id("self-assessment"),
+            milestone_id=milestone,
+            levels=_pairs(level, "--level"),
+            comment=comment,
+            share_in_badge=share_in_badge,
+        )
+    )
+    _submit(lambda client: ops.submit_self_assessment(client, internship_id, assessment))
+
+
+@app.command("evaluate-placement")
+def evaluate_placement(
+    internship_id: InternshipId,
+    tasks_matched: Annotated[
+        int,
+        typer.Option(min=1, max=5, help="Did the tasks match the agreement: 1 (not at all) to 5."),
+    ],
+    mentor_support: Annotated[
+        int, typer.Option(min=1, max=5, help="The mentor's support: 1 (none) to 5 (full).")
+    ],
+    recommend: Annotated[
+        bool,
+        typer.Option(
+            "--recommend/--not-recommend", help="Would the intern recommend the placement?"
+        ),
+    ],
+    comments: Annotated[str | None, typer.Option(help="The intern's comments.")] = None,
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Record the intern's evaluation of the placement, at the end (never shown to the company
+    one by one: see `internflow companies`)."""
+    evaluation = _model(
+        lambda: PlacementEvaluation(
+            submission_id=submission_id or _new_id("placement"),
+            tasks_matched=tasks_matched,
+            mentor_support=mentor_support,
+            would_recommend=recommend,
+            comments=comments,
+        )
+    )
+    _submit(lambda client: ops.evaluate_placement(client, internship_id, evaluation))
 
 
 @app.command()

@@ -1,8 +1,8 @@
 """The `internflow` command: run the stack, start and inspect internships, verify badges.
 
-The commands live in one module per group (cli/stack.py, cli/internships.py, cli/verify.py,
-cli/badge.py, cli/keys.py); importing them registers them on the app, in the order `--help` lists
-them. The console entry point is `cli.main:app`."""
+The commands live in one module per group (cli/stack.py, cli/internships.py, cli/companies.py,
+cli/verify.py, cli/badge.py, cli/keys.py); importing them registers them on the app, in the order
+`--help` lists them. The console entry point is `cli.main:app`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,21 @@ from __future__ import annotations
 # isort: off
 from cli import stack
 from cli import internships
+from cli import companies
 from cli import verify
 from cli import badge, keys
 from cli.app import app, badge_app, keys_app
 
 # isort: on
 
-__all__ = ["app", "badge", "badge_app", "internships", "keys", "keys_app", "stack", "verify"]
+__all__ = [
+    "app",
+    "badge",
+    "badge_app",
+    "companies",
+    "internships",
+    "keys",
+    "keys_app",
+    "stack",
+    "verify",
+]

@@ -28,6 +28,7 @@ SOURCES: tuple[tuple[str, list[tuple[str, str]]], ...] = (
     ("api/templates", [("*.html", "jinja2")]),
     ("api", [("**.py", "python")]),
     ("activities", [("badge_mail.py", "python")]),  # what a badge share says
+    ("activities", [("award.py", "python")]),  # the badge's label of a self-assessment
     ("activities", [("wallet_offer.py", "python")]),  # what a wallet asks for
 )
 

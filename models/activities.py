@@ -29,6 +29,7 @@ NotificationKind = Literal[
     "suspension",
     "reinstatement",
     "delivery_failed",
+    "final_review",
 ]
 """What an e-mail is about. `revocation`, `suspension` and `reinstatement` tell the intern of a
 change to their badge's status (sent by the change itself, not the workflow); `delivery_failed`
@@ -79,6 +80,9 @@ class BadgeRequest(StrictModel):
     workflow_id: str
     evidence: tuple[tuple[str, str], ...] = ()
     """(name, narrative) per milestone report the intern agreed to share."""
+    self_assessed_levels: dict[str, str] = {}
+    """Learning outcome id -> level of the intern's final self-assessment, when they agreed to
+    show it in the badge (beside the assessed level, labelled as theirs)."""
 
 
 class IssuedBadge(StrictModel):

@@ -85,6 +85,9 @@ class Milestone(StrictModel):
     due: AwareDatetime
     submitted_by: tuple[Literal["intern", "mentor"], ...] = Field(min_length=1)
     """Who must submit: the intern a report, the mentor the company's feedback."""
+    self_assessment: bool = False
+    """The intern also assesses themself on the plan's rubric at this milestone (asked with the
+    report, so the milestone must ask the intern for one). Never part of the pass rule."""
 
 
 class ReminderPolicy(StrictModel):
@@ -203,6 +206,13 @@ class InternshipPlan(StrictModel):
                     outcome.required_level,
                 )
         for n, milestone in enumerate(self.milestones):
+            if milestone.self_assessment and "intern" not in milestone.submitted_by:
+                problems.add(
+                    ("milestones", n, "self_assessment"),
+                    f"milestone {milestone.id!r} asks for a self-assessment, so its "
+                    "submitted_by must name the intern",
+                    milestone.self_assessment,
+                )
             if start < end and not start <= milestone.due <= end:
                 problems.add(
                     ("milestones", n, "due"),

@@ -9,7 +9,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from models.base import StrictModel
 from models.plan import InternshipPlan
 from models.status import Phase, TimelineEntry
-from models.submissions import Approval, Assessment, Pause, Receipt, Validation, Withdrawal
+from models.submissions import (
+    Approval,
+    Assessment,
+    Pause,
+    PlacementEvaluation,
+    Receipt,
+    SelfAssessment,
+    Validation,
+    Withdrawal,
+)
 
 
 class Signature(StrictModel):
@@ -61,6 +70,11 @@ class InternshipState(BaseModel):
     evidence: dict[str, str] = Field(default_factory=dict)
     """Milestone id -> report summary the intern agreed to show in the badge."""
     runs: int = 1
+    self_assessments: dict[str, SelfAssessment] = Field(default_factory=dict)
+    """Milestone id -> the intern's self-assessment at that milestone."""
+    final_self_assessment: SelfAssessment | None = None
+    """The intern's self-assessment at the end."""
+    placement_evaluation: PlacementEvaluation | None = None
 
 
 class InternshipInput(StrictModel):

@@ -48,6 +48,38 @@ class Assessment(StrictModel):
     comment: Text | None = None
 
 
+class SelfAssessment(StrictModel):
+    """The intern's own view of each learning outcome, on the plan's rubric: at a milestone that
+    asks for one, or at the end (`milestone_id` None). Shown beside the mentor's and the tutor's;
+    never part of the pass rule."""
+
+    submission_id: SubmissionId
+    milestone_id: Identifier | None = None
+    levels: dict[Identifier, Identifier]
+    """Learning outcome id -> rubric level id; every outcome."""
+    comment: Text | None = None
+    share_in_badge: bool = False
+    """The end's only: the intern agrees that these levels appear in the badge, labelled as their
+    self-assessment beside the assessed level."""
+
+
+PlacementAnswer = Annotated[int, Field(ge=1, le=5)]
+"""1 (not at all) to 5 (fully)."""
+
+
+class PlacementEvaluation(StrictModel):
+    """The intern's evaluation of the placement at the end. The school reads it (figures per
+    company, each intern's in the history); the company never sees one intern's."""
+
+    submission_id: SubmissionId
+    tasks_matched: PlacementAnswer
+    """How far the tasks matched the learning agreement."""
+    mentor_support: PlacementAnswer
+    """How well the mentor supported the intern."""
+    would_recommend: bool
+    comments: Text | None = None
+
+
 class Validation(StrictModel):
     submission_id: SubmissionId
     decision: Literal["pass", "fail"]

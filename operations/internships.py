@@ -31,8 +31,10 @@ from models.submissions import (
     Extension,
     MilestoneReport,
     Pause,
+    PlacementEvaluation,
     Receipt,
     Resume,
+    SelfAssessment,
     Validation,
     Withdrawal,
 )
@@ -293,6 +295,20 @@ async def signal_feedback(client: Client, internship_id: str, feedback: CompanyF
 
 async def submit_assessment(client: Client, internship_id: str, assessment: Assessment) -> Receipt:
     return await _update(client, internship_id, InternshipWorkflow.submit_assessment, assessment)
+
+
+async def submit_self_assessment(
+    client: Client, internship_id: str, assessment: SelfAssessment
+) -> Receipt:
+    return await _update(
+        client, internship_id, InternshipWorkflow.submit_self_assessment, assessment
+    )
+
+
+async def evaluate_placement(
+    client: Client, internship_id: str, evaluation: PlacementEvaluation
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.evaluate_placement, evaluation)
 
 
 async def validate(client: Client, internship_id: str, validation: Validation) -> Receipt:

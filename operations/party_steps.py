@@ -33,6 +33,8 @@ KINDS: Final[dict[str, tuple[str, ...]]] = {
     "feedback": ("company_feedback",),
     "assess": ("assessment",),
     "validate": ("validation",),
+    "self_assess": ("self_assessment",),
+    "evaluate_placement": ("placement_evaluation",),
 }
 #: Purposes where a new submission supersedes the earlier one (both stay in the history).
 CORRECTABLE: Final = frozenset({"report", "feedback"})
@@ -75,6 +77,8 @@ class OutcomeCheck:
     required: str
     mentor: str | None
     tutor: str | None
+    intern: str | None
+    """The intern's final self-assessment (shown beside, never in the rule)."""
     achieved: str | None
     reaches: bool
 
@@ -101,6 +105,8 @@ class Step:
     checks: tuple[OutcomeCheck, ...] = ()
     shortfalls: tuple[str, ...] = ()
     """Validation: why pass is not possible (the workflow's own words); empty when it is."""
+    self_assessments: tuple[Sent, ...] = ()
+    """Validation: the intern's self-assessments, at milestones and at the end, earliest first."""
 
     @property
     def open(self) -> bool:
@@ -121,6 +127,8 @@ _MESSAGES: Final[dict[str, dict[str, str]]] = {
         "approve": "approved: nothing more to do unless the plan changes",
         "assess": "assessed: an assessment cannot be changed",
         "validate": "validated: the result is decided",
+        "self_assess": "self-assessed: a self-assessment cannot be changed",
+        "evaluate_placement": "evaluated: an evaluation of the placement cannot be changed",
         "*": "sent",
     },
     "not_yet": {
@@ -128,6 +136,8 @@ _MESSAGES: Final[dict[str, dict[str, str]]] = {
         "report": "not open yet: reports open when the internship starts",
         "assess": "not open yet: the final assessment opens when the internship ends",
         "validate": "not open yet: validation opens once both assessments are in",
+        "self_assess": "not open yet: it opens at the milestone, or when the internship ends",
+        "evaluate_placement": "not open yet: it opens when the internship ends",
         "*": "not open yet",
     },
     "paused": {"*": "the internship is paused: nothing can be sent until it resumes"},
@@ -230,6 +240,26 @@ async def read_step(
             opens=start if state == "not_yet" and purpose == "report" else None,
         )
 
+    if purpose == "self_assess" and grant.milestone_id is not None:
+        mine = tuple(s for s in sent if s.milestone_id == grant.milestone_id)
+        if phase == Phase.PAUSED:
+            state = "paused"
+        elif phase in REPORT_PHASES:
+            state = "done" if mine else "open"
+        elif phase in (Phase.PLANNING, Phase.AWAITING_START):
+            state = "not_yet"
+        else:
+            state = "closed"
+        return Step(purpose, state, phase, mine, opens=start if state == "not_yet" else None)
+
+    if purpose in ("self_assess", "evaluate_placement"):
+        # The end's: the final self-assessment (no milestone), the evaluation of the placement.
+        mine = tuple(s for s in sent if s.milestone_id is None)
+        state = _evaluation_state(phase)
+        if state == "open" and mine:
+            state = "done"
+        return Step(purpose, state, phase, mine, opens=end if state == "not_yet" else None)
+
     if purpose == "assess":
         mine = tuple(s for s in sent if s.actor == grant.party)
         state = _evaluation_state(phase)
@@ -243,7 +273,9 @@ async def read_step(
         for s in reversed(await _sent(conn, grant.internship_id, ("assessment",)))
         if s.actor in ("mentor", "tutor")
     }
-    checks, short = _checks(plan, assessments)
+    own = tuple(reversed(await _sent(conn, grant.internship_id, ("self_assessment",))))
+    final = next((s for s in own if s.milestone_id is None), None)
+    checks, short = _checks(plan, assessments, final)
     waiting_for = tuple(a for a in ("mentor", "tutor") if a not in assessments)
     state = _evaluation_state(phase)
     if state == "open" and sent:
@@ -260,6 +292,7 @@ async def read_step(
         assessments=assessments,
         checks=checks,
         shortfalls=tuple(short),
+        self_assessments=own,
     )
 
 
@@ -280,7 +313,7 @@ def _milestone_state(
 
 
 def _checks(
-    plan: InternshipPlan, assessments: dict[str, Sent]
+    plan: InternshipPlan, assessments: dict[str, Sent], own: Sent | None = None
 ) -> tuple[tuple[OutcomeCheck, ...], list[str]]:
     """Each outcome under the pass rule (`models.evaluation`, the workflow's own rule)."""
     levels: dict[str, dict[str, str]] = {}
@@ -314,9 +347,16 @@ def _checks(
                 required=outcome.required_level,
                 mentor=levels.get("mentor", {}).get(outcome.id),
                 tutor=levels.get("tutor", {}).get(outcome.id),
+                intern=_level_of(own, outcome.id),
                 achieved=level,
                 reaches=reaches,
             )
         )
     short = shortfalls(plan, achieved) if len(assessments) == 2 else []
     return tuple(checks), short
+
+
+def _level_of(sent: Sent | None, outcome_id: str) -> str | None:
+    levels = sent.values.get("levels") if sent is not None else None
+    level = levels.get(outcome_id) if isinstance(levels, dict) else None
+    return str(level) if level is not None else None

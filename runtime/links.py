@@ -15,9 +15,12 @@ from models.plan import PARTIES, Party
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 
-Purpose = Literal["approve", "report", "feedback", "assess", "validate"]
+Purpose = Literal[
+    "approve", "report", "feedback", "assess", "validate", "self_assess", "evaluate_placement"
+]
 """What a link lets its holder do: approve (or ask changes to) the learning agreement, report on a
-milestone, send company feedback, assess the internship, validate the result."""
+milestone, send company feedback, assess the internship, validate the result; the intern's own
+self-assessment (at a milestone, or at the end without one) and evaluation of the placement."""
 
 PURPOSES: Final[tuple[Purpose, ...]] = get_args(Purpose)
 WHO_MAY: Final[dict[Purpose, frozenset[Party]]] = {
@@ -26,6 +29,8 @@ WHO_MAY: Final[dict[Purpose, frozenset[Party]]] = {
     "feedback": frozenset({"mentor"}),
     "assess": frozenset({"mentor", "tutor"}),
     "validate": frozenset({"tutor"}),
+    "self_assess": frozenset({"intern"}),
+    "evaluate_placement": frozenset({"intern"}),
 }
 DEFAULT_VALIDITY: Final = timedelta(days=30)
 _DOMAIN: Final = b"internflow/party-link/v1\x00"
@@ -185,6 +190,7 @@ _LINKED_KINDS: Final[dict[str, Purpose]] = {
     "assessment_request": "assess",
     "assessment_reminder": "assess",
     "validation_request": "validate",
+    "final_review": "self_assess",
 }
 
 
@@ -219,3 +225,30 @@ def notification_link(
         valid_for=valid_for,
         now=now,
     )
+
+
+def intern_links(
+    settings: Settings, notification: Notification, now: datetime | None = None
+) -> dict[str, str]:
+    """The intern's further links an e-mail carries besides its button: the self-assessment a
+    milestone asks for (in its request and reminder), and the evaluation of the placement (in
+    the end's `final_review`, whose button is the final self-assessment)."""
+    if notification.recipient_role != "intern":
+        return {}
+    links: dict[str, str] = {}
+    if notification.kind in ("milestone_request", "reminder") and (
+        notification.values.get("self_assessment") == "yes"
+    ):
+        links["self_assessment_url"] = party_link(
+            settings,
+            notification.internship_id,
+            "intern",
+            "self_assess",
+            milestone_id=notification.notification_id.split("/")[-2],
+            now=now,
+        )
+    if notification.kind == "final_review":
+        links["placement_url"] = party_link(
+            settings, notification.internship_id, "intern", "evaluate_placement", now=now
+        )
+    return links

@@ -1,7 +1,9 @@
 """Record the histories of representative internships into tests/histories/ for replay tests.
 
 Run `.venv/bin/python -m tests.record_histories` after an intended change of workflow behaviour
-(and keep the older files while internships started under them may still be running). It plays
+(and keep the older files while internships started under them may still be running);
+`.venv/bin/python -m tests.record_histories NAME...` records only those scenarios (a new one,
+leaving the files recorded before as they are). It plays
 the lifecycle tests' scenarios on a fresh time-skipping Temporal server, PostgreSQL and mail sink,
 then saves every workflow run's event history as JSON.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,7 +29,7 @@ from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
 from runtime.postgres import EmbeddedPostgres
 from runtime.temporal_server import temporal_binary
-from tests import test_lifecycle, test_lifecycle_rules
+from tests import test_intern_voice, test_lifecycle, test_lifecycle_rules
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -45,10 +48,13 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "continued-as-new": (
         test_lifecycle_rules.test_long_history_continues_as_new_and_the_internship_still_completes
     ),
+    "self-assessed": (
+        test_intern_voice.test_a_shared_self_assessment_is_a_labelled_result_of_its_own_in_the_badge
+    ),
 }
 
 
-async def record() -> list[Path]:
+async def record(names: list[str] | None = None) -> list[Path]:
     work = Path(tempfile.mkdtemp(prefix="internflow-histories-"))
     postgres = EmbeddedPostgres(make_settings(work / "pg"), server_options=FAST_POSTGRES)
     await postgres.start()
@@ -65,6 +71,8 @@ async def record() -> list[Path]:
     written: list[Path] = []
     try:
         for name, scenario in SCENARIOS.items():
+            if names and name not in names:
+                continue
             state = work / name
             with MailSink(state / "outbox", "127.0.0.1", free_port()) as sink:
                 settings = make_settings(
@@ -105,8 +113,12 @@ def _one_event_per_line(history_json: str) -> str:
 
 
 def main() -> None:
+    names = sys.argv[1:]
+    unknown = sorted(set(names) - set(SCENARIOS))
+    if unknown:
+        raise SystemExit(f"unknown scenarios {unknown}; choose from {sorted(SCENARIOS)}")
     HISTORIES.mkdir(exist_ok=True)
-    for path in asyncio.run(record()):
+    for path in asyncio.run(record(names)):
         print(f"recorded {path.relative_to(HISTORIES.parent.parent)}")
 
 

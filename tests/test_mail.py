@@ -67,6 +67,7 @@ KIND_VALUES: dict[str, dict[str, str]] = {
     "escalation": {"milestone": "Mid-term review"},
     "missed": {"milestone": "Mid-term review"},
     "assessment_request": {},
+    "final_review": {"placement_url": "https://internflow.example/p/t-2?x=y"},
     "assessment_reminder": {"deadline": "2027-06-11 17:00 CEST"},
     "validation_request": {},
     "outcome": {"reason": "no assessment from mentor in time"},
@@ -166,6 +167,7 @@ RECIPIENTS: dict[str, tuple[str, ...]] = {
     "suspension": ("intern",),
     "reinstatement": ("intern",),
     "delivery_failed": ("operator",),
+    "final_review": ("intern",),
 }
 
 

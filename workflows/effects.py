@@ -57,6 +57,10 @@ MAIL_BESIDE_MAIN_LINE = "mail-beside-main-line"
 #: badge e-mail as an ordinary notification. Runs recorded before it call `issue_badge`.
 BADGE_IN_TWO_STEPS = "badge-in-two-steps"
 
+#: Version marker: when the evaluation begins, the intern is asked for a final self-assessment and
+#: an evaluation of the placement (`final_review`). Runs recorded before it send no such e-mail.
+INTERN_FINAL_REVIEW = "intern-final-review"
+
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
 ENDING_MAIL: frozenset[NotificationKind] = frozenset(

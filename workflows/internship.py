@@ -33,8 +33,10 @@ with workflow.unsafe.imports_passed_through():
         Extension,
         MilestoneReport,
         Pause,
+        PlacementEvaluation,
         Receipt,
         Resume,
+        SelfAssessment,
         Validation,
         Withdrawal,
     )
@@ -201,6 +203,8 @@ class InternshipWorkflow:
             await self._enter(Phase.EVALUATION)
             for party in ("mentor", "tutor"):
                 await self._mail.notify("assessment_request", party, key="final")
+            if workflow.patched(effects.INTERN_FINAL_REVIEW):
+                await self._mail.notify("final_review", "intern", key="final")
 
         plan = self._plan
         window_end = plan.period.end + plan.assessment_window
@@ -255,6 +259,7 @@ class InternshipWorkflow:
                 for m in self._plan.milestones
                 if m.id in self.s.evidence
             ),
+            self_assessed_levels=rules.shared_self_assessment(self.s),
         )
         if workflow.patched(effects.BADGE_IN_TWO_STEPS):
             stored = await effects.store_badge(request)
@@ -289,8 +294,10 @@ class InternshipWorkflow:
             owing = rules.outstanding(self.s, milestone)
             if step == "milestone_request" or step == "reminder":
                 for party in owing:
+                    # Only plans that ask for a self-assessment carry the flag.
+                    asks = {"self_assessment": "yes"} if milestone.self_assessment else {}
                     await self._mail.notify(
-                        step, party, key=milestone.id, milestone=milestone.title
+                        step, party, key=milestone.id, milestone=milestone.title, **asks
                     )
             elif step == "escalation":
                 await self._mail.notify(
@@ -625,6 +632,51 @@ class InternshipWorkflow:
     @_once
     def _check_validation(self, validation: Validation) -> None:
         rules.check_validation(self._plan, self.s, validation)
+
+    @workflow.update
+    async def submit_self_assessment(self, assessment: SelfAssessment) -> Receipt:
+        def apply() -> None:
+            if assessment.milestone_id is None:
+                self.s.final_self_assessment = assessment
+            else:
+                self.s.self_assessments[assessment.milestone_id] = assessment
+
+        return await self._accept(
+            assessment.submission_id,
+            "self_assessment",
+            "intern",
+            apply,
+            milestone_id=assessment.milestone_id,
+            levels=dict(assessment.levels),
+            comment=assessment.comment,
+            share_in_badge=assessment.share_in_badge,
+        )
+
+    @submit_self_assessment.validator
+    @_once
+    def _check_self_assessment(self, assessment: SelfAssessment) -> None:
+        rules.check_self_assessment(self._plan, self.s, assessment)
+
+    @workflow.update
+    async def evaluate_placement(self, evaluation: PlacementEvaluation) -> Receipt:
+        def apply() -> None:
+            self.s.placement_evaluation = evaluation
+
+        return await self._accept(
+            evaluation.submission_id,
+            "placement_evaluation",
+            "intern",
+            apply,
+            tasks_matched=evaluation.tasks_matched,
+            mentor_support=evaluation.mentor_support,
+            would_recommend=evaluation.would_recommend,
+            comments=evaluation.comments,
+        )
+
+    @evaluate_placement.validator
+    @_once
+    def _check_placement_evaluation(self, evaluation: PlacementEvaluation) -> None:
+        rules.check_placement_evaluation(self.s, evaluation)
 
     async def _accept(
         self,

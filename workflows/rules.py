@@ -23,6 +23,8 @@ from models.submissions import (
     CompanyFeedback,
     Extension,
     MilestoneReport,
+    PlacementEvaluation,
+    SelfAssessment,
     Validation,
 )
 from workflows.dates import DatesInForce
@@ -298,3 +300,48 @@ def check_validation(plan: InternshipPlan, state: InternshipState, validation: V
     reasons = shortfalls(plan, achieved(plan, state))
     if validation.decision == "pass" and reasons:
         raise ValueError("cannot validate as pass: " + "; ".join(reasons))
+
+
+def check_self_assessment(
+    plan: InternshipPlan, state: InternshipState, assessment: SelfAssessment
+) -> None:
+    """At a milestone that asks for one, while reports are accepted; at the end, during the
+    evaluation. Once per milestone and once at the end; every outcome on the rubric."""
+    if assessment.milestone_id is None:
+        require_phase(state, "the final self-assessment", {Phase.EVALUATION})
+        if state.final_self_assessment is not None:
+            raise ValueError("the intern has already sent the final self-assessment")
+    else:
+        require_phase(state, "a self-assessment", REPORT_PHASES)
+        milestone = plan.milestone(assessment.milestone_id)
+        if milestone is None:
+            known = ", ".join(m.id for m in plan.milestones)
+            raise ValueError(
+                f"unknown milestone {assessment.milestone_id!r}; this plan has: {known}"
+            )
+        if not milestone.self_assessment:
+            raise ValueError(
+                f"milestone {assessment.milestone_id!r} does not ask for a self-assessment"
+            )
+        if assessment.milestone_id in state.self_assessments:
+            raise ValueError(
+                f"the intern has already sent the self-assessment for {assessment.milestone_id!r}"
+            )
+        if assessment.share_in_badge:
+            raise ValueError(
+                "only the final self-assessment can be shown in the badge; leave share_in_badge "
+                "unset at a milestone"
+            )
+    require_levels(plan, assessment.levels, complete=True)
+
+
+def check_placement_evaluation(state: InternshipState, evaluation: PlacementEvaluation) -> None:
+    require_phase(state, "the evaluation of the placement", {Phase.EVALUATION})
+    if state.placement_evaluation is not None:
+        raise ValueError("the intern has already evaluated the placement")
+
+
+def shared_self_assessment(state: InternshipState) -> dict[str, str]:
+    """The intern's final self-assessment levels, when they agreed to show them in the badge."""
+    final = state.final_self_assessment
+    return dict(final.levels) if final is not None and final.share_in_badge else {}

@@ -65,6 +65,10 @@ CONTEXT: dict[str, object] = {
     "wallet_tx_code": "",
     "wallet_offer_days": 0,
     "wallet_qr_cid": "",
+    # The intern's further links: a milestone's self-assessment, the end's placement evaluation.
+    "self_assessment": "",
+    "self_assessment_url": "",
+    "placement_url": "",
 }
 
 

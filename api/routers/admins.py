@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.auth import Admin
+from api.auth import Admin, Operator
 from api.services import RecordsDep, SettingsDep, TemporalDep
 from models.base import Identifier
 from models.records import CohortStats, TimelineRow
+from operations import companies as host_companies
 from operations import credentials as creds
 from operations import reads, records
 from operations.access import (
@@ -102,6 +103,34 @@ async def statistics(
     revoked and suspended, overdue internships; for one institution and a start-date range."""
     cohort = await records.cohort_statistics(pool, institution, start_from, start_to)
     return Statistics(cohort=cohort, badges=await reads.badge_counts(pool, institution))
+
+
+@router.get(
+    "/companies",
+    response_model=list[host_companies.CompanySummary],
+    summary="Host companies: internships by phase and outcome, completion, missed milestones, "
+    "placement rating",
+)
+async def companies(key: Operator, pool: RecordsDep) -> list[host_companies.CompanySummary]:
+    """Every company that hosted an internship the key sees (an operator key: its institutions'
+    only, so the figures are its own). The interns' rating of a placement is given only once at
+    least three of them rated it (`placement` is null before), so that no intern's answers can
+    be told; one intern's evaluation is never given here."""
+    return await host_companies.companies(pool, key.institution_scope)
+
+
+@router.get(
+    "/companies/{company_id}",
+    response_model=host_companies.CompanyDetail,
+    summary="One host company: its figures and its internships",
+)
+async def company(
+    company_id: Identifier, key: Operator, pool: RecordsDep
+) -> host_companies.CompanyDetail:
+    found = await host_companies.company(pool, company_id, key.institution_scope)
+    if found is None:
+        raise HTTPException(404, f"no internship at company {company_id!r}: check the id")
+    return found
 
 
 class CredentialState(BaseModel):

@@ -20,6 +20,7 @@ from api.ratelimit import client_address, rate_limited
 from api.services import RecordsDep, ServicesDep, SettingsDep
 from i18n import gettext
 from models.status import Phase
+from operations import companies as host_companies
 from operations import reads, records
 from operations.access import ApiKey, authenticate, get_api_key
 from operations.credentials import credential_for_internship
@@ -231,5 +232,47 @@ async def internship(
         temporal_url=temporal_ui_link(
             settings.temporal_ui_url, settings.temporal_namespace, internship_id
         ),
+        key=key,
+    )
+
+
+@router.get("/companies", response_class=HTMLResponse)
+async def companies(request: Request, app: ServicesDep, pool: RecordsDep) -> Response:
+    """The school's view of its host companies (an admin sees every institution's)."""
+    key = await session_key(request, app)
+    if key is None:
+        return _to_login(request)
+    return render(
+        request,
+        "admin_companies.html",
+        browser_language(request),
+        companies=await host_companies.companies(pool, key.institution_scope),
+        company=None,
+        missing=False,
+        min_ratings=host_companies.MIN_RATINGS,
+        key=key,
+    )
+
+
+@router.get("/companies/{company_id}", response_class=HTMLResponse)
+async def company(
+    company_id: Annotated[str, Path(max_length=63)],
+    request: Request,
+    app: ServicesDep,
+    pool: RecordsDep,
+) -> Response:
+    key = await session_key(request, app)
+    if key is None:
+        return _to_login(request)
+    found = await host_companies.company(pool, company_id, key.institution_scope)
+    return render(
+        request,
+        "admin_companies.html",
+        browser_language(request),
+        status_code=200 if found is not None else 404,
+        companies=[found] if found is not None else [],
+        company=found,
+        missing=found is None,
+        min_ratings=host_companies.MIN_RATINGS,
         key=key,
     )

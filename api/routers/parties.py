@@ -19,7 +19,9 @@ from models.submissions import (
     ChangeRequest,
     CompanyFeedback,
     MilestoneReport,
+    PlacementEvaluation,
     Receipt,
+    SelfAssessment,
     Validation,
 )
 from operations import internships as ops
@@ -125,6 +127,34 @@ async def assess(
 ) -> Receipt:
     grant.require(internship_id, "assess", party=assessment.assessor)
     return await ops.submit_assessment(client, internship_id, assessment)
+
+
+@router.post(
+    "/{internship_id}/self-assessments",
+    response_model=Receipt,
+    summary="The intern's self-assessment (at a milestone that asks for one, or at the end)",
+)
+async def self_assess(
+    internship_id: Identifier, assessment: SelfAssessment, grant: Party, client: TemporalDep
+) -> Receipt:
+    grant.require(
+        internship_id, "self_assess", party="intern", milestone_id=assessment.milestone_id
+    )
+    if grant.milestone_id is None and assessment.milestone_id is not None:
+        raise HTTPException(403, "this link is for the final self-assessment, not a milestone's")
+    return await ops.submit_self_assessment(client, internship_id, assessment)
+
+
+@router.post(
+    "/{internship_id}/placement-evaluations",
+    response_model=Receipt,
+    summary="The intern's evaluation of the placement, at the end",
+)
+async def evaluate_placement(
+    internship_id: Identifier, evaluation: PlacementEvaluation, grant: Party, client: TemporalDep
+) -> Receipt:
+    grant.require(internship_id, "evaluate_placement", party="intern")
+    return await ops.evaluate_placement(client, internship_id, evaluation)
 
 
 validation_router = APIRouter(prefix="/api/internships", tags=["operators", "parties"])

@@ -26,7 +26,9 @@ from models.submissions import (
     ChangeRequest,
     CompanyFeedback,
     MilestoneReport,
+    PlacementEvaluation,
     Receipt,
+    SelfAssessment,
     Validation,
 )
 from operations import internships as ops
@@ -44,6 +46,8 @@ _TEMPLATES = {
     "feedback": "party_feedback.html",
     "assess": "party_assess.html",
     "validate": "party_validate.html",
+    "self_assess": "party_self_assess.html",
+    "evaluate_placement": "party_placement.html",
 }
 
 
@@ -78,6 +82,10 @@ def _submission_id(grant: PartyGrant, plan: InternshipPlan) -> str:
         return f"web-assessment-{grant.party}"
     if grant.purpose == "validate":
         return "web-validation"
+    if grant.purpose == "self_assess":
+        return f"web-self-assessment-{grant.milestone_id or 'final'}"
+    if grant.purpose == "evaluate_placement":
+        return "web-placement-evaluation"
     return f"web-{grant.purpose}-{grant.milestone_id or 'any'}-{uuid.uuid4().hex[:16]}"
 
 
@@ -252,6 +260,25 @@ def _submission(grant: PartyGrant, form: FormData) -> Any:
             levels=_levels(form),
             comment=_text(form, "comment"),
         )
+    if grant.purpose == "self_assess":
+        return SelfAssessment(
+            submission_id=submission_id,
+            milestone_id=grant.milestone_id,
+            levels=_levels(form),
+            comment=_text(form, "comment"),
+            share_in_badge=grant.milestone_id is None and form.get("share_in_badge") == "yes",
+        )
+    if grant.purpose == "evaluate_placement":
+        # The answers come as the form's words ("4", "yes"), read as the model's numbers.
+        return PlacementEvaluation.model_validate(
+            {
+                "submission_id": submission_id,
+                "tasks_matched": _text(form, "tasks_matched"),
+                "mentor_support": _text(form, "mentor_support"),
+                "would_recommend": _text(form, "would_recommend"),
+                "comments": _text(form, "comments"),
+            }
+        )
     return Validation(
         submission_id=submission_id,
         decision=_text(form, "decision"),
@@ -270,6 +297,10 @@ async def _send(client: Any, internship_id: str, submission: Any) -> Receipt:
         return await ops.submit_feedback(client, internship_id, submission)
     if isinstance(submission, Assessment):
         return await ops.submit_assessment(client, internship_id, submission)
+    if isinstance(submission, SelfAssessment):
+        return await ops.submit_self_assessment(client, internship_id, submission)
+    if isinstance(submission, PlacementEvaluation):
+        return await ops.evaluate_placement(client, internship_id, submission)
     return await ops.validate(client, internship_id, submission)
 
 
@@ -324,5 +355,6 @@ async def party_submit(
         sent=sent,
         purpose=grant.purpose,
         correctable=grant.purpose in CORRECTABLE,
+        final_purposes=("assess", "validate", "self_assess", "evaluate_placement"),
         again_url=request.url.path,
     )
