@@ -215,6 +215,17 @@ async def test_the_intern_self_assesses_and_evaluates_the_placement_on_a_phone(
         headers=site.party(iid, "intern", "self_assess"),
     )
     assert wrong.status_code == 403
+    levels = {o.id: "good" for o in plan.learning_outcomes}
+    for body, status, words in (
+        ({"milestone_id": "mid-term"}, 403, "final self-assessment, not a milestone"),
+        ({}, 409, "already sent the final self-assessment"),
+    ):
+        answer = await site.http.post(
+            f"/api/internships/{iid}/self-assessments",
+            json={"submission_id": f"api-own-{status}", "levels": levels, **body},
+            headers=site.party(iid, "intern", "self_assess"),
+        )
+        assert answer.status_code == status and words in answer.text, answer.text
 
 
 async def _evaluate(site: Api, iid: str, tasks: int, support: int, recommend: bool) -> None:
@@ -320,6 +331,18 @@ async def test_the_school_sees_its_host_companies_by_api_cli_and_page(
     )
     assert own is not None
     assert json.loads(own["payload"])["levels"] == {"lo-web": "good", "lo-team": "excellent"}
+    # The history (the school's): both, every word, in readable fields.
+    history = await site.http.get(f"/api/admin/internships/{third}/history", headers=site.admin)
+    assert history.status_code == 200
+    fields = {
+        entry["kind"]: {f["label"]: f["value"] for f in entry["fields"]}
+        for entry in history.json()["entries"]
+        if entry["kind"] in ("self_assessment", "placement_evaluation")
+    }
+    assert fields["self_assessment"]["levels"] == "lo-web = good, lo-team = excellent"
+    assert fields["self_assessment"]["shared in badge"] == "yes"
+    assert fields["placement_evaluation"]["comments"] == "private words"
+    assert fields["placement_evaluation"]["tasks matched the agreement (1-5)"] == "3"
     await _assess_and_validate(site, plans[0], "pass")
     await _assess_and_validate(site, plans[1], "fail")
     for plan, phase in ((plans[0], "completed"), (plans[1], "not_certified")):
