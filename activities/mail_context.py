@@ -83,8 +83,8 @@ def about(
     if kind in MILESTONE_KINDS:
         values.update(_milestone(plan, notification, status, language))
     party = notification.values.get("party") or notification.values.get("failed_role")
-    if party in ("intern", "tutor", "mentor"):
-        values["party_name"] = plan.person(party).name  # type: ignore[arg-type]
+    if party in plan.signatories():
+        values["party_name"] = plan.person(party).name
     return values
 
 

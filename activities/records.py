@@ -29,6 +29,7 @@ SUBMISSION_KINDS = frozenset(
         "assessment",
         "validation",
         "amendment",
+        "paper_signature",
         "pause",
         "resume",
         "extension",
@@ -44,7 +45,8 @@ _SUBMISSION_COLUMNS = frozenset({"late", "milestone_id", "plan_version"})
 
 def plan_parties(plan: InternshipPlan) -> list[tuple[str, str, str, str, Language]]:
     """(role, id, name, e-mail, language) of everyone the plan names: the three parties, the host
-    company (in its mentor's language) and the operator (the institution, in its tutor's)."""
+    company (in its mentor's language), the operator (the institution, in its tutor's) and the
+    plan's other signers."""
     return [
         ("intern", plan.intern.id, plan.intern.name, plan.intern.email, plan.intern.language),
         ("tutor", plan.tutor.id, plan.tutor.name, plan.tutor.email, plan.tutor.language),
@@ -62,6 +64,10 @@ def plan_parties(plan: InternshipPlan) -> list[tuple[str, str, str, str, Languag
             plan.institution.name,
             plan.institution.email,
             plan.tutor.language,
+        ),
+        *(
+            (signer.role, signer.id, signer.name, signer.email, signer.language)
+            for signer in plan.signers
         ),
     ]
 

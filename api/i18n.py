@@ -16,6 +16,10 @@ PARTY: Final = {
     "intern": N_("Intern"),
     "tutor": N_("Institution tutor"),
     "mentor": N_("Company mentor"),
+    "guardian": N_("Guardian of the intern"),
+    "company_representative": N_("Company representative"),
+    "sending_coordinator": N_("Sending institution coordinator"),
+    "receiving_coordinator": N_("Receiving institution coordinator"),
 }
 MODE: Final = {"on-site": N_("on site"), "remote": N_("remote"), "hybrid": N_("hybrid")}
 #: A phase, after "The internship is now".

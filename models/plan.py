@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -18,6 +18,19 @@ Party = Literal["intern", "tutor", "mentor"]
 mentor (who speaks for the host company)."""
 
 PARTIES: tuple[Party, ...] = ("intern", "tutor", "mentor")
+
+SignerRole = Literal[
+    "guardian", "company_representative", "sending_coordinator", "receiving_coordinator"
+]
+"""Who else may sign the learning agreement, when the plan names them: the intern's guardian
+(when the intern is a minor), the host company's legal representative (beside the mentor), and
+the coordinators of the sending and the receiving institution."""
+SIGNER_ROLES: tuple[SignerRole, ...] = get_args(SignerRole)
+
+Signatory = Literal[Party, SignerRole]
+"""Anyone whose approval the learning agreement may need: the three parties always, the optional
+signers when the plan names them."""
+SIGNATORIES: tuple[Signatory, ...] = (*PARTIES, *SIGNER_ROLES)
 
 
 class Problems:
@@ -47,6 +60,13 @@ class Person(StrictModel):
     name: Name
     email: Email
     language: Language = "en"
+
+
+class Signer(Person):
+    """An optional signer of the learning agreement, with their own contact and language: asked,
+    reminded and bound by the deadline like the three parties."""
+
+    role: SignerRole
 
 
 class Institution(StrictModel):
@@ -171,6 +191,9 @@ class InternshipPlan(StrictModel):
     validation_window: timedelta = timedelta(days=7)
     """After both assessments: how long the institution has to validate the result."""
     badge: BadgeTemplate
+    signers: tuple[Signer, ...] = ()
+    """Who signs the learning agreement besides the intern, the tutor and the mentor (each role
+    at most once); plans written before this field have none."""
 
     @model_validator(mode="after")
     def _consistent(self) -> InternshipPlan:
@@ -193,6 +216,7 @@ class InternshipPlan(StrictModel):
         for name in ("assessment_window", "validation_window"):
             if getattr(self, name) <= timedelta(0):
                 problems.add((name,), "must be positive", getattr(self, name))
+        problems.unique(("signers",), [signer.role for signer in self.signers])
         problems.unique(("learning_outcomes",), [o.id for o in self.learning_outcomes])
         problems.unique(("milestones",), [m.id for m in self.milestones])
         problems.unique(("rubric", "levels"), [level.id for level in self.rubric.levels])
@@ -254,8 +278,20 @@ class InternshipPlan(StrictModel):
         mine, theirs = self.model_dump(), other.model_dump()
         return {key for key in mine if key != "version" and mine[key] != theirs[key]}
 
-    def person(self, party: Party) -> Person:
-        return {"intern": self.intern, "tutor": self.tutor, "mentor": self.mentor}[party]
+    def signatories(self) -> tuple[Signatory, ...]:
+        """Everyone whose approval this version of the learning agreement needs, in a fixed order:
+        the three parties, then the plan's signers."""
+        named = {signer.role for signer in self.signers}
+        return (*PARTIES, *(role for role in SIGNER_ROLES if role in named))
+
+    def person(self, party: Signatory) -> Person:
+        """The person in a role the plan names (a party, or one of its signers)."""
+        found = {"intern": self.intern, "tutor": self.tutor, "mentor": self.mentor}.get(party)
+        if found is None:
+            found = next((s for s in self.signers if s.role == party), None)
+        if found is None:
+            raise ValueError(f"this plan has no {party}")
+        return found
 
     def milestone(self, milestone_id: str) -> Milestone | None:
         return next((m for m in self.milestones if m.id == milestone_id), None)

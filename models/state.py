@@ -26,6 +26,9 @@ class Signature(StrictModel):
 
     approval: Approval
     at: AwareDatetime
+    signed_on_paper: AwareDatetime | None = None
+    """For a signature given on paper and recorded by an operator: when it was signed (`at` is
+    when it was recorded; its note is the approval's comment)."""
 
 
 class InternshipState(BaseModel):

@@ -51,6 +51,11 @@ class SignatureView(StrictModel):
     party: str
     plan_version: int
     at: AwareDatetime
+    on_paper: bool = False
+    signed_at: AwareDatetime | None = None
+    """On paper: when it was signed (`at` is when an operator recorded it)."""
+    note: str | None = None
+    """On paper: the operator's note."""
 
 
 class Deadline(StrictModel):

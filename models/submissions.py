@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from models.base import Identifier, StrictModel, Text
-from models.plan import InternshipPlan, Party
+from models.plan import InternshipPlan, Signatory
 
 SubmissionId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", strip_whitespace=True)
@@ -17,7 +17,7 @@ SubmissionId = Annotated[
 
 class Approval(StrictModel):
     submission_id: SubmissionId
-    party: Party
+    party: Signatory
     plan_version: int = Field(ge=1)
     comment: Text | None = None
 
@@ -95,7 +95,7 @@ class ChangeRequest(StrictModel):
     """A party asks the operator to change the plan before approving it."""
 
     submission_id: SubmissionId
-    party: Party
+    party: Signatory
     plan_version: int = Field(ge=1)
     comment: Text
 
@@ -106,8 +106,20 @@ class Amendment(StrictModel):
 
     submission_id: SubmissionId
     plan: InternshipPlan
-    concerns: tuple[Party, ...] = ()
+    concerns: tuple[Signatory, ...] = ()
     reason: Text
+
+
+class PaperSignature(StrictModel):
+    """An operator records a signature given on paper: it counts as that signer's approval of
+    the current plan version."""
+
+    submission_id: SubmissionId
+    role: Signatory
+    signed_at: AwareDatetime
+    """When the signer signed the paper."""
+    note: Text
+    """Where the paper is, or anything else worth keeping with it."""
 
 
 class Pause(StrictModel):

@@ -33,7 +33,7 @@ from temporalio.worker import Worker
 
 from models.activities import AuditEvent, BadgeRequest, Notification, StoredBadge
 from models.ids import credential_id_for
-from models.plan import PARTIES, InternshipPlan, Milestone
+from models.plan import SIGNATORIES, InternshipPlan, Milestone
 from models.status import InternshipOutcome, Phase
 from models.submissions import (
     Approval,
@@ -69,7 +69,7 @@ SUBMISSION_KINDS = frozenset(
     }
 )
 
-_ROLE_ORDER = {role: i for i, role in enumerate((*PARTIES, "operator", "system"))}
+_ROLE_ORDER = {role: i for i, role in enumerate((*SIGNATORIES, "operator", "system"))}
 _TYPE_ORDER = {"act": 0, "phase": 1, "e-mail": 2}
 
 
@@ -400,7 +400,7 @@ async def _everyone_on_time(
             step.kind == "approval_request" and step.role == party for step in stand_ins.steps
         )
 
-    for party in PARTIES:
+    for party in plan.signatories():
         await _until(partial(asked, party))
         approval = Approval(
             submission_id=f"rehearsal-approval-{party}", party=party, plan_version=plan.version

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, get_args
 
 from models.activities import Notification
-from models.plan import PARTIES, Party
+from models.plan import SIGNATORIES, Signatory
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 
@@ -23,8 +23,8 @@ milestone, send company feedback, assess the internship, validate the result; th
 self-assessment (at a milestone, or at the end without one) and evaluation of the placement."""
 
 PURPOSES: Final[tuple[Purpose, ...]] = get_args(Purpose)
-WHO_MAY: Final[dict[Purpose, frozenset[Party]]] = {
-    "approve": frozenset(PARTIES),
+WHO_MAY: Final[dict[Purpose, frozenset[Signatory]]] = {
+    "approve": frozenset(SIGNATORIES),
     "report": frozenset({"intern"}),
     "feedback": frozenset({"mentor"}),
     "assess": frozenset({"mentor", "tutor"}),
@@ -61,7 +61,7 @@ class PartyGrant:
     """What a valid token allows: one party, one purpose, one internship (and milestone)."""
 
     internship_id: str
-    party: Party
+    party: Signatory
     purpose: Purpose
     milestone_id: str | None
     expires_at: datetime
@@ -100,7 +100,7 @@ def _mac(secret: bytes, body: str) -> bytes:
 def make_token(
     secret: bytes,
     internship_id: str,
-    party: Party,
+    party: Signatory,
     purpose: Purpose,
     milestone_id: str | None = None,
     valid_for: timedelta = DEFAULT_VALIDITY,
@@ -162,7 +162,7 @@ def read_token(secret: bytes, token: str, now: datetime | None = None) -> PartyG
 def party_link(
     settings: Settings,
     internship_id: str,
-    party: Party,
+    party: Signatory,
     purpose: Purpose,
     milestone_id: str | None = None,
     valid_for: timedelta = DEFAULT_VALIDITY,
@@ -206,9 +206,9 @@ def notification_link(
     (`<workflow id>/<kind>/<key>/<role>`)."""
     purpose = _LINKED_KINDS.get(notification.kind)
     role = notification.recipient_role
-    if purpose is None or role not in PARTIES:
+    if purpose is None or role not in SIGNATORIES:
         return None
-    party: Party = role
+    party: Signatory = role
     milestone_id = None
     if purpose == "report":
         milestone_id = notification.notification_id.split("/")[-2]

@@ -23,11 +23,12 @@ def signed(party: str, version: int) -> Signature:
 
 
 def test_an_approval_counts_from_the_version_its_party_must_approve() -> None:
+    plan = sample_plan(DEADLINE)
     state = InternshipState(required_since={"intern": 2, "tutor": 1, "mentor": 1})
     state.signatures += [signed("intern", 1), signed("tutor", 1)]
-    assert rules.unapproved(state) == ["intern", "mentor"]
+    assert rules.unapproved(plan, state) == ["intern", "mentor"]
     state.signatures.append(signed("intern", 2))
-    assert rules.unapproved(state) == ["mentor"]
+    assert rules.unapproved(plan, state) == ["mentor"]
 
 
 def test_refusals_name_what_is_wrong() -> None:

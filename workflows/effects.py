@@ -61,6 +61,10 @@ BADGE_IN_TWO_STEPS = "badge-in-two-steps"
 #: an evaluation of the placement (`final_review`). Runs recorded before it send no such e-mail.
 INTERN_FINAL_REVIEW = "intern-final-review"
 
+#: Version marker: the learning agreement's e-mails (approval requests, cancellation) go to every
+#: signer the plan names, not only to the intern, the tutor and the mentor.
+PLAN_SIGNERS = "plan-signers"
+
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
 ENDING_MAIL: frozenset[NotificationKind] = frozenset(

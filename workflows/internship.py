@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from models.activities import AuditEvent, BadgeRequest
     from models.ids import audit_event_id, badge_mail_id, workflow_id_for
-    from models.plan import PARTIES, Milestone, Party
+    from models.plan import PARTIES, Milestone, Signatory
     from models.state import InternshipInput, Signature
     from models.status import InternshipOutcome, InternshipStatus, Phase
     from models.submissions import (
@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         CompanyFeedback,
         Extension,
         MilestoneReport,
+        PaperSignature,
         Pause,
         PlacementEvaluation,
         Receipt,
@@ -87,7 +88,7 @@ class InternshipWorkflow:
         self.s = start.state.model_copy(deep=True)
         """Everything that survives continue-as-new, in one object (see models/state.py)."""
         if not self.s.required_since:
-            self.s.required_since = dict.fromkeys(PARTIES, start.plan.version)
+            self.s.required_since = dict.fromkeys(start.plan.signatories(), start.plan.version)
         if self.s.timeline:  # carried by a run recorded before the audit trail was the timeline
             self.s.records = max(self.s.records, len(self.s.timeline))
             self.s.timeline = []
@@ -151,13 +152,13 @@ class InternshipWorkflow:
         await effects.save_plan(self._plan)
         self.s.started = True
         await self._enter(Phase.PLANNING)
-        for party in PARTIES:
+        for party in self._signatories():
             await self._ask_approval(party, version)
 
     async def _planning(self) -> InternshipOutcome | None:
-        """Until every party has approved the current plan version: remind before the deadline,
+        """Until every signer has approved the current plan version: remind before the deadline,
         start over when the plan is amended, cancel when the deadline passes."""
-        while not (not rules.unapproved(self.s)):
+        while not self._agreed():
             plan = self._plan
             reminders = [
                 (f"v{plan.version}-{i}", plan.agreement_deadline - before)
@@ -176,16 +177,16 @@ class InternshipWorkflow:
             # The lambdas below are awaited within this iteration, so late binding is safe.
             await self._main_wait(
                 lambda: stop_at,  # noqa: B023
-                lambda: (not rules.unapproved(self.s)) or self._plan.version != version,  # noqa: B023
+                lambda: self._agreed() or self._plan.version != version,  # noqa: B023
             )
             if self.s.withdrawal is not None:
                 return await self._withdraw()
-            if (not rules.unapproved(self.s)) or self._plan.version != version:
+            if self._agreed() or self._plan.version != version:
                 continue
             if stop_key == "deadline":
                 return await self._cancel_unapproved()
             _add(self.s.agreement_reminders_sent, stop_key)
-            for party in rules.unapproved(self.s):
+            for party in rules.unapproved(self._plan, self.s):
                 await self._mail.notify(
                     "agreement_reminder",
                     party,
@@ -358,10 +359,10 @@ class InternshipWorkflow:
     async def _cancel_unapproved(self) -> InternshipOutcome:
         self.s.reason = (
             f"the learning agreement (version {self._plan.version}) was not approved by "
-            f"{', '.join(rules.unapproved(self.s))} before its deadline"
+            f"{', '.join(rules.unapproved(self._plan, self.s))} before its deadline"
         )
         await self._enter(Phase.CANCELLED, detail={"reason": self.s.reason})
-        for party in PARTIES:
+        for party in self._signatories():
             await self._mail.notify("cancellation", party, key="final", reason=self.s.reason)
         return self._outcome()
 
@@ -427,14 +428,13 @@ class InternshipWorkflow:
 
     @workflow.update
     async def amend(self, amendment: Amendment) -> Receipt:
-        """A new plan version. Rule: the parties the amendment concerns approve again; a change
-        to a core section (period, mode, hours, outcomes, milestones, rubric) concerns everyone;
-        other approvals carry over. Every earlier signature is kept with its version."""
+        """A new plan version. Rule: the signers the amendment concerns approve again, and so
+        does every signer it adds; a change to a core section (period, mode, hours, outcomes,
+        milestones, rubric) concerns every signer; other approvals carry over. Every earlier
+        signature is kept with its version."""
         new = amendment.plan
-        concerned = set(amendment.concerns)
+        concerned = rules.concerned(self._plan, new, amendment.concerns)
         sections = self._plan.changed_sections(new)
-        if sections & rules.CORE_SECTIONS:
-            concerned = set(PARTIES)
 
         def apply() -> None:
             self._plan = new
@@ -453,7 +453,7 @@ class InternshipWorkflow:
             reason=amendment.reason,
         )
         await effects.save_plan(self._plan)
-        for party in PARTIES:
+        for party in self._signatories():
             if party in concerned:
                 await self._ask_approval(party, new.version)
         return receipt
@@ -462,6 +462,27 @@ class InternshipWorkflow:
     @_once
     def _check_amendment(self, amendment: Amendment) -> None:
         rules.check_amendment(self._plan, self.s, amendment, workflow.now())
+
+    @workflow.update
+    async def record_paper_signature(self, paper: PaperSignature) -> Receipt:
+        """A signature given on paper, recorded by an operator: the signer's approval of the
+        current version."""
+        signature = rules.paper_signature(self._plan, paper, workflow.now())
+        return await self._accept(
+            paper.submission_id,
+            "paper_signature",
+            "operator",
+            lambda: self.s.signatures.append(signature),
+            role=paper.role,
+            plan_version=self._plan.version,
+            signed_at=paper.signed_at.isoformat(),
+            note=paper.note,
+        )
+
+    @record_paper_signature.validator
+    @_once
+    def _check_paper_signature(self, paper: PaperSignature) -> None:
+        rules.check_paper_signature(self._plan, self.s, paper, workflow.now())
 
     # ----------------------------------------------------------------- during the internship
 
@@ -773,7 +794,15 @@ class InternshipWorkflow:
             # internship goes on, and the error is logged for the operator (ids only).
             workflow.logger.error("record %s %s refused: %s", kind, key, failure.cause)
 
-    async def _ask_approval(self, party: Party, version: int) -> None:
+    def _agreed(self) -> bool:
+        return not rules.unapproved(self._plan, self.s)
+
+    def _signatories(self) -> tuple[Signatory, ...]:
+        """Whom the agreement's e-mails go to: since the `plan-signers` patch, every signer of the
+        plan in force; runs recorded before it (three parties, no signers) take the old path."""
+        return self._plan.signatories() if workflow.patched(effects.PLAN_SIGNERS) else PARTIES
+
+    async def _ask_approval(self, party: Signatory, version: int) -> None:
         """Ask for an approval of one plan version (the version is fixed by the caller: an
         amendment may arrive while the requests for the previous version are going out)."""
         await self._mail.notify("approval_request", party, key=f"v{version}", version=str(version))

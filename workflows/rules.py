@@ -7,13 +7,14 @@ reads (the API turns them into 409/422).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import ValidationError
 
 from models.evaluation import achieved_levels, shortfalls
-from models.plan import PARTIES, InternshipPlan, Milestone, Party
-from models.state import InternshipState
+from models.plan import InternshipPlan, Milestone, Signatory
+from models.state import InternshipState, Signature
 from models.status import Deadline, InternshipStatus, MilestoneState, Phase, SignatureView
 from models.submissions import (
     Amendment,
@@ -23,6 +24,7 @@ from models.submissions import (
     CompanyFeedback,
     Extension,
     MilestoneReport,
+    PaperSignature,
     PlacementEvaluation,
     SelfAssessment,
     Validation,
@@ -59,8 +61,43 @@ def has_approved(state: InternshipState, party: str) -> bool:
     )
 
 
-def unapproved(state: InternshipState) -> list[Party]:
-    return [party for party in PARTIES if not has_approved(state, party)]
+def unapproved(plan: InternshipPlan, state: InternshipState) -> list[Signatory]:
+    """The signers of the plan in force who have not approved it (a version they still count
+    for): the internship starts only when there are none."""
+    return [role for role in plan.signatories() if not has_approved(state, role)]
+
+
+def concerned(old: InternshipPlan, new: InternshipPlan, concerns: Iterable[str]) -> list[Signatory]:
+    """Whose approval an amendment asks again: the signers it names, every signer the new
+    version adds, and every signer when it changes a core section."""
+    if old.changed_sections(new) & CORE_SECTIONS:
+        return list(new.signatories())
+    added = set(new.signatories()) - set(old.signatories())
+    return [role for role in new.signatories() if role in added or role in set(concerns)]
+
+
+def paper_signature(plan: InternshipPlan, paper: PaperSignature, now: datetime) -> Signature:
+    """A signature given on paper, kept as the signer's approval of the current version."""
+    approval = Approval(
+        submission_id=paper.submission_id,
+        party=paper.role,
+        plan_version=plan.version,
+        comment=paper.note,
+    )
+    return Signature(approval=approval, at=now, signed_on_paper=paper.signed_at)
+
+
+def signature_view(signature: Signature) -> SignatureView:
+    approval = signature.approval
+    paper = signature.signed_on_paper is not None
+    return SignatureView(
+        party=approval.party,
+        plan_version=approval.plan_version,
+        at=signature.at,
+        on_paper=paper,
+        signed_at=signature.signed_on_paper,
+        note=approval.comment if paper else None,
+    )
 
 
 def outstanding(state: InternshipState, milestone: Milestone) -> list[str]:
@@ -114,7 +151,7 @@ def status(plan: InternshipPlan, state: InternshipState, now: datetime) -> Inter
         internship_id=plan.internship_id,
         phase=reported_phase(state),
         plan_version=plan.version,
-        approvals={party: has_approved(state, party) for party in PARTIES},
+        approvals={role: has_approved(state, role) for role in plan.signatories()},
         start=dates.start,
         end=dates.end,
         paused_for=state.shift.total_seconds(),
@@ -134,10 +171,7 @@ def status(plan: InternshipPlan, state: InternshipState, now: datetime) -> Inter
         achieved_levels=achieved(plan, state) if not missing_assessors(state) else {},
         credential_id=state.credential_id,
         reason=state.reason,
-        signatures=tuple(
-            SignatureView(party=s.approval.party, plan_version=s.approval.plan_version, at=s.at)
-            for s in state.signatures
-        ),
+        signatures=tuple(signature_view(s) for s in state.signatures),
         deadlines=tuple(phase_deadlines(plan, state)),
     ).at(now)
 
@@ -199,8 +233,46 @@ def require_levels(plan: InternshipPlan, levels: dict[str, str], complete: bool)
 def check_approval(plan: InternshipPlan, state: InternshipState, approval: Approval) -> None:
     require_phase(state, "an approval", {Phase.PLANNING})
     require_current_version(plan, approval.plan_version)
+    require_signer(plan, approval.party)
     if has_approved(state, approval.party):
         raise ValueError(f"the {approval.party} has already approved this plan version")
+
+
+def require_signer(plan: InternshipPlan, role: str) -> None:
+    if role not in plan.signatories():
+        raise ValueError(
+            f"plan version {plan.version} has no {role} among its signers "
+            f"({', '.join(plan.signatories())}); to add one, amend the plan's signers"
+        )
+
+
+def check_paper_signature(
+    plan: InternshipPlan, state: InternshipState, paper: PaperSignature, now: datetime
+) -> None:
+    """A paper signature counts as an approval of the current version: only during planning,
+    only for a signer the plan names who has not approved yet, and signed no later than now."""
+    require_phase(state, "a paper signature", {Phase.PLANNING})
+    require_signer(plan, paper.role)
+    signed = next(
+        (
+            s
+            for s in reversed(state.signatures)
+            if s.approval.party == paper.role
+            and s.approval.plan_version >= state.required_since.get(paper.role, 1)
+        ),
+        None,
+    )
+    if signed is not None:
+        how = "on paper" if signed.signed_on_paper is not None else "through their link"
+        raise ValueError(
+            f"the {paper.role} has already approved plan version {signed.approval.plan_version} "
+            f"({how}, recorded {signed.at.isoformat()}): there is nothing to record"
+        )
+    if paper.signed_at > now:
+        raise ValueError(
+            f"signed_at {paper.signed_at.isoformat()} is in the future; give the date the "
+            "paper was signed"
+        )
 
 
 def check_change_request(
@@ -226,6 +298,13 @@ def check_amendment(
         raise ValueError("the amended plan's agreement_deadline has already passed")
     if not plan.changed_sections(new):
         raise ValueError("the amended plan is the same as the current one")
+    absent = [role for role in amendment.concerns if role not in new.signatories()]
+    if absent:
+        raise ValueError(
+            f"the amendment concerns {', '.join(absent)}, but the amended plan has no such "
+            f"signer (its signers: {', '.join(new.signatories())}); add them to its signers "
+            "or leave them out of concerns"
+        )
 
 
 def check_report(plan: InternshipPlan, state: InternshipState, report: MilestoneReport) -> None:
