@@ -113,6 +113,23 @@ async def test_a_plan_past_its_agreement_deadline_is_refused_and_nothing_starts(
     assert (await api.start(retimed)).status_code == 201
 
 
+async def test_a_plan_naming_a_badge_image_not_shipped_is_refused_at_the_start(api: Api) -> None:
+    """Its badge e-mail could never carry the image: refused before anything starts."""
+    plan = planned()
+    plan = plan.model_copy(
+        update={"badge": plan.badge.model_copy(update={"image": "our-logo.png"}), "version": 1}
+    )
+    refused = await api.start(plan)
+    assert refused.status_code == 422, refused.text
+    body = refused.json()
+    assert body["errors"] == [{"field": "body.badge.image", "message": body["detail"]}]
+    assert "badge.image 'our-logo.png' is not an image internflow ships (badge.png)" in (
+        detail(refused)
+    )
+    assert not await workflow_exists(api.client, plan.internship_id)
+    assert await api.recorded(plan.internship_id) == (0, 0)
+
+
 async def test_the_same_plan_is_idempotent_and_a_different_one_is_refused(api: Api) -> None:
     plan = planned()
     iid = plan.internship_id
