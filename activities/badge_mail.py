@@ -8,6 +8,8 @@ from email.message import EmailMessage
 from importlib import resources
 from typing import Any
 
+from temporalio.exceptions import ApplicationError
+
 from badges.bake import bake_png
 from badges.share import ShareLinks, credential_facts, share_links
 from badges.vcjwt import decode_jwt
@@ -16,7 +18,6 @@ from models.ids import credential_id_for
 from models.plan import InternshipPlan
 from runtime.badge_links import badge_choices_link
 from runtime.settings import Settings
-from temporalio.exceptions import ApplicationError
 
 
 def N_(message: str) -> str:
@@ -27,9 +28,7 @@ def N_(message: str) -> str:
 #: What a share says, in the earner's words (the badge page and the badge e-mail).
 SHARE_POST = N_("I earned the Open Badge “%(badge)s” from %(issuer)s.")
 SHARE_SUBJECT = N_("My Open Badge: %(badge)s")
-SHARE_BODY = N_(
-    "I earned the Open Badge “%(badge)s” from %(issuer)s. See it and check it here:"
-)
+SHARE_BODY = N_("I earned the Open Badge “%(badge)s” from %(issuer)s. See it and check it here:")
 
 
 def badge_page_url(public_base_url: str, credential_uuid: str) -> str:
@@ -76,9 +75,7 @@ def badge_mail_values(
 def shipped_badge_images() -> list[str]:
     """The badge images internflow ships, by file name (what a plan's badge.image may name)."""
     folder = resources.files("badges") / "images"
-    return sorted(
-        entry.name for entry in folder.iterdir() if entry.name.endswith(".png")
-    )
+    return sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".png"))
 
 
 def badge_image(name: str) -> bytes:
@@ -103,6 +100,4 @@ def attach_badge(message: EmailMessage, plan: InternshipPlan, stored: str) -> No
         baked = bake_png(badge_image(plan.badge.image), stored)
         attachment, subtype, filename = stored.encode(), "json", "credential.json"
     message.add_attachment(baked, maintype="image", subtype="png", filename="badge.png")
-    message.add_attachment(
-        attachment, maintype="application", subtype=subtype, filename=filename
-    )
+    message.add_attachment(attachment, maintype="application", subtype=subtype, filename=filename)

@@ -9,6 +9,17 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import asyncpg
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.badge_mail import shipped_badge_images
 from models.plan import InternshipPlan
 from models.state import InternshipInput, InternshipState
 from models.status import InternshipStatus
@@ -30,18 +41,7 @@ from models.submissions import (
 )
 from runtime import search_attributes
 from runtime.settings import Settings
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-)
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 from workflows.internship import InternshipWorkflow, workflow_id_for
-
-from activities.badge_mail import shipped_badge_images
 
 
 class OperationRejected(Exception):
@@ -162,9 +162,7 @@ def _deadline_passed(plan: InternshipPlan) -> PlanRefused:
     )
 
 
-def _different_plan(
-    plan: InternshipPlan, running: Sequence[InternshipPlan]
-) -> OperationRejected:
+def _different_plan(plan: InternshipPlan, running: Sequence[InternshipPlan]) -> OperationRejected:
     current = max(running, key=lambda p: p.version)
     sections = sorted(current.changed_sections(plan))
     differs = f"; it differs in {', '.join(sections)}" if sections else ""
@@ -177,9 +175,7 @@ def _different_plan(
     )
 
 
-async def _running_plans(
-    client: Client, internship_id: str
-) -> list[InternshipPlan] | None:
+async def _running_plans(client: Client, internship_id: str) -> list[InternshipPlan] | None:
     """The plans the running workflow's runs were started with (its first run's and, after a
     continue-as-new, its current run's, which carries the plan as amended); None if no workflow
     runs under the id."""
@@ -192,27 +188,20 @@ async def _running_plans(
     if described.status != WorkflowExecutionStatus.RUNNING:
         return None
     first_run = described.raw_description.workflow_execution_info.first_run_id
-    runs = [
-        described.run_id,
-        *([first_run] if first_run and first_run != described.run_id else []),
-    ]
+    runs = [described.run_id, *([first_run] if first_run and first_run != described.run_id else [])]
     inputs = [await _start_input(client, internship_id, run) for run in runs if run]
     plans = [start.plan for start in inputs if start is not None]
     return plans or None
 
 
-async def _start_input(
-    client: Client, internship_id: str, run_id: str
-) -> InternshipInput | None:
+async def _start_input(client: Client, internship_id: str, run_id: str) -> InternshipInput | None:
     """A run's input, from the first event of its history (WorkflowExecutionStarted); None when
     Temporal no longer keeps the run (a first run closed longer ago than the retention period)."""
     handle = client.get_workflow_handle(workflow_id_for(internship_id), run_id=run_id)
     try:
         async for event in handle.fetch_history_events(page_size=1):
             started = event.workflow_execution_started_event_attributes
-            values = await client.data_converter.decode_wrapper(
-                started.input, [InternshipInput]
-            )
+            values = await client.data_converter.decode_wrapper(started.input, [InternshipInput])
             result: InternshipInput = values[0]
             return result
     except RPCError as error:
@@ -227,8 +216,7 @@ async def recorded_plan_versions(
 ) -> list[InternshipPlan]:
     """Every plan version the records hold for the internship (none before its first record)."""
     rows = await conn.fetch(
-        "SELECT plan FROM plan_versions WHERE internship_id = $1 ORDER BY version",
-        internship_id,
+        "SELECT plan FROM plan_versions WHERE internship_id = $1 ORDER BY version", internship_id
     )
     return [InternshipPlan.model_validate_json(row["plan"]) for row in rows]
 
@@ -247,24 +235,16 @@ async def workflow_institution(client: Client, internship_id: str) -> str | None
     if found:
         return found
     info = described.raw_description.workflow_execution_info
-    start = await _start_input(
-        client, internship_id, info.first_run_id or described.run_id
-    )
+    start = await _start_input(client, internship_id, info.first_run_id or described.run_id)
     return start.plan.institution.id if start is not None else None
 
 
-def handle_for(
-    client: Client, internship_id: str
-) -> WorkflowHandle[InternshipWorkflow, Any]:
-    return client.get_workflow_handle_for(
-        InternshipWorkflow.run, workflow_id_for(internship_id)
-    )
+def handle_for(client: Client, internship_id: str) -> WorkflowHandle[InternshipWorkflow, Any]:
+    return client.get_workflow_handle_for(InternshipWorkflow.run, workflow_id_for(internship_id))
 
 
 async def status(client: Client, internship_id: str) -> InternshipStatus:
-    result: InternshipStatus = await _query(
-        client, internship_id, InternshipWorkflow.status
-    )
+    result: InternshipStatus = await _query(client, internship_id, InternshipWorkflow.status)
     return result
 
 
@@ -284,12 +264,8 @@ async def approve(client: Client, internship_id: str, approval: Approval) -> Rec
     return await _update(client, internship_id, InternshipWorkflow.approve, approval)
 
 
-async def request_changes(
-    client: Client, internship_id: str, request: ChangeRequest
-) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.request_changes, request
-    )
+async def request_changes(client: Client, internship_id: str, request: ChangeRequest) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.request_changes, request)
 
 
 async def amend(client: Client, internship_id: str, amendment: Amendment) -> Receipt:
@@ -308,25 +284,15 @@ async def extend(client: Client, internship_id: str, extension: Extension) -> Re
     return await _update(client, internship_id, InternshipWorkflow.extend, extension)
 
 
-async def submit_report(
-    client: Client, internship_id: str, report: MilestoneReport
-) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.submit_report, report
-    )
+async def submit_report(client: Client, internship_id: str, report: MilestoneReport) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.submit_report, report)
 
 
-async def submit_feedback(
-    client: Client, internship_id: str, feedback: CompanyFeedback
-) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.submit_feedback, feedback
-    )
+async def submit_feedback(client: Client, internship_id: str, feedback: CompanyFeedback) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.submit_feedback, feedback)
 
 
-async def signal_feedback(
-    client: Client, internship_id: str, feedback: CompanyFeedback
-) -> None:
+async def signal_feedback(client: Client, internship_id: str, feedback: CompanyFeedback) -> None:
     """Fire-and-forget feedback (a signal): duplicates are absorbed, invalid ones dropped."""
     try:
         await handle_for(client, internship_id).signal(
@@ -336,12 +302,8 @@ async def signal_feedback(
         raise _rejection(internship_id, error) from None
 
 
-async def submit_assessment(
-    client: Client, internship_id: str, assessment: Assessment
-) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.submit_assessment, assessment
-    )
+async def submit_assessment(client: Client, internship_id: str, assessment: Assessment) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.submit_assessment, assessment)
 
 
 async def submit_self_assessment(
@@ -355,26 +317,18 @@ async def submit_self_assessment(
 async def evaluate_placement(
     client: Client, internship_id: str, evaluation: PlacementEvaluation
 ) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.evaluate_placement, evaluation
-    )
+    return await _update(client, internship_id, InternshipWorkflow.evaluate_placement, evaluation)
 
 
-async def validate(
-    client: Client, internship_id: str, validation: Validation
-) -> Receipt:
+async def validate(client: Client, internship_id: str, validation: Validation) -> Receipt:
     return await _update(client, internship_id, InternshipWorkflow.validate, validation)
 
 
-async def withdraw(
-    client: Client, internship_id: str, withdrawal: Withdrawal
-) -> Receipt:
+async def withdraw(client: Client, internship_id: str, withdrawal: Withdrawal) -> Receipt:
     return await _update(client, internship_id, InternshipWorkflow.withdraw, withdrawal)
 
 
-async def _update(
-    client: Client, internship_id: str, update: Any, argument: Any
-) -> Receipt:
+async def _update(client: Client, internship_id: str, update: Any, argument: Any) -> Receipt:
     """Send an update and return the workflow's receipt once Temporal has accepted it. An update
     that meets a run just as it continues as new is sent again to the next run: the submission id
     makes that safe."""
@@ -387,9 +341,7 @@ async def _update(
             if attempt < 2 and await _continued_as_new(handle):
                 continue
             cause = failed.cause
-            message = (
-                cause.message if isinstance(cause, ApplicationError) else str(cause)
-            )
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise OperationRejected(message) from None
         except RPCError as error:
             if attempt < 2 and await _continued_as_new(handle):
@@ -405,10 +357,7 @@ async def _continued_as_new(handle: WorkflowHandle[Any, Any]) -> bool:
     except RPCError:
         return False
     first_run = described.raw_description.workflow_execution_info.first_run_id
-    return (
-        described.status == WorkflowExecutionStatus.RUNNING
-        and first_run != described.run_id
-    )
+    return described.status == WorkflowExecutionStatus.RUNNING and first_run != described.run_id
 
 
 def _rejection(internship_id: str, error: RPCError) -> OperationRejected:
