@@ -1,6 +1,6 @@
 """`internflow start`, `rehearse`, `list`, `status`, `history`, and the parties' and operators'
-steps: approve, report, feedback, assess, self-assess, evaluate-placement, validate, pause,
-resume, extend, withdraw."""
+steps: approve, paper-signature, report, feedback, assess, self-assess, evaluate-placement,
+validate, pause, resume, extend, withdraw."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from cli.common import (
     _submit,
     console,
 )
-from models.plan import InternshipPlan
+from models.plan import InternshipPlan, Signatory
 from models.records import InternshipRow, TimelineRow
 from models.status import Phase
 from models.submissions import (
@@ -44,6 +44,7 @@ from models.submissions import (
     CompanyFeedback,
     Extension,
     MilestoneReport,
+    PaperSignature,
     Pause,
     PlacementEvaluation,
     Receipt,
@@ -469,8 +470,8 @@ async def _recorded_plan_version(internship_id: str) -> int:
 def approve(
     internship_id: InternshipId,
     party: Annotated[
-        Literal["intern", "tutor", "mentor"],
-        typer.Option(help="Who approves: intern, tutor or mentor."),
+        Signatory,
+        typer.Option(help="Who approves: intern, tutor, mentor or another signer the plan names."),
     ],
     version: Annotated[
         int | None, typer.Option(help="The plan version approved (default: the current one).")
@@ -493,6 +494,43 @@ def approve(
         return await ops.approve(client, internship_id, approval)
 
     _submit(call, "database")
+
+
+@app.command("paper-signature")
+def paper_signature(
+    internship_id: InternshipId,
+    role: Annotated[
+        Signatory,
+        typer.Option(help="Who signed: a signer the plan names, e.g. guardian or mentor."),
+    ],
+    signed_at: Annotated[
+        datetime,
+        typer.Option(
+            "--signed-at",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"],
+            metavar="DATE",
+            help="When the paper was signed, e.g. 2027-02-10 (local midnight) or "
+            "2027-02-10T15:30+01:00.",
+        ),
+    ],
+    note: Annotated[str, typer.Option(help="Where the paper is, or anything worth keeping.")],
+    submission_id: SubmissionIdOption = None,
+) -> None:
+    """Record a signature of the learning agreement given on paper: it counts as that signer's
+    approval of the current plan version, and shows as "on paper" with when and the note.
+
+    Example: `internflow paper-signature it-2027-web-001 --role company_representative
+    --signed-at 2027-02-10 --note "signed copy in the school's file 2027/41"`"""
+    when = signed_at if signed_at.tzinfo is not None else signed_at.astimezone()
+    paper = _model(
+        lambda: PaperSignature(
+            submission_id=submission_id or _new_id("paper-signature"),
+            role=role,
+            signed_at=when,
+            note=note,
+        )
+    )
+    _submit(lambda client: ops.record_paper_signature(client, internship_id, paper))
 
 
 @app.command()

@@ -31,6 +31,7 @@ from models.submissions import (
     CompanyFeedback,
     Extension,
     MilestoneReport,
+    PaperSignature,
     Pause,
     PlacementEvaluation,
     Receipt,
@@ -270,6 +271,12 @@ async def request_changes(client: Client, internship_id: str, request: ChangeReq
 
 async def amend(client: Client, internship_id: str, amendment: Amendment) -> Receipt:
     return await _update(client, internship_id, InternshipWorkflow.amend, amendment)
+
+
+async def record_paper_signature(
+    client: Client, internship_id: str, paper: PaperSignature
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.record_paper_signature, paper)
 
 
 async def pause(client: Client, internship_id: str, request: Pause) -> Receipt:

@@ -28,7 +28,7 @@ unknown: the internship is not recorded (yet)."""
 
 #: The submission kinds each purpose's link sends.
 KINDS: Final[dict[str, tuple[str, ...]]] = {
-    "approve": ("approval", "change_request"),
+    "approve": ("approval", "change_request", "paper_signature"),
     "report": ("milestone_report",),
     "feedback": ("company_feedback",),
     "assess": ("assessment",),
@@ -205,7 +205,12 @@ async def read_step(
     purpose = grant.purpose
 
     if purpose == "approve":
-        mine = tuple(s for s in sent if s.actor == grant.party)
+        mine = tuple(
+            s
+            for s in sent
+            if s.actor == grant.party
+            or (s.kind == "paper_signature" and s.values.get("role") == grant.party)
+        )
         approved = bool(status and status.approvals.get(grant.party))
         if phase != Phase.PLANNING:
             state: StepState = "closed"

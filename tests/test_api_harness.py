@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from cli.demo import compress_plan
-from models.plan import PARTIES, InternshipPlan, Language, Party
+from models.plan import PARTIES, InternshipPlan, Language, Signatory
 from models.status import Phase
 from operations.access import create_api_key
 from runtime.links import Purpose, make_token
@@ -45,7 +45,7 @@ class Api:
     def party(
         self,
         internship_id: str,
-        party: Party,
+        party: Signatory,
         purpose: Purpose,
         milestone_id: str | None = None,
         valid_for: timedelta = timedelta(days=30),
@@ -57,7 +57,7 @@ class Api:
     def token(
         self,
         internship_id: str,
-        party: Party,
+        party: Signatory,
         purpose: Purpose,
         milestone_id: str | None = None,
         valid_for: timedelta = timedelta(days=30),

@@ -27,6 +27,7 @@ COMMANDS = [
     ["history"],
     ["serve"],
     ["approve"],
+    ["paper-signature"],
     ["feedback"],
     ["assess"],
     ["validate"],

@@ -21,7 +21,15 @@ from models.base import Identifier
 from models.plan import InternshipPlan
 from models.records import InternshipRow
 from models.status import InternshipStatus, Phase
-from models.submissions import Amendment, Extension, Pause, Receipt, Resume, Withdrawal
+from models.submissions import (
+    Amendment,
+    Extension,
+    PaperSignature,
+    Pause,
+    Receipt,
+    Resume,
+    Withdrawal,
+)
 from operations import internships as ops
 from operations import records
 from operations.access import ApiKey
@@ -270,6 +278,25 @@ async def amend(
 ) -> Receipt:
     await require_visible(key, internship_id, services)
     return await ops.amend(client, internship_id, amendment)
+
+
+@router.post(
+    "/{internship_id}/paper-signatures",
+    response_model=Receipt,
+    summary="Record a signature of the learning agreement given on paper",
+)
+async def record_paper_signature(
+    internship_id: Identifier,
+    paper: PaperSignature,
+    key: Operator,
+    client: TemporalDep,
+    services: ServicesDep,
+) -> Receipt:
+    """The signer in `role` signed the current plan version on paper at `signed_at`; `note`
+    says where the paper is. It counts as that signer's approval (during planning only, for a
+    signer the plan names who has not approved yet)."""
+    await require_visible(key, internship_id, services)
+    return await ops.record_paper_signature(client, internship_id, paper)
 
 
 @router.post("/{internship_id}/pause", response_model=Receipt, summary="Pause the clock")
