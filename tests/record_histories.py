@@ -29,7 +29,7 @@ from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
 from runtime.postgres import EmbeddedPostgres
 from runtime.temporal_server import temporal_binary
-from tests import test_intern_voice, test_lifecycle, test_lifecycle_rules
+from tests import test_intern_voice, test_lifecycle, test_lifecycle_rules, test_signers
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -51,6 +51,7 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "self-assessed": (
         test_intern_voice.test_a_shared_self_assessment_is_a_labelled_result_of_its_own_in_the_badge
     ),
+    "guardian": test_signers.test_a_guardian_s_agreement_through_the_workflow,
 }
 
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from playwright.async_api import Browser
+from temporalio.testing import WorkflowEnvironment
 
 from models.plan import InternshipPlan
 from models.status import InternshipStatus, Phase
-from tests.helpers import advance_to, eventually, wait_for_phase
+from models.submissions import Amendment, Approval, PaperSignature, Withdrawal
+from operations import internships as ops
+from operations.internships import OperationRejected
+from runtime.settings import Settings
+from tests.helpers import advance_to, eventually, running_worker, sample_plan, wait_for_phase
 from tests.test_api_harness import Api, api, detail, planned
 from tests.test_browser import browser, site
 from tests.test_cli import cli_for
@@ -256,3 +262,74 @@ async def test_an_amendment_for_the_guardian_asks_only_the_guardian(api: Api) ->
     code, output = await cli("status", iid)
     assert code == 0, output
     assert '"on_paper": true' in output and "signed at the company's office" in output
+
+
+async def test_a_guardian_s_agreement_through_the_workflow(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """The workflow alone (recorded as the `guardian` history): five signers, a reminder to the
+    two who have not approved, a paper signature, an amendment for the guardian, a refused
+    approval by a signer the plan does not name, then a withdrawal while waiting for the start."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = with_signers(
+        sample_plan(datetime.now().astimezone() + timedelta(days=10)), GUARDIAN, REPRESENTATIVE
+    )
+    iid = plan.internship_id
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        for party in ("intern", "tutor", "mentor"):
+            await ops.approve(
+                client, iid, Approval(submission_id=f"a1-{party}", party=party, plan_version=1)
+            )
+        await advance_to(env, handle, plan.agreement_deadline - timedelta(days=2))
+        with pytest.raises(OperationRejected, match="has no sending_coordinator among its signers"):
+            await ops.approve(
+                client,
+                iid,
+                Approval(submission_id="a1-x", party="sending_coordinator", plan_version=1),
+            )
+        await ops.record_paper_signature(
+            client,
+            iid,
+            PaperSignature(
+                submission_id="p1-rep",
+                role="company_representative",
+                signed_at=datetime.now().astimezone() - timedelta(days=1),
+                note="signed copy in the school's file",
+            ),
+        )
+        data = plan.model_dump(mode="json")
+        data["version"] = 2
+        data["signers"][0]["language"] = "it"
+        await ops.amend(
+            client,
+            iid,
+            Amendment(
+                submission_id="m-2",
+                plan=InternshipPlan.model_validate(data),
+                concerns=("guardian",),
+                reason="the guardian reads Italian",
+            ),
+        )
+        status = await ops.status(client, iid)
+        assert [role for role, done in status.approvals.items() if not done] == ["guardian"]
+        await ops.approve(
+            client, iid, Approval(submission_id="a2-guardian", party="guardian", plan_version=2)
+        )
+        await wait_for_phase(client, iid, Phase.AWAITING_START)
+        await ops.withdraw(
+            client, iid, Withdrawal(submission_id="w-1", reason="the family moved away")
+        )
+        outcome = await handle.result()
+        assert outcome.phase == Phase.WITHDRAWN
+
+        async def reminded() -> bool:
+            rows = await pool.fetch(
+                "SELECT recipient_role FROM notifications WHERE internship_id = $1 "
+                "AND kind = 'agreement_reminder' ORDER BY recipient_role",
+                iid,
+            )
+            return [r["recipient_role"] for r in rows] == ["company_representative", "guardian"]
+
+        await eventually(reminded, "the reminder went to the two who had not approved")
