@@ -16,12 +16,11 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from models.activities import AuditEvent, BadgeRequest
-    from models.ids import audit_event_id, badge_mail_id, workflow_id_for
-    from models.plan import PARTIES, Milestone, Signatory
+    from models.activities import BadgeRequest
+    from models.ids import badge_mail_id, workflow_id_for
+    from models.plan import PARTIES, Signatory
     from models.state import InternshipInput, Signature
     from models.status import InternshipOutcome, InternshipStatus, Phase
     from models.submissions import (
@@ -44,9 +43,10 @@ with workflow.unsafe.imports_passed_through():
     from runtime import search_attributes as sa
     from workflows import effects, rules
     from workflows.clock import PausableClock
-    from workflows.ladder import LADDER, LADDER_STEPS
+    from workflows.ladder import LADDER_STEPS, climb
     from workflows.mail import Mailroom
     from workflows.rules import FEEDBACK_PHASES, PAUSABLE_PHASES, REPORT_PHASES
+    from workflows.trail import Trail
 
 __all__ = [
     "FEEDBACK_PHASES",
@@ -96,7 +96,8 @@ class InternshipWorkflow:
         self._clock = PausableClock(self.s, stop=lambda: self.s.withdrawal is not None)
         self._ladders: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
-        self._mail = Mailroom(lambda: self._plan, self.s, self._record, self._background)
+        self._trail = Trail(lambda: self._plan, self.s, on_ending=lambda: self._mail.drop_pending())
+        self._mail = Mailroom(lambda: self._plan, self.s, self._trail.record, self._background)
 
     # ----------------------------------------------------------------- the lifecycle
 
@@ -114,16 +115,18 @@ class InternshipWorkflow:
             ended = await self._planning()
             if ended is not None:
                 return ended
-            await self._enter(Phase.AWAITING_START)
+            await self._trail.enter(Phase.AWAITING_START)
         if self.s.phase == Phase.AWAITING_START:
             await self._main_wait(lambda: self._plan.period.start, lambda: False)
             if self.s.withdrawal is not None:
                 return await self._withdraw()
             self.s.start_shift = self.s.shift
-            await self._enter(Phase.IN_PROGRESS)
+            await self._trail.enter(Phase.IN_PROGRESS)
         if self.s.phase in (Phase.IN_PROGRESS, Phase.EVALUATION):
             self._ladders = [
-                asyncio.create_task(self._milestone_ladder(m))
+                asyncio.create_task(
+                    climb(m, lambda: self._plan, self.s, self._clock, self._mail, self._trail)
+                )
                 for m in self._plan.milestones
                 if self.s.ladder_done.get(m.id, 0) < LADDER_STEPS
             ]
@@ -151,7 +154,7 @@ class InternshipWorkflow:
         )
         await effects.save_plan(self._plan)
         self.s.started = True
-        await self._enter(Phase.PLANNING)
+        await self._trail.enter(Phase.PLANNING)
         for party in self._signatories():
             await self._ask_approval(party, version)
 
@@ -201,7 +204,7 @@ class InternshipWorkflow:
             await self._main_wait(lambda: self._plan.period.end, lambda: False)
             if self.s.withdrawal is not None:
                 return await self._withdraw()
-            await self._enter(Phase.EVALUATION)
+            await self._trail.enter(Phase.EVALUATION)
             for party in ("mentor", "tutor"):
                 await self._mail.notify("assessment_request", party, key="final")
             if workflow.patched(effects.INTERN_FINAL_REVIEW):
@@ -243,7 +246,7 @@ class InternshipWorkflow:
             return await self._not_certified(
                 self.s.validation.reason or "the institution did not validate the result"
             )
-        await self._enter(Phase.CERTIFICATION)
+        await self._trail.enter(Phase.CERTIFICATION)
         return None
 
     async def _certify(self) -> InternshipOutcome:
@@ -275,43 +278,8 @@ class InternshipWorkflow:
             )
         else:
             self.s.credential_id = (await effects.issue_badge(request)).credential_id
-        await self._enter(Phase.COMPLETED, detail={"credential_id": self.s.credential_id})
+        await self._trail.enter(Phase.COMPLETED, detail={"credential_id": self.s.credential_id})
         return self._outcome()
-
-    async def _milestone_ladder(self, milestone: Milestone) -> None:
-        """Ask, remind, escalate to the tutor, then mark missed and tell the operator: each step
-        only while something is still owed. Steps done are counted so a new run skips them."""
-        for index, (step, offset) in enumerate(LADDER):
-            if index < self.s.ladder_done.get(milestone.id, 0):
-                continue
-            if await self._clock.wait_until(
-                # The policy is read when waiting: an amendment can change it.
-                lambda offset=offset: milestone.due + offset(self._plan.reminder_policy),  # type: ignore[misc]
-                lambda: not rules.outstanding(self.s, milestone),
-            ):
-                return
-            if self.s.withdrawal is not None:
-                return
-            owing = rules.outstanding(self.s, milestone)
-            if step == "milestone_request" or step == "reminder":
-                for party in owing:
-                    # Only plans that ask for a self-assessment carry the flag.
-                    asks = {"self_assessment": "yes"} if milestone.self_assessment else {}
-                    await self._mail.notify(
-                        step, party, key=milestone.id, milestone=milestone.title, **asks
-                    )
-            elif step == "escalation":
-                await self._mail.notify(
-                    "escalation", "tutor", key=milestone.id, milestone=milestone.title
-                )
-            else:
-                _add(self.s.missed, milestone.id)
-                await self._record("milestone_missed", "system", milestone.id, owing=owing)
-                await self._mail.notify(
-                    "missed", "operator", key=milestone.id, milestone=milestone.title
-                )
-            self.s.ladder_done[milestone.id] = index + 1
-            self._set_overdue()
 
     # ----------------------------------------------------------------- waiting
 
@@ -340,7 +308,7 @@ class InternshipWorkflow:
     async def _continue_as_new(self) -> None:
         for ladder in self._ladders:
             ladder.cancel()
-        await self._record("continued_as_new", "system", f"run-{self.s.runs}")
+        await self._trail.record("continued_as_new", "system", f"run-{self.s.runs}")
         # No await between the last handler finishing and continuing: nothing can slip in.
         await workflow.wait_condition(self._settled)
         state = self.s.model_copy(update={"runs": self.s.runs + 1})
@@ -351,7 +319,7 @@ class InternshipWorkflow:
     async def _withdraw(self) -> InternshipOutcome:
         assert self.s.withdrawal is not None
         self.s.reason = self.s.withdrawal.reason
-        await self._enter(Phase.WITHDRAWN, detail={"reason": self.s.reason})
+        await self._trail.enter(Phase.WITHDRAWN, detail={"reason": self.s.reason})
         for party in ("intern", "mentor"):
             await self._mail.notify("withdrawal", party, key="final", reason=self.s.reason)
         return self._outcome()
@@ -361,14 +329,14 @@ class InternshipWorkflow:
             f"the learning agreement (version {self._plan.version}) was not approved by "
             f"{', '.join(rules.unapproved(self._plan, self.s))} before its deadline"
         )
-        await self._enter(Phase.CANCELLED, detail={"reason": self.s.reason})
+        await self._trail.enter(Phase.CANCELLED, detail={"reason": self.s.reason})
         for party in self._signatories():
             await self._mail.notify("cancellation", party, key="final", reason=self.s.reason)
         return self._outcome()
 
     async def _not_certified(self, reason: str) -> InternshipOutcome:
         self.s.reason = reason
-        await self._enter(Phase.NOT_CERTIFIED, detail={"reason": reason})
+        await self._trail.enter(Phase.NOT_CERTIFIED, detail={"reason": reason})
         for party in ("intern", "tutor"):
             await self._mail.notify("outcome", party, key="final", reason=reason)
         return self._outcome()
@@ -716,11 +684,11 @@ class InternshipWorkflow:
         )
         self.s.receipts[submission_id] = receipt
         apply()
-        self._set_overdue()
+        self._trail.set_overdue()
         # The receipt goes back as soon as the state has changed: the submission is durable in
         # Temporal's history from here on. Its audit row is written in the background, and the
         # workflow does not end or continue as new before every such write is done.
-        self._in_background(self._record(kind, actor, submission_id, late=late, **detail))
+        self._in_background(self._trail.record(kind, actor, submission_id, late=late, **detail))
         return receipt
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -743,56 +711,6 @@ class InternshipWorkflow:
         return rules.status(self._plan, self.s, workflow.now())
 
     # ----------------------------------------------------------------- helpers
-
-    def _set_overdue(self) -> None:
-        overdue = rules.status(self._plan, self.s, workflow.now()).overdue
-        if overdue != self.s.overdue:
-            self.s.overdue = overdue
-            workflow.upsert_search_attributes([sa.OVERDUE.value_set(overdue)])
-
-    async def _enter(self, phase: Phase, detail: dict[str, Any] | None = None) -> None:
-        self.s.phase = phase
-        if phase in (Phase.WITHDRAWN, Phase.CANCELLED):
-            self._mail.drop_pending()
-        if phase.is_final:
-            self.s.pause = None
-        if self.s.pause is None:
-            workflow.upsert_search_attributes([sa.PHASE.value_set(phase.value)])
-        if phase.is_final and self.s.overdue:
-            self.s.overdue = False
-            workflow.upsert_search_attributes([sa.OVERDUE.value_set(False)])
-        await self._record("phase", "system", phase.value, **(detail or {}))
-
-    async def _record(self, kind: str, actor: str, key: str, **detail: Any) -> None:
-        info = workflow.info()
-        now = workflow.now()
-        if not self.s.started:  # a submission that came with the start waits for the plan's row
-            await workflow.wait_condition(lambda: self.s.started)
-        self.s.records += 1
-        # A regular activity, not a local one: a local activity holds the workflow task open
-        # until it ends, and under load (10,000 internships, row locks, a PostgreSQL outage)
-        # those tasks overran their timeout and were replayed (bench/scale.py).
-        try:
-            await effects.record(
-                AuditEvent(
-                    event_id=audit_event_id(info.workflow_id, kind, key),
-                    internship_id=self._plan.internship_id,
-                    workflow_id=info.workflow_id,
-                    run_id=info.run_id,
-                    plan_version=self._plan.version,
-                    actor=actor,
-                    kind=kind,
-                    phase=rules.reported_phase(self.s).value,
-                    occurred_at=now,
-                    detail=detail,
-                    seq=self.s.records,
-                    status=rules.status(self._plan, self.s, workflow.now()),
-                )
-            )
-        except ActivityError as failure:
-            # Only a write PostgreSQL refused for its data ends here (outages are retried): the
-            # internship goes on, and the error is logged for the operator (ids only).
-            workflow.logger.error("record %s %s refused: %s", kind, key, failure.cause)
 
     def _agreed(self) -> bool:
         return not rules.unapproved(self._plan, self.s)

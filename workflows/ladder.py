@@ -1,15 +1,22 @@
 """A milestone's reminder ladder as a table: each step, and when it comes relative to the due
-date, taken from the plan's reminder policy. The workflow runs the steps in order, each only
-while something is still owed, and counts the steps done (`ladder_done`) so a new run skips them.
+date, taken from the plan's reminder policy. `climb` runs the steps in order, each only while
+something is still owed, and counts the steps done (`ladder_done`) so a new run skips them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from models.plan import ReminderPolicy
+from models.plan import InternshipPlan, Milestone, ReminderPolicy
+from models.state import InternshipState
+from workflows import rules
+
+if TYPE_CHECKING:  # workflow-side helpers, handed in by the workflow
+    from workflows.clock import PausableClock
+    from workflows.mail import Mailroom
+    from workflows.trail import Trail
 
 LadderStep = Literal["milestone_request", "reminder", "escalation", "missed"]
 
@@ -22,3 +29,42 @@ LADDER: tuple[tuple[LadderStep, Callable[[ReminderPolicy], timedelta]], ...] = (
 
 #: A milestone whose ladder has run this many steps needs nothing more.
 LADDER_STEPS = len(LADDER)
+
+
+async def climb(
+    milestone: Milestone,
+    plan: Callable[[], InternshipPlan],
+    state: InternshipState,
+    clock: PausableClock,
+    mail: Mailroom,
+    trail: Trail,
+) -> None:
+    """Ask, remind, escalate to the tutor, then mark missed and tell the operator: each step
+    only while something is still owed. Workflow code: it waits on the workflow's clock."""
+    s = state
+    for index, (step, offset) in enumerate(LADDER):
+        if index < s.ladder_done.get(milestone.id, 0):
+            continue
+        if await clock.wait_until(
+            # The policy is read when waiting: an amendment can change it.
+            lambda offset=offset: milestone.due + offset(plan().reminder_policy),  # type: ignore[misc]
+            lambda: not rules.outstanding(s, milestone),
+        ):
+            return
+        if s.withdrawal is not None:
+            return
+        owing = rules.outstanding(s, milestone)
+        if step == "milestone_request" or step == "reminder":
+            for party in owing:
+                # Only plans that ask for a self-assessment carry the flag.
+                asks = {"self_assessment": "yes"} if milestone.self_assessment else {}
+                await mail.notify(step, party, key=milestone.id, milestone=milestone.title, **asks)
+        elif step == "escalation":
+            await mail.notify("escalation", "tutor", key=milestone.id, milestone=milestone.title)
+        else:
+            if milestone.id not in s.missed:  # a list kept as a set
+                s.missed.append(milestone.id)
+            await trail.record("milestone_missed", "system", milestone.id, owing=owing)
+            await mail.notify("missed", "operator", key=milestone.id, milestone=milestone.title)
+        s.ladder_done[milestone.id] = index + 1
+        trail.set_overdue()
