@@ -4,16 +4,13 @@ like the party links, under a domain of its own, so neither can stand for the ot
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from runtime.links import LinkExpired, LinkInvalid
+from runtime.sealed import seal, unseal
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 
@@ -33,18 +30,6 @@ class BadgeGrant:
     expires_at: datetime
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: bytes, body: str) -> bytes:
-    return hmac.new(secret, _DOMAIN + body.encode(), hashlib.sha256).digest()
-
-
 def make_badge_token(
     secret: bytes,
     credential_uuid: str,
@@ -57,24 +42,16 @@ def make_badge_token(
         raise ValueError("a badge link names its credential by its UUID")
     expires = (now or datetime.now(UTC)) + valid_for
     payload = {"c": credential_uuid, "e": int(expires.timestamp())}
-    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return f"{body}.{_b64(_mac(secret, body))}"
+    return seal(secret, _DOMAIN, payload)
 
 
 def read_badge_token(secret: bytes, token: str, now: datetime | None = None) -> BadgeGrant:
     """The grant a badge token carries; LinkInvalid if this deployment did not sign it (or it
     is malformed), LinkExpired once its time is up."""
-    body, dot, signature = token.partition(".")
-    if not dot or not body or len(token) > 512:
+    payload = unseal(secret, _DOMAIN, token, max_length=512)
+    if payload is None:
         raise LinkInvalid(_REFUSED)
     try:
-        presented = _unb64(signature)
-    except ValueError:
-        raise LinkInvalid(_REFUSED) from None
-    if not hmac.compare_digest(presented, _mac(secret, body)):
-        raise LinkInvalid(_REFUSED)
-    try:
-        payload = json.loads(_unb64(body))
         grant = BadgeGrant(
             credential_uuid=str(payload["c"]),
             expires_at=datetime.fromtimestamp(int(payload["e"]), UTC),

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, get_args
 
 from models.activities import Notification
 from models.plan import SIGNATORIES, Signatory
+from runtime.sealed import seal, unseal
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 
@@ -85,18 +82,6 @@ class PartyGrant:
             raise LinkMismatch(f"this link is for milestone {self.milestone_id!r}")
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: bytes, body: str) -> bytes:
-    return hmac.new(secret, _DOMAIN + body.encode(), hashlib.sha256).digest()
-
-
 def make_token(
     secret: bytes,
     internship_id: str,
@@ -122,24 +107,16 @@ def make_token(
         "m": milestone_id,
         "e": int(expires.timestamp()),
     }
-    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return f"{body}.{_b64(_mac(secret, body))}"
+    return seal(secret, _DOMAIN, payload)
 
 
 def read_token(secret: bytes, token: str, now: datetime | None = None) -> PartyGrant:
     """The grant a token carries; LinkInvalid if it was not signed with `secret` (or is
     malformed), LinkExpired once its time is up."""
-    body, dot, signature = token.partition(".")
-    if not dot or not body or len(token) > 2048:
+    payload = unseal(secret, _DOMAIN, token, max_length=2048)
+    if payload is None:
         raise LinkInvalid("this link is not valid: open the latest link from your e-mail")
     try:
-        presented = _unb64(signature)
-    except ValueError:
-        raise LinkInvalid("this link is not valid: open the latest link from your e-mail") from None
-    if not hmac.compare_digest(presented, _mac(secret, body)):
-        raise LinkInvalid("this link is not valid: open the latest link from your e-mail")
-    try:
-        payload = json.loads(_unb64(body))
         grant = PartyGrant(
             internship_id=str(payload["i"]),
             party=payload["p"],

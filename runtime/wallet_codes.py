@@ -13,16 +13,15 @@ Nothing here is stored: each token carries its payload and an HMAC-SHA256 over i
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from runtime.sealed import seal, unseal
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 
@@ -70,32 +69,9 @@ class AccessGrant:
     expires_at: datetime
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _seal(secret: bytes, domain: bytes, payload: dict[str, Any]) -> str:
-    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return f"{body}.{_b64(hmac.new(secret, domain + body.encode(), hashlib.sha256).digest())}"
-
-
 def _open(secret: bytes, domain: bytes, token: str, what: str) -> dict[str, Any]:
-    body, dot, signature = token.partition(".")
-    if not dot or not body or len(token) > 1024:
-        raise TokenInvalid(f"this is not a {what} of this issuer")
-    try:
-        presented = _unb64(signature)
-        expected = hmac.new(secret, domain + body.encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(presented, expected):
-            raise TokenInvalid(f"this is not a {what} of this issuer")
-        payload = json.loads(_unb64(body))
-    except (ValueError, TypeError):
-        raise TokenInvalid(f"this is not a {what} of this issuer") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("e"), int):
+    payload = unseal(secret, domain, token, max_length=1024)
+    if payload is None or not isinstance(payload.get("e"), int):
         raise TokenInvalid(f"this is not a {what} of this issuer")
     return payload
 
@@ -117,7 +93,7 @@ def make_code(
         raise ValueError("a pre-authorized code names its badge by the credential's UUID")
     expires = (now or datetime.now(UTC)) + valid_for
     payload = {"c": credential_uuid, "e": int(expires.timestamp()), "r": secrets.token_hex(8)}
-    return _seal(secret, _CODE, payload)
+    return seal(secret, _CODE, payload)
 
 
 def read_code(secret: bytes, code: str, now: datetime | None = None) -> CodeGrant:
@@ -143,7 +119,7 @@ def transaction_code(secret: bytes, credential_uuid: str) -> str:
 def make_access_token(secret: bytes, grant: CodeGrant, now: datetime | None = None) -> str:
     expires = (now or datetime.now(UTC)) + ACCESS_TOKEN_VALIDITY
     payload = {"c": grant.credential_uuid, "k": grant.code_id, "e": int(expires.timestamp())}
-    return _seal(secret, _ACCESS, payload)
+    return seal(secret, _ACCESS, payload)
 
 
 def read_access_token(secret: bytes, token: str, now: datetime | None = None) -> AccessGrant:
@@ -159,7 +135,7 @@ def read_access_token(secret: bytes, token: str, now: datetime | None = None) ->
 
 def make_nonce(secret: bytes, now: datetime | None = None) -> str:
     expires = (now or datetime.now(UTC)) + NONCE_VALIDITY
-    return _seal(secret, _NONCE, {"e": int(expires.timestamp()), "r": secrets.token_hex(8)})
+    return seal(secret, _NONCE, {"e": int(expires.timestamp()), "r": secrets.token_hex(8)})
 
 
 def read_nonce(secret: bytes, nonce: str, now: datetime | None = None) -> str:
