@@ -121,6 +121,9 @@ async def test_five_signers_each_approve_from_their_own_link(site: Api, browser:
     page = await desktop.new_page()
     await page.goto(representative_link)
     assert "Company representative" in await page.inner_text("main")
+    # The plan's summary names every signer, with their role.
+    summary = await page.inner_text("main")
+    assert f"Guardian of the intern\n{GUARDIAN['name']}" in summary
     await page.click("form.ok button[type='submit']")
     await page.wait_for_selector("#receipt")
     await wait_for_phase(site.client, iid, Phase.AWAITING_START)
@@ -333,3 +336,18 @@ async def test_a_guardian_s_agreement_through_the_workflow(
             return [r["recipient_role"] for r in rows] == ["company_representative", "guardian"]
 
         await eventually(reminded, "the reminder went to the two who had not approved")
+
+        async def withdrawal_told() -> bool:
+            rows = await pool.fetch(
+                "SELECT recipient_role FROM notifications WHERE internship_id = $1 "
+                "AND kind = 'withdrawal' AND status = 'sent' ORDER BY recipient_role",
+                iid,
+            )
+            return [r["recipient_role"] for r in rows] == [
+                "company_representative",
+                "guardian",
+                "intern",
+                "mentor",
+            ]
+
+        await eventually(withdrawal_told, "the withdrawal told to the intern, mentor and signers")

@@ -65,6 +65,11 @@ INTERN_FINAL_REVIEW = "intern-final-review"
 #: signer the plan names, not only to the intern, the tutor and the mentor.
 PLAN_SIGNERS = "plan-signers"
 
+#: Version marker: a withdrawal is told to the plan's signers too (the guardian of a minor, the
+#: company representative, the coordinators), not only to the intern and the mentor. Runs
+#: recorded before it tell the two.
+SIGNERS_TOLD_OF_WITHDRAWAL = "signers-told-of-withdrawal"
+
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
 ENDING_MAIL: frozenset[NotificationKind] = frozenset(

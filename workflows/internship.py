@@ -320,7 +320,10 @@ class InternshipWorkflow:
         assert self.s.withdrawal is not None
         self.s.reason = self.s.withdrawal.reason
         await self._trail.enter(Phase.WITHDRAWN, detail={"reason": self.s.reason})
-        for party in ("intern", "mentor"):
+        told: list[Signatory] = ["intern", "mentor"]
+        if self._plan.signers and workflow.patched(effects.SIGNERS_TOLD_OF_WITHDRAWAL):
+            told += [signer.role for signer in self._plan.signers]
+        for party in told:
             await self._mail.notify("withdrawal", party, key="final", reason=self.s.reason)
         return self._outcome()
 
