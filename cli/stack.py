@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import structlog
 import typer
 
@@ -11,12 +13,23 @@ from runtime.errors import StackError
 
 
 @app.command()
-def up() -> None:
+def up(
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            help="Worker processes polling the same task queue (1 to 16); more use more cores.",
+        ),
+    ] = 1,
+) -> None:
     """Start the embedded stack (PostgreSQL, Temporal with its Web UI, mail sink, worker, HTTP
-    API) and keep it running until Ctrl-C. If it is already running, say where."""
+    API) and keep it running until Ctrl-C. If it is already running, say where.
+
+    Example: internflow up --workers 2"""
     from runtime.stack import run_up
 
-    _run(run_up(_settings()))
+    _run(run_up(_settings(), workers=workers))
 
 
 @app.command()

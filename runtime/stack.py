@@ -35,6 +35,24 @@ from runtime.temporal_server import TemporalServer
 log = structlog.get_logger(__name__)
 
 STACK_FILE = "stack.json"
+MAX_WORKERS = 16
+"""The most worker processes `internflow up --workers` starts (each is a whole Python process)."""
+
+
+def check_workers(workers: int) -> int:
+    """`workers` if it is a worker count the stack runs (1..MAX_WORKERS), else StackError naming
+    --workers."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise StackError(
+            f"--workers must be a whole number from 1 to {MAX_WORKERS} (got {workers!r}): each "
+            "worker is a process polling the same task queue"
+        )
+    return workers
+
+
+def worker_name(index: int) -> str:
+    """The name of worker `index` (0-based) in stack.json and its log: worker, worker-2, ..."""
+    return "worker" if index == 0 else f"worker-{index + 1}"
 
 
 def worker_command() -> list[str]:
@@ -134,12 +152,22 @@ class StackInfo:
 
     def describe(self) -> list[str]:
         """Where each part listens, one line each, for a person to read."""
-        worker = self.processes.get("worker")
-        worker_line = (
-            f"pid {worker.pid} (log {self.worker_log})"
-            if worker is not None and worker.alive()
-            else f"not running (log {self.worker_log})"
-        )
+        workers = {
+            name: record
+            for name, record in self.processes.items()
+            if name == "worker" or name.startswith("worker-")
+        }
+        alive = [record.pid for record in workers.values() if record.alive()]
+        if len(workers) > 1:
+            logs = Path(self.worker_log).parent
+            worker_line = (
+                f"{len(alive)} of {len(workers)} processes running, pids "
+                f"{', '.join(map(str, alive)) or '-'} (logs {logs}/worker*.log)"
+            )
+        elif alive:
+            worker_line = f"pid {alive[0]} (log {self.worker_log})"
+        else:
+            worker_line = f"not running (log {self.worker_log})"
         lines = [
             f"Temporal gRPC     {self.temporal_address} (namespace {self.temporal_namespace})",
             f"Temporal Web UI   {self.temporal_ui_url}"
@@ -197,10 +225,12 @@ class EmbeddedStack(Service):
         temporal_args: Sequence[str] = (),
         api: Sequence[str] | None = None,
         start_api: bool = False,
+        workers: int = 1,
     ) -> None:
         self.settings = settings
         self.worker_argv = list(worker) if worker is not None else worker_command()
         self.start_worker = start_worker
+        self.workers = check_workers(workers)
         self.api_argv = list(api) if api is not None else api_command()
         self.start_api = start_api
         self.api_log = settings.state_dir / "logs" / "api.log"
@@ -210,7 +240,7 @@ class EmbeddedStack(Service):
         self.mail_sink = MailSink.from_settings(settings)
         self.stack_file = settings.state_dir / STACK_FILE
         self.worker_log = settings.state_dir / "logs" / "worker.log"
-        self._worker: subprocess.Popen[bytes] | None = None
+        self._workers: list[subprocess.Popen[bytes]] = []
         self._lock: IO[bytes] | None = None
         self._started_at = ""
 
@@ -253,7 +283,7 @@ class EmbeddedStack(Service):
             self._write_stack_file(ready=False)
             self.mail_sink.start()
             if self.start_worker:
-                self._spawn_worker()
+                self._spawn_workers()
             if self.start_api:
                 await self._spawn_api()
             self._write_stack_file(ready=True)
@@ -266,7 +296,7 @@ class EmbeddedStack(Service):
         """Stop the worker, the mail sink, Temporal and PostgreSQL (reverse order of start)."""
         try:
             await self._stop_api()
-            await self._stop_worker()
+            await self._stop_workers()
             self.mail_sink.stop()
             await self.temporal.stop()
             await self.postgres.stop()
@@ -310,47 +340,73 @@ class EmbeddedStack(Service):
             "temporal": signal.SIGTERM,
             "postgres": signal.SIGINT,
         }
-        for name in ("api", "worker", "temporal", "postgres"):
-            record = info.processes.get(name)
-            if record is not None:
-                await child_process.terminate_leftover(
-                    record.pid, record.create_time, name=name, sig=signals[name]
-                )
+        for name, record in sorted(
+            info.processes.items(), key=lambda item: list(signals).index(item[0].split("-")[0])
+        ):
+            await child_process.terminate_leftover(
+                record.pid, record.create_time, name=name, sig=signals[name.split("-")[0]]
+            )
         log.info("stack.stale_file_replaced", owner_pid=info.owner.pid)
         self.stack_file.unlink(missing_ok=True)
 
-    # ---- the worker ---------------------------------------------------------------------------
+    # ---- the workers -------------------------------------------------------------------------
 
     @property
     def worker_pid(self) -> int | None:
-        return (
-            self._worker.pid if self._worker is not None and self._worker.poll() is None else None
-        )
+        """The first worker's pid while it runs (with one worker: the worker's)."""
+        return self.worker_pids[0] if self.worker_pids and self._workers[0].poll() is None else None
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The pid of every worker process started (running or not), in start order."""
+        return [proc.pid for proc in self._workers]
 
     def worker_exit_code(self) -> int | None:
-        """The worker's exit code once it has exited, else None."""
-        return self._worker.poll() if self._worker is not None else None
+        """The exit code of the first worker found to have exited, else None."""
+        for proc in self._workers:
+            code = proc.poll()
+            if code is not None:
+                return code
+        return None
 
-    def _spawn_worker(self) -> None:
-        self._worker = child_process.spawn(
-            self.worker_argv,
-            log_path=self.worker_log,
-            env=child_environment(self.settings),
-            # If the stack's process dies, its worker goes at once: a graceful shutdown that
-            # evicts thousands of cached workflows can take minutes, and losing a worker loses
-            # nothing (Temporal hands its work to the next one).
-            death_signal=signal.SIGKILL,
-        )
-        log.info("worker.started", pid=self._worker.pid)
+    def worker_log_path(self, index: int) -> Path:
+        """Worker `index`'s log: logs/worker.log for the first, logs/worker-2.log and so on."""
+        return self.worker_log.with_name(f"{worker_name(index)}.log")
 
-    async def _stop_worker(self, grace_seconds: float = 15.0) -> None:
-        if self._worker is None:
-            return
-        code = await child_process.stop(
-            self._worker, name="worker", sig=signal.SIGTERM, grace_seconds=grace_seconds
+    def _spawn_workers(self) -> None:
+        env = child_environment(self.settings)
+        prefix = self.settings.model_config.get("env_prefix", "")
+        for index in range(self.workers):
+            worker_env = dict(env)
+            if self.settings.metrics_port and index:
+                # One Prometheus endpoint each: the next ports up.
+                worker_env[f"{prefix}METRICS_PORT".upper()] = str(
+                    self.settings.metrics_port + index
+                )
+            proc = child_process.spawn(
+                self.worker_argv,
+                log_path=self.worker_log_path(index),
+                env=worker_env,
+                # If the stack's process dies, its workers go at once: a graceful shutdown that
+                # evicts thousands of cached workflows can take minutes, and losing a worker
+                # loses nothing (Temporal hands its work to the next one).
+                death_signal=signal.SIGKILL,
+            )
+            self._workers.append(proc)
+            log.info("worker.started", pid=proc.pid, worker=worker_name(index))
+
+    async def _stop_workers(self, grace_seconds: float = 15.0) -> None:
+        workers, self._workers = self._workers, []
+        codes = await asyncio.gather(
+            *(
+                child_process.stop(
+                    proc, name=worker_name(i), sig=signal.SIGTERM, grace_seconds=grace_seconds
+                )
+                for i, proc in enumerate(workers)
+            )
         )
-        log.info("worker.stopped", exit_code=code)
-        self._worker = None
+        for index, code in enumerate(codes):
+            log.info("worker.stopped", worker=worker_name(index), exit_code=code)
 
     # ---- the HTTP API -------------------------------------------------------------------------
 
@@ -398,30 +454,36 @@ class EmbeddedStack(Service):
         self._api = None
 
     def kill_worker(self, sig: int = signal.SIGKILL) -> None:
-        """Send `sig` to the worker's process group (SIGKILL: the crash a durability test needs)."""
-        if self._worker is None or self._worker.poll() is not None:
-            raise StackError("the worker is not running")
-        os.killpg(self._worker.pid, sig)
-        log.info("worker.signalled", pid=self._worker.pid, signal=signal.Signals(sig).name)
+        """Send `sig` to every worker's process group (SIGKILL: the crash a durability test
+        needs; with several workers, all of them, so that work in flight is lost for sure)."""
+        running = [proc for proc in self._workers if proc.poll() is None]
+        if not running:
+            raise StackError("no worker is running")
+        for proc in running:
+            os.killpg(proc.pid, sig)
+            log.info("worker.signalled", pid=proc.pid, signal=signal.Signals(sig).name)
 
     async def restart_worker(self) -> int:
-        """Stop the worker if it still runs (reap it if it was killed), start a new one, and
-        record it in stack.json; returns the new pid."""
-        await self._stop_worker()
-        self._spawn_worker()
+        """Stop the workers that still run (reap those that were killed), start as many new
+        ones, and record them in stack.json; returns the first one's pid."""
+        await self._stop_workers()
+        self._spawn_workers()
         self._write_stack_file(ready=True)
-        assert self._worker is not None
-        return self._worker.pid
+        return self._workers[0].pid
 
     # ---- describing ---------------------------------------------------------------------------
 
     def info(self, *, ready: bool = True) -> StackInfo:
         """This stack as stack.json records it."""
         processes: dict[str, ProcessRecord] = {}
+        workers = [
+            (worker_name(i), proc.pid if proc.poll() is None else None)
+            for i, proc in enumerate(self._workers)
+        ]
         for name, pid in (
             ("postgres", self.postgres.pid),
             ("temporal", self.temporal.pid),
-            ("worker", self.worker_pid),
+            *workers,
             ("api", self.api_pid),
         ):
             if pid is not None:
@@ -468,18 +530,22 @@ async def running_stack(settings: Settings, **options: Any) -> AsyncIterator[Sta
         yield stack.info()
 
 
-async def run_up(settings: Settings) -> None:
-    """`internflow up`: reuse a running stack or start one, print where its parts listen, and
-    run until SIGINT/SIGTERM, then stop every part cleanly. Raises StackError on problems the
-    user can fix (the CLI prints the message)."""
+async def run_up(settings: Settings, workers: int = 1) -> None:
+    """`internflow up`: reuse a running stack or start one with `workers` worker processes, print
+    where its parts listen, and run until SIGINT/SIGTERM, then stop every part cleanly. Raises
+    StackError on problems the user can fix (the CLI prints the message)."""
+    check_workers(workers)
     found = EmbeddedStack.find_running(settings)
     if found is not None:
         print(f"An internflow stack is already running (pid {found.owner.pid}); using it.")
+        running = sum(name.split("-")[0] == "worker" for name in found.processes)
+        if workers != running:
+            print(f"  (--workers {workers} applies to a stack started now; this one has {running})")
         for line in found.describe():
             print(f"  {line}")
         return
 
-    stack = EmbeddedStack(settings, start_api=True)
+    stack = EmbeddedStack(settings, start_api=True, workers=workers)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -507,7 +573,7 @@ async def run_up(settings: Settings) -> None:
 
 
 async def _watch_worker(stack: EmbeddedStack, stop_requested: asyncio.Event) -> None:
-    """Wait for a stop request; say so once if the worker exits on its own meanwhile."""
+    """Wait for a stop request; say so once if a worker exits on its own meanwhile."""
     reported = False
     while not stop_requested.is_set():
         with contextlib.suppress(TimeoutError):

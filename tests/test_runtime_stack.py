@@ -21,8 +21,10 @@ from urllib.parse import urlsplit
 import aiosmtplib
 import asyncpg
 import pytest
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from runtime import search_attributes
@@ -524,3 +526,45 @@ async def test_a_worker_started_while_the_database_is_down_waits_for_it(database
     finally:
         await pool.close()
         server.close()
+
+
+async def test_stack_with_two_workers_runs_two_polling_processes(tmp_path: Path) -> None:
+    """`up --workers 2`: two worker processes, both polling the task queue (Temporal names each
+    poller by its identity, `<pid>@<host>`), each recorded in stack.json and stopped with it."""
+    with pytest.raises(StackError, match="--workers"):
+        EmbeddedStack(make_settings(tmp_path), workers=17)
+    settings = make_settings(tmp_path)
+    stack = EmbeddedStack(settings, workers=2, postgres_options=FAST_POSTGRES)
+    await stack.start()
+    try:
+        pids = stack.worker_pids
+        assert len(set(pids)) == 2
+        client = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        polling: set[int] = set()
+
+        async def both_poll() -> bool:
+            for kind in (
+                TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            ):
+                described = await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=settings.temporal_namespace,
+                        task_queue=TaskQueue(name=settings.task_queue),
+                        task_queue_type=kind,
+                    )
+                )
+                polling.update(int(p.identity.split("@")[0]) for p in described.pollers)
+            return set(pids) <= polling
+
+        await eventually(both_poll, "both workers poll the task queue", within=60)
+        found = EmbeddedStack.find_running(settings)
+        assert found is not None
+        assert {found.processes["worker"].pid, found.processes["worker-2"].pid} == set(pids)
+        assert "2 of 2 processes running" in "\n".join(stack.describe())
+        assert stack.worker_log_path(1).name == "worker-2.log"
+    finally:
+        await stack.stop()
+    assert not any(process_alive(pid) for pid in pids)
