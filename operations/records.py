@@ -52,8 +52,12 @@ async def internship_status(
         """,
         internship_id,
     )
-    if row is None:
-        return None
+    return status_of_row(row, now) if row is not None else None
+
+
+def status_of_row(row: asyncpg.Record, now: datetime | None = None) -> InternshipStatus:
+    """The status kept in a read model row (its internship_id, phase, plan_version, start_at,
+    end_at and status columns), brought to `now` (see `internship_status`)."""
     if row["status"] is None:
         return InternshipStatus(
             internship_id=row["internship_id"],

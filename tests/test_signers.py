@@ -16,10 +16,11 @@ from playwright.async_api import Browser
 from temporalio.testing import WorkflowEnvironment
 
 from models.plan import InternshipPlan
-from models.status import InternshipStatus, Phase
+from models.status import Phase
 from models.submissions import Amendment, Approval, PaperSignature, Withdrawal
 from operations import internships as ops
 from operations.internships import OperationRejected
+from operations.reads import RecordedStatus
 from runtime.settings import Settings
 from tests.helpers import advance_to, eventually, running_worker, sample_plan, wait_for_phase
 from tests.test_api_harness import Api, api, detail, planned
@@ -60,10 +61,10 @@ async def _approve(api: Api, iid: str, role: Any, version: int = 1) -> None:
     assert answer.status_code == 200, answer.text
 
 
-async def _status(api: Api, iid: str) -> InternshipStatus:
+async def _status(api: Api, iid: str) -> RecordedStatus:
     answer = await api.http.get(f"/api/internships/{iid}", headers=api.operator)
     assert answer.status_code == 200, answer.text
-    return InternshipStatus.model_validate(answer.json())
+    return RecordedStatus.model_validate(answer.json())
 
 
 async def _sent_to(api: Api, iid: str, kind: str) -> list[str]:

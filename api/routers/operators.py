@@ -20,7 +20,7 @@ from api.services import RecordsDep, Services, ServicesDep, SettingsDep, Tempora
 from models.base import Identifier
 from models.plan import InternshipPlan
 from models.records import InternshipRow
-from models.status import InternshipStatus, Phase
+from models.status import Phase
 from models.submissions import (
     Amendment,
     Extension,
@@ -31,9 +31,10 @@ from models.submissions import (
     Withdrawal,
 )
 from operations import internships as ops
-from operations import records
+from operations import reads, records
 from operations.access import ApiKey
 from operations.batch import BatchError, BatchResult, rows_from_csv, rows_from_json, start_batch
+from operations.reads import RecordedStatus
 from runtime.settings import Settings
 
 router = APIRouter(prefix="/api/internships", tags=["operators"])
@@ -253,19 +254,18 @@ async def list_internships(
     return InternshipPage(items=items, limit=limit, offset=offset)
 
 
-@router.get("/{internship_id}", response_model=InternshipStatus, summary="An internship's status")
-async def status(
-    internship_id: Identifier, key: Operator, pool: RecordsDep, services: ServicesDep
-) -> InternshipStatus:
-    """From the read model (no workflow is asked): phase, dates in force, approvals of every plan
-    version, milestones with what is owed and whether late, overdue or missed, and the next
-    deadline. It is as of the workflow's latest record, with its time-dependent flags brought to
-    now; `as_of` says when."""
-    await require_visible(key, internship_id, services)
-    found = await records.internship_status(pool, internship_id)
-    if found is None:
+@router.get("/{internship_id}", response_model=RecordedStatus, summary="An internship's status")
+async def status(internship_id: Identifier, key: Operator, pool: RecordsDep) -> RecordedStatus:
+    """From the read model (no workflow is asked), in one read: phase, dates in force, approvals
+    of every plan version, milestones with what is owed and whether late, overdue or missed, and
+    the next deadline. It is as of the workflow's latest record (`recorded_at`, workflow time),
+    with its time-dependent flags brought to now (`as_of`). A submission is answered before its
+    record is written: a receipt whose `accepted_at` is after `recorded_at` is not in it yet. An
+    internship started a moment ago is 404 until its first record (a moment later)."""
+    found = await reads.recorded_status(pool, internship_id)
+    if found is None or not key.sees(found.institution_id):
         raise not_found(internship_id)
-    return found
+    return found.status
 
 
 @router.post("/{internship_id}/amendments", response_model=Receipt, summary="Amend the plan")
