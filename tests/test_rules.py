@@ -8,9 +8,9 @@ import pytest
 
 from models.state import InternshipState, Signature
 from models.status import Phase
-from models.submissions import Approval, Pause
+from models.submissions import Approval, MilestoneReport, Pause
 from tests.helpers import sample_plan
-from workflows import rules
+from workflows import intake, rules
 from workflows.clock import PausableClock
 from workflows.ladder import LADDER, LADDER_STEPS
 
@@ -91,3 +91,37 @@ def test_the_ladder_asks_before_the_due_date_then_reminds_escalates_and_marks_mi
     assert [step for step, _ in LADDER] == ["milestone_request", "reminder", "escalation", "missed"]
     assert offsets[0] < timedelta(0) <= offsets[1] < offsets[2] < offsets[3]
     assert LADDER_STEPS == 4
+
+
+def test_the_agreement_waits_for_each_unsent_reminder_then_for_its_deadline() -> None:
+    plan = sample_plan(DEADLINE)
+    reminders = plan.reminder_policy.agreement_reminders
+    assert reminders, "the sample plan reminds before the agreement deadline"
+    state = InternshipState()
+    early = DEADLINE - max(reminders) - timedelta(hours=1)
+    key, at = rules.next_agreement_stop(plan, state, early)
+    assert (key, at) == ("v1-" + str(reminders.index(max(reminders))), DEADLINE - max(reminders))
+    for i in range(len(reminders)):
+        state.agreement_reminders_sent.append(f"v1-{i}")
+    assert rules.next_agreement_stop(plan, state, early) == ("deadline", DEADLINE)
+
+
+def test_accepting_a_report_keeps_the_words_and_says_whether_it_was_late() -> None:
+    plan = sample_plan(DEADLINE)
+    state = InternshipState(phase=Phase.IN_PROGRESS, start_shift=timedelta(0))
+    milestone = plan.milestones[0]
+    due = rules.dates_in_force(plan, state).due(milestone)
+    desk = intake.Desk(plan, state, PausableClock(state, stop=lambda: False), due + timedelta(1))
+    report = MilestoneReport(
+        submission_id="r-1",
+        milestone_id=milestone.id,
+        summary="Line one\nline two",
+        share_in_badge=True,
+    )
+    entry = intake.entry(desk, report)
+    assert (entry.kind, entry.actor, entry.late) == ("milestone_report", "intern", True)
+    assert entry.detail["summary"] == "Line one\nline two"
+    assert state.evidence == {}  # nothing changes before the entry is applied
+    entry.apply()
+    assert state.evidence == {milestone.id: "Line one\nline two"}
+    assert state.submitted[milestone.id] == ["intern"]

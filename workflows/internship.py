@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models.activities import BadgeRequest
     from models.ids import badge_mail_id, workflow_id_for
     from models.plan import PARTIES, Signatory
-    from models.state import InternshipInput, Signature
+    from models.state import InternshipInput
     from models.status import InternshipOutcome, InternshipStatus, Phase
     from models.submissions import (
         Amendment,
@@ -41,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         Withdrawal,
     )
     from runtime import search_attributes as sa
-    from workflows import effects, rules
+    from workflows import effects, intake, rules
     from workflows.clock import PausableClock
     from workflows.ladder import LADDER_STEPS, climb
     from workflows.mail import Mailroom
@@ -163,19 +162,7 @@ class InternshipWorkflow:
         start over when the plan is amended, cancel when the deadline passes."""
         while not self._agreed():
             plan = self._plan
-            reminders = [
-                (f"v{plan.version}-{i}", plan.agreement_deadline - before)
-                for i, before in enumerate(plan.reminder_policy.agreement_reminders)
-            ]
-            now = workflow.now()
-            pending = [
-                (key, at)
-                for key, at in reminders
-                if key not in self.s.agreement_reminders_sent and at > now
-            ]
-            stop_key, stop_at = min(
-                [*pending, ("deadline", plan.agreement_deadline)], key=lambda stop: stop[1]
-            )
+            stop_key, stop_at = rules.next_agreement_stop(plan, self.s, workflow.now())
             version = plan.version
             # The lambdas below are awaited within this iteration, so late binding is safe.
             await self._main_wait(
@@ -188,7 +175,8 @@ class InternshipWorkflow:
                 continue
             if stop_key == "deadline":
                 return await self._cancel_unapproved()
-            _add(self.s.agreement_reminders_sent, stop_key)
+            if stop_key not in self.s.agreement_reminders_sent:
+                self.s.agreement_reminders_sent.append(stop_key)
             for party in rules.unapproved(self._plan, self.s):
                 await self._mail.notify(
                     "agreement_reminder",
@@ -250,21 +238,8 @@ class InternshipWorkflow:
         return None
 
     async def _certify(self) -> InternshipOutcome:
-        request = BadgeRequest(
-            # The period in force: the badge's activity dates are the ones the status showed.
-            plan=self._plan.model_copy(
-                update={"period": rules.dates_in_force(self._plan, self.s).period()}
-            ),
-            achieved_levels=rules.achieved(self._plan, self.s),
-            issued_at=workflow.now(),
-            workflow_id=workflow.info().workflow_id,
-            evidence=tuple(
-                (m.title, self.s.evidence[m.id])
-                for m in self._plan.milestones
-                if m.id in self.s.evidence
-            ),
-            self_assessed_levels=rules.shared_self_assessment(self.s),
-        )
+        info = workflow.info()
+        request = rules.badge_request(self._plan, self.s, workflow.now(), info.workflow_id)
         if workflow.patched(effects.BADGE_IN_TWO_STEPS):
             stored = await effects.store_badge(request)
             self.s.credential_id = stored.credential_id
@@ -353,20 +328,12 @@ class InternshipWorkflow:
         )
 
     # ----------------------------------------------------------------- the learning agreement
+    # Each update is a pair: the validator (a rule in rules.py) refuses before anything is
+    # written to history; the handler accepts once (intake.py says what accepting does).
 
     @workflow.update
     async def approve(self, approval: Approval) -> Receipt:
-        def apply() -> None:
-            self.s.signatures.append(Signature(approval=approval, at=workflow.now()))
-
-        return await self._accept(
-            approval.submission_id,
-            "approval",
-            approval.party,
-            apply,
-            plan_version=approval.plan_version,
-            comment=approval.comment,
-        )
+        return await self._accept(approval)
 
     @approve.validator
     @_once
@@ -375,20 +342,11 @@ class InternshipWorkflow:
 
     @workflow.update
     async def request_changes(self, request: ChangeRequest) -> Receipt:
-        receipt = await self._accept(
-            request.submission_id,
-            "change_request",
-            request.party,
-            lambda: None,
-            plan_version=request.plan_version,
-            comment=request.comment,
-        )
+        receipt = await self._accept(request)
+        version = str(request.plan_version)
+        key = request.submission_id
         await self._mail.notify(
-            "change_request",
-            "operator",
-            key=request.submission_id,
-            party=request.party,
-            version=str(request.plan_version),
+            "change_request", "operator", key=key, party=request.party, version=version
         )
         return receipt
 
@@ -399,34 +357,14 @@ class InternshipWorkflow:
 
     @workflow.update
     async def amend(self, amendment: Amendment) -> Receipt:
-        """A new plan version. Rule: the signers the amendment concerns approve again, and so
-        does every signer it adds; a change to a core section (period, mode, hours, outcomes,
-        milestones, rubric) concerns every signer; other approvals carry over. Every earlier
-        signature is kept with its version."""
-        new = amendment.plan
-        concerned = rules.concerned(self._plan, new, amendment.concerns)
-        sections = self._plan.changed_sections(new)
-
-        def apply() -> None:
-            self._plan = new
-            for party in concerned:
-                self.s.required_since[party] = new.version
-            self._clock.changed()
-
-        receipt = await self._accept(
-            amendment.submission_id,
-            "amendment",
-            "operator",
-            apply,
-            plan_version=new.version,
-            sections=sorted(sections),
-            concerns=sorted(concerned),
-            reason=amendment.reason,
-        )
+        """A new plan version (the rule is in intake.amendment); the concerned signers are asked
+        to approve it."""
+        concerned = rules.concerned(self._plan, amendment.plan, amendment.concerns)
+        receipt = await self._accept(amendment)
         await effects.save_plan(self._plan)
         for party in self._signatories():
             if party in concerned:
-                await self._ask_approval(party, new.version)
+                await self._ask_approval(party, amendment.plan.version)
         return receipt
 
     @amend.validator
@@ -438,17 +376,7 @@ class InternshipWorkflow:
     async def record_paper_signature(self, paper: PaperSignature) -> Receipt:
         """A signature given on paper, recorded by an operator: the signer's approval of the
         current version."""
-        signature = rules.paper_signature(self._plan, paper, workflow.now())
-        return await self._accept(
-            paper.submission_id,
-            "paper_signature",
-            "operator",
-            lambda: self.s.signatures.append(signature),
-            role=paper.role,
-            plan_version=self._plan.version,
-            signed_at=paper.signed_at.isoformat(),
-            note=paper.note,
-        )
+        return await self._accept(paper)
 
     @record_paper_signature.validator
     @_once
@@ -459,21 +387,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def submit_report(self, report: MilestoneReport) -> Receipt:
-        return await self._accept(
-            report.submission_id,
-            "milestone_report",
-            "intern",
-            lambda: self._report_in(report),
-            milestone_id=report.milestone_id,
-            late=self._is_late(report.milestone_id),
-            summary=report.summary,
-            share_in_badge=report.share_in_badge,
-        )
-
-    def _report_in(self, report: MilestoneReport) -> None:
-        _add(self.s.submitted.setdefault(report.milestone_id, []), "intern")
-        if report.share_in_badge:
-            self.s.evidence[report.milestone_id] = report.summary
+        return await self._accept(report)
 
     @submit_report.validator
     @_once
@@ -482,7 +396,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def submit_feedback(self, feedback: CompanyFeedback) -> Receipt:
-        return await self._accept_feedback(feedback)
+        return await self._accept(feedback)
 
     @submit_feedback.validator
     @_once
@@ -498,35 +412,11 @@ class InternshipWorkflow:
         except ValueError as invalid:
             workflow.logger.warning("ignored company feedback signal: %s", invalid)
             return
-        await self._accept_feedback(feedback)
-
-    async def _accept_feedback(self, feedback: CompanyFeedback) -> Receipt:
-        def apply() -> None:
-            if feedback.milestone_id is not None:
-                _add(self.s.submitted.setdefault(feedback.milestone_id, []), "mentor")
-
-        return await self._accept(
-            feedback.submission_id,
-            "company_feedback",
-            "mentor",
-            apply,
-            milestone_id=feedback.milestone_id,
-            late=feedback.milestone_id is not None
-            and rules.is_late(self._plan, self.s, feedback.milestone_id, workflow.now()),
-            attendance_hours=feedback.attendance_hours,
-            ratings=dict(feedback.ratings),
-            comments=feedback.comments,
-        )
+        await self._accept(feedback)
 
     @workflow.update
     async def pause(self, pause: Pause) -> Receipt:
-        def apply() -> None:
-            self._clock.pause(pause, workflow.now())
-            workflow.upsert_search_attributes([sa.PHASE.value_set(Phase.PAUSED.value)])
-
-        return await self._accept(
-            pause.submission_id, "pause", "operator", apply, reason=pause.reason
-        )
+        return await self._accept(pause)
 
     @pause.validator
     @_once
@@ -535,16 +425,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def resume(self, resume: Resume) -> Receipt:
-        def apply() -> None:
-            self._clock.resume(workflow.now())
-            workflow.upsert_search_attributes(
-                [
-                    sa.PHASE.value_set(self.s.phase.value),
-                    sa.END_DATE.value_set(self._plan.period.end + self.s.shift),
-                ]
-            )
-
-        return await self._accept(resume.submission_id, "resume", "operator", apply)
+        return await self._accept(resume)
 
     @resume.validator
     @_once
@@ -553,19 +434,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def extend(self, extension: Extension) -> Receipt:
-        def apply() -> None:
-            self._plan = rules.extended_plan(self._plan, self.s, extension)
-            self._clock.changed()
-            workflow.upsert_search_attributes([sa.END_DATE.value_set(extension.new_end)])
-
-        receipt = await self._accept(
-            extension.submission_id,
-            "extension",
-            "operator",
-            apply,
-            new_end=extension.new_end.isoformat(),
-            reason=extension.reason,
-        )
+        receipt = await self._accept(extension)
         await effects.save_plan(self._plan)
         return receipt
 
@@ -576,12 +445,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def withdraw(self, withdrawal: Withdrawal) -> Receipt:
-        def apply() -> None:
-            self.s.withdrawal = withdrawal
-
-        return await self._accept(
-            withdrawal.submission_id, "withdrawal", "operator", apply, reason=withdrawal.reason
-        )
+        return await self._accept(withdrawal)
 
     @withdraw.validator
     @_once
@@ -592,14 +456,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def submit_assessment(self, assessment: Assessment) -> Receipt:
-        return await self._accept(
-            assessment.submission_id,
-            "assessment",
-            assessment.assessor,
-            lambda: self.s.assessments.__setitem__(assessment.assessor, assessment),
-            levels=dict(assessment.levels),
-            comment=assessment.comment,
-        )
+        return await self._accept(assessment)
 
     @submit_assessment.validator
     @_once
@@ -608,17 +465,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def validate(self, validation: Validation) -> Receipt:
-        def apply() -> None:
-            self.s.validation = validation
-
-        return await self._accept(
-            validation.submission_id,
-            "validation",
-            "tutor",
-            apply,
-            decision=validation.decision,
-            reason=validation.reason,
-        )
+        return await self._accept(validation)
 
     @validate.validator
     @_once
@@ -627,22 +474,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def submit_self_assessment(self, assessment: SelfAssessment) -> Receipt:
-        def apply() -> None:
-            if assessment.milestone_id is None:
-                self.s.final_self_assessment = assessment
-            else:
-                self.s.self_assessments[assessment.milestone_id] = assessment
-
-        return await self._accept(
-            assessment.submission_id,
-            "self_assessment",
-            "intern",
-            apply,
-            milestone_id=assessment.milestone_id,
-            levels=dict(assessment.levels),
-            comment=assessment.comment,
-            share_in_badge=assessment.share_in_badge,
-        )
+        return await self._accept(assessment)
 
     @submit_self_assessment.validator
     @_once
@@ -651,56 +483,40 @@ class InternshipWorkflow:
 
     @workflow.update
     async def evaluate_placement(self, evaluation: PlacementEvaluation) -> Receipt:
-        def apply() -> None:
-            self.s.placement_evaluation = evaluation
-
-        return await self._accept(
-            evaluation.submission_id,
-            "placement_evaluation",
-            "intern",
-            apply,
-            tasks_matched=evaluation.tasks_matched,
-            mentor_support=evaluation.mentor_support,
-            would_recommend=evaluation.would_recommend,
-            comments=evaluation.comments,
-        )
+        return await self._accept(evaluation)
 
     @evaluate_placement.validator
     @_once
     def _check_placement_evaluation(self, evaluation: PlacementEvaluation) -> None:
         rules.check_placement_evaluation(self.s, evaluation)
 
-    async def _accept(
-        self,
-        submission_id: str,
-        kind: str,
-        actor: str,
-        apply: Callable[[], None],
-        late: bool = False,
-        **detail: Any,
-    ) -> Receipt:
+    async def _accept(self, submission: Any) -> Receipt:
         """Apply a submission once and record it; every duplicate gets the first receipt."""
-        if submission_id in self.s.receipts:
-            return self.s.receipts[submission_id]
+        if submission.submission_id in self.s.receipts:
+            return self.s.receipts[submission.submission_id]
+        now = workflow.now()
+        entry = intake.entry(intake.Desk(self._plan, self.s, self._clock, now), submission)
         receipt = Receipt(
-            submission_id=submission_id, kind=kind, accepted_at=workflow.now(), late=late
+            submission_id=submission.submission_id,
+            kind=entry.kind,
+            accepted_at=now,
+            late=entry.late,
         )
-        self.s.receipts[submission_id] = receipt
-        apply()
+        self.s.receipts[submission.submission_id] = receipt
+        if entry.plan is not None:
+            self._plan = entry.plan
+        entry.apply()
         self._trail.set_overdue()
         # The receipt goes back as soon as the state has changed: the submission is durable in
         # Temporal's history from here on. Its audit row is written in the background, and the
         # workflow does not end or continue as new before every such write is done.
-        self._in_background(self._trail.record(kind, actor, submission_id, late=late, **detail))
-        return receipt
-
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+        record = self._trail.record(
+            entry.kind, entry.actor, submission.submission_id, late=entry.late, **entry.detail
+        )
+        task = asyncio.create_task(record)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def _is_late(self, milestone_id: str) -> bool:
-        return rules.is_late(self._plan, self.s, milestone_id, workflow.now())
+        return receipt
 
     def _settled(self) -> bool:
         return not self._background and workflow.all_handlers_finished()
@@ -727,9 +543,3 @@ class InternshipWorkflow:
         """Ask for an approval of one plan version (the version is fixed by the caller: an
         amendment may arrive while the requests for the previous version are going out)."""
         await self._mail.notify("approval_request", party, key=f"v{version}", version=str(version))
-
-
-def _add(values: list[str], value: str) -> None:
-    """Add to a list kept as a set (lists keep the carried state's JSON as it was)."""
-    if value not in values:
-        values.append(value)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from models.activities import BadgeRequest
 from models.evaluation import achieved_levels, shortfalls
 from models.plan import InternshipPlan, Milestone, Signatory
 from models.state import InternshipState, Signature
@@ -424,3 +425,35 @@ def shared_self_assessment(state: InternshipState) -> dict[str, str]:
     """The intern's final self-assessment levels, when they agreed to show them in the badge."""
     final = state.final_self_assessment
     return dict(final.levels) if final is not None and final.share_in_badge else {}
+
+
+def next_agreement_stop(
+    plan: InternshipPlan, state: InternshipState, now: datetime
+) -> tuple[str, datetime]:
+    """While the agreement is unsigned: the next reminder not yet sent (key, time), or the
+    agreement deadline ("deadline") when no reminder comes before it."""
+    reminders = [
+        (f"v{plan.version}-{i}", plan.agreement_deadline - before)
+        for i, before in enumerate(plan.reminder_policy.agreement_reminders)
+    ]
+    pending = [
+        (key, at) for key, at in reminders if key not in state.agreement_reminders_sent and at > now
+    ]
+    return min([*pending, ("deadline", plan.agreement_deadline)], key=lambda stop: stop[1])
+
+
+def badge_request(
+    plan: InternshipPlan, state: InternshipState, now: datetime, workflow_id: str
+) -> BadgeRequest:
+    """What the badge certifies: the period in force (the activity dates the status showed), the
+    levels achieved, the evidence the intern chose to share, and the shared self-assessment."""
+    return BadgeRequest(
+        plan=plan.model_copy(update={"period": dates_in_force(plan, state).period()}),
+        achieved_levels=achieved(plan, state),
+        issued_at=now,
+        workflow_id=workflow_id,
+        evidence=tuple(
+            (m.title, state.evidence[m.id]) for m in plan.milestones if m.id in state.evidence
+        ),
+        self_assessed_levels=shared_self_assessment(state),
+    )

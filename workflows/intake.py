@@ -1,0 +1,247 @@
+"""What accepting each kind of submission does: the change to the state, and the audit row that
+keeps the person's words (kind, actor, detail). One function per kind, looked up by the
+submission's type; the workflow's `_accept` applies the entry once and records it. Workflow code
+(deterministic): `now` is the workflow's time, and the only side effects are on the state, the
+clock and the search attributes, in the order each function gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from models.plan import InternshipPlan
+    from models.state import InternshipState, Signature
+    from models.status import Phase
+    from models.submissions import (
+        Amendment,
+        Approval,
+        Assessment,
+        ChangeRequest,
+        CompanyFeedback,
+        Extension,
+        MilestoneReport,
+        PaperSignature,
+        Pause,
+        PlacementEvaluation,
+        Resume,
+        SelfAssessment,
+        Validation,
+        Withdrawal,
+    )
+    from runtime import search_attributes as sa
+    from workflows import rules
+    from workflows.clock import PausableClock
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Desk:
+    """What a submission is accepted against: the plan in force, the state, the clock, the time."""
+
+    plan: InternshipPlan
+    s: InternshipState
+    clock: PausableClock
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+    apply: Callable[[], None] = _nothing
+    late: bool = False
+    plan: InternshipPlan | None = None
+    """The plan in force once accepted, when the submission changes it (set before `apply`)."""
+
+
+def _add(values: list[str], value: str) -> None:
+    """Add to a list kept as a set (lists keep the carried state's JSON as it was)."""
+    if value not in values:
+        values.append(value)
+
+
+def approval(d: Desk, a: Approval) -> Entry:
+    def apply() -> None:
+        d.s.signatures.append(Signature(approval=a, at=d.now))
+
+    detail = {"plan_version": a.plan_version, "comment": a.comment}
+    return Entry("approval", a.party, detail, apply)
+
+
+def change_request(d: Desk, r: ChangeRequest) -> Entry:
+    return Entry("change_request", r.party, {"plan_version": r.plan_version, "comment": r.comment})
+
+
+def amendment(d: Desk, a: Amendment) -> Entry:
+    """A new plan version. Rule: the signers the amendment concerns approve again, and so does
+    every signer it adds; a change to a core section (period, mode, hours, outcomes, milestones,
+    rubric) concerns every signer; other approvals carry over. Every earlier signature is kept
+    with its version."""
+    new = a.plan
+    concerned = rules.concerned(d.plan, new, a.concerns)
+
+    def apply() -> None:
+        for party in concerned:
+            d.s.required_since[party] = new.version
+        d.clock.changed()
+
+    detail = {
+        "plan_version": new.version,
+        "sections": sorted(d.plan.changed_sections(new)),
+        "concerns": sorted(concerned),
+        "reason": a.reason,
+    }
+    return Entry("amendment", "operator", detail, apply, plan=new)
+
+
+def paper_signature(d: Desk, p: PaperSignature) -> Entry:
+    signature = rules.paper_signature(d.plan, p, d.now)
+    detail = {
+        "role": p.role,
+        "plan_version": d.plan.version,
+        "signed_at": p.signed_at.isoformat(),
+        "note": p.note,
+    }
+    return Entry("paper_signature", "operator", detail, lambda: d.s.signatures.append(signature))
+
+
+def report(d: Desk, r: MilestoneReport) -> Entry:
+    def apply() -> None:
+        _add(d.s.submitted.setdefault(r.milestone_id, []), "intern")
+        if r.share_in_badge:
+            d.s.evidence[r.milestone_id] = r.summary
+
+    late = rules.is_late(d.plan, d.s, r.milestone_id, d.now)
+    detail = {
+        "milestone_id": r.milestone_id,
+        "summary": r.summary,
+        "share_in_badge": r.share_in_badge,
+    }
+    return Entry("milestone_report", "intern", detail, apply, late=late)
+
+
+def feedback(d: Desk, f: CompanyFeedback) -> Entry:
+    def apply() -> None:
+        if f.milestone_id is not None:
+            _add(d.s.submitted.setdefault(f.milestone_id, []), "mentor")
+
+    late = f.milestone_id is not None and rules.is_late(d.plan, d.s, f.milestone_id, d.now)
+    detail = {
+        "milestone_id": f.milestone_id,
+        "attendance_hours": f.attendance_hours,
+        "ratings": dict(f.ratings),
+        "comments": f.comments,
+    }
+    return Entry("company_feedback", "mentor", detail, apply, late=late)
+
+
+def pause(d: Desk, p: Pause) -> Entry:
+    def apply() -> None:
+        d.clock.pause(p, d.now)
+        workflow.upsert_search_attributes([sa.PHASE.value_set(Phase.PAUSED.value)])
+
+    return Entry("pause", "operator", {"reason": p.reason}, apply)
+
+
+def resume(d: Desk, r: Resume) -> Entry:
+    def apply() -> None:
+        d.clock.resume(d.now)
+        workflow.upsert_search_attributes(
+            [
+                sa.PHASE.value_set(d.s.phase.value),
+                sa.END_DATE.value_set(d.plan.period.end + d.s.shift),
+            ]
+        )
+
+    return Entry("resume", "operator", {}, apply)
+
+
+def extension(d: Desk, e: Extension) -> Entry:
+    def apply() -> None:
+        d.clock.changed()
+        workflow.upsert_search_attributes([sa.END_DATE.value_set(e.new_end)])
+
+    detail = {"new_end": e.new_end.isoformat(), "reason": e.reason}
+    return Entry("extension", "operator", detail, apply, plan=rules.extended_plan(d.plan, d.s, e))
+
+
+def withdrawal(d: Desk, w: Withdrawal) -> Entry:
+    def apply() -> None:
+        d.s.withdrawal = w
+
+    return Entry("withdrawal", "operator", {"reason": w.reason}, apply)
+
+
+def assessment(d: Desk, a: Assessment) -> Entry:
+    def apply() -> None:
+        d.s.assessments[a.assessor] = a
+
+    return Entry("assessment", a.assessor, {"levels": dict(a.levels), "comment": a.comment}, apply)
+
+
+def validation(d: Desk, v: Validation) -> Entry:
+    def apply() -> None:
+        d.s.validation = v
+
+    return Entry("validation", "tutor", {"decision": v.decision, "reason": v.reason}, apply)
+
+
+def self_assessment(d: Desk, a: SelfAssessment) -> Entry:
+    def apply() -> None:
+        if a.milestone_id is None:
+            d.s.final_self_assessment = a
+        else:
+            d.s.self_assessments[a.milestone_id] = a
+
+    detail = {
+        "milestone_id": a.milestone_id,
+        "levels": dict(a.levels),
+        "comment": a.comment,
+        "share_in_badge": a.share_in_badge,
+    }
+    return Entry("self_assessment", "intern", detail, apply)
+
+
+def placement_evaluation(d: Desk, e: PlacementEvaluation) -> Entry:
+    def apply() -> None:
+        d.s.placement_evaluation = e
+
+    detail = {
+        "tasks_matched": e.tasks_matched,
+        "mentor_support": e.mentor_support,
+        "would_recommend": e.would_recommend,
+        "comments": e.comments,
+    }
+    return Entry("placement_evaluation", "intern", detail, apply)
+
+
+_BY_TYPE: dict[type, Callable[[Desk, Any], Entry]] = {
+    Approval: approval,
+    ChangeRequest: change_request,
+    Amendment: amendment,
+    PaperSignature: paper_signature,
+    MilestoneReport: report,
+    CompanyFeedback: feedback,
+    Pause: pause,
+    Resume: resume,
+    Extension: extension,
+    Withdrawal: withdrawal,
+    Assessment: assessment,
+    Validation: validation,
+    SelfAssessment: self_assessment,
+    PlacementEvaluation: placement_evaluation,
+}
+
+
+def entry(d: Desk, submission: Any) -> Entry:
+    return _BY_TYPE[type(submission)](d, submission)
