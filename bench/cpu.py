@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import psutil
 
-from runtime.stack import EmbeddedStack
+from runtime.stack import EmbeddedStack, worker_name
+
+
+def _cpu(process: psutil.Process) -> float:
+    """User + system CPU seconds of a process (0 for one that has just exited)."""
+    try:
+        return float(sum(process.cpu_times()[:2]))
+    except psutil.Error:
+        return 0.0
 
 
 class CpuWatch:
@@ -15,18 +23,26 @@ class CpuWatch:
         pids = {
             "temporal": stack.temporal.pid,
             "postgresql": stack.postgres.pid,
-            "worker": stack.worker_pid,
+            **{worker_name(i): pid for i, pid in enumerate(stack.worker_pids)},
             "api": stack.api_pid,
         }
         self.processes = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
         self.processes["driver (this process)"] = psutil.Process()
+        self._last: dict[str, float] = {}
         self.start()
 
     def _now(self) -> dict[str, float]:
+        """CPU seconds so far by process; a process gone since keeps its last reading."""
         now = {}
         for name, process in self.processes.items():
-            tree = [process] if name.startswith("driver") else [process, *process.children(True)]
-            now[name] = sum(sum(p.cpu_times()[:2]) for p in tree if p.is_running())
+            try:
+                tree = [process]
+                if not name.startswith("driver"):
+                    tree += process.children(True)
+                now[name] = sum(_cpu(p) for p in tree)
+            except psutil.Error:
+                now[name] = self._last.get(name, 0.0)
+        self._last = now
         return now
 
     def start(self) -> None:
@@ -34,7 +50,7 @@ class CpuWatch:
 
     def _used(self) -> dict[str, float]:
         now = self._now()
-        return {name: now[name] - self._base[name] for name in now}
+        return {name: now[name] - self._base.get(name, 0.0) for name in now}
 
     def seconds(self) -> dict[str, float]:
         """CPU seconds by process since start()."""

@@ -1,23 +1,28 @@
-"""Lifecycle throughput: whole internships per minute on one worker, against a bare workflow with
-the same timers, updates and no-op activities on the same server.
+"""Lifecycle throughput: whole internships per minute on one worker (or `--workers N`), against a
+bare workflow with the same timers, updates and no-op activities on the same server.
 
 Each internship: three milestones with a report and company feedback each, two assessments, a
 validation and a signed, baked, e-mailed badge; dates compressed so that the worker, not the plan,
 sets the pace. The parties act through the same calls the CLI and the API make.
+
+The agreement deadline is not what is measured, but a plan's start cannot come before it: each
+internship is approved as soon as it is started (a few at a time), with its deadline on its start
+date, AGREEMENT_IN seconds after its own start call. One that a busy machine still approves too
+late is cancelled by its plan: it is started again under a new id with twice the room, and
+counted (`reopened_after_agreement_deadline`), so the figures get worse, and the run goes on.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench.cpu import CpuWatch
+from bench.part import Progress, main_for
 from cli.demo import EXAMPLE_PLAN
 from models.plan import InternshipPlan
 from models.status import Phase
@@ -39,27 +46,38 @@ from models.submissions import (
     Validation,
 )
 from operations import internships as ops
+from operations.internships import OperationRejected
 from operations.records import recorded_phase
 from runtime.clients import connect_temporal, create_pool
+from runtime.errors import StackError
 from runtime.ports import throwaway_settings
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack
+from runtime.stack import EmbeddedStack, check_workers, worker_name
 
 AGREEMENT_IN = 30.0
-"""Seconds from an internship's start call to its agreement deadline (room for the approvals
-of every internship started in the same run)."""
+"""Seconds from an internship's start call to (a little before) its start date, which is also its
+agreement deadline: room for its own three approvals, sent right after the start call."""
 LENGTH = 15.0
 """Seconds from an internship's start date to its end date."""
+OPENERS = 8
+"""Internships being started and approved at once."""
+ATTEMPTS = 3
+"""Times an internship is started (each with twice the room of the one before) before the run
+gives up on it."""
 
 
-def bench_plan(internship_id: str, now: datetime) -> InternshipPlan:
-    """The example plan with every milestone asking for a report and feedback, its agreement
-    deadline AGREEMENT_IN seconds from now and its period LENGTH seconds long, with assessment
-    and validation windows wide enough never to expire."""
+def bench_plan(
+    internship_id: str, now: datetime, agreement_in: float = AGREEMENT_IN
+) -> InternshipPlan:
+    """The example plan with every milestone asking for a report and feedback, its period LENGTH
+    seconds long starting a little over `agreement_in` seconds from now (the example's days
+    between deadline and start, compressed), its agreement deadline on its start date, and
+    assessment and validation windows wide enough never to expire."""
     example = InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text())
     factor = LENGTH / (example.period.end - example.period.start).total_seconds()
-    plan = example.retimed(internship_id, now + timedelta(seconds=AGREEMENT_IN), factor)
+    plan = example.retimed(internship_id, now + timedelta(seconds=agreement_in), factor)
     data = plan.model_dump()
+    data["agreement_deadline"] = plan.period.start  # the latest a plan allows
     for milestone in data["milestones"]:
         milestone["submitted_by"] = ("intern", "mentor")
     data["assessment_window"] = timedelta(hours=1)
@@ -68,16 +86,55 @@ def bench_plan(internship_id: str, now: datetime) -> InternshipPlan:
     return InternshipPlan.model_validate(data)
 
 
-async def play(client: Client, pool: asyncpg.Pool, plan: InternshipPlan) -> None:
-    """Every party acts as soon as the phase allows: approvals, then reports and feedback (before
-    their due dates), then assessments and the validation. Phases are followed in the read model,
-    as the demo does: status queries are for people, not polling loops."""
+@dataclass
+class Opening:
+    """How opening the internships went: how many had to be started again."""
+
+    reopened: int = 0
+
+
+async def open_approved(
+    client: Client, settings: Settings, index: int, gate: asyncio.Semaphore, opening: Opening
+) -> InternshipPlan:
+    """Start internship `index` and send its three approvals at once (OPENERS at a time). If its
+    plan cancelled it first (the approvals came after its deadline on a busy machine), start it
+    again under a new id with twice the room; give up after ATTEMPTS."""
+    async with gate:
+        for attempt in range(1, ATTEMPTS + 1):
+            suffix = "" if attempt == 1 else f"-again{attempt}"
+            plan = bench_plan(
+                f"bench-{index:04d}{suffix}",
+                datetime.now().astimezone(),
+                AGREEMENT_IN * 2 ** (attempt - 1),
+            )
+            try:
+                await ops.start_internship(client, settings, plan)
+                for party in ("intern", "tutor", "mentor"):
+                    await ops.approve(
+                        client,
+                        plan.internship_id,
+                        Approval(submission_id=f"a-{party}", party=party, plan_version=1),
+                    )
+                return plan
+            except OperationRejected:
+                if datetime.now(UTC) < plan.agreement_deadline:
+                    raise  # refused for another reason: that is a failure
+                opening.reopened += 1
+    raise RuntimeError(
+        f"bench-{index:04d}: its approvals came after its agreement deadline {ATTEMPTS} times "
+        f"(the last with {AGREEMENT_IN * 2 ** (ATTEMPTS - 1):g} s of room)"
+    )
+
+
+async def play(client: Client, pool: asyncpg.Pool, plan: InternshipPlan) -> Phase:
+    """Once approved, every party acts as soon as the phase allows: reports and feedback (before
+    their due dates, or late on a busy machine), then assessments and the validation. Phases are
+    followed in the read model, as the demo does: status queries are for people, not polling
+    loops. Returns the phase the internship ended in."""
     iid = plan.internship_id
-    for party in ("intern", "tutor", "mentor"):
-        await ops.approve(
-            client, iid, Approval(submission_id=f"a-{party}", party=party, plan_version=1)
-        )
-    await _until(pool, iid, Phase.IN_PROGRESS)
+    reached = await _until(pool, iid, {Phase.IN_PROGRESS, Phase.EVALUATION})
+    if reached.is_final:
+        return reached
     for m in plan.milestones:
         await ops.submit_report(
             client,
@@ -94,7 +151,9 @@ async def play(client: Client, pool: asyncpg.Pool, plan: InternshipPlan) -> None
                 attendance_hours=36,
             ),
         )
-    await _until(pool, iid, Phase.EVALUATION)
+    reached = await _until(pool, iid, {Phase.EVALUATION})
+    if reached.is_final:
+        return reached
     for assessor in ("mentor", "tutor"):
         await ops.submit_assessment(
             client,
@@ -107,17 +166,23 @@ async def play(client: Client, pool: asyncpg.Pool, plan: InternshipPlan) -> None
         )
     await ops.validate(client, iid, Validation(submission_id="v", decision="pass"))
     outcome = await ops.handle_for(client, iid).result()
-    assert outcome.phase == Phase.COMPLETED, outcome.reason
+    return outcome.phase
 
 
-async def _until(pool: asyncpg.Pool, internship_id: str, phase: Phase, within: float = 600) -> None:
-    for _ in range(int(within / 0.5)):
+async def _until(
+    pool: asyncpg.Pool, internship_id: str, phases: set[Phase], within: float = 1800
+) -> Phase:
+    """The recorded phase once it is one of `phases` or a final one (at most `within` seconds:
+    a bound should the run hang, far beyond an internship's length)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
         async with pool.acquire() as conn:
             recorded = await recorded_phase(conn, internship_id)
-        if recorded == phase:
-            return
+        if recorded is not None and (recorded in phases or recorded.is_final):
+            return recorded
         await asyncio.sleep(0.5)
-    raise TimeoutError(f"{internship_id} did not reach {phase.value}")
+    wanted = " or ".join(sorted(phase.value for phase in phases))
+    raise TimeoutError(f"{internship_id} did not reach {wanted} within {within:g} s")
 
 
 # ---------------------------------------------------------------- the bare baseline
@@ -177,9 +242,17 @@ class BareWorkflow:
         return self.updates
 
 
-async def play_bare(client: Client, workflow_id: str) -> None:
-    handle = client.get_workflow_handle_for(BareWorkflow.run, workflow_id)
-    for n in range(12):
+async def play_bare(
+    client: Client, workflow_id: str, spec: BareSpec, queue: str, gate: asyncio.Semaphore
+) -> None:
+    """Started and given its first three updates (the approvals) OPENERS at a time, as the
+    internships are; then the other nine."""
+    async with gate:
+        await client.start_workflow(BareWorkflow.run, spec, id=workflow_id, task_queue=queue)
+        handle = client.get_workflow_handle_for(BareWorkflow.run, workflow_id)
+        for n in range(3):
+            await handle.execute_update(BareWorkflow.bump, n)
+    for n in range(3, 12):
         await handle.execute_update(BareWorkflow.bump, n)
     await handle.result()
 
@@ -191,48 +264,59 @@ async def play_bare(client: Client, workflow_id: str) -> None:
 class Run:
     label: str
     count: int
+    """Internships (or bare workflows) that completed."""
     seconds: float
     cpu_seconds: float
+    """CPU seconds of the worker processes together."""
     peak_rss_mib: float
+    """The largest peak resident memory of a worker process."""
     workflow_tasks: int
     activities: int
     timers: int
     updates: int
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def figures(self) -> dict[str, Any]:
+        count = max(self.count, 1)
         return {
             "internships_per_minute": round(self.count / self.seconds * 60, 1),
             "workflow_tasks_per_second": round(self.workflow_tasks / self.seconds, 1),
             "activities_per_second": round(self.activities / self.seconds, 1),
-            "worker_cpu_seconds_per_internship": round(self.cpu_seconds / self.count, 3),
+            "worker_cpu_seconds_per_internship": round(self.cpu_seconds / count, 3),
             "worker_peak_rss_mib": round(self.peak_rss_mib, 1),
             "seconds": round(self.seconds, 1),
             "per_internship": {
-                "workflow_tasks": self.workflow_tasks / self.count,
-                "activities": self.activities / self.count,
-                "timers": self.timers / self.count,
-                "updates": self.updates / self.count,
+                "workflow_tasks": self.workflow_tasks / count,
+                "activities": self.activities / count,
+                "timers": self.timers / count,
+                "updates": self.updates / count,
             },
+            **self.extra,
         }
 
 
-class ProcessWatch:
-    """CPU seconds and peak resident memory of one process (the worker)."""
+class PeakMemory:
+    """Peak resident memory of each of some processes (the workers), sampled every 0.2 s; a
+    process that exits keeps its peak."""
 
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._cpu0 = sum(self.process.cpu_times()[:2])
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.peaks = dict.fromkeys(pids, 0)
         self._task = asyncio.create_task(self._sample())
 
     async def _sample(self) -> None:
         while True:
-            self.peak = max(self.peak, self.process.memory_info().rss)
+            for name, process in self.processes.items():
+                try:
+                    self.peaks[name] = max(self.peaks[name], process.memory_info().rss)
+                except psutil.Error:
+                    pass
             await asyncio.sleep(0.2)
 
-    def stop(self) -> tuple[float, float]:
+    def stop(self) -> dict[str, float]:
+        """Peak MiB by process."""
         self._task.cancel()
-        return sum(self.process.cpu_times()[:2]) - self._cpu0, self.peak / 2**20
+        return {name: round(peak / 2**20, 1) for name, peak in self.peaks.items()}
 
 
 async def count_events(client: Client, workflow_ids: list[str]) -> dict[str, int]:
@@ -327,36 +411,77 @@ def _bucket_of(frame: str) -> str | None:
 
 
 async def measure_ours(
-    settings: Settings, stack: EmbeddedStack, count: int, profile: Path | None = None
+    settings: Settings,
+    stack: EmbeddedStack,
+    count: int,
+    progress: Progress,
+    profile: Path | None = None,
 ) -> Run:
     client = await connect_temporal(settings)
-    assert stack.worker_pid is not None
-    watch = ProcessWatch(stack.worker_pid)
-    profiler = profile_worker(stack.worker_pid, 40, profile) if profile else None
-    started = time.monotonic()
-    plans = []
-    for i in range(count):
-        plans.append(bench_plan(f"bench-{i:04d}", datetime.now().astimezone()))
-        await ops.start_internship(client, settings, plans[-1])
+    workers = {worker_name(i): pid for i, pid in enumerate(stack.worker_pids)}
+    cpu = CpuWatch(stack)
+    memory = PeakMemory(workers)
+    # The first worker's profile (with several, each does the same work).
+    profiler = profile_worker(stack.worker_pids[0], 40, profile) if profile else None
+    gate = asyncio.Semaphore(OPENERS)
+    opening = Opening()
     pool = await create_pool(settings)
+    started = time.monotonic()
+    finished: dict[str, int] = {}
+    plans: list[InternshipPlan] = []  # those that completed
+
+    async def one(index: int) -> None:
+        plan = await open_approved(client, settings, index, gate, opening)
+        phase = await play(client, pool, plan)
+        if phase == Phase.COMPLETED:
+            plans.append(plan)
+        finished[phase.value] = finished.get(phase.value, 0) + 1
+        if sum(finished.values()) % 25 == 0:
+            progress.record(ours_so_far={"ended": finished, "seconds": time.monotonic() - started})
+
     try:
-        await asyncio.gather(*(play(client, pool, plan) for plan in plans))
+        progress.step(f"ours: {count} internships on {len(workers)} worker(s)")
+        await asyncio.gather(*(one(i) for i in range(count)))
     finally:
         await pool.close()
     seconds = time.monotonic() - started
-    cpu, peak = watch.stop()
+    by_process = cpu.seconds()
+    peaks = memory.stop()
     if profiler is not None:
         profiler.wait()
+    progress.step("ours: counting history events")
+    completed = finished.get(Phase.COMPLETED.value, 0)
     counts = await count_events(client, [ops.handle_for(client, p.internship_id).id for p in plans])
-    return Run("internflow", count, seconds, cpu, peak, **counts)
+    return Run(
+        "internflow",
+        completed,
+        seconds,
+        sum(by_process[name] for name in workers),
+        max(peaks.values()),
+        **counts,
+        extra={
+            "workers": len(workers),
+            "cpu_seconds_by_process": by_process,
+            "cpu_seconds_per_internship_by_process": {
+                name: round(used / max(completed, 1), 3) for name, used in by_process.items()
+            },
+            "worker_peak_rss_mib_by_process": peaks,
+            "not_completed": {k: v for k, v in finished.items() if k != Phase.COMPLETED.value},
+            "reopened_after_agreement_deadline": opening.reopened,
+        },
+    )
 
 
-async def measure_bare(settings: Settings, count: int, activities: int, timers: int) -> Run:
+async def measure_bare(
+    settings: Settings, count: int, activities: int, timers: int, progress: Progress
+) -> Run:
     client = await connect_temporal(settings)
     queue = f"{settings.task_queue}-bare"
     process = psutil.Process()
     cpu0 = sum(process.cpu_times()[:2])
+    gate = asyncio.Semaphore(OPENERS)
     async with Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[bare_noop]):
+        progress.step(f"bare: {count} workflows")
         watch_peak = process.memory_info().rss
         started = time.monotonic()
         ids = [f"bare-{i:04d}" for i in range(count)]
@@ -367,32 +492,44 @@ async def measure_bare(settings: Settings, count: int, activities: int, timers: 
             start_in=AGREEMENT_IN + 1,
             end_in=AGREEMENT_IN + 1 + LENGTH,
         )
-        for workflow_id in ids:
-            await client.start_workflow(BareWorkflow.run, spec, id=workflow_id, task_queue=queue)
-        await asyncio.gather(*(play_bare(client, w) for w in ids))
+        await asyncio.gather(*(play_bare(client, w, spec, queue, gate) for w in ids))
         seconds = time.monotonic() - started
         watch_peak = max(watch_peak, process.memory_info().rss)
     # The bare worker shares this process with the driver, so its CPU includes the driver's.
     cpu = sum(process.cpu_times()[:2]) - cpu0
+    progress.step("bare: counting history events")
     counts = await count_events(client, ids)
     return Run("bare", count, seconds, cpu, watch_peak / 2**20, **counts)
 
 
-async def run(count: int, profile: Path | None = None) -> dict[str, Any]:
+async def run(
+    count: int, progress: Progress, profile: Path | None = None, workers: int = 1
+) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="internflow-bench-"))
     settings = throwaway_settings(state)
+    progress.record(internships=count, workers=workers)
     try:
-        async with EmbeddedStack(settings) as stack:
-            ours = await measure_ours(settings, stack, count, profile)
-            per = ours.figures()["per_internship"]
+        progress.step(f"starting the embedded stack with {workers} worker(s)")
+        async with EmbeddedStack(settings, workers=workers) as stack:
+            ours = await measure_ours(settings, stack, count, progress, profile)
+            o = ours.figures()
+            progress.record(ours=o)
+            per = o["per_internship"]
             bare = await measure_bare(
-                settings, count, activities=round(per["activities"]), timers=round(per["timers"])
+                settings,
+                count,
+                activities=round(per["activities"]),
+                timers=round(per["timers"]),
+                progress=progress,
             )
+            b = bare.figures()
+            progress.record(bare=b)
+            progress.step("stopping the embedded stack")
     finally:
         shutil.rmtree(state, ignore_errors=True)
-    o, b = ours.figures(), bare.figures()
     return {
         "internships": count,
+        "workers": workers,
         "ours": o,
         "bare": b,
         "ratio_ours_to_bare": round(o["internships_per_minute"] / b["internships_per_minute"], 2),
@@ -407,11 +544,19 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="sample the worker with py-spy (installed separately) here"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes polling the task queue (1-16)"
+    )
     args = parser.parse_args()
-    figures = asyncio.run(run(args.internships, args.profile))
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    try:
+        check_workers(args.workers)
+    except StackError as error:
+        parser.error(str(error))
+    main_for(
+        "lifecycle",
+        lambda progress: run(args.internships, progress, args.profile, args.workers),
+        args.json,
+    )
 
 
 if __name__ == "__main__":
