@@ -9,6 +9,11 @@ second: the latency a company sees on a busy but not overloaded machine), then `
 back (saturation: the latency is then the machine's capacity, and the CPU each call costs decides
 it). Reported: p50/p95/p99 of accepted answers, CPU milliseconds per call in each process, and the
 API's p99 over the raw p99.
+
+The internships' agreement deadline is not what is measured, but their start date cannot come
+before it: each is approved as soon as it is started (a few at a time), its start STARTS_IN
+seconds after its own start call; one a busy machine approves too late is started again with
+twice the room. A call that passes its client timeout is counted as an error, not a crash.
 """
 
 from __future__ import annotations
@@ -16,12 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +37,19 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from bench.cpu import CpuWatch
-from bench.scale import open_internship, waiting_plan
+from bench.part import Progress, main_for
+from bench.scale import waiting_plan
 from models.status import Phase
-from models.submissions import CompanyFeedback
+from models.submissions import Approval, CompanyFeedback
 from operations import internships as ops
 from operations.internships import OperationRejected
 from runtime.clients import connect_temporal
+from runtime.errors import StackError
 from runtime.links import make_token
 from runtime.ports import throwaway_settings
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack
+from runtime.stack import EmbeddedStack, check_workers
 
 
 @workflow.defn(sandboxed=False)
@@ -69,8 +75,10 @@ class PingWorkflow:
         self.done = True
 
 
-def percentiles(latencies: list[float]) -> dict[str, float]:
+def percentiles(latencies: list[float]) -> dict[str, Any]:
     ordered = sorted(latencies)
+    if not ordered:  # nothing accepted (a machine too busy): no latency to give
+        return {"count": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None}
 
     def at(share: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 1)
@@ -79,7 +87,14 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 STARTS_IN = 20.0
-"""Seconds from the first start call to the internships' start date (room for the approvals)."""
+"""Seconds from an internship's start call to its start date and agreement deadline (room for its
+own approvals, sent right after)."""
+OPENERS = 8
+"""Internships being started and approved at once."""
+ATTEMPTS = 3
+"""Times an internship is started (each with twice the room) before the run gives up on it."""
+CALL_TIMEOUT = 120.0
+"""Seconds an HTTP call may take before it counts as an error: far beyond any latency measured."""
 PACE = 1.0
 """Seconds between one company's submissions in the paced phase (50 companies: 50 a second)."""
 WARM_UP = 5.0
@@ -112,7 +127,7 @@ async def load(
             started = time.perf_counter()
             try:
                 accepted = await send(sender, next(CALLS))
-            except (RPCError, OperationRejected, aiohttp.ClientError):
+            except (RPCError, OperationRejected, aiohttp.ClientError, TimeoutError):
                 errors += 1  # e.g. the server's deadline passed under load: counted, not timed
                 continue
             if accepted:
@@ -150,22 +165,63 @@ def feedback(sender: int, n: int) -> CompanyFeedback:
     )
 
 
-async def run(companies: int, seconds: float) -> dict[str, Any]:
+async def open_approved(
+    client: Client, settings: Settings, index: int, gate: asyncio.Semaphore, reopened: list[str]
+) -> tuple[str, datetime]:
+    """Start company `index`'s internship and approve it at once; if its plan cancelled it first
+    (approvals after its deadline on a busy machine), start it again under a new id with twice
+    the room. Its id and start date."""
+    async with gate:
+        for attempt in range(1, ATTEMPTS + 1):
+            internship_id = f"fb-{index:03d}" + ("" if attempt == 1 else f"-again{attempt}")
+            room = timedelta(seconds=STARTS_IN * 2 ** (attempt - 1))
+            start = datetime.now().astimezone() + room
+            plan = waiting_plan(internship_id, f"company-{index:03d}", start)
+            try:
+                await ops.start_internship(client, settings, plan)
+                for party in ("intern", "tutor", "mentor"):
+                    await ops.approve(
+                        client,
+                        internship_id,
+                        Approval(submission_id=f"a-{party}", party=party, plan_version=1),
+                    )
+                return internship_id, start
+            except OperationRejected:
+                if datetime.now(UTC) < plan.agreement_deadline:
+                    raise  # refused for another reason: that is a failure
+                reopened.append(internship_id)
+    raise RuntimeError(
+        f"company {index}: its approvals came after the agreement deadline {ATTEMPTS} times"
+    )
+
+
+async def run(
+    companies: int, seconds: float, progress: Progress, workers: int = 1
+) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="internflow-feedback-"))
     # The API's per-address rate limit would throttle this one-address load test.
     settings = throwaway_settings(state, rate_limit_per_minute=10**9)
-    result: dict[str, Any] = {"companies": companies, "seconds_per_phase": seconds}
+    result: dict[str, Any] = {
+        "companies": companies,
+        "seconds_per_phase": seconds,
+        "workers": workers,
+    }
+    progress.figures = result  # what is measured so far, as it is measured
     try:
-        async with EmbeddedStack(settings, start_api=True) as stack:
+        progress.step(f"starting the embedded stack with {workers} worker(s)")
+        async with EmbeddedStack(settings, start_api=True, workers=workers) as stack:
             client = await connect_temporal(settings)
             # Internships in progress and quiet for weeks: only the feedback loads the stack.
-            start = datetime.now().astimezone() + timedelta(seconds=STARTS_IN)
-            ids = [f"fb-{i:03d}" for i in range(companies)]
-            for i, internship_id in enumerate(ids):
-                await open_internship(
-                    client, settings, waiting_plan(internship_id, f"company-{i:03d}", start)
-                )
-            await _wait_in_progress(settings, ids, start)
+            progress.step(f"opening {companies} internships")
+            gate = asyncio.Semaphore(OPENERS)
+            reopened: list[str] = []
+            opened = await asyncio.gather(
+                *(open_approved(client, settings, i, gate, reopened) for i in range(companies))
+            )
+            ids = [internship_id for internship_id, _ in opened]
+            progress.record(reopened_after_agreement_deadline=len(reopened))
+            progress.step("waiting for every internship to start")
+            await _wait_in_progress(settings, ids, max(start for _, start in opened))
             cpu = CpuWatch(stack)
             secret = load_or_create_secret(settings)
             tokens = [
@@ -178,8 +234,9 @@ async def run(companies: int, seconds: float) -> dict[str, Any]:
             async with aiohttp.ClientSession(
                 base_url=base,
                 connector=aiohttp.TCPConnector(limit=companies),
-                timeout=aiohttp.ClientTimeout(total=30),
+                timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT),
             ) as http:
+                progress.step("waiting for the HTTP API")
                 await _wait_for_api(http)
 
                 async def over_http(sender: int, n: int) -> bool:
@@ -191,18 +248,25 @@ async def run(companies: int, seconds: float) -> dict[str, Any]:
                         await response.read()
                         return response.status == 200
 
+                progress.step("feedback through the HTTP API")
                 result["api"] = await phases(companies, seconds, over_http, cpu)
+                progress.save()
 
             async def over_client(sender: int, n: int) -> bool:
                 await ops.submit_feedback(client, ids[sender], feedback(sender, n))
                 return True
 
+            progress.step("feedback as Temporal updates")
             result["client_update"] = await phases(companies, seconds, over_client, cpu)
+            progress.step("no-op updates (the raw round trip)")
             result["raw_update"] = await _raw(client, settings, companies, seconds, cpu)
+            progress.step("stopping the embedded stack")
     finally:
         shutil.rmtree(state, ignore_errors=True)
     result["api_p99_over_raw_p99"] = {
-        mode: round(result["api"][mode]["p99_ms"] / result["raw_update"][mode]["p99_ms"], 2)
+        mode: round(api / raw, 2)
+        if (api := result["api"][mode]["p99_ms"]) and (raw := result["raw_update"][mode]["p99_ms"])
+        else None
         for mode in ("paced", "saturated")
     }
     return result
@@ -211,8 +275,9 @@ async def run(companies: int, seconds: float) -> dict[str, Any]:
 async def _wait_in_progress(settings: Settings, ids: list[str], start: datetime) -> None:
     await asyncio.sleep(max(0.0, (start - datetime.now().astimezone()).total_seconds()))
     conn = await asyncpg.connect(settings.database_url)
+    deadline = time.monotonic() + 600  # a bound should the run hang, far beyond a busy start
     try:
-        for _ in range(600):
+        while True:
             started = await conn.fetchval(
                 "SELECT count(*) FROM internships WHERE internship_id = ANY($1) AND phase = $2",
                 ids,
@@ -220,22 +285,25 @@ async def _wait_in_progress(settings: Settings, ids: list[str], start: datetime)
             )
             if started == len(ids):
                 return
-            await asyncio.sleep(0.1)
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
     finally:
         await conn.close()
-    raise RuntimeError("the internships did not all start")
+    raise RuntimeError(f"{started} of {len(ids)} internships started within 600 s of their start")
 
 
-async def _wait_for_api(http: aiohttp.ClientSession) -> None:
-    for _ in range(100):
+async def _wait_for_api(http: aiohttp.ClientSession, within: float = 300) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
         try:
             async with http.get("/healthz") as response:
                 if response.status == 200:
                     return
-        except aiohttp.ClientConnectionError:
+        except (aiohttp.ClientConnectionError, TimeoutError):
             pass
         await asyncio.sleep(0.2)
-    raise RuntimeError("the API did not come up")
+    raise RuntimeError(f"the API did not answer /healthz within {within:g} s")
 
 
 async def _raw(
@@ -263,11 +331,19 @@ def main() -> None:
     parser.add_argument("--companies", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes polling the task queue (1-16)"
+    )
     args = parser.parse_args()
-    figures = asyncio.run(run(args.companies, args.seconds))
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    try:
+        check_workers(args.workers)
+    except StackError as error:
+        parser.error(str(error))
+    main_for(
+        "feedback",
+        lambda progress: run(args.companies, args.seconds, progress, args.workers),
+        args.json,
+    )
 
 
 if __name__ == "__main__":
