@@ -15,7 +15,7 @@ from typing import Any, Final
 from pyld import jsonld as _pyld
 from pyld.context_resolver import ContextResolver
 
-from badges import rdfc
+from badges import ldquads, rdfc
 
 __all__ = [
     "BUNDLED_CONTEXTS",
@@ -201,6 +201,8 @@ _PROCESSED_CONTEXTS = _LruCache(maxsize=512)
 # repeats each time are a third of the expansion's cost. Bounded by clearing when full.
 _EXPANDED_IRIS: dict[tuple[Any, ...], Any] = {}
 _EXPANDED_IRIS_MAX: Final = 50_000
+# What badges.ldquads learns about the active contexts above (by their _uuid).
+_LDQUADS_CONTEXTS = ldquads.Contexts()
 # pyld and these caches are not thread-safe; processing is pure Python and holds the GIL anyway.
 _LOCK = threading.RLock()
 
@@ -370,6 +372,21 @@ def _require_object(document: Any) -> None:
         raise DocumentError(f"a JSON-LD document must be a JSON object, not {type(document)}")
 
 
+def _direct(document: Mapping[str, Any]) -> str:
+    """Canonical N-Quads by badges.ldquads and badges.rdfc, or rdfc.Unsupported."""
+    processor = _Processor(safe=True)
+    options = _options()
+    graph = ldquads.statements(
+        document,
+        _LDQUADS_CONTEXTS,
+        processor._get_initial_context(options),
+        processor._expand_iri,
+        processor._process_context,
+        options,
+    )
+    return rdfc.canonical_statements(graph)
+
+
 def canonicalize(document: Mapping[str, Any], *, safe: bool = True) -> str:
     """RDFC-1.0 (URDNA2015) canonical N-Quads of a JSON-LD document, contexts from the bundle.
 
@@ -380,6 +397,13 @@ def canonicalize(document: Mapping[str, Any], *, safe: bool = True) -> str:
     with _LOCK:
         try:
             if safe:
+                # The usual credential: its statements straight from the document, taking
+                # every decision as pyld's expansion would (badges.ldquads), then RDFC-1.0.
+                # Anything it does not accept takes the longer ways below.
+                try:
+                    return _direct(document)
+                except Exception:  # noqa: S110 - Unsupported, or an error the ways below report
+                    pass
                 # One expansion (with the safe-mode check), then the RDF conversion and
                 # RDFC-1.0 done directly on the expanded form; pyld's to_rdf and URDNA2015 take
                 # longer than the expansion itself. Anything unusual goes the general way.

@@ -1,4 +1,5 @@
-"""Tests for badges.rdfc: the fast canonical form equals pyld's RDFC-1.0 output, or defers to it."""
+"""Tests for badges.rdfc and badges.ldquads: the fast canonical forms equal pyld's RDFC-1.0
+output, or defer to it."""
 
 from __future__ import annotations
 
@@ -10,10 +11,20 @@ from typing import Any
 
 import pytest
 
-from badges import jsonld, rdfc
+from activities.award import build_credential
+from badges import jsonld, ldquads, rdfc
 from badges.jsonld import canonicalize
+from badges.status import credential_status
+from models.plan import InternshipPlan
 from tests.test_badges_proof import RICH_CREDENTIAL, VECTOR_PROOF_OPTIONS, VECTOR_UNSIGNED
-from tests.test_badges_support import Issuer
+from tests.test_badges_support import (
+    EXAMPLE_PLAN,
+    IMAGE_URL,
+    ISSUED_AT,
+    ISSUER_ID,
+    REVOCATION_LIST,
+    Issuer,
+)
 
 EX_CONTEXT = {
     "ex": "https://example.org/vocab#",
@@ -42,8 +53,14 @@ def pyld_reference(document: dict[str, Any]) -> str:
 
 
 def fast_path(document: dict[str, Any]) -> str:
+    """pyld's expansion, then badges.rdfc straight from the expanded form."""
     expanded = jsonld._Processor(safe=True).expand_object(document)
     return rdfc.canonical_nquads(expanded)
+
+
+def direct_path(document: dict[str, Any]) -> str:
+    """badges.ldquads straight from the document (no expansion), then badges.rdfc."""
+    return jsonld._direct(document)
 
 
 def ex(**properties: Any) -> dict[str, Any]:
@@ -106,6 +123,205 @@ DEFERRED_DOCUMENTS = {
 }
 
 
+XSD = "http://www.w3.org/2001/XMLSchema#"
+SCOPED_CONTEXT = {
+    **EX_CONTEXT,
+    "size": {"@id": "ex:size", "@type": XSD + "integer"},
+    "check": {"@id": "ex:check", "@type": XSD + "boolean"},
+    "kind": {"@id": "ex:kind", "@type": "@vocab"},
+    "Small": "ex:Small",
+    # Type-scoped: applies to the node of that type only (not propagated to nested nodes).
+    "Box": {"@id": "ex:Box", "@context": {"name": "ex:boxName", "size": "ex:boxSize"}},
+    # Type-scoped and propagated.
+    "Crate": {"@id": "ex:Crate", "@context": {"@propagate": True, "name": "ex:crateName"}},
+    # Property-scoped: applies to the values of holder, and to everything below them.
+    "holder": {"@id": "ex:holder", "@context": {"name": "ex:holderName", "Small": "ex:Tiny"}},
+    "untagged": {"@id": "ex:untagged", "@language": None},
+    "childOf": {"@reverse": "ex:part"},
+    "graphed": {"@id": "ex:graphed", "@container": "@graph"},
+}
+
+
+def scoped(**properties: Any) -> dict[str, Any]:
+    return {"@context": SCOPED_CONTEXT, "id": "https://example.org/things/1", **properties}
+
+
+# Documents that badges.ldquads writes itself: each reaches a branch of pyld's expansion.
+DIRECT_DOCUMENTS = {
+    "type-scoped context, reverted below": scoped(
+        type="Box", name="outer", size=3, part={"name": "inner", "size": 4}
+    ),
+    "type-scoped context kept for a bare reference": scoped(
+        type="Box", part={"id": "ex:referenced"}, knows="ex:known"
+    ),
+    "propagated type-scoped context": scoped(type="Crate", part={"name": "inner"}),
+    "two scoped types": scoped(type=["Crate", "Box"], name="both", part={"name": "below"}),
+    "property-scoped context, propagated": scoped(
+        holder={"name": "h", "kind": "Small", "part": {"name": "deep", "kind": "Small"}},
+        kind="Small",
+    ),
+    "vocab-typed values": scoped(kind=["Small", "https://example.org/other#K", "ex:Big"]),
+    "compact and absolute keys, ids and types": {
+        "@context": EX_CONTEXT,
+        "id": "ex:thing-1",
+        "type": ["ex:Thing", "https://example.org/types#T"],
+        "ex:custom": "v",
+        "https://example.org/vocab#absolute": 1,
+        "link": "ex:linked",
+    },
+    "default language from an inline context": {
+        "@context": [SCOPED_CONTEXT, {"@language": "it"}],
+        "id": "https://example.org/things/2",
+        "name": "ciao",
+        "count": 3,
+        "untagged": "nessuna lingua",
+        "label": "English wins",
+    },
+    "a nested node's own context": scoped(
+        part={"@context": {"name": "ex:otherName"}, "name": "n", "part": {"name": "m"}}
+    ),
+    "nulls and empty nodes": scoped(
+        name=None, part=[None, {}, {"name": None, "count": 1}], count=0
+    ),
+    "typed numbers and booleans": scoped(
+        size=7, check=True, flag=False, count=-12, link=5, when="2027-06-10T09:00:00Z"
+    ),
+    "a blank node that refers to itself": scoped(
+        part={"@id": "_:self", "knows": "_:self", "name": "me"}
+    ),
+    "unicode, escapes and line breaks": scoped(
+        name='Zoë \u00e9\u0301 日本語 🎓 "q" \\ \t\r\n end\u2028\u00a0',
+        label="multi\nline\n\ndescription\r\n",
+        part={"name": "\\n is not a line break; <a href='x'>&amp;</a>"},
+    ),
+    # pyld writes control characters other than tab, CR and LF as they are: so does this.
+    "control characters": scoped(name="a\bb\x0cc\x00d\x7fe\x1ff"),
+    "many blank nodes": scoped(
+        part=[
+            {"name": f"n{i}", "part": {"name": f"m{i}", "knows": {"name": f"k{i}"}}}
+            for i in range(40)
+        ]
+    ),
+    "the same node named twice": scoped(
+        part=[{"id": "https://example.org/a", "name": "a"}, {"id": "https://example.org/a"}],
+        knows="https://example.org/a",
+    ),
+}
+
+# Documents badges.ldquads leaves to pyld's expansion (badges.rdfc or pyld then decide).
+DIRECT_DEFERRED = {
+    "value object": scoped(name={"@value": "x", "@language": "en"}),
+    "two keys for @type": {**scoped(type="Thing"), "@type": "ex:Other"},
+    "array in an array": scoped(name=[["a", "b"], "c"]),
+    "base direction": {
+        "@context": [EX_CONTEXT, {"@direction": "rtl"}],
+        "id": "https://example.org/x",
+        "name": "x",
+    },
+    "reverse term": scoped(childOf={"id": "https://example.org/parent"}),
+    "graph container": scoped(graphed={"name": "inside"}),
+    "included": scoped(**{"@included": [{"id": "https://example.org/i", "name": "i"}]}),
+    "top-level graph": FAST_DOCUMENTS["top-level graph"],
+    "empty": FAST_DOCUMENTS["empty"],
+    **DEFERRED_DOCUMENTS,
+}
+
+
+def rich_plan(outcomes: int = 12) -> InternshipPlan:
+    """The example plan with many outcomes (so many alignments, results and rubric levels),
+    and names and descriptions full of unicode, quotes, backslashes and line breaks."""
+    data = json.loads(EXAMPLE_PLAN.read_text(encoding="utf-8"))
+    data["badge"]["name"] = 'Tirocinio: sviluppo web — «Zoë» "quoted" \\ 🎓'
+    data["badge"]["description"] = "Line one.\nLine two,\ttabbed.\r\nÜber 日本語 — end."
+    data["badge"]["criteria"] = 'Criteria with "quotes",\nbackslash \\ and a line break.'
+    data["rubric"]["levels"][1]["description"] = "Con guida.\nWith guidance."
+    data["learning_outcomes"] = [
+        {
+            "id": f"lo-{index}",
+            "title": f'Outcome {index}: «ç» "{index}"',
+            "description": f"Does thing {index}.\nThen the next\tthing \\ {index}.",
+            "eqf_level": 1 + index % 8,
+            **({"esco_uri": f"http://data.europa.eu/esco/skill/{index:04d}"} if index % 2 else {}),
+            "required_level": "basic",
+        }
+        for index in range(outcomes)
+    ]
+    return InternshipPlan.model_validate(data)
+
+
+def rich_credentials() -> list[dict[str, Any]]:
+    plan = rich_plan()
+    achieved = {outcome.id: "good" for outcome in plan.learning_outcomes}
+    credential = build_credential(
+        plan,
+        achieved,
+        issuer_id=ISSUER_ID,
+        image_url=IMAGE_URL,
+        issued_at=ISSUED_AT,
+        credential_status=credential_status((REVOCATION_LIST, 77)),
+        evidence=[
+            ("Relazione «finale»", 'Line one\nline two\t"quoted" \\ back\r'),
+            ("Mid-term", "Second\n\nparagraph with 🎓 and <html> & ampersands."),
+        ],
+        subject_id="did:example:ünïcode",
+    )
+    signed = Issuer.create().signed(credential)
+    options = {"@context": credential["@context"], **signed["proof"]}
+    del options["proofValue"]
+    return [credential, options]
+
+
+@pytest.mark.parametrize("document", credentials() + rich_credentials())
+def test_credentials_take_the_direct_path_with_the_same_result(document: dict[str, Any]) -> None:
+    reference = pyld_reference(document)
+    assert direct_path(document) == reference
+    assert canonicalize(document) == reference
+
+
+@pytest.mark.parametrize("name", DIRECT_DOCUMENTS)
+def test_direct_path_matches_pyld(name: str) -> None:
+    document = DIRECT_DOCUMENTS[name]
+    reference = pyld_reference(document)
+    assert direct_path(document) == reference
+    assert canonicalize(document) == reference
+
+
+@pytest.mark.parametrize("name", DIRECT_DEFERRED)
+def test_direct_path_defers_what_it_does_not_do(name: str) -> None:
+    document = DIRECT_DEFERRED[name]
+    with pytest.raises(rdfc.Unsupported):
+        direct_path(document)
+    assert canonicalize(document) == pyld_reference(document)
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        (ex(unknown="x"), jsonld.UndefinedTermError),
+        (ex(type="Undefined"), jsonld.UndefinedTermError),
+        (ex(part={"unknown": 1}), jsonld.UndefinedTermError),
+        (ex(link="relative/path"), jsonld.RelativeIriError),
+        ({**ex(), "id": "things/1", "name": "x"}, jsonld.RelativeIriError),
+    ],
+)
+def test_direct_path_leaves_unsafe_documents_to_the_safe_mode_check(
+    document: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(rdfc.Unsupported):
+        direct_path(document)
+    with pytest.raises(error):
+        canonicalize(document)
+
+
+def test_direct_path_memo_survives_being_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tiny memo is cleared again and again while documents are written: results stay right.
+    monkeypatch.setattr(jsonld, "_LDQUADS_CONTEXTS", ldquads.Contexts(maxsize=5))
+    documents = [*credentials()[:4], *DIRECT_DOCUMENTS.values()]
+    for document in documents + documents:
+        assert direct_path(document) == pyld_reference(document)
+        assert jsonld._LDQUADS_CONTEXTS.size() <= 5
+
+
 @pytest.mark.parametrize("document", credentials())
 def test_credentials_take_the_fast_path_with_the_same_result(document: dict[str, Any]) -> None:
     assert fast_path(document) == pyld_reference(document)
@@ -142,11 +358,14 @@ def test_random_credentials_match_pyld() -> None:
             salt=text(),
             subject_id=rng.choice([None, "did:example:" + str(rng.randrange(10**6))]),
         )
-        assert canonicalize(credential) == pyld_reference(credential)
+        reference = pyld_reference(credential)
+        assert direct_path(credential) == reference
+        assert canonicalize(credential) == reference
 
 
 def test_canonicalize_does_not_modify_its_input() -> None:
-    for document in [*credentials(), *FAST_DOCUMENTS.values(), *DEFERRED_DOCUMENTS.values()]:
+    documents = [*credentials(), *FAST_DOCUMENTS.values(), *DEFERRED_DOCUMENTS.values()]
+    for document in [*documents, *DIRECT_DOCUMENTS.values(), *DIRECT_DEFERRED.values()]:
         before = json.dumps(document, sort_keys=True)
         canonicalize(document)
         assert json.dumps(document, sort_keys=True) == before
