@@ -120,7 +120,7 @@ def main() -> None:
         "--workers",
         type=int,
         default=1,
-        help="worker processes of each benchmark's stack (1 to 16; lifecycle, feedback, scale)",
+        help="worker processes of the lifecycle and feedback benchmarks' stacks (1 to 16)",
     )
     parser.add_argument(
         "--time-limit",
@@ -132,7 +132,7 @@ def main() -> None:
         parser.error(f"--workers must be from 1 to 16 (got {args.workers})")
     workers = ["--workers", str(args.workers)]
     extras: dict[str, list[str]] = {
-        "scale": ["--internships", str(args.scale_internships), *workers],
+        "scale": ["--internships", str(args.scale_internships)],
         "lifecycle": ["--internships", str(args.lifecycle_internships), *workers],
         "feedback": workers,
     }

@@ -37,6 +37,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from bench.cpu import CpuWatch
+from bench.lifecycle import resend
 from bench.part import Progress, main_for
 from bench.scale import waiting_plan
 from models.status import Phase
@@ -180,11 +181,8 @@ async def open_approved(
             try:
                 await ops.start_internship(client, settings, plan)
                 for party in ("intern", "tutor", "mentor"):
-                    await ops.approve(
-                        client,
-                        internship_id,
-                        Approval(submission_id=f"a-{party}", party=party, plan_version=1),
-                    )
+                    approval = Approval(submission_id=f"a-{party}", party=party, plan_version=1)
+                    await resend(lambda a=approval, i=internship_id: ops.approve(client, i, a))
                 return internship_id, start
             except OperationRejected:
                 if datetime.now(UTC) < plan.agreement_deadline:
@@ -215,9 +213,12 @@ async def run(
             progress.step(f"opening {companies} internships")
             gate = asyncio.Semaphore(OPENERS)
             reopened: list[str] = []
-            opened = await asyncio.gather(
-                *(open_approved(client, settings, i, gate, reopened) for i in range(companies))
-            )
+            async with asyncio.TaskGroup() as opening:  # one failing stops the others
+                tasks = [
+                    opening.create_task(open_approved(client, settings, i, gate, reopened))
+                    for i in range(companies)
+                ]
+            opened = [task.result() for task in tasks]
             ids = [internship_id for internship_id, _ in opened]
             progress.record(reopened_after_agreement_deadline=len(reopened))
             progress.step("waiting for every internship to start")

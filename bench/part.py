@@ -85,6 +85,8 @@ async def run_part(
 
 
 def _describe(error: BaseException, progress: Progress) -> str:
+    while isinstance(error, BaseExceptionGroup):  # a task group's: the first that failed
+        error = error.exceptions[0]
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}{': ' + text if text else ''} (during: {progress.stage})"
 
