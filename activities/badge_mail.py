@@ -4,12 +4,12 @@ for wallets."""
 from __future__ import annotations
 
 import json
-from email.message import EmailMessage
 from importlib import resources
 from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
+from activities.mime import Attachment
 from badges.bake import bake_png
 from badges.share import ShareLinks, credential_facts, share_links
 from badges.vcjwt import decode_jwt
@@ -89,15 +89,17 @@ def badge_image(name: str) -> bytes:
     return image.read_bytes()
 
 
-def attach_badge(message: EmailMessage, plan: InternshipPlan, stored: str) -> None:
-    """Attach the stored credential (`credentials.credential`: a JSON document, or a VC-JWT as a
-    JSON string) baked into the plan's badge image, and as a file for wallets."""
+def badge_attachments(plan: InternshipPlan, stored: str) -> list[Attachment]:
+    """The stored credential (`credentials.credential`: a JSON document, or a VC-JWT as a JSON
+    string) baked into the plan's badge image, and as a file for wallets."""
     value = json.loads(stored)
     if isinstance(value, str):  # a VC-JWT: the image and the file carry the compact JWT
         baked = bake_png(badge_image(plan.badge.image), value)
-        attachment, subtype, filename = value.encode(), "jwt", "credential.jwt"
+        attachment, content_type, filename = value.encode(), "application/jwt", "credential.jwt"
     else:
         baked = bake_png(badge_image(plan.badge.image), stored)
-        attachment, subtype, filename = stored.encode(), "json", "credential.json"
-    message.add_attachment(baked, maintype="image", subtype="png", filename="badge.png")
-    message.add_attachment(attachment, maintype="application", subtype=subtype, filename=filename)
+        attachment, content_type, filename = stored.encode(), "application/json", "credential.json"
+    return [
+        Attachment(baked, "image/png", "badge.png"),
+        Attachment(attachment, content_type, filename),
+    ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import socket
-from email.headerregistry import Address
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import aiosmtplib
@@ -16,12 +18,13 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.badge_mail import attach_badge, badge_mail_values, badge_page_url
+from activities.badge_mail import badge_attachments, badge_mail_values, badge_page_url
 from activities.liveness import heartbeating
 from activities.mail_context import mail_values
+from activities.mime import Attachment, Mailbox, format_date, write_message
 from activities.records import mark_notification_failed, refresh_overdue
-from activities.templates import TemplateError, render
-from activities.wallet_offer import attach_wallet_qr, wallet_mail_values
+from activities.templates import RenderedMessage, TemplateError, render
+from activities.wallet_offer import wallet_mail_values, wallet_qr_images
 from models.activities import Notification, NotificationKind
 from models.ids import credential_id_for
 from models.plan import InternshipPlan
@@ -66,12 +69,33 @@ class TransientDeliveryError(Exception):
     configuration trouble): a later attempt may succeed. Names no address."""
 
 
+@dataclass(frozen=True)
+class OutgoingMail:
+    """A composed message as SMTP carries it (CRLF lines), with its envelope."""
+
+    sender: str
+    recipient: str
+    data: bytes
+    #: The recipient's address is internationalised (RFC 6531): sent with SMTPUTF8.
+    smtputf8: bool = False
+
+
+def sender_mailbox(mail_from: str) -> Mailbox:
+    """The configured From (`Name <address>` or an address), read once per mailer."""
+    header = email.policy.default.header_factory("From", mail_from)
+    addresses: Sequence[Any] = getattr(header, "addresses", ())
+    if len(addresses) != 1:
+        return Mailbox("", mail_from)  # refused when a message is composed: names the header
+    return Mailbox(addresses[0].display_name, addresses[0].addr_spec)
+
+
 class Mailer:
     """Composes messages from the templates and sends them through the configured SMTP server."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.public_base_url = settings.public_base_url.rstrip("/")
+        self._sender = sender_mailbox(settings.mail_from)
         # The name given in EHLO, looked up once: left to aiosmtplib, every message would make a
         # blocking DNS lookup (socket.getfqdn) on the event loop.
         self._local_hostname = socket.getfqdn()
@@ -100,13 +124,13 @@ class Mailer:
             return dashboard_url_for(self.public_base_url, notification.internship_id)
         return None
 
-    def compose(
-        self, notification: Notification, message_id: str, extra: dict[str, Any] | None = None
-    ) -> EmailMessage:
-        """The message with a text and an HTML part in the recipient's language; `extra` is what
-        the records say about the internship (`activities.mail_context`) and overrides the
-        workflow's values (its dates are worded for the reader). Raises jinja2's TemplateError
-        when a value the template needs is missing."""
+    def render(
+        self, notification: Notification, extra: dict[str, Any] | None = None
+    ) -> RenderedMessage:
+        """The subject, text and HTML in the recipient's language; `extra` is what the records
+        say about the internship (`activities.mail_context`) and overrides the workflow's values
+        (its dates are worded for the reader). Raises jinja2's TemplateError when a value the
+        template needs is missing."""
         values: dict[str, Any] = {
             "name": notification.recipient_name,
             "link": self.default_link(notification) or "",
@@ -116,28 +140,73 @@ class Mailer:
         if notification.kind in BADGE_KINDS:
             values["verify_url"] = verify_url_for(self.public_base_url, notification.internship_id)
         values.update(intern_links(self._settings, notification))
-        rendered = render(notification.kind, notification.language, values)
-        message = EmailMessage()
-        message["From"] = self._settings.mail_from
-        # A structured address: a display name with <, >, quotes, commas or any script stays
-        # one display name (formataddr's string is re-parsed, and an encoded name could carry a
-        # second address out of its quotes).
-        message["To"] = Address(
-            display_name=notification.recipient_name, addr_spec=notification.recipient_email
-        )
-        message["Subject"] = rendered.subject
-        message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = message_id
-        message["Auto-Submitted"] = "auto-generated"
-        # Ids only, for filtering and support; never names or addresses.
-        message["X-Internflow-Internship"] = notification.internship_id
-        message["X-Internflow-Kind"] = notification.kind
-        message.set_content(rendered.text)
-        message.add_alternative(rendered.html, subtype="html")
-        set_language(message, notification.language)
-        return message
+        return render(notification.kind, notification.language, values)
 
-    async def send(self, message: EmailMessage) -> None:
+    def write(
+        self,
+        notification: Notification,
+        message_id: str,
+        extra: dict[str, Any] | None = None,
+        *,
+        related: Sequence[Attachment] = (),
+        attachments: Sequence[Attachment] = (),
+    ) -> OutgoingMail:
+        """The message, rendered (`render`) and assembled (`assemble`)."""
+        rendered = self.render(notification, extra)
+        return self.assemble(
+            notification, message_id, rendered, related=related, attachments=attachments
+        )
+
+    def assemble(
+        self,
+        notification: Notification,
+        message_id: str,
+        rendered: RenderedMessage,
+        *,
+        related: Sequence[Attachment] = (),
+        attachments: Sequence[Attachment] = (),
+    ) -> OutgoingMail:
+        """The message as SMTP carries it: a text and an HTML part (the HTML part with its
+        `related` inline images), the `attachments`, and the headers. Raises
+        `activities.mime.HeaderValueError` for a value no header can carry (a line break in a
+        name)."""
+        # A structured address: a display name with <, >, quotes, commas or any script stays
+        # one display name (written as atoms, a quoted string or encoded-words, never re-parsed).
+        recipient = Mailbox(notification.recipient_name, notification.recipient_email)
+        data = write_message(
+            [
+                ("From", self._sender),
+                ("To", recipient),
+                ("Subject", rendered.subject),
+                ("Date", format_date()),
+                ("Message-ID", message_id),
+                ("Auto-Submitted", "auto-generated"),
+                # Ids only, for filtering and support; never names or addresses.
+                ("X-Internflow-Internship", notification.internship_id),
+                ("X-Internflow-Kind", notification.kind),
+            ],
+            rendered.text,
+            rendered.html,
+            language=notification.language,
+            related=related,
+            attachments=attachments,
+        )
+        return OutgoingMail(
+            sender=self._sender.addr_spec,
+            recipient=recipient.addr_spec,
+            data=data,
+            smtputf8=recipient.needs_smtputf8 or self._sender.needs_smtputf8,
+        )
+
+    def compose(
+        self, notification: Notification, message_id: str, extra: dict[str, Any] | None = None
+    ) -> EmailMessage:
+        """The message `write` gives, as a mail program reads it (the standard library's parser):
+        for looking at a message, not for sending it."""
+        data = self.write(notification, message_id, extra).data
+        return cast(EmailMessage, email.message_from_bytes(data, policy=email.policy.default))
+
+    async def send(self, message: OutgoingMail) -> None:
         """Hand the message to the SMTP server. Raises PermanentDeliveryError when the server
         refuses the recipient or the message with a 5xx code, TransientDeliveryError for
         anything that may pass later. Neither carries the server's text, which can quote the
@@ -145,7 +214,10 @@ class Mailer:
         s = self._settings
         try:
             await aiosmtplib.send(
-                message,
+                message.data,
+                sender=message.sender,
+                recipients=[message.recipient],
+                mail_options=["SMTPUTF8"] if message.smtputf8 else None,
                 hostname=s.smtp_host,
                 port=s.smtp_port,
                 use_tls=s.smtp_security == "tls",
@@ -178,15 +250,6 @@ class Mailer:
                 f"cannot reach the SMTP server at {s.smtp_host}:{s.smtp_port} "
                 f"({type(failed).__name__})"
             ) from None
-
-
-def set_language(message: EmailMessage, language: str) -> None:
-    """Content-Language on the message and each of its text parts. Call it again after adding
-    attachments: turning a message into multipart moves its Content-* headers into a part."""
-    for part in [message, *message.walk()]:
-        if part is message or part.get_content_maintype() == "text":
-            del part["Content-Language"]
-            part["Content-Language"] = language
 
 
 async def deliver(
@@ -253,10 +316,14 @@ async def deliver(
                     mailer.settings, notification.internship_id, notification.language
                 ),
             }
-        message = mailer.compose(notification, message_id, context)
+        related: list[Attachment] = []
+        attachments: list[Attachment] = []
         if badge is not None:
-            attach_badge(message, *badge)
-            attach_wallet_qr(message, context)
+            attachments = badge_attachments(*badge)
+            related = wallet_qr_images(context)
+        message = mailer.write(
+            notification, message_id, context, related=related, attachments=attachments
+        )
     except TemplateError as broken:
         reason = f"the {notification.kind} template could not be rendered: {broken}"
         await _mark_failed(conn, notification, reason)

@@ -5,12 +5,12 @@ every view, for a short while, without the transaction code)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any, Final
 
+from activities.mime import Attachment
 from badges.oid4vci import credential_offer, offer_qr_png, offer_url
 from i18n import gettext
 from models.ids import credential_id_for
@@ -59,21 +59,14 @@ def wallet_mail_values(settings: Settings, internship_id: str, language: str) ->
         "wallet_offer_url": offer.url,
         "wallet_tx_code": codes.transaction_code(codes.claim_secret(settings), credential_uuid),
         "wallet_offer_days": codes.EMAIL_OFFER_VALIDITY.days,
-        "wallet_qr_cid": make_msgid(domain="internflow.invalid")[1:-1],
+        "wallet_qr_cid": f"{secrets.token_hex(16)}@internflow.invalid",
     }
 
 
-def attach_wallet_qr(message: EmailMessage, values: dict[str, Any]) -> None:
-    """The offer's QR code as an inline image of the HTML part (`cid:` in layout.html.j2)."""
+def wallet_qr_images(values: dict[str, Any]) -> list[Attachment]:
+    """The offer's QR code as an inline image of the HTML part (`cid:` in layout.html.j2);
+    none without an offer."""
     url, cid = values.get("wallet_offer_url"), values.get("wallet_qr_cid")
-    html = message.get_body(preferencelist=("html",))
-    if not url or not cid or not isinstance(html, EmailMessage):
-        return
-    html.add_related(
-        offer_qr_png(url),
-        maintype="image",
-        subtype="png",
-        cid=f"<{cid}>",
-        filename="wallet-offer.png",
-        disposition="inline",
-    )
+    if not url or not cid:
+        return []
+    return [Attachment(offer_qr_png(url), "image/png", "wallet-offer.png", True, cid)]
