@@ -372,11 +372,18 @@ def _require_object(document: Any) -> None:
         raise DocumentError(f"a JSON-LD document must be a JSON object, not {type(document)}")
 
 
-def _direct(document: Mapping[str, Any]) -> str:
-    """Canonical N-Quads by badges.ldquads and badges.rdfc, or rdfc.Unsupported."""
-    processor = _Processor(safe=True)
-    options = _options()
-    graph = ldquads.statements(
+# The processor and options badges.ldquads works with: it only asks them to expand IRIs and
+# process contexts (memoized above), never to expand a document, so they keep no state of one.
+_DIRECT: tuple[_Processor, dict[str, Any]] | None = None
+
+
+def _direct_statements(document: Mapping[str, Any]) -> rdfc.Statements:
+    """The document's RDF statements by badges.ldquads, or rdfc.Unsupported. Call under _LOCK."""
+    global _DIRECT
+    if _DIRECT is None:
+        _DIRECT = (_Processor(safe=True), _options())
+    processor, options = _DIRECT
+    return ldquads.statements(
         document,
         _LDQUADS_CONTEXTS,
         processor._get_initial_context(options),
@@ -384,7 +391,11 @@ def _direct(document: Mapping[str, Any]) -> str:
         processor._process_context,
         options,
     )
-    return rdfc.canonical_statements(graph)
+
+
+def _direct(document: Mapping[str, Any]) -> str:
+    """Canonical N-Quads by badges.ldquads and badges.rdfc, or rdfc.Unsupported."""
+    return rdfc.canonical_statements(_direct_statements(document))
 
 
 def canonicalize(document: Mapping[str, Any], *, safe: bool = True) -> str:

@@ -50,8 +50,9 @@ class Contexts:
         # (uuid, key) -> ("@id",) | ("@type",) | ("x", why not) |
         #                ("p", "<predicate>", its scoped context or None, predicate IRI)
         self.keys: dict[tuple[str, str], tuple[Any, ...]] = {}
-        # (uuid, key) -> (kind, datatype or None, language or None) for scalar values
-        self.values: dict[tuple[str, str], tuple[int, str | None, str | None]] = {}
+        # (uuid, key) -> how its scalar values are written: (kind, datatype or None, language or
+        #                None, what follows a string literal's quotes or None when not known)
+        self.values: dict[tuple[str, str], tuple[int, str | None, str | None, str | None]] = {}
         # (uuid, key, revert) -> active context for a node that is the value of key
         self.entered: dict[tuple[str, str | None, bool], Any] = {}
         # (uuid, key) -> active context for the values of key (its property-scoped context)
@@ -97,6 +98,15 @@ def _uuid(ctx: Mapping[str, Any]) -> str:
     if not isinstance(uuid, str):
         raise Unsupported("an active context without an identifier")
     return uuid
+
+
+def _suffix(probe: dict[str, Any]) -> str | None:
+    """What follows the quoted lexical form of every string literal written like probe (an
+    empty string): '', '^^<datatype>' or '@language'; None if badges.rdfc refuses it."""
+    try:
+        return literal(probe)[2:]
+    except Unsupported:
+        return None
 
 
 def _entry(ctx: Mapping[str, Any], key: str, part: str) -> Any:
@@ -161,7 +171,9 @@ class _Walk:
             info = self._remember(self.memo.values, memo_key, self._value_kind(ctx, key, expanded))
         return info
 
-    def _value_kind(self, ctx: Any, key: str, expanded: str) -> tuple[int, str | None, str | None]:
+    def _value_kind(
+        self, ctx: Any, key: str, expanded: str
+    ) -> tuple[int, str | None, str | None, str | None]:
         if self.expand_iri(ctx, key, vocab=True) != expanded:
             raise Unsupported(f"key {key!r} means something else in its own scoped context")
         container = _entry(ctx, key, "@container")
@@ -170,13 +182,13 @@ class _Walk:
             raise Unsupported(f"container {container!r} in a scoped context")
         type_ = _entry(ctx, key, "@type")
         if type_ == "@id":
-            return (_IRI, None, None)
+            return (_IRI, None, None, None)
         if type_ == "@vocab":
-            return (_VOCAB, None, None)
+            return (_VOCAB, None, None, None)
         if type_ is not None and type_ != "@none":
             if not isinstance(type_, str) or type_.startswith("@"):
                 raise Unsupported(f"value type {type_!r}")
-            return (_LITERAL, type_, None)
+            return (_LITERAL, type_, None, _suffix({"@value": "", "@type": type_}))
         # pyld's get_context_value for @language and @direction: the context's default, unless
         # the term is defined, when its definition decides (a null definition means none).
         language = ctx.get("@language")
@@ -191,9 +203,11 @@ class _Walk:
                 direction = entry.get("@direction", direction)
         if direction is not None:
             raise Unsupported("a base direction")
-        if language is not None and not isinstance(language, str):
+        if language is None:
+            return (_LITERAL, None, None, "")
+        if not isinstance(language, str):
             raise Unsupported("a language that is not a string")
-        return (_LITERAL, None, language)
+        return (_LITERAL, None, language, _suffix({"@value": "", "@language": language}))
 
     # -- contexts --------------------------------------------------------------------------------
 
@@ -268,27 +282,30 @@ class _Walk:
 
     def node(self, ctx: Any, active_property: str | None, element: dict[str, Any]) -> str:
         """Write the statements of a node object; return the term that names it."""
+        memo = self.memo
         keys = tuple(element)
-        local = "@context" in element
-        shape_key = (_uuid(ctx), active_property, keys)
-        shape = None if local else self.memo.shapes.get(shape_key)
-        if shape is None:
+        shape: tuple[Any, str | None] | None
+        if "@context" in element:  # not part of the shape's key: never kept
             shape = self._shape(ctx, active_property, element)
-            if not local:  # a node's own @context is not part of the key: never kept
-                self._remember(self.memo.shapes, shape_key, shape)
+        else:
+            shape_key = (ctx["_uuid"], active_property, keys)
+            shape = memo.shapes.get(shape_key)
+            if shape is None:
+                shape = self._shape(ctx, active_property, element)
+                self._remember(memo.shapes, shape_key, shape)
         node_ctx, type_key = shape
         types: tuple[Any, ...] | None = None
         if type_key is not None:
             raw = element[type_key]
             types = tuple(raw) if isinstance(raw, list) else (raw,)
-        plan_key = (_uuid(node_ctx), keys, types)
+        plan_key = (node_ctx["_uuid"], keys, types)
         try:
-            plan = self.memo.plans.get(plan_key)
+            plan = memo.plans.get(plan_key)
         except TypeError:  # a type that is not a string (a dict, a list): pyld refuses those
             raise Unsupported("a @type that is not a string or a list of strings") from None
         if plan is None:
             plan = self._plan(node_ctx, element, type_key, types)
-            self._remember(self.memo.plans, plan_key, plan)
+            self._remember(memo.plans, plan_key, plan)
         id_key, id_ctx, type_terms, properties = plan
 
         graph = self.graph
@@ -303,13 +320,15 @@ class _Walk:
         for type_ in type_terms:
             quads[(subject, RDF_TYPE, type_)] = None
         written = bool(type_terms)
-        for key, predicate, term_ctx, value_kind, plain in properties:
+        for key, predicate, term_ctx, value_kind in properties:
+            suffix = value_kind[3]
             value = element[key]
             for item in value if isinstance(value, list) else (value,):
                 if item is None:
                     continue
-                if plain and type(item) is str:
-                    term = f'"{escape(item)}"'  # the usual value, written as scalar() would
+                if suffix is not None and type(item) is str:
+                    # The usual value: a string literal, written as badges.rdfc.literal would.
+                    term = f'"{escape(item)}"{suffix}'
                 elif isinstance(item, dict):
                     term = self.node(term_ctx, key, item)
                 elif isinstance(item, list):
@@ -346,7 +365,7 @@ class _Walk:
         element: dict[str, Any],
         type_key: str | None,
         types: tuple[Any, ...] | None,
-    ) -> tuple[str | None, Any, tuple[str, ...], tuple[tuple[str, str, Any, Any, bool], ...]]:
+    ) -> tuple[str | None, Any, tuple[str, ...], tuple[tuple[str, str, Any, Any], ...]]:
         """How to write a node with these keys and types, found in node_ctx: decided by those
         alone (pyld's _prepare_nested_context and _expand_object)."""
         ctx = node_ctx
@@ -358,7 +377,7 @@ class _Walk:
         base = self.options["base"]
         id_key: str | None = None
         type_terms: tuple[str, ...] = ()
-        properties: list[tuple[str, str, Any, Any, bool]] = []
+        properties: list[tuple[str, str, Any, Any]] = []
         for key in element:
             if key == "@context":
                 continue
@@ -369,8 +388,7 @@ class _Walk:
                     ctx if info[2] is None else self.property_context(ctx, uuid, key, info[2])
                 )
                 value_kind = self.value_kind(term_ctx, _uuid(term_ctx), key, info[3])
-                plain = value_kind == (_LITERAL, None, None)
-                properties.append((key, info[1], term_ctx, value_kind, plain))
+                properties.append((key, info[1], term_ctx, value_kind))
             elif kind == "@id":
                 if id_key is not None:
                     raise Unsupported("two keys for @id")
@@ -390,8 +408,10 @@ class _Walk:
                 raise Unsupported(info[1])
         return id_key, ctx, type_terms, tuple(properties)
 
-    def scalar(self, ctx: Any, kind: tuple[int, str | None, str | None], value: Any) -> str:
-        how, datatype, language = kind
+    def scalar(
+        self, ctx: Any, kind: tuple[int, str | None, str | None, str | None], value: Any
+    ) -> str:
+        how, datatype, language, _ = kind
         if isinstance(value, str):
             if how == _IRI:
                 return self.graph.resource(self.expand_iri(ctx, value, base=self.options["base"]))
