@@ -7,7 +7,10 @@ document once and writes the statements as it goes, taking every decision the wa
 expansion (JsonLdProcessor._expand, _expand_object, _prepare_nested_context, _expand_value)
 takes it, with pyld's own context processing and IRI expansion. What it learns about a context
 (how a key expands, its term definition, the context a property or a set of types leads to) it
-keeps by the context's _uuid, which pyld gives every processed context and never reuses.
+keeps by the context's _uuid, which pyld gives every processed context and never reuses; and for
+each shape of node (the context it is found in, its keys and its types) the plan to write it:
+the predicates, type statements and how each value is written, which do not change from one
+credential to the next. Only the values (ids, names, dates) are read from each document.
 
 It accepts only what it can do exactly as pyld would and raises badges.rdfc.Unsupported for the
 rest: every keyword but @context, @id and @type (value objects, @list, @graph, @reverse, @nest,
@@ -180,6 +183,8 @@ class _Walk:
         containers = container if isinstance(container, list) else [container]
         if container is not None and not _ACCEPTED_CONTAINERS.issuperset(containers):
             raise Unsupported(f"container {container!r} in a scoped context")
+        if _entry(ctx, key, "reverse"):
+            raise Unsupported("a reverse property in a scoped context")
         type_ = _entry(ctx, key, "@type")
         if type_ == "@id":
             return (_IRI, None, None, None)
