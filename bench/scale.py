@@ -1,8 +1,12 @@
 """Scale: many internships open at once, waiting between milestones, on one worker.
 
-Measures the start rate (start + three approvals each), the worker's resident memory with all of
-them open, and the p50/p99 of a `status` query and of a search by phase and company, both in
-Temporal visibility and in PostgreSQL.
+Every internship is opened as people open one: started through Temporal and approved by its three
+parties (the workflow writes its records). Measures the start rate, the worker's resident memory
+with all of them open, and what operators read: an internship's status and a search by phase and
+company through the HTTP API (the stack's own API process, an operator key of the institution),
+beside the same reads in PostgreSQL alone and, for comparison, the workflow's `status` query and
+Temporal visibility. `--internships 1000` is a quick check. If a step fails, it says which and
+what it had measured so far (bench/part.py; exit 1).
 """
 
 from __future__ import annotations
@@ -10,35 +14,46 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
+import os
 import random
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import psutil
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from bench.cpu import CpuWatch
+from bench.part import Progress, main_for
 from cli.demo import EXAMPLE_PLAN
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import Approval
 from operations import internships as ops
+from operations import reads, records
+from operations.access import create_api_key
 from runtime.clients import connect_temporal
 from runtime.ports import throwaway_settings
 from runtime.settings import Settings
 from runtime.stack import EmbeddedStack
 
 COMPANIES = 50
-OPENING_RATE_GUESS = 15.0
-"""Internships opened per second, roughly, on a 2-core machine: sets the common start date."""
-MARGIN = timedelta(minutes=1)
+MARGIN = timedelta(minutes=2)
+"""How long after it is started an internship's agreement deadline and start date come: time
+for its three approvals, however loaded the machine (a start date cannot be guessed for all:
+the opening rate varies fivefold with what else runs)."""
+TARGET_READ_P99_MS = 10.0
+"""What an operator's status or search may take at p99 through the HTTP API."""
+SEARCH_LIMIT = 50
+"""One page of the search, as the API's default."""
 
 
 @functools.cache
@@ -62,123 +77,320 @@ def scale_plan(index: int, start: datetime) -> InternshipPlan:
     return waiting_plan(f"scale-{index:05d}", f"company-{index % COMPANIES:03d}", start)
 
 
+#: Words of a refusal a busy server gives and takes back (an update it dropped, a call past its
+#: deadline): the call is sent again, under the same submission id.
+TRANSIENT = ("aborted", "deadline exceeded", "timed out", "timeout", "unavailable")
+TRANSIENT_STATUS = (
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+)
+ATTEMPTS = 5
+
+
+async def _again(call: Callable[[], Awaitable[Any]]) -> None:
+    """`call`, sent again (up to ATTEMPTS times) while a busy server drops it; starting and
+    approving are idempotent, so a call that did arrive is harmless the second time."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            await call()
+            return
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            if attempt == ATTEMPTS:
+                raise
+        except RPCError as error:
+            if attempt == ATTEMPTS or error.status not in TRANSIENT_STATUS:
+                raise
+        except ops.OperationRejected as error:
+            if attempt == ATTEMPTS or not any(word in str(error).lower() for word in TRANSIENT):
+                raise
+        await asyncio.sleep(attempt)
+
+
 async def open_internship(client: Client, settings: Settings, plan: InternshipPlan) -> None:
-    await ops.start_internship(client, settings, plan)
+    """Start the internship and approve it as its three parties."""
+    await _again(functools.partial(ops.start_internship, client, settings, plan))
     for party in ("intern", "tutor", "mentor"):
-        await ops.approve(
-            client,
-            plan.internship_id,
-            Approval(submission_id=f"a-{party}", party=party, plan_version=1),
-        )
+        approval = Approval(submission_id=f"a-{party}", party=party, plan_version=1)
+        await _again(functools.partial(ops.approve, client, plan.internship_id, approval))
 
 
-async def timed(calls: list[Any]) -> list[float]:
-    """Milliseconds of each awaited call, one after the other."""
+async def timed(read: Callable[[str], Awaitable[Any]], arguments: list[str]) -> list[float]:
+    """Milliseconds of each read, one after the other."""
     times = []
-    for call in calls:
+    for argument in arguments:
         started = time.perf_counter()
-        await call
+        await read(argument)
         times.append((time.perf_counter() - started) * 1000)
     return times
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
+
+    def at(share: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))], 1)
+
     return {
         "p50_ms": round(statistics.median(ordered), 1),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1),
+        "p90_ms": at(0.90),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1], 1),
     }
 
 
-async def run(count: int, concurrency: int, samples: int, cache: int | None) -> dict[str, Any]:
+async def run(
+    count: int,
+    concurrency: int,
+    samples: int,
+    cache: int | None,
+    temporal_samples: int,
+    progress: Progress,
+) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="internflow-scale-"))
-    settings = throwaway_settings(state, **({"workflow_cache": cache} if cache else {}))
+    # The API's per-address rate limit would throttle this one-address load.
+    overrides: dict[str, Any] = {"rate_limit_per_minute": 10**9}
+    if cache:
+        overrides["workflow_cache"] = cache
+    settings = throwaway_settings(state, **overrides)
     result: dict[str, Any] = {"internships": count, "workflow_cache": settings.workflow_cache}
+    progress.figures = result  # what is measured so far, as it is measured
     try:
-        async with EmbeddedStack(settings) as stack:
-            client = await connect_temporal(settings)
-            assert stack.worker_pid is not None
-            worker = psutil.Process(stack.worker_pid)
-            gate = asyncio.Semaphore(concurrency)
-            # One start date for all, after the last is opened (if the guess holds): the start rate
-            # is measured on its own, then every internship starts and waits for its milestones.
-            start = (
-                datetime.now().astimezone() + timedelta(seconds=count / OPENING_RATE_GUESS) + MARGIN
-            )
-
-            async def one(index: int) -> None:
-                async with gate:
-                    await open_internship(client, settings, scale_plan(index, start))
-
-            cpu = CpuWatch(stack)
-            started = time.monotonic()
-            done = 0
-            for batch in range(0, count, 500):
-                await asyncio.gather(*(one(i) for i in range(batch, min(count, batch + 500))))
-                done = min(count, batch + 500)
-                print(f"  {done}/{count} started and approved", flush=True)
-            seconds = time.monotonic() - started
-            result["start_rate_per_second"] = round(count / seconds, 1)
-            result["start_seconds"] = round(seconds, 1)
-            result["start_cpu_seconds"] = cpu.seconds()
-
-            # Wait until every internship has reached its start date and is in progress.
-            await asyncio.sleep(max(0, (start - datetime.now().astimezone()).total_seconds()))
-            cpu.start()
-            woke = time.monotonic()
-            conn = await asyncpg.connect(settings.database_url)
-            try:
-                for _ in range(600):
-                    open_now = await conn.fetchval(
-                        "SELECT count(*) FROM internships WHERE phase = $1",
-                        Phase.IN_PROGRESS.value,
-                    )
-                    if open_now >= count:
-                        break
-                    await asyncio.sleep(1)
-                result["in_progress"] = open_now
-                result["all_started_seconds"] = round(time.monotonic() - woke, 1)
-                result["all_started_cpu_seconds"] = cpu.seconds()
-                result["worker_rss_mib"] = round(worker.memory_info().rss / 2**20, 1)
-
-                rng = random.Random(7)
-                ids = [f"scale-{rng.randrange(count):05d}" for _ in range(samples)]
-                result["status_query"] = percentiles(
-                    await timed([ops.status(client, internship_id) for internship_id in ids])
-                )
-                companies = [f"company-{rng.randrange(COMPANIES):03d}" for _ in range(samples)]
-
-                async def visibility(company: str) -> int:
-                    query = f"InternshipPhase = 'in_progress' AND CompanyId = '{company}'"
-                    return len([w async for w in client.list_workflows(query, page_size=1000)])
-
-                result["search_temporal_visibility"] = percentiles(
-                    await timed([visibility(company) for company in companies])
-                )
-                result["search_postgresql"] = percentiles(
-                    await timed(
-                        [
-                            conn.fetch(
-                                "SELECT internship_id FROM internships "
-                                "WHERE phase = 'in_progress' AND company_id = $1",
-                                company,
-                            )
-                            for company in companies
-                        ]
-                    )
-                )
-            finally:
-                await conn.close()
+        progress.step("starting the embedded stack (PostgreSQL, Temporal, worker, HTTP API)")
+        async with EmbeddedStack(settings, start_api=True) as stack:
+            progress.step(f"opening {count} internships")
+            await _open_all(stack, settings, count, concurrency, progress)
+            progress.step("waiting for every internship to be in progress, then quiet")
+            await _wait_all_started(stack, settings, count, result)
+            progress.step("status and search through the HTTP API")
+            await _reads_over_http(settings, count, samples, result)
+            progress.step("status and search in PostgreSQL alone")
+            await _reads_in_postgresql(settings, count, samples, result)
+            progress.step("status query and visibility search in Temporal")
+            await _reads_in_temporal(settings, count, temporal_samples, result)
+            progress.step("stopping the embedded stack")
     finally:
         shutil.rmtree(state, ignore_errors=True)
+    for read in ("status_http", "search_http"):
+        result[f"{read}_target_met"] = result[read]["p99_ms"] <= TARGET_READ_P99_MS
     return result
+
+
+async def _open_all(
+    stack: EmbeddedStack,
+    settings: Settings,
+    count: int,
+    concurrency: int,
+    progress: Progress,
+) -> None:
+    result = progress.figures
+    client = await connect_temporal(settings)
+    gate = asyncio.Semaphore(concurrency)
+    last_start = datetime.now().astimezone()
+
+    async def one(index: int) -> None:
+        nonlocal last_start
+        async with gate:
+            # Its own start date, MARGIN after it is started: once approved it starts and waits
+            # weeks for its first milestone (the first ones start while the last are opened).
+            start = datetime.now().astimezone() + MARGIN
+            last_start = max(last_start, start)
+            await open_internship(client, settings, scale_plan(index, start))
+
+    cpu = CpuWatch(stack)
+    started = time.monotonic()
+    for batch in range(0, count, 500):
+        async with asyncio.TaskGroup() as group:  # a failure cancels the rest of the batch
+            for index in range(batch, min(count, batch + 500)):
+                group.create_task(one(index))
+        done = min(count, batch + 500)
+        progress.record(opened=done)
+        print(f"  {done}/{count} started and approved", flush=True)
+    seconds = time.monotonic() - started
+    result["start_rate_per_second"] = round(count / seconds, 1)
+    result["start_seconds"] = round(seconds, 1)
+    result["start_cpu_seconds"] = cpu.seconds()
+    result["last_start_date"] = last_start.isoformat()
+
+
+async def _wait_all_started(
+    stack: EmbeddedStack, settings: Settings, count: int, result: dict[str, Any]
+) -> None:
+    """Until every internship has reached its start date and is in progress (ten minutes at
+    most past the last start date)."""
+    start = datetime.fromisoformat(result["last_start_date"])
+    await asyncio.sleep(max(0, (start - datetime.now().astimezone()).total_seconds()))
+    cpu = CpuWatch(stack)
+    woke = time.monotonic()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        open_now = 0
+        while time.monotonic() - woke < 600:
+            open_now = await conn.fetchval(
+                "SELECT count(*) FROM internships WHERE phase = $1", Phase.IN_PROGRESS.value
+            )
+            result["in_progress"] = open_now
+            if open_now >= count:
+                break
+            await asyncio.sleep(1)
+        result["all_started_seconds"] = round(time.monotonic() - woke, 1)
+        result["all_started_cpu_seconds"] = cpu.seconds()
+        if open_now < count:
+            raise RuntimeError(f"only {open_now} of {count} internships in progress after 10 min")
+        result["quiet_after_seconds"] = await _wait_quiet(conn)
+    finally:
+        await conn.close()
+    assert stack.worker_pid is not None
+    result["worker_rss_mib"] = round(psutil.Process(stack.worker_pid).memory_info().rss / 2**20, 1)
+
+
+async def _wait_quiet(conn: asyncpg.Connection, quiet: float = 5, within: float = 600) -> float:
+    """Seconds until the workflows stop writing (no new record or e-mail for `quiet` seconds):
+    the reads are then measured with every internship open and waiting, as most of them are."""
+    began = time.monotonic()
+    query = "SELECT (SELECT count(*) FROM audit_events) + (SELECT count(*) FROM notifications)"
+    last, since = await conn.fetchval(query), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() - began > within:
+            raise RuntimeError(f"the workflows kept writing records for {within:g} s")
+        await asyncio.sleep(0.5)
+        now = await conn.fetchval(query)
+        if now != last:
+            last, since = now, time.monotonic()
+    return round(time.monotonic() - began, 1)
+
+
+def _sample_ids(count: int, samples: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [f"scale-{rng.randrange(count):05d}" for _ in range(samples)]
+
+
+def _sample_companies(samples: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [f"company-{rng.randrange(COMPANIES):03d}" for _ in range(samples)]
+
+
+def _expected_page(count: int, company: str) -> int:
+    """How many rows one search page for `company` must hold (all internships in progress)."""
+    index = int(company.removeprefix("company-"))
+    return min(SEARCH_LIMIT, len(range(index, count, COMPANIES)))
+
+
+async def _reads_over_http(
+    settings: Settings, count: int, samples: int, result: dict[str, Any]
+) -> None:
+    """An operator's status and search through the stack's API process, one request after
+    another on a kept-alive connection (aiohttp: httpx costs the shared cores more per request);
+    every answer is checked, so that an error page cannot pass for a fast read."""
+    institution = _example().institution.id
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        _, key = await create_api_key(conn, "scale-bench", "operator", institutions=[institution])
+    finally:
+        await conn.close()
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    async with aiohttp.ClientSession(
+        base_url=base,
+        headers={"Authorization": f"Bearer {key}"},
+        connector=aiohttp.TCPConnector(limit=1),
+        timeout=aiohttp.ClientTimeout(total=30),
+    ) as http:
+
+        async def status(internship_id: str) -> None:
+            async with http.get(f"/api/internships/{internship_id}") as response:
+                body = await response.json()
+                if response.status != 200 or body.get("internship_id") != internship_id:
+                    raise RuntimeError(f"status of {internship_id}: HTTP {response.status}")
+
+        async def search(company: str) -> None:
+            params = {"phase": "in_progress", "company": company, "limit": str(SEARCH_LIMIT)}
+            async with http.get("/api/internships", params=params) as response:
+                body = await response.json()
+                if response.status != 200:
+                    raise RuntimeError(f"search for {company}: HTTP {response.status}")
+                if len(body["items"]) != _expected_page(count, company):
+                    raise RuntimeError(
+                        f"search for {company}: {len(body['items'])} rows, expected "
+                        f"{_expected_page(count, company)}"
+                    )
+
+        # Warm: the API's connection pool and its first statements.
+        await timed(status, _sample_ids(count, 20, seed=1))
+        await timed(search, _sample_companies(20, seed=2))
+        result["load_average_before_reads"] = round(os.getloadavg()[0], 1)
+        http_status = percentiles(await timed(status, _sample_ids(count, samples, 7)))
+        result["status_http"] = http_status
+        http_search = percentiles(await timed(search, _sample_companies(samples, 8)))
+        result["search_http"] = http_search
+    result["load_average_after_reads"] = round(os.getloadavg()[0], 1)
+    result["read_target_p99_ms"] = TARGET_READ_P99_MS
+    result["http_samples"] = samples
+
+
+async def _reads_in_postgresql(
+    settings: Settings, count: int, samples: int, result: dict[str, Any]
+) -> None:
+    """The reads the two endpoints make, on one connection, without HTTP or the API key check."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        ids = _sample_ids(count, samples, 7)
+        await timed(functools.partial(reads.recorded_status, conn), ids[:20])
+        result["status_postgresql"] = percentiles(
+            await timed(functools.partial(reads.recorded_status, conn), ids)
+        )
+        companies = _sample_companies(samples, 8)
+        institution = [_example().institution.id]
+
+        def search(company: str) -> Any:
+            return records.list_internships(
+                conn,
+                phase=Phase.IN_PROGRESS,
+                company_id=company,
+                limit=SEARCH_LIMIT,
+                institution_ids=institution,
+            )
+
+        await timed(search, companies[:20])
+        result["search_postgresql"] = percentiles(await timed(search, companies))
+    finally:
+        await conn.close()
+
+
+async def _reads_in_temporal(
+    settings: Settings, count: int, samples: int, result: dict[str, Any]
+) -> None:
+    """For comparison: the workflow's status query and a visibility search (no longer what the
+    API reads)."""
+    if samples <= 0:
+        return
+    client = await connect_temporal(settings)
+    result["status_query"] = percentiles(
+        await timed(functools.partial(ops.status, client), _sample_ids(count, samples, 7))
+    )
+
+    async def visibility(company: str) -> int:
+        query = f"InternshipPhase = 'in_progress' AND CompanyId = '{company}'"
+        return len([w async for w in client.list_workflows(query, page_size=1000)])
+
+    result["search_temporal_visibility"] = percentiles(
+        await timed(visibility, _sample_companies(samples, 8))
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--internships", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument(
+        "--samples", type=int, default=1000, help="reads of each kind, HTTP and PostgreSQL"
+    )
+    parser.add_argument(
+        "--temporal-samples",
+        type=int,
+        default=200,
+        help="status queries and visibility searches, for comparison (0: skip them)",
+    )
     parser.add_argument(
         "--workflow-cache",
         type=int,
@@ -187,12 +399,20 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    figures = asyncio.run(
-        run(args.internships, args.concurrency, args.samples, args.workflow_cache)
+    if args.internships < COMPANIES or args.samples < 1:
+        parser.error(f"--internships must be at least {COMPANIES} and --samples at least 1")
+    main_for(
+        "scale",
+        lambda progress: run(
+            args.internships,
+            args.concurrency,
+            args.samples,
+            args.workflow_cache,
+            args.temporal_samples,
+            progress,
+        ),
+        args.json,
     )
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -59,17 +59,36 @@ async def test_status_answers_from_the_records_once_the_event_is_recorded(api: A
     status = await _status_until(api, iid, accepted_at)
     assert status["approvals"] == {"intern": True, "tutor": False, "mentor": False}
     assert [s["party"] for s in status["signatures"]] == ["intern"]
-    # The status is the read model's row: its record time is the row's, which is the time of the
-    # internship's latest audit event.
-    row = await api.pool.fetchrow(
-        "SELECT updated_at, phase FROM internships WHERE internship_id = $1", iid
+    # The status is the read model's row: its record time is the row's (read while no record
+    # came in between), the time of one of the internship's audit events.
+    await api.settle(iid)
+    status, row = await _status_beside_row(api, iid)
+    assert datetime.fromisoformat(status["recorded_at"]) == row["updated_at"]
+    assert await api.pool.fetchval(
+        "SELECT count(*) FROM audit_events WHERE internship_id = $1 AND occurred_at = $2",
+        iid,
+        row["updated_at"],
     )
-    latest_event = await api.pool.fetchval(
-        "SELECT max(occurred_at) FROM audit_events WHERE internship_id = $1", iid
-    )
-    assert datetime.fromisoformat(status["recorded_at"]) == row["updated_at"] == latest_event
     assert status["phase"] == row["phase"] == "planning"
     assert datetime.fromisoformat(status["as_of"]) >= datetime.fromisoformat(status["recorded_at"])
+
+
+async def _status_beside_row(
+    api: Api, internship_id: str, within: float = 20
+) -> tuple[dict[str, Any], Any]:
+    """The status over HTTP and the read model's row, read with no record in between."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    query = "SELECT updated_at, record_seq, phase FROM internships WHERE internship_id = $1"
+    while True:
+        before = await api.pool.fetchrow(query, internship_id)
+        answer = await api.http.get(f"/api/internships/{internship_id}", headers=api.operator)
+        assert answer.status_code == 200, answer.text
+        after = await api.pool.fetchrow(query, internship_id)
+        if before == after:
+            return answer.json(), after
+        assert loop.time() < deadline, f"the records kept changing for {within} s"
+        await asyncio.sleep(0.1)
 
 
 async def test_status_of_an_internship_only_the_records_hold_and_who_may_read_it(
