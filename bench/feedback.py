@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 from temporalio import workflow
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -128,7 +128,13 @@ async def load(
             started = time.perf_counter()
             try:
                 accepted = await send(sender, next(CALLS))
-            except (RPCError, OperationRejected, aiohttp.ClientError, TimeoutError):
+            except (
+                RPCError,
+                OperationRejected,
+                WorkflowUpdateRPCTimeoutOrCancelledError,
+                aiohttp.ClientError,
+                TimeoutError,
+            ):
                 errors += 1  # e.g. the server's deadline passed under load: counted, not timed
                 continue
             if accepted:

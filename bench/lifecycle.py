@@ -31,7 +31,7 @@ import asyncpg
 import psutil
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.worker import Worker
 
 from bench.cpu import CpuWatch
@@ -95,15 +95,18 @@ workflow task timed out): the call is sent again."""
 
 
 async def resend(call: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
-    """A party's call, sent again when a busy server drops it (its submission id makes a second
-    send answer with the first receipt), up to `attempts` times."""
+    """A party's call, sent again when a busy server drops it or does not answer in time (its
+    submission id makes a second send answer with the first receipt), up to `attempts` times."""
     for attempt in range(1, attempts + 1):
         try:
             return await call()
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            if attempt == attempts:
+                raise
         except OperationRejected as error:
             if attempt == attempts or not any(word in str(error).lower() for word in TRANSIENT):
                 raise
-            await asyncio.sleep(attempt)
+        await asyncio.sleep(attempt)
     raise AssertionError("unreachable")
 
 

@@ -16,16 +16,19 @@ from runtime.ports import throwaway_settings
 @pytest.mark.slow
 async def test_short_fault_drill_loses_nothing(tmp_path: Path) -> None:
     settings = throwaway_settings(tmp_path / "state")
+    # The agreement deadline is not what the drill checks: the approvals get 20 s before it
+    # (and before the first fault), enough on a busy machine.
+    lead = 20.0
     report = await run_drill(
         settings,
         count=3,
         seconds=90,
-        faults=short_schedule(),
+        faults=short_schedule(lead),
         console=Console(quiet=True),
-        lead_seconds=5,  # no fault while the plans are saved
+        lead_seconds=lead,
     )
     print("\n".join(report.lines()))
-    assert len(report.faults) == len(short_schedule())
+    assert len(report.faults) == len(short_schedule(lead))
     assert report.completed == 3
     assert report.credentials == 3
     assert report.internships_without_badge_mail == 0
