@@ -515,7 +515,11 @@ async def measure_bare(
 
 
 async def run(
-    count: int, progress: Progress, profile: Path | None = None, workers: int = 1
+    count: int,
+    progress: Progress,
+    profile: Path | None = None,
+    workers: int = 1,
+    keep_logs: Path | None = None,
 ) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="internflow-bench-"))
     settings = throwaway_settings(state)
@@ -538,6 +542,8 @@ async def run(
             progress.record(bare=b)
             progress.step("stopping the embedded stack")
     finally:
+        if keep_logs is not None:  # the workers' logs, to read a failed workflow task's error
+            shutil.copytree(state / "logs", keep_logs, dirs_exist_ok=True)
         shutil.rmtree(state, ignore_errors=True)
     return {
         "internships": count,
@@ -559,6 +565,9 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="worker processes polling the task queue (1-16)"
     )
+    parser.add_argument(
+        "--keep-logs", type=Path, metavar="DIR", help="copy the stack's logs (workers') here"
+    )
     args = parser.parse_args()
     try:
         check_workers(args.workers)
@@ -566,7 +575,9 @@ def main() -> None:
         parser.error(str(error))
     main_for(
         "lifecycle",
-        lambda progress: run(args.internships, progress, args.profile, args.workers),
+        lambda progress: run(
+            args.internships, progress, args.profile, args.workers, args.keep_logs
+        ),
         args.json,
     )
 
