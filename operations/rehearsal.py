@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -45,6 +44,7 @@ from models.submissions import (
 )
 from operations import internships as ops
 from runtime import search_attributes
+from runtime.clients import PYDANTIC
 from runtime.errors import StackError
 from runtime.settings import Settings
 from runtime.temporal_server import temporal_binary
@@ -270,7 +270,7 @@ async def rehearse(
                     ],
                     namespace="rehearsal",
                     search_attributes=search_attributes.ALL,
-                    data_converter=pydantic_data_converter,
+                    data_converter=PYDANTIC,
                 )
         except RuntimeError as failed:
             server_log.seek(0)

@@ -17,11 +17,10 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from runtime import search_attributes
-from runtime.clients import create_pool
+from runtime.clients import PYDANTIC, create_pool
 from runtime.database import owner_dsn
 from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
@@ -115,7 +114,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         ],
         namespace="internflow",
         search_attributes=search_attributes.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=PYDANTIC,
     )
     try:
         yield env

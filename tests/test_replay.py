@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from runtime.clients import PYDANTIC
 from workflows.internship import InternshipWorkflow
 
 HISTORIES = {
@@ -27,6 +27,6 @@ def test_there_are_recorded_histories_to_replay() -> None:
 @pytest.mark.parametrize("name", sorted(HISTORIES))
 async def test_recorded_history_replays(name: str) -> None:
     history = WorkflowHistory.from_json(name, HISTORIES[name])
-    replayer = Replayer(workflows=[InternshipWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[InternshipWorkflow], data_converter=PYDANTIC)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{name}: {result.replay_failure}"
