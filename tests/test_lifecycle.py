@@ -201,7 +201,10 @@ async def test_bad_submissions_are_refused_and_nothing_is_recorded(
 
     assert outcome.phase == Phase.WITHDRAWN
     rows = await audit_rows(pool, iid)
-    assert [r["kind"] for r in rows if r["kind"] != "phase"] == [
+    # The submissions (an approval request still going out when the withdrawal came is dropped,
+    # and recorded as such: that depends on timing, not on what this test checks).
+    submissions = [r for r in rows if r["kind"] != "phase" and not r["kind"].startswith("notif")]
+    assert [r["kind"] for r in submissions] == [
         "approval",
         "approval",
         "approval",
