@@ -108,13 +108,15 @@ class Api:
         return int(audit), int(submissions)
 
 
-def compressed(seconds: float = 12, language: Language | None = None) -> InternshipPlan:
-    """The sample plan in real time: the agreement deadline 5 s from now and every later date
-    (to the end of validation) within `seconds` after it. The badge of such an internship is
-    issued in the present, so its validFrom has passed when a verifier looks."""
+def compressed(
+    seconds: float = 12, language: Language | None = None, lead_seconds: float = 5.0
+) -> InternshipPlan:
+    """The sample plan in real time: the agreement deadline `lead_seconds` from now and every
+    later date (to the end of validation) within `seconds` after it. The badge of such an
+    internship is issued in the present, so its validFrom has passed when a verifier looks."""
     example = in_language(planned(), language)
     now = datetime.now().astimezone()
-    return compress_plan(example, now, seconds, f"rt-{uuid.uuid4().hex[:12]}")
+    return compress_plan(example, now, seconds, f"rt-{uuid.uuid4().hex[:12]}", lead_seconds)
 
 
 async def finished_internship(api: Api, language: Language | None = None) -> InternshipPlan:
