@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -89,9 +90,19 @@ def bench_plan(
     return InternshipPlan.model_validate(data)
 
 
-TRANSIENT = ("aborted", "deadline exceeded", "timed out", "timeout", "unavailable")
+TRANSIENT = (
+    "aborted",
+    "deadline exceeded",
+    "timed out",
+    "timeout",
+    "unavailable",
+    "workflow task in failed state",
+)
 """Words of a refusal that a busy server gives and takes back (an update it dropped when a
-workflow task timed out): the call is sent again."""
+workflow task timed out, or refused while a workflow task was being retried): the call is sent
+again, and counted."""
+RESENT: Counter[str] = Counter()
+"""Calls sent again, by the refusal that made them (the figures report them)."""
 
 
 async def resend(call: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
@@ -103,9 +114,12 @@ async def resend(call: Callable[[], Awaitable[T]], attempts: int = 5) -> T:
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             if attempt == attempts:
                 raise
+            RESENT["no answer in time"] += 1
         except OperationRejected as error:
-            if attempt == attempts or not any(word in str(error).lower() for word in TRANSIENT):
+            words = [word for word in TRANSIENT if word in str(error).lower()]
+            if attempt == attempts or not words:
                 raise
+            RESENT[words[0]] += 1
         await asyncio.sleep(attempt)
     raise AssertionError("unreachable")
 
@@ -478,6 +492,7 @@ async def measure_ours(
             "worker_peak_rss_mib_by_process": peaks,
             "not_completed": {k: v for k, v in finished.items() if k != Phase.COMPLETED.value},
             "reopened_after_agreement_deadline": opening.reopened,
+            "calls_sent_again": dict(RESENT),
         },
     )
 
