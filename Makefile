@@ -47,8 +47,13 @@ INTEROP := tests/interop
 $(INTEROP)/node_modules/.package-lock.json: $(INTEROP)/package.json $(INTEROP)/package-lock.json
 	npm ci --prefix $(INTEROP) --no-audit --no-fund
 
+# Two test processes (pytest-xdist), each with its own embedded PostgreSQL, Temporal dev servers
+# and mail sinks on free ports: most of a test's time is spent waiting on real parts, so two
+# share the machine's cores well. TEST_PROCESSES=0 runs them all in this process.
+TEST_PROCESSES ?= 2
+
 test: lint $(INTEROP)/node_modules/.package-lock.json
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal
 
 # The fast layer: pure rules, and the real workflow code on the time-skipping server with
 # stand-in activities (no PostgreSQL, no SMTP).
