@@ -185,14 +185,16 @@ async def test_amendment_asks_again_only_whom_it_concerns_and_keeps_every_signat
         await wait_for_phase(client, iid, Phase.AWAITING_START)
 
         async def requests_sent() -> bool:  # e-mails go out beside the workflow's main line
-            count = await pool.fetchval(
-                "SELECT count(*) FROM notifications WHERE internship_id = $1 "
-                "AND kind = 'approval_request' AND status = 'sent'",
-                iid,
+            counts = dict(
+                await pool.fetch(
+                    "SELECT kind, count(*) FROM notifications WHERE internship_id = $1 "
+                    "AND status = 'sent' GROUP BY kind",
+                    iid,
+                )
             )
-            return bool(count == 7)
+            return counts.get("approval_request") == 7 and counts.get("change_request") == 1
 
-        await eventually(requests_sent, "7 approval requests sent")
+        await eventually(requests_sent, "7 approval requests and the change request sent")
         await handle.terminate("end of test")
 
     rows = await audit_rows(pool, iid)
