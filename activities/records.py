@@ -156,6 +156,68 @@ async def append_audit_event(conn: asyncpg.Connection, event: AuditEvent) -> boo
     return bool(inserted)
 
 
+async def _record_submission(conn: asyncpg.Connection, event: AuditEvent) -> None:
+    detail: dict[str, Any] = event.detail
+    plan_version = detail.get("plan_version", event.plan_version)
+    milestone_id = detail.get("milestone_id")
+    payload = {k: v for k, v in detail.items() if k not in _SUBMISSION_COLUMNS}
+    await conn.execute(
+        """
+        INSERT INTO submissions (internship_id, submission_id, kind, actor, plan_version,
+                                 milestone_id, late, payload, accepted_at, event_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT DO NOTHING
+        """,
+        event.internship_id,
+        submission_id_of(event),
+        event.kind,
+        event.actor,
+        int(plan_version),
+        str(milestone_id) if milestone_id is not None else None,
+        bool(detail.get("late", False)),
+        json.dumps(payload),
+        event.occurred_at,
+        event.event_id,
+    )
+
+
+async def write_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
+    """Append the event to the audit trail, a submission to `submissions`, and bring the read
+    model up to date (never back before a newer record). Run it inside a transaction. Every
+    write is idempotent by the event's id; returns False when the event was recorded before."""
+    # Lock the internship first: every later lock of this transaction is then uncontended.
+    await conn.execute(
+        "SELECT 1 FROM internships WHERE internship_id = $1 FOR NO KEY UPDATE",
+        event.internship_id,
+    )
+    inserted = await append_audit_event(conn, event)
+    if event.kind in SUBMISSION_KINDS:
+        await _record_submission(conn, event)
+    if event.kind == "notification_failed":
+        # The workflow gave up on the e-mail (its retries spent): the row says so.
+        await mark_notification_failed(
+            conn,
+            event.event_id.removeprefix(audit_event_id(event.workflow_id, event.kind, "")),
+            str(event.detail.get("error", "")),
+        )
+    await conn.execute(
+        """
+        UPDATE internships
+        SET phase = $2, plan_version = $3, updated_at = $4, record_seq = $5,
+            status = coalesce($6::jsonb, status)
+        WHERE internship_id = $1 AND (updated_at, record_seq) <= ($4, $5)
+        """,
+        event.internship_id,
+        event.phase,
+        event.plan_version,
+        event.occurred_at,
+        event.seq,
+        event.status.model_dump_json() if event.status is not None else None,
+    )
+    await refresh_overdue(conn, event.internship_id, event.occurred_at)
+    return bool(inserted)
+
+
 class RecordActivities:
     """Idempotent writes: each carries an id derived from the workflow, so a retry writes nothing
     twice; each runs in one transaction."""
@@ -237,59 +299,23 @@ class RecordActivities:
 
     async def _record_event(self, event: AuditEvent) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            # Lock the internship first: every later lock of this transaction is then uncontended.
-            await conn.execute(
-                "SELECT 1 FROM internships WHERE internship_id = $1 FOR NO KEY UPDATE",
-                event.internship_id,
-            )
-            inserted = await append_audit_event(conn, event)
-            if event.kind in SUBMISSION_KINDS:
-                await self._record_submission(conn, event)
-            if event.kind == "notification_failed":
-                # The workflow gave up on the e-mail (its retries spent): the row says so.
-                await mark_notification_failed(
-                    conn,
-                    event.event_id.removeprefix(audit_event_id(event.workflow_id, event.kind, "")),
-                    str(event.detail.get("error", "")),
-                )
-            await conn.execute(
-                """
-                UPDATE internships
-                SET phase = $2, plan_version = $3, updated_at = $4, record_seq = $5,
-                    status = coalesce($6::jsonb, status)
-                WHERE internship_id = $1 AND (updated_at, record_seq) <= ($4, $5)
-                """,
-                event.internship_id,
-                event.phase,
-                event.plan_version,
-                event.occurred_at,
-                event.seq,
-                event.status.model_dump_json() if event.status is not None else None,
-            )
-            await refresh_overdue(conn, event.internship_id, event.occurred_at)
-        return bool(inserted)
+            return await write_event(conn, event)
 
-    @staticmethod
-    async def _record_submission(conn: asyncpg.Connection, event: AuditEvent) -> None:
-        detail: dict[str, Any] = event.detail
-        plan_version = detail.get("plan_version", event.plan_version)
-        milestone_id = detail.get("milestone_id")
-        payload = {k: v for k, v in detail.items() if k not in _SUBMISSION_COLUMNS}
-        await conn.execute(
-            """
-            INSERT INTO submissions (internship_id, submission_id, kind, actor, plan_version,
-                                     milestone_id, late, payload, accepted_at, event_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT DO NOTHING
-            """,
-            event.internship_id,
-            submission_id_of(event),
-            event.kind,
-            event.actor,
-            int(plan_version),
-            str(milestone_id) if milestone_id is not None else None,
-            bool(detail.get("late", False)),
-            json.dumps(payload),
-            event.occurred_at,
-            event.event_id,
-        )
+    @activity.defn(name="record_events")
+    async def record_events(self, events: list[AuditEvent]) -> int:
+        """Write submissions' rows again that their receiver wrote, or should have (the
+        workflow's confirmation, workflows/trail.py): one transaction, each row once. Returns how
+        many were missing."""
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                missing = [await write_event(conn, event) for event in events].count(True)
+        except _REFUSED_DATA as error:
+            raise refused(f"the records of {len(events)} submissions", error) from None
+        if events:
+            log.info(
+                "records confirmed",
+                internship_id=events[0].internship_id,
+                events=len(events),
+                missing=missing,
+            )
+        return missing

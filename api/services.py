@@ -72,6 +72,16 @@ async def records(request: Request) -> asyncpg.Pool:
     return await services(request).records()
 
 
+async def receiver_records(request: Request) -> asyncpg.Pool | None:
+    """The pool for writing a submission's audit row before answering it, or None while
+    PostgreSQL is not reachable: the submission is still taken, and the workflow writes its row
+    (operations/internships.py, `Records`)."""
+    try:
+        return await services(request).records()
+    except HTTPException:
+        return None
+
+
 def settings(request: Request) -> Settings:
     return services(request).settings
 
@@ -79,4 +89,5 @@ def settings(request: Request) -> Settings:
 ServicesDep = Annotated[Services, Depends(services)]
 TemporalDep = Annotated[Client, Depends(temporal)]
 RecordsDep = Annotated[asyncpg.Pool, Depends(records)]
+ReceiverDep = Annotated[asyncpg.Pool | None, Depends(receiver_records)]
 SettingsDep = Annotated[Settings, Depends(settings)]

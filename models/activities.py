@@ -9,6 +9,7 @@ from pydantic import AwareDatetime
 from models.base import StrictModel
 from models.plan import InternshipPlan, Language
 from models.status import InternshipStatus
+from models.submissions import Receipt
 
 NotificationKind = Literal[
     "approval_request",
@@ -97,3 +98,14 @@ class StoredBadge(StrictModel):
     """The credential built, signed and stored (`store_badge`): its e-mail is a notification."""
 
     credential_id: str
+
+
+class Accepted(Receipt):
+    """The answer to a submission whose receiver writes its audit row: the receipt and the row
+    (None for a duplicate: the first one's row is written already, or confirmed by the
+    workflow). The receiver passes on only the receipt."""
+
+    record: AuditEvent | None = None
+
+    def receipt(self) -> Receipt:
+        return Receipt.model_validate(self.model_dump(exclude={"record"}))

@@ -20,6 +20,20 @@ def audit_event_id(workflow_id: str, kind: str, key: str) -> str:
     return f"{workflow_id}/{kind}/{key}"
 
 
+RECEIVER_UPDATE_PREFIX = "receiver-writes/"
+
+
+def receiver_update_id(submission_id: str) -> str:
+    """The id of an update whose sender writes the submission's audit row itself (the API):
+    the workflow then answers with the row (see InternshipWorkflow._accept). Temporal also
+    answers a repeated update id with the first outcome, as the workflow does a submission id."""
+    return f"{RECEIVER_UPDATE_PREFIX}{submission_id}"
+
+
+def is_receiver_update_id(update_id: str) -> bool:
+    return update_id.startswith(RECEIVER_UPDATE_PREFIX)
+
+
 def audit_event_key(event_id: str) -> str:
     """The key of an audit event id (for a submission: its id, which never contains a slash)."""
     return event_id.rpartition("/")[2]

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from models.activities import AuditEvent
 from models.base import StrictModel
 from models.plan import InternshipPlan
 from models.status import Phase, TimelineEntry
@@ -78,6 +79,9 @@ class InternshipState(BaseModel):
     final_self_assessment: SelfAssessment | None = None
     """The intern's self-assessment at the end."""
     placement_evaluation: PlacementEvaluation | None = None
+    unconfirmed: list[AuditEvent] = Field(default_factory=list)
+    """Rows of submissions whose receiver writes them (the API), kept until the workflow has
+    written them too (idempotently): see workflows/trail.py, `Trail.hold`."""
 
 
 class InternshipInput(StrictModel):

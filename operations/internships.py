@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import asyncpg
+import structlog
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -20,6 +21,9 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.badge_mail import shipped_badge_images
+from activities.records import write_event
+from models.activities import Accepted, AuditEvent
+from models.ids import receiver_update_id
 from models.plan import InternshipPlan
 from models.state import InternshipInput, InternshipState
 from models.status import InternshipStatus
@@ -43,6 +47,17 @@ from models.submissions import (
 from runtime import search_attributes
 from runtime.settings import Settings
 from workflows.internship import InternshipWorkflow, workflow_id_for
+
+log = structlog.get_logger(__name__)
+
+Records: TypeAlias = asyncpg.Pool | None
+"""The receiver's database pool: given, the receiver writes the submission's audit row before it
+answers (read-your-writes, and one workflow task per submission instead of a workflow task, an
+activity and another workflow task); None leaves the writing to the workflow."""
+
+ROW_WRITE_TIMEOUT = 3.0
+"""Seconds the receiver tries to write a submission's row; past it (or with PostgreSQL away), the
+workflow writes it within workflows.trail.CONFIRM_AFTER."""
 
 
 class OperationRejected(Exception):
@@ -261,42 +276,64 @@ async def _query(client: Client, internship_id: str, query: Any) -> Any:
     raise AssertionError("unreachable")
 
 
-async def approve(client: Client, internship_id: str, approval: Approval) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.approve, approval)
+async def approve(
+    client: Client, internship_id: str, approval: Approval, records: Records = None
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.approve, approval, records)
 
 
-async def request_changes(client: Client, internship_id: str, request: ChangeRequest) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.request_changes, request)
+async def request_changes(
+    client: Client, internship_id: str, request: ChangeRequest, records: Records = None
+) -> Receipt:
+    return await _update(
+        client, internship_id, InternshipWorkflow.request_changes, request, records
+    )
 
 
-async def amend(client: Client, internship_id: str, amendment: Amendment) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.amend, amendment)
+async def amend(
+    client: Client, internship_id: str, amendment: Amendment, records: Records = None
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.amend, amendment, records)
 
 
 async def record_paper_signature(
-    client: Client, internship_id: str, paper: PaperSignature
+    client: Client, internship_id: str, paper: PaperSignature, records: Records = None
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.record_paper_signature, paper)
+    return await _update(
+        client, internship_id, InternshipWorkflow.record_paper_signature, paper, records
+    )
 
 
-async def pause(client: Client, internship_id: str, request: Pause) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.pause, request)
+async def pause(
+    client: Client, internship_id: str, request: Pause, records: Records = None
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.pause, request, records)
 
 
-async def resume(client: Client, internship_id: str, request: Resume) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.resume, request)
+async def resume(
+    client: Client, internship_id: str, request: Resume, records: Records = None
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.resume, request, records)
 
 
-async def extend(client: Client, internship_id: str, extension: Extension) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.extend, extension)
+async def extend(
+    client: Client, internship_id: str, extension: Extension, records: Records = None
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.extend, extension, records)
 
 
-async def submit_report(client: Client, internship_id: str, report: MilestoneReport) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.submit_report, report)
+async def submit_report(
+    client: Client, internship_id: str, report: MilestoneReport, records: Records = None
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.submit_report, report, records)
 
 
-async def submit_feedback(client: Client, internship_id: str, feedback: CompanyFeedback) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.submit_feedback, feedback)
+async def submit_feedback(
+    client: Client, internship_id: str, feedback: CompanyFeedback, records: Records = None
+) -> Receipt:
+    return await _update(
+        client, internship_id, InternshipWorkflow.submit_feedback, feedback, records
+    )
 
 
 async def signal_feedback(client: Client, internship_id: str, feedback: CompanyFeedback) -> None:
@@ -309,41 +346,63 @@ async def signal_feedback(client: Client, internship_id: str, feedback: CompanyF
         raise _rejection(internship_id, error) from None
 
 
-async def submit_assessment(client: Client, internship_id: str, assessment: Assessment) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.submit_assessment, assessment)
+async def submit_assessment(
+    client: Client, internship_id: str, assessment: Assessment, records: Records = None
+) -> Receipt:
+    return await _update(
+        client, internship_id, InternshipWorkflow.submit_assessment, assessment, records
+    )
 
 
 async def submit_self_assessment(
-    client: Client, internship_id: str, assessment: SelfAssessment
+    client: Client, internship_id: str, assessment: SelfAssessment, records: Records = None
 ) -> Receipt:
     return await _update(
-        client, internship_id, InternshipWorkflow.submit_self_assessment, assessment
+        client, internship_id, InternshipWorkflow.submit_self_assessment, assessment, records
     )
 
 
 async def evaluate_placement(
-    client: Client, internship_id: str, evaluation: PlacementEvaluation
+    client: Client, internship_id: str, evaluation: PlacementEvaluation, records: Records = None
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.evaluate_placement, evaluation)
+    return await _update(
+        client, internship_id, InternshipWorkflow.evaluate_placement, evaluation, records
+    )
 
 
-async def validate(client: Client, internship_id: str, validation: Validation) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.validate, validation)
+async def validate(
+    client: Client, internship_id: str, validation: Validation, records: Records = None
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.validate, validation, records)
 
 
-async def withdraw(client: Client, internship_id: str, withdrawal: Withdrawal) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.withdraw, withdrawal)
+async def withdraw(
+    client: Client, internship_id: str, withdrawal: Withdrawal, records: Records = None
+) -> Receipt:
+    return await _update(client, internship_id, InternshipWorkflow.withdraw, withdrawal, records)
 
 
-async def _update(client: Client, internship_id: str, update: Any, argument: Any) -> Receipt:
+async def _update(
+    client: Client, internship_id: str, update: Any, argument: Any, records: Records = None
+) -> Receipt:
     """Send an update and return the workflow's receipt once Temporal has accepted it. An update
     that meets a run just as it continues as new is sent again to the next run: the submission id
     makes that safe."""
     handle = handle_for(client, internship_id)
     for attempt in range(3):
         try:
-            receipt: Receipt = await handle.execute_update(update, argument)
-            return receipt
+            if records is None:
+                receipt: Receipt = await handle.execute_update(update, argument)
+                return receipt
+            accepted = await handle.execute_update(
+                update,
+                argument,
+                id=receiver_update_id(argument.submission_id),
+                result_type=Accepted,
+            )
+            if accepted.record is not None:
+                await _write_row(records, accepted.record)
+            return accepted.receipt()
         except WorkflowUpdateFailedError as failed:
             if attempt < 2 and await _continued_as_new(handle):
                 continue
@@ -355,6 +414,23 @@ async def _update(client: Client, internship_id: str, update: Any, argument: Any
                 continue
             raise _rejection(internship_id, error) from None
     raise AssertionError("unreachable")
+
+
+async def _write_row(records: asyncpg.Pool, event: AuditEvent) -> None:
+    """Write an accepted submission's audit row (and the read model) before answering. The
+    submission is durable in Temporal's history already and the workflow writes the row again
+    later (idempotently), so a failure here only delays the row: it is logged, not raised."""
+    try:
+        async with asyncio.timeout(ROW_WRITE_TIMEOUT):
+            async with records.acquire() as conn, conn.transaction():
+                await write_event(conn, event)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        log.warning(
+            "submission row left to the workflow",
+            internship_id=event.internship_id,
+            kind=event.kind,
+            error=type(error).__name__,
+        )
 
 
 async def _continued_as_new(handle: WorkflowHandle[Any, Any]) -> bool:

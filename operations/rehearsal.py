@@ -209,6 +209,12 @@ class StandIns:
             )
         return True
 
+    @activity.defn(name="record_events")
+    async def record_events(self, events: list[AuditEvent]) -> int:
+        for event in events:
+            await self.record_event(event)
+        return len(events)
+
     @activity.defn(name="send_notification")
     async def send_notification(self, notification: Notification) -> bool:
         # notification_id is <workflow id>/<kind>/<key>/<role>; the badge's, <workflow id>/badge
@@ -242,7 +248,13 @@ class StandIns:
         return StoredBadge(credential_id=credential_id)
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.save_plan, self.record_event, self.send_notification, self.store_badge]
+        return [
+            self.save_plan,
+            self.record_event,
+            self.record_events,
+            self.send_notification,
+            self.store_badge,
+        ]
 
 
 async def rehearse(

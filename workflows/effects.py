@@ -98,6 +98,17 @@ async def record(event: AuditEvent) -> None:
     )
 
 
+async def record_all(events: list[AuditEvent]) -> None:
+    """Confirm rows that the submissions' receiver wrote (workflows/trail.py): one activity for
+    many, with the retry policy and timeout of a record."""
+    await workflow.execute_activity_method(
+        RecordActivities.record_events,
+        events,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
+
+
 async def send(notification: Notification) -> None:
     await workflow.execute_activity_method(
         NotifyActivities.send,

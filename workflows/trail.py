@@ -1,10 +1,13 @@
 """The internship's audit trail, and what goes with every step of it: the phase, the search
 attributes operators filter by, and the status the read model keeps. Workflow code
-(deterministic); the writing is the `record_event` activity (effects.py)."""
+(deterministic); the writing is the `record_event` activity (effects.py), or, for a submission
+whose receiver writes its row (the API), `record_events` confirming those rows in batches."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -20,19 +23,32 @@ with workflow.unsafe.imports_passed_through():
     from workflows import effects, rules
 
 
+CONFIRM_AFTER = timedelta(minutes=5)
+"""How long a row its receiver wrote waits before the workflow writes it again (idempotently): the
+bound on how long a row is missing when its receiver failed to write it."""
+CONFIRM_BATCH = 50
+"""Rows waiting for confirmation that make the workflow confirm them at once (keeps the state
+it carries small under a flood of submissions)."""
+
+
 class Trail:
     """`plan` gives the plan in force; `on_ending` runs when the internship is withdrawn or
-    cancelled (the e-mails still trying are dropped)."""
+    cancelled (the e-mails still trying are dropped); `background` is the workflow's set of tasks
+    it waits for before it ends or continues as new."""
 
     def __init__(
         self,
         plan: Callable[[], InternshipPlan],
         state: InternshipState,
         on_ending: Callable[[], None],
+        background: set[asyncio.Task[None]],
     ) -> None:
         self._plan = plan
         self._s = state
         self._on_ending = on_ending
+        self._background = background
+        self._confirming: asyncio.Task[None] | None = None
+        self._closing = False
 
     def set_overdue(self) -> None:
         """Keep the `overdue` search attribute as the status says (only a change is written)."""
@@ -57,34 +73,90 @@ class Trail:
 
     async def record(self, kind: str, actor: str, key: str, **detail: Any) -> None:
         """Append one event to the audit trail, with the status right after it."""
-        info = workflow.info()
-        now = workflow.now()
-        s, plan = self._s, self._plan()
+        s = self._s
+        at = workflow.now()
         if not s.started:  # a submission that came with the start waits for the plan's row
             await workflow.wait_condition(lambda: s.started)
-            plan = self._plan()
-        s.records += 1
+        event = self.event(kind, actor, key, detail, at=at)
         # A regular activity, not a local one: a local activity holds the workflow task open
         # until it ends, and under load (10,000 internships, row locks, a PostgreSQL outage)
         # those tasks overran their timeout and were replayed (bench/scale.py).
         try:
-            await effects.record(
-                AuditEvent(
-                    event_id=audit_event_id(info.workflow_id, kind, key),
-                    internship_id=plan.internship_id,
-                    workflow_id=info.workflow_id,
-                    run_id=info.run_id,
-                    plan_version=plan.version,
-                    actor=actor,
-                    kind=kind,
-                    phase=rules.reported_phase(s).value,
-                    occurred_at=now,
-                    detail=detail,
-                    seq=s.records,
-                    status=rules.status(plan, s, workflow.now()),
-                )
-            )
+            await effects.record(event)
         except ActivityError as failure:
             # Only a write PostgreSQL refused for its data ends here (outages are retried): the
             # internship goes on, and the error is logged for the operator (ids only).
             workflow.logger.error("record %s %s refused: %s", kind, key, failure.cause)
+
+    def event(
+        self, kind: str, actor: str, key: str, detail: dict[str, Any], at: datetime
+    ) -> AuditEvent:
+        """The next event of the audit trail, which happened `at`, with the status as it is now
+        (not yet written)."""
+        info = workflow.info()
+        s, plan = self._s, self._plan()
+        s.records += 1
+        return AuditEvent(
+            event_id=audit_event_id(info.workflow_id, kind, key),
+            internship_id=plan.internship_id,
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            plan_version=plan.version,
+            actor=actor,
+            kind=kind,
+            phase=rules.reported_phase(s).value,
+            occurred_at=at,
+            detail=detail,
+            seq=s.records,
+            status=rules.status(plan, s, workflow.now()),
+        )
+
+    # ------------------------------------------------------- rows written by their receiver
+
+    def hold(self, event: AuditEvent) -> None:
+        """The receiver of a submission writes its row (the API, before it answers): the
+        workflow keeps the row (without the status) and writes it again after CONFIRM_AFTER,
+        with a batch, or before it ends or continues as new. Writing is idempotent by event id,
+        so a row its receiver wrote is written once; one its receiver could not write is there
+        within CONFIRM_AFTER. One activity confirms many submissions."""
+        self._s.unconfirmed.append(event.model_copy(update={"status": None}))
+        if self._confirming is None:
+            self._start_confirming()
+
+    def close(self) -> None:
+        """The run is about to end or continue as new: confirm what waits now (also rows a
+        previous run carried over)."""
+        self._closing = True
+        if self._s.unconfirmed and self._confirming is None:
+            self._start_confirming()
+
+    def _start_confirming(self) -> None:
+        task = asyncio.create_task(self._confirm())
+        self._confirming = task
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _confirm(self) -> None:
+        s = self._s
+        try:
+            await workflow.wait_condition(
+                lambda: self._closing or len(s.unconfirmed) >= CONFIRM_BATCH,
+                timeout=CONFIRM_AFTER,
+            )
+        except TimeoutError:
+            pass
+        while s.unconfirmed:
+            batch = list(s.unconfirmed)
+            # The newest carries the status as it is now (older statuses are history: the read
+            # model keeps the newest, and never goes back before a newer record).
+            batch[-1] = batch[-1].model_copy(
+                update={"status": rules.status(self._plan(), s, workflow.now())}
+            )
+            try:
+                await effects.record_all(batch)
+            except ActivityError as failure:
+                workflow.logger.error(
+                    "records of %d submissions refused: %s", len(batch), failure.cause
+                )
+            del s.unconfirmed[: len(batch)]
+        self._confirming = None

@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 from temporalio.client import Client
 
 from api.auth import Operator
-from api.services import RecordsDep, Services, ServicesDep, SettingsDep, TemporalDep
+from api.services import ReceiverDep, RecordsDep, Services, ServicesDep, SettingsDep, TemporalDep
 from models.base import Identifier
 from models.plan import InternshipPlan
 from models.records import InternshipRow
@@ -274,10 +274,11 @@ async def amend(
     amendment: Amendment,
     key: Operator,
     client: TemporalDep,
+    records: ReceiverDep,
     services: ServicesDep,
 ) -> Receipt:
     await require_visible(key, internship_id, services)
-    return await ops.amend(client, internship_id, amendment)
+    return await ops.amend(client, internship_id, amendment, records)
 
 
 @router.post(
@@ -290,13 +291,14 @@ async def record_paper_signature(
     paper: PaperSignature,
     key: Operator,
     client: TemporalDep,
+    records: ReceiverDep,
     services: ServicesDep,
 ) -> Receipt:
     """The signer in `role` signed the current plan version on paper at `signed_at`; `note`
     says where the paper is. It counts as that signer's approval (during planning only, for a
     signer the plan names who has not approved yet)."""
     await require_visible(key, internship_id, services)
-    return await ops.record_paper_signature(client, internship_id, paper)
+    return await ops.record_paper_signature(client, internship_id, paper, records)
 
 
 @router.post("/{internship_id}/pause", response_model=Receipt, summary="Pause the clock")
@@ -305,10 +307,11 @@ async def pause(
     request: Pause,
     key: Operator,
     client: TemporalDep,
+    records: ReceiverDep,
     services: ServicesDep,
 ) -> Receipt:
     await require_visible(key, internship_id, services)
-    return await ops.pause(client, internship_id, request)
+    return await ops.pause(client, internship_id, request, records)
 
 
 @router.post("/{internship_id}/resume", response_model=Receipt, summary="Resume after a pause")
@@ -317,10 +320,11 @@ async def resume(
     request: Resume,
     key: Operator,
     client: TemporalDep,
+    records: ReceiverDep,
     services: ServicesDep,
 ) -> Receipt:
     await require_visible(key, internship_id, services)
-    return await ops.resume(client, internship_id, request)
+    return await ops.resume(client, internship_id, request, records)
 
 
 @router.post(
@@ -331,10 +335,11 @@ async def extend(
     extension: Extension,
     key: Operator,
     client: TemporalDep,
+    records: ReceiverDep,
     services: ServicesDep,
 ) -> Receipt:
     await require_visible(key, internship_id, services)
-    return await ops.extend(client, internship_id, extension)
+    return await ops.extend(client, internship_id, extension, records)
 
 
 @router.post("/{internship_id}/withdrawal", response_model=Receipt, summary="Withdraw")
@@ -343,7 +348,8 @@ async def withdraw(
     withdrawal: Withdrawal,
     key: Operator,
     client: TemporalDep,
+    records: ReceiverDep,
     services: ServicesDep,
 ) -> Receipt:
     await require_visible(key, internship_id, services)
-    return await ops.withdraw(client, internship_id, withdrawal)
+    return await ops.withdraw(client, internship_id, withdrawal, records)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from api.auth import Party, api_key_scheme, unauthorized
 from api.ratelimit import rate_limited
 from api.routers.operators import require_visible
-from api.services import RecordsDep, ServicesDep, TemporalDep
+from api.services import ReceiverDep, RecordsDep, ServicesDep, TemporalDep
 from models.base import Identifier
 from models.plan import InternshipPlan
 from models.submissions import (
@@ -91,42 +91,62 @@ async def task(internship_id: Identifier, grant: Party, pool: RecordsDep) -> Par
 
 @router.post("/{internship_id}/approvals", response_model=Receipt, summary="Approve the plan")
 async def approve(
-    internship_id: Identifier, approval: Approval, grant: Party, client: TemporalDep
+    internship_id: Identifier,
+    approval: Approval,
+    grant: Party,
+    client: TemporalDep,
+    records: ReceiverDep,
 ) -> Receipt:
     grant.require(internship_id, "approve", party=approval.party)
-    return await ops.approve(client, internship_id, approval)
+    return await ops.approve(client, internship_id, approval, records)
 
 
 @router.post("/{internship_id}/change-requests", response_model=Receipt, summary="Ask for changes")
 async def request_changes(
-    internship_id: Identifier, request: ChangeRequest, grant: Party, client: TemporalDep
+    internship_id: Identifier,
+    request: ChangeRequest,
+    grant: Party,
+    client: TemporalDep,
+    records: ReceiverDep,
 ) -> Receipt:
     grant.require(internship_id, "approve", party=request.party)
-    return await ops.request_changes(client, internship_id, request)
+    return await ops.request_changes(client, internship_id, request, records)
 
 
 @router.post("/{internship_id}/reports", response_model=Receipt, summary="Milestone report")
 async def report(
-    internship_id: Identifier, report: MilestoneReport, grant: Party, client: TemporalDep
+    internship_id: Identifier,
+    report: MilestoneReport,
+    grant: Party,
+    client: TemporalDep,
+    records: ReceiverDep,
 ) -> Receipt:
     grant.require(internship_id, "report", party="intern", milestone_id=report.milestone_id)
-    return await ops.submit_report(client, internship_id, report)
+    return await ops.submit_report(client, internship_id, report, records)
 
 
 @router.post("/{internship_id}/feedback", response_model=Receipt, summary="Company feedback")
 async def feedback(
-    internship_id: Identifier, feedback: CompanyFeedback, grant: Party, client: TemporalDep
+    internship_id: Identifier,
+    feedback: CompanyFeedback,
+    grant: Party,
+    client: TemporalDep,
+    records: ReceiverDep,
 ) -> Receipt:
     grant.require(internship_id, "feedback", party="mentor", milestone_id=feedback.milestone_id)
-    return await ops.submit_feedback(client, internship_id, feedback)
+    return await ops.submit_feedback(client, internship_id, feedback, records)
 
 
 @router.post("/{internship_id}/assessments", response_model=Receipt, summary="Final assessment")
 async def assess(
-    internship_id: Identifier, assessment: Assessment, grant: Party, client: TemporalDep
+    internship_id: Identifier,
+    assessment: Assessment,
+    grant: Party,
+    client: TemporalDep,
+    records: ReceiverDep,
 ) -> Receipt:
     grant.require(internship_id, "assess", party=assessment.assessor)
-    return await ops.submit_assessment(client, internship_id, assessment)
+    return await ops.submit_assessment(client, internship_id, assessment, records)
 
 
 @router.post(
@@ -135,14 +155,18 @@ async def assess(
     summary="The intern's self-assessment (at a milestone that asks for one, or at the end)",
 )
 async def self_assess(
-    internship_id: Identifier, assessment: SelfAssessment, grant: Party, client: TemporalDep
+    internship_id: Identifier,
+    assessment: SelfAssessment,
+    grant: Party,
+    client: TemporalDep,
+    records: ReceiverDep,
 ) -> Receipt:
     grant.require(
         internship_id, "self_assess", party="intern", milestone_id=assessment.milestone_id
     )
     if grant.milestone_id is None and assessment.milestone_id is not None:
         raise HTTPException(403, "this link is for the final self-assessment, not a milestone's")
-    return await ops.submit_self_assessment(client, internship_id, assessment)
+    return await ops.submit_self_assessment(client, internship_id, assessment, records)
 
 
 @router.post(
@@ -151,10 +175,14 @@ async def self_assess(
     summary="The intern's evaluation of the placement, at the end",
 )
 async def evaluate_placement(
-    internship_id: Identifier, evaluation: PlacementEvaluation, grant: Party, client: TemporalDep
+    internship_id: Identifier,
+    evaluation: PlacementEvaluation,
+    grant: Party,
+    client: TemporalDep,
+    records: ReceiverDep,
 ) -> Receipt:
     grant.require(internship_id, "evaluate_placement", party="intern")
-    return await ops.evaluate_placement(client, internship_id, evaluation)
+    return await ops.evaluate_placement(client, internship_id, evaluation, records)
 
 
 validation_router = APIRouter(prefix="/api/internships", tags=["operators", "parties"])
@@ -172,6 +200,7 @@ async def validate(
     request: Request,
     app: ServicesDep,
     client: TemporalDep,
+    records: ReceiverDep,
 ) -> Receipt:
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")

@@ -286,22 +286,22 @@ def _submission(grant: PartyGrant, form: FormData) -> Any:
     )
 
 
-async def _send(client: Any, internship_id: str, submission: Any) -> Receipt:
+async def _send(client: Any, internship_id: str, submission: Any, records: Any) -> Receipt:
     if isinstance(submission, Approval):
-        return await ops.approve(client, internship_id, submission)
+        return await ops.approve(client, internship_id, submission, records)
     if isinstance(submission, ChangeRequest):
-        return await ops.request_changes(client, internship_id, submission)
+        return await ops.request_changes(client, internship_id, submission, records)
     if isinstance(submission, MilestoneReport):
-        return await ops.submit_report(client, internship_id, submission)
+        return await ops.submit_report(client, internship_id, submission, records)
     if isinstance(submission, CompanyFeedback):
-        return await ops.submit_feedback(client, internship_id, submission)
+        return await ops.submit_feedback(client, internship_id, submission, records)
     if isinstance(submission, Assessment):
-        return await ops.submit_assessment(client, internship_id, submission)
+        return await ops.submit_assessment(client, internship_id, submission, records)
     if isinstance(submission, SelfAssessment):
-        return await ops.submit_self_assessment(client, internship_id, submission)
+        return await ops.submit_self_assessment(client, internship_id, submission, records)
     if isinstance(submission, PlacementEvaluation):
-        return await ops.evaluate_placement(client, internship_id, submission)
-    return await ops.validate(client, internship_id, submission)
+        return await ops.evaluate_placement(client, internship_id, submission, records)
+    return await ops.validate(client, internship_id, submission, records)
 
 
 @router.post("/p/{token}", response_class=HTMLResponse, summary="Submit a party's form")
@@ -331,7 +331,7 @@ async def party_submit(
         language = plan.person(grant.party).language
         return await again(422, gettext(language, ENTER_A_NUMBER, field=problem.field))
     try:
-        receipt = await _send(client, grant.internship_id, submission)
+        receipt = await _send(client, grant.internship_id, submission, pool)
     except OperationRejected as rejected:
         return await again(rejection_status(rejected), str(rejected))
     language = plan.person(grant.party).language
