@@ -156,66 +156,76 @@ async def append_audit_event(conn: asyncpg.Connection, event: AuditEvent) -> boo
     return bool(inserted)
 
 
-async def _record_submission(conn: asyncpg.Connection, event: AuditEvent) -> None:
-    detail: dict[str, Any] = event.detail
-    plan_version = detail.get("plan_version", event.plan_version)
-    milestone_id = detail.get("milestone_id")
-    payload = {k: v for k, v in detail.items() if k not in _SUBMISSION_COLUMNS}
-    await conn.execute(
-        """
-        INSERT INTO submissions (internship_id, submission_id, kind, actor, plan_version,
-                                 milestone_id, late, payload, accepted_at, event_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        ON CONFLICT DO NOTHING
-        """,
-        event.internship_id,
-        submission_id_of(event),
-        event.kind,
-        event.actor,
-        int(plan_version),
-        str(milestone_id) if milestone_id is not None else None,
-        bool(detail.get("late", False)),
-        json.dumps(payload),
-        event.occurred_at,
-        event.event_id,
-    )
+_WRITE_EVENT = """
+WITH audit AS (
+    INSERT INTO audit_events (event_id, internship_id, workflow_id, run_id,
+                              plan_version, actor, kind, phase, occurred_at, detail)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING true
+), submission AS (
+    INSERT INTO submissions (internship_id, submission_id, kind, actor, plan_version,
+                             milestone_id, late, payload, accepted_at, event_id)
+    SELECT $2, $11, $7, $6, $12, $13, $14, $15, $9, $1
+    WHERE $11::text IS NOT NULL
+    ON CONFLICT DO NOTHING
+), newest AS (
+    UPDATE internships
+    SET phase = $8, plan_version = $5, updated_at = $9, record_seq = $16,
+        status = coalesce($17::jsonb, status), overdue = coalesce($18, overdue)
+    WHERE internship_id = $2 AND (updated_at, record_seq) <= ($9, $16)
+    RETURNING true
+)
+SELECT EXISTS (SELECT FROM audit) AS inserted, EXISTS (SELECT FROM newest) AS newest
+"""
+"""One statement, one round trip: the audit event, its submission row (for a submission), and
+the read model. The read model's row is the only row it locks (the inserts take key-share locks,
+which do not conflict), so concurrent records of one internship cannot deadlock; the foreign
+keys are checked at the end of the statement, when the audit row is there."""
 
 
 async def write_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
     """Append the event to the audit trail, a submission to `submissions`, and bring the read
     model up to date (never back before a newer record). Run it inside a transaction. Every
     write is idempotent by the event's id; returns False when the event was recorded before."""
-    # Lock the internship first: every later lock of this transaction is then uncontended.
-    await conn.execute(
-        "SELECT 1 FROM internships WHERE internship_id = $1 FOR NO KEY UPDATE",
+    detail: dict[str, Any] = event.detail
+    submission = event.kind in SUBMISSION_KINDS
+    milestone_id = detail.get("milestone_id")
+    # The overdue flag as of this record, from the status it carries (without one, from the
+    # status the read model holds); a record older than the read model's changes nothing.
+    overdue = event.status.at(event.occurred_at).overdue if event.status is not None else None
+    row = await conn.fetchrow(
+        _WRITE_EVENT,
+        event.event_id,
         event.internship_id,
+        event.workflow_id,
+        event.run_id,
+        event.plan_version,
+        event.actor,
+        event.kind,
+        event.phase,
+        event.occurred_at,
+        json.dumps(detail),
+        submission_id_of(event) if submission else None,
+        int(detail.get("plan_version", event.plan_version)),
+        str(milestone_id) if milestone_id is not None else None,
+        bool(detail.get("late", False)),
+        json.dumps({k: v for k, v in detail.items() if k not in _SUBMISSION_COLUMNS}),
+        event.seq,
+        event.status.model_dump_json() if event.status is not None else None,
+        overdue,
     )
-    inserted = await append_audit_event(conn, event)
-    if event.kind in SUBMISSION_KINDS:
-        await _record_submission(conn, event)
+    assert row is not None
     if event.kind == "notification_failed":
         # The workflow gave up on the e-mail (its retries spent): the row says so.
         await mark_notification_failed(
             conn,
             event.event_id.removeprefix(audit_event_id(event.workflow_id, event.kind, "")),
-            str(event.detail.get("error", "")),
+            str(detail.get("error", "")),
         )
-    await conn.execute(
-        """
-        UPDATE internships
-        SET phase = $2, plan_version = $3, updated_at = $4, record_seq = $5,
-            status = coalesce($6::jsonb, status)
-        WHERE internship_id = $1 AND (updated_at, record_seq) <= ($4, $5)
-        """,
-        event.internship_id,
-        event.phase,
-        event.plan_version,
-        event.occurred_at,
-        event.seq,
-        event.status.model_dump_json() if event.status is not None else None,
-    )
-    await refresh_overdue(conn, event.internship_id, event.occurred_at)
-    return bool(inserted)
+    if row["newest"] and overdue is None:
+        await refresh_overdue(conn, event.internship_id, event.occurred_at)
+    return bool(row["inserted"])
 
 
 class RecordActivities:

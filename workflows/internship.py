@@ -517,13 +517,13 @@ class InternshipWorkflow:
         if entry.plan is not None:
             self._plan = entry.plan
         entry.apply()
-        self._trail.set_overdue()
+        status = rules.status(self._plan, self.s, now)
+        self._trail.set_overdue(status)
         detail = {"late": entry.late, **entry.detail}
         update = workflow.current_update_info()
         if update is not None and is_receiver_update_id(update.id) and self.s.started:
-            event = self._trail.event(
-                entry.kind, entry.actor, submission.submission_id, detail, now
-            )
+            key = submission.submission_id
+            event = self._trail.event(entry.kind, entry.actor, key, detail, now, status)
             self._trail.hold(event)
             return Accepted(**receipt.model_dump(), record=event)
         # The receipt goes back as soon as the state has changed: the submission is durable in

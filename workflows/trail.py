@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import audit_event_id
     from models.plan import InternshipPlan
     from models.state import InternshipState
-    from models.status import Phase
+    from models.status import InternshipStatus, Phase
     from runtime import search_attributes as sa
     from workflows import effects, rules
 
@@ -50,9 +50,12 @@ class Trail:
         self._confirming: asyncio.Task[None] | None = None
         self._closing = False
 
-    def set_overdue(self) -> None:
-        """Keep the `overdue` search attribute as the status says (only a change is written)."""
-        overdue = rules.status(self._plan(), self._s, workflow.now()).overdue
+    def set_overdue(self, status: InternshipStatus | None = None) -> None:
+        """Keep the `overdue` search attribute as the status (now) says (only a change is
+        written)."""
+        if status is None:
+            status = rules.status(self._plan(), self._s, workflow.now())
+        overdue = status.overdue
         if overdue != self._s.overdue:
             self._s.overdue = overdue
             workflow.upsert_search_attributes([sa.OVERDUE.value_set(overdue)])
@@ -89,10 +92,16 @@ class Trail:
             workflow.logger.error("record %s %s refused: %s", kind, key, failure.cause)
 
     def event(
-        self, kind: str, actor: str, key: str, detail: dict[str, Any], at: datetime
+        self,
+        kind: str,
+        actor: str,
+        key: str,
+        detail: dict[str, Any],
+        at: datetime,
+        status: InternshipStatus | None = None,
     ) -> AuditEvent:
         """The next event of the audit trail, which happened `at`, with the status as it is now
-        (not yet written)."""
+        (`status`, or worked out here); not yet written."""
         info = workflow.info()
         s, plan = self._s, self._plan()
         s.records += 1
@@ -108,7 +117,7 @@ class Trail:
             occurred_at=at,
             detail=detail,
             seq=s.records,
-            status=rules.status(plan, s, workflow.now()),
+            status=status if status is not None else rules.status(plan, s, workflow.now()),
         )
 
     # ------------------------------------------------------- rows written by their receiver
