@@ -39,6 +39,7 @@ def build_worker(client: Client, settings: Settings, pool: asyncpg.Pool) -> Work
         activities=[
             records.save_plan,
             records.record_event,
+            records.missing_records,
             records.record_events,
             notify.send,
             badge.store_badge,

@@ -311,11 +311,21 @@ class RecordActivities:
         async with self._pool.acquire() as conn, conn.transaction():
             return await write_event(conn, event)
 
+    @activity.defn(name="missing_records")
+    async def missing_records(self, event_ids: list[str]) -> list[str]:
+        """Which of these audit events are not in the trail (their receiver did not write them):
+        the workflow's confirmation reads, and writes only what is missing."""
+        rows = await self._pool.fetch(
+            "SELECT event_id FROM audit_events WHERE event_id = ANY($1::text[])", event_ids
+        )
+        found = {row["event_id"] for row in rows}
+        return [event_id for event_id in event_ids if event_id not in found]
+
     @activity.defn(name="record_events")
     async def record_events(self, events: list[AuditEvent]) -> int:
-        """Write submissions' rows again that their receiver wrote, or should have (the
+        """Write submissions' rows that their receiver should have written and did not (the
         workflow's confirmation, workflows/trail.py): one transaction, each row once. Returns how
-        many were missing."""
+        many were written."""
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 missing = [await write_event(conn, event) for event in events].count(True)

@@ -1,7 +1,8 @@
 """A submission through the API: the API writes its audit row before it answers (so the person
 reads what they wrote at once), the workflow spends one workflow task on it and no activity of
-its own, and confirms the rows later in one activity. A receiver that took the answer and never
-wrote the row (it crashed) loses nothing: the workflow writes the row within CONFIRM_AFTER."""
+its own, and confirms the rows later with one activity that reads their ids. A receiver that
+took the answer and never wrote the row (it crashed) loses nothing: the workflow writes the row
+within CONFIRM_AFTER."""
 
 from __future__ import annotations
 
@@ -89,13 +90,15 @@ async def test_an_api_submission_is_recorded_before_the_answer_and_confirmed_in_
 
     scheduled = await _scheduled(api, handle)
     single = [data for name, data in scheduled if name == "record_event"]
-    batches = [data for name, data in scheduled if name == "record_events"]
+    checks = [data for name, data in scheduled if name == "missing_records"]
     assert single, "the workflow still writes its own steps (phases) itself"
     assert not [
         data for data in single if "/approval/a-intern" in data or "/withdrawal/w-1" in data
     ]
-    assert len(batches) == 1, "both submissions confirmed by one activity, as the run ended"
-    assert "/approval/a-intern" in batches[0] and "/withdrawal/w-1" in batches[0]
+    assert len(checks) == 1, "both submissions confirmed by one activity, as the run ended"
+    assert "/approval/a-intern" in checks[0] and "/withdrawal/w-1" in checks[0]
+    assert "moved abroad" not in checks[0], "the check carries ids, not what people wrote"
+    assert "record_events" not in [name for name, _ in scheduled], "nothing was missing"
     assert await _submission_rows(api, iid, "a-intern") == 1
     assert await _submission_rows(api, iid, "w-1") == 1
 
@@ -125,6 +128,8 @@ async def test_a_row_its_receiver_never_wrote_is_written_by_the_workflow_in_time
         return await _submission_rows(api, iid, "a-intern") == 1
 
     await eventually(written, "the workflow wrote the approval's row")
+    scheduled = [name for name, _ in await _scheduled(api, handle)]
+    assert scheduled.count("missing_records") == scheduled.count("record_events") == 1
     status = (await api.http.get(f"/api/internships/{iid}", headers=api.operator)).json()
     assert status["approvals"]["intern"] is True
     await handle.terminate("end of test")

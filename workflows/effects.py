@@ -98,9 +98,20 @@ async def record(event: AuditEvent) -> None:
     )
 
 
+async def missing_records(event_ids: list[str]) -> list[str]:
+    """Which rows that the submissions' receiver should have written are missing (the
+    workflow's confirmation, workflows/trail.py)."""
+    missing: list[str] = await workflow.execute_activity_method(
+        RecordActivities.missing_records,
+        event_ids,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
+    return missing
+
+
 async def record_all(events: list[AuditEvent]) -> None:
-    """Confirm rows that the submissions' receiver wrote (workflows/trail.py): one activity for
-    many, with the retry policy and timeout of a record."""
+    """Write the rows their receiver did not: one activity for many."""
     await workflow.execute_activity_method(
         RecordActivities.record_events,
         events,

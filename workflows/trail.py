@@ -156,16 +156,21 @@ class Trail:
             pass
         while s.unconfirmed:
             batch = list(s.unconfirmed)
-            # The newest carries the status as it is now (older statuses are history: the read
-            # model keeps the newest, and never goes back before a newer record).
-            batch[-1] = batch[-1].model_copy(
-                update={"status": rules.status(self._plan(), s, workflow.now())}
-            )
-            try:
-                await effects.record_all(batch)
-            except ActivityError as failure:
-                workflow.logger.error(
-                    "records of %d submissions refused: %s", len(batch), failure.cause
+            # Read first (ids only, a small activity): the receiver has almost always written
+            # them, and the rows themselves then never travel through Temporal again.
+            missing = set(await effects.missing_records([event.event_id for event in batch]))
+            if missing:
+                events = [event for event in batch if event.event_id in missing]
+                # The last carries the status as it is now (older statuses are history: the
+                # read model keeps the newest, and never goes back before a newer record).
+                events[-1] = events[-1].model_copy(
+                    update={"status": rules.status(self._plan(), s, workflow.now())}
                 )
+                try:
+                    await effects.record_all(events)
+                except ActivityError as failure:
+                    workflow.logger.error(
+                        "records of %d submissions refused: %s", len(events), failure.cause
+                    )
             del s.unconfirmed[: len(batch)]
         self._confirming = None
