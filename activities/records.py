@@ -131,17 +131,9 @@ async def mark_notification_failed(
         )
 
 
-async def append_audit_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
-    """Append one event to the audit trail (the one place that writes it); False when an event
-    with its id is there already (a retry)."""
-    inserted = await conn.fetchval(
-        """
-        INSERT INTO audit_events (event_id, internship_id, workflow_id, run_id,
-                                  plan_version, actor, kind, phase, occurred_at, detail)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING true
-        """,
+def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
+    """The event's `audit_events` columns, in the order both writes below name them."""
+    return (
         event.event_id,
         event.internship_id,
         event.workflow_id,
@@ -152,6 +144,22 @@ async def append_audit_event(conn: asyncpg.Connection, event: AuditEvent) -> boo
         event.phase,
         event.occurred_at,
         json.dumps(event.detail),
+    )
+
+
+async def append_audit_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
+    """Append one event to the audit trail and nothing else (a credential's status change; the
+    workflow's records go through `write_event`); False when an event with its id is there
+    already (a retry)."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO audit_events (event_id, internship_id, workflow_id, run_id,
+                                  plan_version, actor, kind, phase, occurred_at, detail)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING true
+        """,
+        *_audit_row(event),
     )
     return bool(inserted)
 
@@ -196,16 +204,7 @@ async def write_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
     overdue = event.status.at(event.occurred_at).overdue if event.status is not None else None
     row = await conn.fetchrow(
         _WRITE_EVENT,
-        event.event_id,
-        event.internship_id,
-        event.workflow_id,
-        event.run_id,
-        event.plan_version,
-        event.actor,
-        event.kind,
-        event.phase,
-        event.occurred_at,
-        json.dumps(detail),
+        *_audit_row(event),
         submission_id_of(event) if submission else None,
         int(detail.get("plan_version", event.plan_version)),
         str(milestone_id) if milestone_id is not None else None,

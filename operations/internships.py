@@ -424,7 +424,7 @@ async def _write_row(records: asyncpg.Pool, event: AuditEvent) -> None:
         async with asyncio.timeout(ROW_WRITE_TIMEOUT):
             async with records.acquire() as conn, conn.transaction():
                 await write_event(conn, event)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
         log.warning(
             "submission row left to the workflow",
             internship_id=event.internship_id,

@@ -1,7 +1,8 @@
 """The internship's audit trail, and what goes with every step of it: the phase, the search
 attributes operators filter by, and the status the read model keeps. Workflow code
 (deterministic); the writing is the `record_event` activity (effects.py), or, for a submission
-whose receiver writes its row (the API), `record_events` confirming those rows in batches."""
+whose receiver writes its row (the API), the confirmation of those rows in batches
+(`missing_records`, then `record_events` for any row missing)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ with workflow.unsafe.imports_passed_through():
 
 
 CONFIRM_AFTER = timedelta(minutes=5)
-"""How long a row its receiver wrote waits before the workflow writes it again (idempotently): the
-bound on how long a row is missing when its receiver failed to write it."""
+"""How long a row its receiver wrote waits before the workflow checks that it is there (and
+writes it if not): the bound on how long a row is missing when its receiver failed to write it."""
 CONFIRM_BATCH = 50
 """Rows waiting for confirmation that make the workflow confirm them at once (keeps the state
 it carries small under a flood of submissions)."""
@@ -124,10 +125,10 @@ class Trail:
 
     def hold(self, event: AuditEvent) -> None:
         """The receiver of a submission writes its row (the API, before it answers): the
-        workflow keeps the row (without the status) and writes it again after CONFIRM_AFTER,
-        with a batch, or before it ends or continues as new. Writing is idempotent by event id,
-        so a row its receiver wrote is written once; one its receiver could not write is there
-        within CONFIRM_AFTER. One activity confirms many submissions."""
+        workflow keeps the row (without the status) and, after CONFIRM_AFTER, at CONFIRM_BATCH
+        rows, or before it ends or continues as new, checks that its rows are there and writes
+        any that is not (idempotent by event id). A row its receiver could not write is there
+        within CONFIRM_AFTER; one activity confirms many submissions."""
         self._s.unconfirmed.append(event.model_copy(update={"status": None}))
         if self._confirming is None:
             self._start_confirming()
@@ -148,29 +149,40 @@ class Trail:
     async def _confirm(self) -> None:
         s = self._s
         try:
-            await workflow.wait_condition(
-                lambda: self._closing or len(s.unconfirmed) >= CONFIRM_BATCH,
-                timeout=CONFIRM_AFTER,
-            )
-        except TimeoutError:
-            pass
-        while s.unconfirmed:
-            batch = list(s.unconfirmed)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._closing or len(s.unconfirmed) >= CONFIRM_BATCH,
+                    timeout=CONFIRM_AFTER,
+                )
+            except TimeoutError:
+                pass
+            while s.unconfirmed:
+                batch = list(s.unconfirmed)
+                await self._write_missing(batch)
+                del s.unconfirmed[: len(batch)]
+        finally:
+            self._confirming = None
+
+    async def _write_missing(self, batch: list[AuditEvent]) -> None:
+        ids = [event.event_id for event in batch]
+        try:
             # Read first (ids only, a small activity): the receiver has almost always written
             # them, and the rows themselves then never travel through Temporal again.
-            missing = set(await effects.missing_records([event.event_id for event in batch]))
-            if missing:
-                events = [event for event in batch if event.event_id in missing]
-                # The last carries the status as it is now (older statuses are history: the
-                # read model keeps the newest, and never goes back before a newer record).
-                events[-1] = events[-1].model_copy(
-                    update={"status": rules.status(self._plan(), s, workflow.now())}
-                )
-                try:
-                    await effects.record_all(events)
-                except ActivityError as failure:
-                    workflow.logger.error(
-                        "records of %d submissions refused: %s", len(events), failure.cause
-                    )
-            del s.unconfirmed[: len(batch)]
-        self._confirming = None
+            missing = set(await effects.missing_records(ids))
+        except ActivityError as failure:  # not for an outage (retried): write them all
+            workflow.logger.error("reading %d records failed: %s", len(ids), failure.cause)
+            missing = set(ids)
+        if not missing:
+            return
+        events = [event for event in batch if event.event_id in missing]
+        # The last carries the status as it is now (older statuses are history: the read model
+        # keeps the newest, and never goes back before a newer record).
+        events[-1] = events[-1].model_copy(
+            update={"status": rules.status(self._plan(), self._s, workflow.now())}
+        )
+        try:
+            await effects.record_all(events)
+        except ActivityError as failure:
+            workflow.logger.error(
+                "records of %d submissions refused: %s", len(events), failure.cause
+            )

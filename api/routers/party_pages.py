@@ -286,7 +286,7 @@ def _submission(grant: PartyGrant, form: FormData) -> Any:
     )
 
 
-async def _send(client: Any, internship_id: str, submission: Any, records: Any) -> Receipt:
+async def _send(client: Any, internship_id: str, submission: Any, records: ops.Records) -> Receipt:
     if isinstance(submission, Approval):
         return await ops.approve(client, internship_id, submission, records)
     if isinstance(submission, ChangeRequest):
