@@ -3,9 +3,8 @@
 The real workflow code on the Temporal dev server with the stand-in activities registered under
 the real names (operations/rehearsal.py), in this process, so the worker's resident memory is
 this process's. N internships are started and approved (each then waits for its start date, with
-its plan saved, three approval requests sent and its records written, in a fresh run: the
-workflow continues as new once it has settled into the wait), and the growth of the resident set
-is divided by N. Beside it, the same for a bare workflow that runs K activities with
+its plan saved, three approval requests sent and its records written), and the growth of the
+resident set is divided by N. Beside it, the same for a bare workflow that runs K activities with
 inputs of the size of our records and then waits, with K = 0 and K = 12: what Temporal's worker
 keeps per workflow and per activity run, whatever the workflow is.
 

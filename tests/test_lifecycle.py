@@ -208,7 +208,6 @@ async def test_bad_submissions_are_refused_and_nothing_is_recorded(
         "approval",
         "approval",
         "approval",
-        "continued_as_new",  # a fresh run for the wait for the start (workflows/internship.py)
         "company_feedback",
         "withdrawal",
     ]

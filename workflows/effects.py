@@ -70,10 +70,6 @@ PLAN_SIGNERS = "plan-signers"
 #: recorded before it tell the two.
 SIGNERS_TOLD_OF_WITHDRAWAL = "signers-told-of-withdrawal"
 
-#: Version marker: a run continues as new when the internship starts waiting for its start date
-#: (once its e-mails and records are done), so a cached waiting internship holds a short history.
-FRESH_RUN_PER_PHASE = "fresh-run-per-phase"
-
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
 ENDING_MAIL: frozenset[NotificationKind] = frozenset(

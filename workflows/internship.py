@@ -94,10 +94,6 @@ class InternshipWorkflow:
         if self.s.timeline:  # carried by a run recorded before the audit trail was the timeline
             self.s.records = max(self.s.records, len(self.s.timeline))
             self.s.timeline = []
-        self._began_in = self.s.phase if self.s.started else None
-        """The phase this run began in (None for a fresh internship)."""
-        self._fresh_run_due = False
-        """Set on entering a waiting phase: continue as new once settled (FRESH_RUN_PER_PHASE)."""
         # Live handles, never carried over:
         self._clock = PausableClock(self.s, stop=lambda: self.s.withdrawal is not None)
         self._ladders: list[asyncio.Task[None]] = []
@@ -126,7 +122,6 @@ class InternshipWorkflow:
                 return ended
             await self._trail.enter(Phase.AWAITING_START)
         if self.s.phase == Phase.AWAITING_START:
-            self._fresh_run_for(Phase.AWAITING_START)
             await self._main_wait(lambda: self._plan.period.start, lambda: False)
             if self.s.withdrawal is not None:
                 return await self._withdraw()
@@ -284,17 +279,10 @@ class InternshipWorkflow:
                 return met and condition()
             await self._continue_as_new()
 
-    def _fresh_run_for(self, phase: Phase) -> None:
-        """A run that did the work of an earlier phase continues as new as soon as it has settled
-        in `phase`, so that a worker keeps only this phase's history for it while it waits."""
-        if self._began_in != phase and workflow.patched(effects.FRESH_RUN_PER_PHASE):
-            self._fresh_run_due = True
-
     def _history_is_long(self) -> bool:
         info = workflow.info()
         return (
-            (self._fresh_run_due and self._settled())
-            or info.is_continue_as_new_suggested()
+            info.is_continue_as_new_suggested()
             or info.get_current_history_length() >= self.s.history_limit
         )
 
