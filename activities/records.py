@@ -327,14 +327,14 @@ class RecordActivities:
         many were written."""
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                missing = [await write_event(conn, event) for event in events].count(True)
+                written = [await write_event(conn, event) for event in events].count(True)
         except _REFUSED_DATA as error:
             raise refused(f"the records of {len(events)} submissions", error) from None
         if events:
             log.info(
-                "records confirmed",
+                "missing records written",
                 internship_id=events[0].internship_id,
                 events=len(events),
-                missing=missing,
+                written=written,
             )
-        return missing
+        return written

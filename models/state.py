@@ -81,7 +81,8 @@ class InternshipState(BaseModel):
     placement_evaluation: PlacementEvaluation | None = None
     unconfirmed: list[AuditEvent] = Field(default_factory=list)
     """Rows of submissions whose receiver writes them (the API), kept until the workflow has
-    written them too (idempotently): see workflows/trail.py, `Trail.hold`."""
+    checked that they are there (and written any that is not): see workflows/trail.py,
+    `Trail.hold`."""
 
 
 class InternshipInput(StrictModel):
