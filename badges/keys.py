@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import os
 import re
 import secrets
@@ -96,6 +97,12 @@ def public_key_from_multibase(value: str) -> Ed25519PublicKey:
     """Parse an Ed25519 Multikey publicKeyMultibase ('z6Mk...'); ValueError if it is not one."""
     if not isinstance(value, str) or not value.startswith("z"):
         raise ValueError("publicKeyMultibase must be a base58btc multibase string ('z...')")
+    return _ed25519_from_multibase(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _ed25519_from_multibase(value: str) -> Ed25519PublicKey:
+    """Kept for the last 256 values: an issuer's few keys are read for every badge verified."""
     decoded = b58decode(value[1:])
     if not decoded.startswith(_ED25519_PUB_PREFIX) or len(decoded) != 2 + 32:
         raise ValueError("publicKeyMultibase is not an Ed25519 key (expected 0xed01 + 32 bytes)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
@@ -157,7 +158,7 @@ class OBModel(BaseModel):
             return data
         if not cls.lenient_extras:
             return data
-        known = {field.alias or name for name, field in cls.model_fields.items()}
+        known = _known_names(cls)
         return {key: value for key, value in data.items() if key in known}
 
     @field_validator("type", mode="before", check_fields=False)
@@ -175,6 +176,12 @@ class OBModel(BaseModel):
     def to_json_ld(self) -> dict[str, Any]:
         """The JSON-LD object: JSON-LD property names, no null values."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+@functools.cache
+def _known_names(model: type[OBModel]) -> frozenset[str]:
+    """The property names a model reads (its aliases), computed once per model class."""
+    return frozenset(field.alias or name for name, field in model.model_fields.items())
 
 
 class Image(OBModel):

@@ -36,9 +36,14 @@ _VALUE_KEYS: Final = frozenset({"@value", "@type", "@language", "@index"})
 def escape(lexical: str) -> str:
     """A literal's lexical form as N-Quads writes it (the escapes pyld and RDFC-1.0 use).
 
-    Chained replace is several times faster than str.translate for the usual string that
-    needs no escape at all; the backslash goes first so no escape is escaped again.
+    The usual string needs no escape: five substring tests find that several times faster than
+    the replacements would. Chained replace is faster than str.translate for the rest; the
+    backslash goes first so no escape is escaped again.
     """
+    if not (
+        "\\" in lexical or '"' in lexical or "\n" in lexical or "\r" in lexical or "\t" in lexical
+    ):
+        return lexical
     return (
         lexical.replace("\\", "\\\\")
         .replace('"', '\\"')
