@@ -194,14 +194,26 @@ keys are checked at the end of the statement, when the audit row is there."""
 
 async def write_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
     """Append the event to the audit trail, a submission to `submissions`, and bring the read
-    model up to date (never back before a newer record). Run it inside a transaction. Every
-    write is idempotent by the event's id; returns False when the event was recorded before."""
-    detail: dict[str, Any] = event.detail
-    submission = event.kind in SUBMISSION_KINDS
-    milestone_id = detail.get("milestone_id")
+    model up to date (never back before a newer record). Every write is idempotent by the
+    event's id; returns False when the event was recorded before.
+
+    The usual record, an event with the status after it, is one statement and needs no
+    transaction (BEGIN and COMMIT would be two more round trips). A record that takes a second
+    statement (an event without a status, notification_failed) runs in a transaction of its own
+    when the caller has none."""
     # The overdue flag as of this record, from the status it carries (without one, from the
     # status the read model holds); a record older than the read model's changes nothing.
     overdue = event.status.at(event.occurred_at).overdue if event.status is not None else None
+    if (overdue is None or event.kind == "notification_failed") and not conn.is_in_transaction():
+        async with conn.transaction():
+            return await _write_event(conn, event, overdue)
+    return await _write_event(conn, event, overdue)
+
+
+async def _write_event(conn: asyncpg.Connection, event: AuditEvent, overdue: bool | None) -> bool:
+    detail: dict[str, Any] = event.detail
+    submission = event.kind in SUBMISSION_KINDS
+    milestone_id = detail.get("milestone_id")
     row = await conn.fetchrow(
         _WRITE_EVENT,
         *_audit_row(event),
@@ -229,7 +241,7 @@ async def write_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
 
 class RecordActivities:
     """Idempotent writes: each carries an id derived from the workflow, so a retry writes nothing
-    twice; each runs in one transaction."""
+    twice; each is one statement or runs in one transaction."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -307,7 +319,7 @@ class RecordActivities:
         return inserted
 
     async def _record_event(self, event: AuditEvent) -> bool:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn:
             return await write_event(conn, event)
 
     @activity.defn(name="missing_records")

@@ -59,17 +59,23 @@ class Services:
             self._pool = None
 
 
-def services(request: Request) -> Services:
+def _of(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
 
 
+# The dependencies are coroutines even where they do not wait: FastAPI runs a plain function
+# in its thread pool, a thread hand-off on every request.
+async def services(request: Request) -> Services:
+    return _of(request)
+
+
 async def temporal(request: Request) -> Client:
-    return await services(request).temporal()
+    return await _of(request).temporal()
 
 
 async def records(request: Request) -> asyncpg.Pool:
-    return await services(request).records()
+    return await _of(request).records()
 
 
 async def receiver_records(request: Request) -> asyncpg.Pool | None:
@@ -77,13 +83,13 @@ async def receiver_records(request: Request) -> asyncpg.Pool | None:
     PostgreSQL is not reachable: the submission is still taken, and the workflow writes its row
     (operations/internships.py, `Records`)."""
     try:
-        return await services(request).records()
+        return await _of(request).records()
     except HTTPException:
         return None
 
 
-def settings(request: Request) -> Settings:
-    return services(request).settings
+async def settings(request: Request) -> Settings:
+    return _of(request).settings
 
 
 ServicesDep = Annotated[Services, Depends(services)]

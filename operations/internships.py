@@ -422,8 +422,8 @@ async def _write_row(records: asyncpg.Pool, event: AuditEvent) -> None:
     later (idempotently), so a failure here only delays the row: it is logged, not raised."""
     try:
         async with asyncio.timeout(ROW_WRITE_TIMEOUT):
-            async with records.acquire() as conn, conn.transaction():
-                await write_event(conn, event)
+            async with records.acquire() as conn:
+                await write_event(conn, event)  # a transaction only where it needs one
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
         log.warning(
             "submission row left to the workflow",
