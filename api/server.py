@@ -23,6 +23,8 @@ def serve(settings: Settings) -> None:
         host=settings.api_host,
         port=settings.api_port,
         proxy_headers=True,
+        loop="uvloop",  # named, not "auto": a missing dependency fails here, not slows down
+        http="httptools",
         log_level=settings.log_level,
         # Our logging (runtime/logging.py), not uvicorn's own formats: with
         # INTERNFLOW_LOG_FORMAT=json uvicorn's lines are JSON too. No access log: a party page's
