@@ -136,6 +136,12 @@ def main() -> None:
         type=float,
         help="seconds each benchmark may run (default: its own, TIME_LIMITS)",
     )
+    parser.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="do not sample the lifecycle's worker with py-spy even when it is installed (the "
+        "sampler takes CPU from the same cores while our internships run, not the bare ones)",
+    )
     args = parser.parse_args()
     if not 1 <= args.workers <= 16:
         parser.error(f"--workers must be from 1 to 16 (got {args.workers})")
@@ -145,7 +151,8 @@ def main() -> None:
         "lifecycle": ["--internships", str(args.lifecycle_internships), *workers],
         "feedback": workers,
     }
-    if PY_SPY.exists() or shutil.which("py-spy"):  # where the worker's time goes, if installed
+    if not args.no_profile and (PY_SPY.exists() or shutil.which("py-spy")):
+        # Where the worker's time goes, if py-spy is installed.
         extras["lifecycle"] += ["--profile", str(Path(tempfile.gettempdir()) / "worker.raw")]
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     benchmarks = dict(previous.get("benchmarks", {}))
@@ -200,6 +207,8 @@ HEADLINES = [
         "<= 0.1",
     ),
     ("memory", "kib_per_activity_run", "kept per activity run (bare)", "KiB", ""),
+    ("memory", "kib_per_activity_run_tiny_input", "  of it, with a 10-byte input", "KiB", ""),
+    ("memory", "bytes_kept_per_activity_input_byte", "  and per byte of input", "B", ""),
     ("mail", "summary.other_kinds_mime_writer_us", "compose an e-mail", "us", ""),
     ("mail", "summary.other_kinds_email_package_us", "the same, email package", "us", ""),
 ]

@@ -5,8 +5,9 @@ the real names (operations/rehearsal.py), in this process, so the worker's resid
 this process's. N internships are started and approved (each then waits for its start date, with
 its plan saved, three approval requests sent and its records written), and the growth of the
 resident set is divided by N. Beside it, the same for a bare workflow that runs K activities with
-inputs of the size of our records and then waits, with K = 0 and K = 12: what Temporal's worker
-keeps per workflow and per activity run, whatever the workflow is.
+inputs of B bytes and then waits: K = 0, and K = 12 with B = 3,000 (about one of our records) and
+B = 10. What Temporal's worker keeps per workflow and per activity run, whatever the workflow is,
+and how much of that grows with the activity's input (kept for the whole run).
 
     python -m bench.memory [--internships 500] [--json FILE]
 """
@@ -44,6 +45,8 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plan.json"
 TARGET_MIB = 0.1
 RECORD_BYTES = 3000
 """About the size of one record_event input (the event with the status after it)."""
+BARE_PARTS = {"bare0": (0, 10), "bare12": (12, RECORD_BYTES), "bare12-tiny": (12, 10)}
+"""The bare workflow's parts: (activities, characters of each activity's input)."""
 
 
 def _rss_mib() -> float:
@@ -126,18 +129,19 @@ async def _step(payload: str) -> None:
 
 @workflow.defn(name="BenchMemoryBare", sandboxed=False)
 class _Bare:
-    """Runs `activities` activities one after the other, then waits (as a cached workflow)."""
+    """Runs `activities` activities with inputs of `size` characters one after the other, then
+    waits (as a cached workflow)."""
 
     @workflow.run
-    async def run(self, activities: int) -> None:
+    async def run(self, activities: int, size: int = RECORD_BYTES) -> None:
         for _ in range(activities):
             await workflow.execute_activity(
-                _step, "r" * RECORD_BYTES, start_to_close_timeout=timedelta(seconds=30)
+                _step, "r" * size, start_to_close_timeout=timedelta(seconds=30)
             )
         await workflow.wait_condition(lambda: False, timeout=timedelta(days=30))
 
 
-async def _bare(env: WorkflowEnvironment, count: int, activities: int) -> dict[str, Any]:
+async def _bare(env: WorkflowEnvironment, count: int, activities: int, size: int) -> dict[str, Any]:
     queue = f"memory-bare-{uuid.uuid4().hex[:8]}"
     done: list[int] = []
 
@@ -155,7 +159,7 @@ async def _bare(env: WorkflowEnvironment, count: int, activities: int) -> dict[s
 
         def job(i: int) -> Callable[[], Awaitable[Any]]:
             return lambda: env.client.start_workflow(
-                _Bare.run, activities, id=f"bare-{queue}-{i}", task_queue=queue
+                _Bare.run, args=[activities, size], id=f"bare-{queue}-{i}", task_queue=queue
             )
 
         await job(0)()
@@ -168,7 +172,7 @@ async def _bare(env: WorkflowEnvironment, count: int, activities: int) -> dict[s
     return {
         "workflows": count,
         "activities_each": activities,
-        "activity_input_bytes": RECORD_BYTES,
+        "activity_input_bytes": size,
         "kib_per_cached_workflow": round((after - before) / count * 1024, 1),
     }
 
@@ -183,7 +187,8 @@ async def _one(part: str, count: int) -> dict[str, Any]:
     try:
         if part == "internships":
             return await _internships(env, count)
-        return await _bare(env, count, int(part.removeprefix("bare")))
+        activities, size = BARE_PARTS[part]
+        return await _bare(env, count, activities, size)
     finally:
         await env.shutdown()
 
@@ -192,7 +197,7 @@ def run(count: int) -> dict[str, Any]:
     """Each part in a process of its own: memory a finished part's worker gives back would
     otherwise be counted against the next."""
     parts = {}
-    for part in ("internships", "bare0", "bare12"):
+    for part in ("internships", *BARE_PARTS):
         child = subprocess.run(
             [sys.executable, "-m", "bench.memory", "--part", part, "--internships", str(count)],
             capture_output=True,
@@ -202,12 +207,17 @@ def run(count: int) -> dict[str, Any]:
         if child.returncode != 0:
             raise RuntimeError(f"bench.memory part {part} failed: {child.stderr.strip()[-2000:]}")
         parts[part] = json.loads(child.stdout.strip().splitlines()[-1])
-    bare = [parts["bare0"], parts["bare12"]]
-    per_activity = (bare[1]["kib_per_cached_workflow"] - bare[0]["kib_per_cached_workflow"]) / 12
+    bare = [parts[name] for name in BARE_PARTS]
+    kib = {name: parts[name]["kib_per_cached_workflow"] for name in BARE_PARTS}
+    per_activity = (kib["bare12"] - kib["bare0"]) / 12
+    tiny = (kib["bare12-tiny"] - kib["bare0"]) / 12
+    per_byte = (per_activity - tiny) * 1024 / (RECORD_BYTES - BARE_PARTS["bare12-tiny"][1])
     return {
         "internship": parts["internships"],
         "bare": bare,
         "kib_per_activity_run": round(per_activity, 1),
+        "kib_per_activity_run_tiny_input": round(tiny, 1),
+        "bytes_kept_per_activity_input_byte": round(per_byte, 2),
     }
 
 
@@ -215,9 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--internships", type=int, default=500)
     parser.add_argument("--json", type=Path, help="also write the result to this file")
-    parser.add_argument(
-        "--part", choices=["internships", "bare0", "bare12"], help=argparse.SUPPRESS
-    )
+    parser.add_argument("--part", choices=["internships", *BARE_PARTS], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.part:  # one part, in a child process: its result as one JSON line
         print(json.dumps(asyncio.run(_one(args.part, args.internships))))
@@ -233,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
             f"bare workflow, {bare['activities_each']} activities: "
             f"{bare['kib_per_cached_workflow']:.1f} KiB"
         )
-    print(f"kept per activity run: {result['kib_per_activity_run']:.1f} KiB")
+    print(
+        f"kept per activity run: {result['kib_per_activity_run']:.1f} KiB with "
+        f"{RECORD_BYTES}-byte inputs; {result['kib_per_activity_run_tiny_input']:.1f} KiB plus "
+        f"{result['bytes_kept_per_activity_input_byte']:.2f} bytes per input byte"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
