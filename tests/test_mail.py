@@ -23,6 +23,7 @@ from activities.mail_context import MILESTONE_KINDS, about, mail_values
 from activities.notify import (
     Mailer,
     NotifyActivities,
+    PermanentDeliveryError,
     TransientDeliveryError,
     message_id_for,
 )
@@ -487,6 +488,61 @@ async def refusing(tmp_path: Path, database: str) -> AsyncIterator[RefusingStack
         yield RefusingStack(settings, pool, refused)
     finally:
         await pool.close()
+        controller.stop()
+
+
+class _SessionRecorder(_RefusingHandler):
+    """Also notes which client connection (its address and port) carried each message."""
+
+    def __init__(self, outbox: Path, refused: set[str]) -> None:
+        super().__init__(outbox, refused)
+        self.peers: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.peers.append(session.peer)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_smtp_sessions_are_kept_between_messages_and_dropped_after_a_failure(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, smtp_port=free_port())
+    settings.outbox_path.mkdir(parents=True)
+    handler = _SessionRecorder(settings.outbox_path, {"gone@example.org"})
+    controller = Controller(handler, hostname="127.0.0.1", port=settings.smtp_port)
+    controller.start()
+    mailer = Mailer(settings)
+
+    def mail(to: str) -> Any:
+        notification = _notification("outcome").model_copy(update={"recipient_email": to})
+        return mailer.write(notification, message_id_for(to))
+
+    try:
+        await mailer.send(mail("a@example.org"))
+        await mailer.send(mail("b@example.org"))
+        assert len(handler.peers) == 2 and handler.peers[0] == handler.peers[1]
+
+        with pytest.raises(PermanentDeliveryError):
+            await mailer.send(mail("gone@example.org"))
+        await mailer.send(mail("c@example.org"))  # not on the session that failed
+        assert handler.peers[2] != handler.peers[1]
+
+        controller.stop()  # the kept session dies with the server
+        controller = Controller(handler, hostname="127.0.0.1", port=settings.smtp_port)
+        controller.start()
+        await mailer.send(mail("d@example.org"))
+        assert handler.peers[3] != handler.peers[2]
+
+        # Concurrent messages each get a session of their own; all arrive.
+        await asyncio.gather(*(mailer.send(mail(f"e{i}@example.org")) for i in range(4)))
+        assert len(handler.peers) == 8 and len(set(handler.peers[4:])) == 4
+        received = sorted(m["To"].addresses[0].addr_spec for m in load_outbox(settings))
+        assert received == sorted(
+            ["a@example.org", "b@example.org", "c@example.org", "d@example.org"]
+            + [f"e{i}@example.org" for i in range(4)]
+        )
+    finally:
+        await mailer.close()
         controller.stop()
 
 
