@@ -20,14 +20,17 @@ from runtime.deployment import SERVER_NEEDS, require_secrets
 from runtime.errors import StackError
 from runtime.logging import configure_logging
 from runtime.metrics import metrics_address, metrics_runtime
+from runtime.process_exit import exit_now
 from runtime.settings import Settings
 from runtime.tracing import flush_traces
 from workflows.internship import InternshipWorkflow
 
 
-def build_worker(client: Client, settings: Settings, pool: asyncpg.Pool) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, pool: asyncpg.Pool, mailer: Mailer | None = None
+) -> Worker:
     records = RecordActivities(pool)
-    mailer = Mailer(settings)
+    mailer = mailer or Mailer(settings)
     notify = NotifyActivities(pool, mailer)
     # The key ring, loaded once: its active keys sign; after a rotation (and a worker restart)
     # new badges use the new key, and old ones still verify.
@@ -77,8 +80,9 @@ async def run_worker(settings: Settings) -> None:
     # come with the client (runtime/clients.py) and reach the worker through it.
     client = await connect_temporal(settings, runtime=metrics_runtime(settings))
     pool = await pool_when_reachable(settings)
+    mailer = Mailer(settings)
     try:
-        worker = build_worker(client, settings, pool)
+        worker = build_worker(client, settings, pool, mailer)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -94,6 +98,7 @@ async def run_worker(settings: Settings) -> None:
             await stop.wait()
             log.info("worker stopping")
     finally:
+        await mailer.close()
         await pool.close()
         flush_traces()
 
@@ -105,7 +110,9 @@ def main() -> None:
         asyncio.run(run_worker(settings))
     except StackError as error:
         structlog.get_logger("worker").error("worker.refused", error=str(error))
-        raise SystemExit(2) from None
+        exit_now(2)
+    # Not the interpreter's teardown: see exit_now.
+    exit_now(0)
 
 
 if __name__ == "__main__":

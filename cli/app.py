@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from typing import Any
 
 import typer
+
+from runtime.process_exit import exit_now
 
 
 class _Command(typer.Typer):
@@ -26,13 +26,7 @@ class _Command(typer.Typer):
         if code is not None and not isinstance(code, int):
             print(code, file=sys.stderr)
             code = 1
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a closed pipe (`internflow list | head`)
-                pass
-        os._exit(code or 0)
+        exit_now(code or 0)
 
 
 app = _Command(
