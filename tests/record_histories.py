@@ -52,6 +52,9 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
         test_intern_voice.test_a_shared_self_assessment_is_a_labelled_result_of_its_own_in_the_badge
     ),
     "guardian": test_signers.test_a_guardian_s_agreement_through_the_workflow,
+    "fresh-run-for-start": (
+        test_lifecycle_rules.test_an_agreed_internship_waits_for_its_start_in_a_fresh_run
+    ),
 }
 
 

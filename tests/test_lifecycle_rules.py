@@ -304,3 +304,59 @@ async def test_long_history_continues_as_new_and_the_internship_still_completes(
     assert badges == ["badge"]
     trail = await audit_rows(pool, plan.internship_id)
     assert (trail[-1]["kind"], trail[-1]["phase"]) == ("phase", "completed")
+
+
+async def test_an_agreed_internship_waits_for_its_start_in_a_fresh_run(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """Agreed, with weeks to its start date, an internship continues as new: a worker caching it
+    then holds its state, not the agreement phase's activities. The audit trail does not tell of
+    it (nothing changed for the school), the fresh run does not continue again, and the
+    internship goes on to its badge."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
+    iid = plan.internship_id
+    async with running_worker(client, settings, pool):
+        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            handle = await ops.start_internship(client, settings, plan)
+        first = handle.result_run_id
+        await approve_all(client, plan)
+        latest = client.get_workflow_handle(handle.id)
+
+        async def continued() -> bool:
+            return (await latest.describe()).run_id != first
+
+        await eventually(continued, "the agreed internship continued as new")
+        fresh = (await latest.describe()).run_id
+        ended = (await client.get_workflow_handle(handle.id, run_id=first).fetch_history()).events
+        assert ended[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+
+        async def kinds() -> list[str | None]:
+            waiting = await client.get_workflow_handle(handle.id, run_id=fresh).fetch_history()
+            return [event.WhichOneof("attributes") for event in waiting.events]
+
+        async def waiting_for_the_start() -> bool:
+            return (await kinds())[-1] == "timer_started_event_attributes"
+
+        await eventually(waiting_for_the_start, "the fresh run waiting for the start date")
+        assert "activity_task_scheduled_event_attributes" not in await kinds()
+        assert (await ops.status(client, iid)).phase == Phase.AWAITING_START
+
+        for milestone in plan.milestones:
+            await advance_to(env, handle, milestone.due - timedelta(hours=1))
+            await report_and_feedback(client, plan, milestone.id)
+        await advance_to(env, handle, plan.period.end + timedelta(hours=1))
+        await wait_for_phase(client, iid, Phase.EVALUATION)
+        assert (await latest.describe()).run_id == fresh  # one fresh run, no more
+        await assess(client, plan, mentor="good", tutor="good")
+        await ops.validate(client, iid, Validation(submission_id="v-1", decision="pass"))
+        outcome = await ops.handle_for(client, iid).result()
+    assert outcome.phase == Phase.COMPLETED
+    trail = await audit_rows(pool, iid)
+    assert "continued_as_new" not in [r["kind"] for r in trail]
+    assert (trail[-1]["kind"], trail[-1]["phase"]) == ("phase", "completed")
+    mails = await planned(pool, iid)
+    assert len(at(mails, "approval_request", "intern")) == 1  # not asked again by the fresh run
+    assert len(at(mails, "milestone_request", "intern")) == 3
+    badges = [kind for kind, _ in sent(load_outbox(settings), iid) if kind == "badge"]
+    assert badges == ["badge"]

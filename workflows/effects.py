@@ -70,6 +70,11 @@ PLAN_SIGNERS = "plan-signers"
 #: recorded before it tell the two.
 SIGNERS_TOLD_OF_WITHDRAWAL = "signers-told-of-withdrawal"
 
+#: Version marker: an agreed internship continues as new before its wait for the start date, so
+#: that a worker caching it keeps only its state, not the agreement phase's activities. Runs
+#: recorded before it wait in the run that was agreed.
+FRESH_RUN_TO_WAIT_FOR_START = "fresh-run-to-wait-for-start"
+
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
 ENDING_MAIL: frozenset[NotificationKind] = frozenset(

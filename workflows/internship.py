@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from temporalio import workflow
@@ -58,6 +58,14 @@ __all__ = [
 
 
 V = TypeVar("V", bound=Callable[..., None])
+
+FRESH_RUN_WAIT = timedelta(hours=1)
+"""A wait for the start date at least this long is taken in a fresh run (continued as new):
+shorter ones end before what a cached run holds matters, and a fresh run costs a workflow task
+and a run's start."""
+FRESH_RUN_EVENTS = 20
+"""A run with fewer history events is fresh enough already (a run that has just continued as new
+has a handful)."""
 
 
 def _once(validator: V) -> V:
@@ -268,16 +276,25 @@ class InternshipWorkflow:
         self, deadline: Callable[[], datetime], condition: Callable[[], bool]
     ) -> bool:
         """`_wait_until` for the main line, which also continues as new when the history has
-        grown past its limit. A normal internship writes about 300 events; the limit (2,000 by
-        default) is reached only by one flooded with submissions, and keeps a cold replay of
+        grown past its limit (the audit trail tells of it), and before a long wait for the start
+        date (`_fresh_run_pays`). A normal internship writes about 300 events; the limit (2,000
+        by default) is reached only by one flooded with submissions, and keeps a cold replay of
         any internship fast."""
         while True:
+            fresh = self._fresh_run_pays(deadline)
             met = await self._clock.wait_until(
-                deadline, lambda: condition() or self._history_is_long()
+                deadline,
+                # Awaited within this iteration, so late binding is safe.
+                lambda: condition() or self._history_is_long() or (fresh and self._settled()),  # noqa: B023
             )
-            if not self._history_is_long() or condition() or self.s.withdrawal is not None:
+            if condition() or self.s.withdrawal is not None:
                 return met and condition()
-            await self._continue_as_new()
+            if self._history_is_long():
+                await self._continue_as_new()
+            elif fresh and self._settled():
+                await self._continue_as_new(record=False)
+            else:
+                return met and condition()
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
@@ -286,10 +303,25 @@ class InternshipWorkflow:
             or info.get_current_history_length() >= self.s.history_limit
         )
 
-    async def _continue_as_new(self) -> None:
+    def _fresh_run_pays(self, deadline: Callable[[], datetime]) -> bool:
+        """Whether to continue as new before this wait, once everything in flight has settled:
+        an agreed internship waiting for its start date (weeks, usually), with the agreement
+        phase's activities behind it in this run. The SDK keeps every activity a run has
+        scheduled, with its input, for as long as the run is cached: about 6 KiB each, against
+        a fresh run's state alone."""
+        if self.s.phase != Phase.AWAITING_START or self.s.pause is not None:
+            return False
+        long_wait = deadline() + self.s.shift - workflow.now() > FRESH_RUN_WAIT
+        worn = workflow.info().get_current_history_length() >= FRESH_RUN_EVENTS
+        return long_wait and worn and workflow.patched(effects.FRESH_RUN_TO_WAIT_FOR_START)
+
+    async def _continue_as_new(self, *, record: bool = True) -> None:
+        """`record`: the audit trail tells of it (a history grown past its limit); a fresh run
+        for a long wait changes nothing the school reads."""
         for ladder in self._ladders:
             ladder.cancel()
-        await self._trail.record("continued_as_new", "system", f"run-{self.s.runs}")
+        if record:
+            await self._trail.record("continued_as_new", "system", f"run-{self.s.runs}")
         self._trail.close()
         # No await between the last handler finishing and continuing: nothing can slip in.
         await workflow.wait_condition(self._settled)
