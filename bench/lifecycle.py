@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,8 @@ LADDER_AFTER = timedelta(hours=1)
 """How long after a milestone's due date its first reminder would go: beyond any run."""
 OPENERS = 8
 """Internships being started and approved at once."""
+PROFILED = 60
+"""Internships of the pass sampled by py-spy (`--profile`), after the measured ones."""
 ATTEMPTS = 3
 """Times an internship is started (each with twice the room of the one before) before the run
 gives up on it."""
@@ -367,8 +370,8 @@ async def count_events(client: Client, workflow_ids: list[str]) -> dict[str, int
     return counts
 
 
-def profile_worker(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling the worker's Python threads for `seconds` (time in the SDK's Rust core
+def profile_worker(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker's Python threads until interrupted (time in the SDK's Rust core
     shows as the Python frame that called into it)."""
     py_spy = Path(sys.executable).parent / "py-spy"
     return subprocess.Popen(
@@ -377,8 +380,6 @@ def profile_worker(pid: int, seconds: float, output: Path) -> subprocess.Popen[b
             "record",
             "--pid",
             str(pid),
-            "--duration",
-            str(int(seconds)),
             "--rate",
             "50",
             "--format",
@@ -390,6 +391,15 @@ def profile_worker(pid: int, seconds: float, output: Path) -> subprocess.Popen[b
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def stop_profile(profiler: subprocess.Popen[bytes]) -> None:
+    """py-spy writes its samples when interrupted, as after Ctrl-C."""
+    profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
 
 
 # Where a sample's time goes, by the first matching frame from the leaf up.
@@ -449,13 +459,15 @@ async def measure_ours(
     count: int,
     progress: Progress,
     profile: Path | None = None,
+    first: int = 0,
 ) -> Run:
+    """`count` internships numbered from `first`; with `profile`, the first worker sampled by
+    py-spy meanwhile (with several, each does the same work)."""
     client = await connect_temporal(settings)
     workers = {worker_name(i): pid for i, pid in enumerate(stack.worker_pids)}
     cpu = CpuWatch(stack)
     memory = PeakMemory(workers)
-    # The first worker's profile (with several, each does the same work).
-    profiler = profile_worker(stack.worker_pids[0], 40, profile) if profile else None
+    profiler = profile_worker(stack.worker_pids[0], profile) if profile else None
     gate = asyncio.Semaphore(OPENERS)
     opening = Opening()
     pool = await create_pool(settings)
@@ -464,7 +476,7 @@ async def measure_ours(
     plans: list[InternshipPlan] = []  # those that completed
 
     async def one(index: int) -> None:
-        plan = await open_approved(client, settings, index, gate, opening)
+        plan = await open_approved(client, settings, first + index, gate, opening)
         phase = await play(client, pool, plan)
         if phase == Phase.COMPLETED:
             plans.append(plan)
@@ -473,17 +485,18 @@ async def measure_ours(
             progress.record(ours_so_far={"ended": finished, "seconds": time.monotonic() - started})
 
     try:
-        progress.step(f"ours: {count} internships on {len(workers)} worker(s)")
+        what = "profiled with py-spy" if profile else f"on {len(workers)} worker(s)"
+        progress.step(f"ours: {count} internships {what}")
         async with asyncio.TaskGroup() as internships:  # one failing stops the others
             for i in range(count):
                 internships.create_task(one(i))
     finally:
         await pool.close()
+        if profiler is not None:
+            stop_profile(profiler)
     seconds = time.monotonic() - started
     by_process = cpu.seconds()
     peaks = memory.stop()
-    if profiler is not None:
-        profiler.wait()
     progress.step("ours: counting history events")
     completed = finished.get(Phase.COMPLETED.value, 0)
     counts = await count_events(client, [ops.handle_for(client, p.internship_id).id for p in plans])
@@ -553,7 +566,7 @@ async def run(
     try:
         progress.step(f"starting the embedded stack with {workers} worker(s)")
         async with EmbeddedStack(settings, workers=workers) as stack:
-            ours = await measure_ours(settings, stack, count, progress, profile)
+            ours = await measure_ours(settings, stack, count, progress)
             o = ours.figures()
             progress.record(ours=o)
             per = o["per_internship"]
@@ -566,6 +579,13 @@ async def run(
             )
             b = bare.figures()
             progress.record(bare=b)
+            if profile is not None:
+                # Where the worker's time goes, in a pass of its own after the measured ones: the
+                # sampler takes CPU from the same cores, and only while our internships run.
+                profiled = await measure_ours(
+                    settings, stack, PROFILED, progress, profile, first=count
+                )
+                progress.record(profiled=profiled.figures())
             progress.step("stopping the embedded stack")
     finally:
         if keep_logs is not None:  # the workers' logs, to read a failed workflow task's error
@@ -577,7 +597,14 @@ async def run(
         "ours": o,
         "bare": b,
         "ratio_ours_to_bare": round(o["internships_per_minute"] / b["internships_per_minute"], 2),
-        **({"worker_profile_percent": summarize_profile(profile)} if profile else {}),
+        **(
+            {
+                "worker_profile_percent": summarize_profile(profile),
+                "worker_profile_internships": PROFILED,
+            }
+            if profile
+            else {}
+        ),
     }
 
 

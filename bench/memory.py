@@ -2,12 +2,12 @@
 
 The real workflow code on the Temporal dev server with the stand-in activities registered under
 the real names (operations/rehearsal.py), in this process, so the worker's resident memory is
-this process's. N internships are started and approved (each then waits for its start date, with
-its plan saved, three approval requests sent and its records written), and the growth of the
-resident set is divided by N. Beside it, the same for a bare workflow that runs K activities with
-inputs of B bytes and then waits: K = 0, and K = 12 with B = 3,000 (about one of our records) and
-B = 10. What Temporal's worker keeps per workflow and per activity run, whatever the workflow is,
-and how much of that grows with the activity's input (kept for the whole run).
+this process's. N internships are started and approved: each saves its plan, sends three approval
+requests and writes its records, then continues as new to wait for its start date. The growth of
+the resident set is divided by N. Beside it, the same for a bare workflow that runs K activities
+with inputs of B bytes and then waits: K = 0, and K = 12 with B = 3,000 (about one of our records)
+and B = 10. What Temporal's worker keeps per workflow and per activity run, whatever the workflow
+is, and how much of that grows with the activity's input (kept for the whole run).
 
     python -m bench.memory [--internships 500] [--json FILE]
 """
@@ -69,6 +69,17 @@ async def _quiet(count: Callable[[], int], what: str, within: float = 300) -> in
     raise TimeoutError(f"{what} did not go quiet within {within:.0f} s (at {last})")
 
 
+async def _fresh_runs(env: WorkflowEnvironment, expected: int, within: float = 120) -> int:
+    """Wait until `expected` runs have continued as new (visibility lags a little); how many."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        done = (await env.client.count_workflows("ExecutionStatus='ContinuedAsNew'")).count
+        if done >= expected or loop.time() >= deadline:
+            return done
+        await asyncio.sleep(0.5)
+
+
 async def _gather(jobs: list[Callable[[], Awaitable[Any]]], concurrency: int = 20) -> None:
     gate = asyncio.Semaphore(concurrency)
 
@@ -109,11 +120,16 @@ async def _internships(env: WorkflowEnvironment, count: int) -> dict[str, Any]:
         before, steps_before = _rss_mib(), len(stand_ins.steps)
         await _gather([job() for _ in range(count)])
         steps = await _quiet(lambda: len(stand_ins.steps), "the internships")
+        # Each agreed internship then continues as new to wait for its start date (see
+        # InternshipWorkflow._fresh_run_pays): the fresh runs are what stays cached.
+        fresh = await _fresh_runs(env, count + 1)
+        await _quiet(lambda: int(_rss_mib()), "the worker's memory", within=60)
         after = _rss_mib()
     per = (after - before) / count
     return {
         "internships": count,
         "activities_each": round((steps - steps_before) / count, 1),
+        "continued_as_new": fresh,
         "rss_before_mib": round(before, 1),
         "rss_after_mib": round(after, 1),
         "mib_per_cached_internship": round(per, 3),
@@ -234,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     ours = result["internship"]
     print(
         f"cached internship: {ours['mib_per_cached_internship']:.3f} MiB "
-        f"(target {TARGET_MIB} MiB; {ours['activities_each']} activities run each)"
+        f"(target {TARGET_MIB} MiB; {ours['activities_each']} activities run each, "
+        f"{ours['continued_as_new']} runs continued as new)"
     )
     for bare in result["bare"]:
         print(
