@@ -356,6 +356,7 @@ class PeakMemory:
 
 
 async def count_events(client: Client, workflow_ids: list[str]) -> dict[str, int]:
+    """Events of every run of each workflow (a run that continued as new included)."""
     counts = {"workflow_tasks": 0, "activities": 0, "timers": 0, "updates": 0}
     kinds = {
         EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "workflow_tasks",
@@ -364,9 +365,17 @@ async def count_events(client: Client, workflow_ids: list[str]) -> dict[str, int
         EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: "updates",
     }
     for workflow_id in workflow_ids:
-        async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
-            if event.event_type in kinds:
-                counts[kinds[event.event_type]] += 1
+        run_id: str | None = None  # the latest run, then each run it continued, back to the first
+        while True:
+            handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+            run_id = None
+            async for event in handle.fetch_history_events():
+                started = event.workflow_execution_started_event_attributes
+                run_id = run_id or started.continued_execution_run_id or None
+                if event.event_type in kinds:
+                    counts[kinds[event.event_type]] += 1
+            if run_id is None:
+                break
     return counts
 
 
