@@ -413,6 +413,7 @@ def stop_profile(profiler: subprocess.Popen[bytes]) -> None:
 
 # Where a sample's time goes, by the first matching frame from the leaf up.
 PROFILE_BUCKETS = (
+    ("wallet offer QR code (segno)", ("segno/",)),
     ("JSON-LD canonicalization and signing", ("badges/", "pyld/", "cryptography")),
     ("e-mail (templates, MIME, SMTP)", ("jinja2", "email/", "aiosmtplib", "activities/notify")),
     ("PostgreSQL (asyncpg)", ("asyncpg",)),
