@@ -9,6 +9,7 @@ from api.app import create_app
 from runtime.deployment import SERVER_NEEDS, require_secrets
 from runtime.errors import StackError, ensure_port_free
 from runtime.logging import configure_logging
+from runtime.process_exit import exit_now
 from runtime.settings import Settings
 
 
@@ -41,7 +42,9 @@ def main() -> None:
         serve(settings)
     except StackError as error:
         structlog.get_logger("api").error("api.refused", error=str(error))
-        raise SystemExit(2) from None
+        exit_now(2)
+    # Not the interpreter's teardown: the API's Temporal client has the worker's threads.
+    exit_now(0)
 
 
 if __name__ == "__main__":
