@@ -139,8 +139,8 @@ def main() -> None:
     parser.add_argument(
         "--no-profile",
         action="store_true",
-        help="do not sample the lifecycle's worker with py-spy even when it is installed (the "
-        "sampler takes CPU from the same cores while our internships run, not the bare ones)",
+        help="skip the lifecycle's extra pass sampled by py-spy (run after the measured ones, "
+        "when py-spy is installed)",
     )
     args = parser.parse_args()
     if not 1 <= args.workers <= 16:

@@ -307,8 +307,9 @@ class InternshipWorkflow:
         """Whether to continue as new before this wait, once everything in flight has settled:
         an agreed internship waiting for its start date (weeks, usually), with the agreement
         phase's activities behind it in this run. The SDK keeps every activity a run has
-        scheduled, with its input, for as long as the run is cached: about 6 KiB each, against
-        a fresh run's state alone."""
+        scheduled, with its input, for as long as the run is cached (4 KiB or so each, plus
+        more than a byte per byte of input: bench/memory.py), against a fresh run's state
+        alone."""
         if self.s.phase != Phase.AWAITING_START or self.s.pause is not None:
             return False
         long_wait = deadline() + self.s.shift - workflow.now() > FRESH_RUN_WAIT
