@@ -2,9 +2,17 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint up drill bench clean help
+# Installs are exactly uv.lock, never whatever the package index holds today: uv itself comes from
+# deploy/tools.lock (pip, hashes required), then `uv sync --locked` installs every locked
+# distribution (hashes checked) and refuses to run when uv.lock no longer matches pyproject.toml.
+# uv never downloads a Python of its own here: the venv is $(PYTHON)'s.
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test test-fast lint lock up drill bench clean help
 
 help:
 	@echo "make demo   - start the embedded stack and run one internship to a verified badge"
@@ -13,13 +21,25 @@ help:
 	@echo "make up     - start the embedded stack (Temporal, PostgreSQL, mail sink, worker)"
 	@echo "make drill  - fault drill: 50 internships through worker kills and outages"
 	@echo "make bench  - benchmarks; prints a table and writes bench/results.json"
+	@echo "make lock   - take the newest releases within pyproject.toml's ranges into uv.lock and its exports"
 	@echo "make clean  - remove the virtual environment and the local state (.internflow/)"
 
-$(STAMP): pyproject.toml
+$(VENV)/.uv: deploy/tools.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "internflow needs Python 3.11 or newer (set PYTHON=python3.11)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r deploy/tools.lock
+	touch $@
+
+$(STAMP): pyproject.toml uv.lock $(VENV)/.uv
+	$(UV) sync --locked --all-extras --quiet
+	touch $@
+
+# Deliberate: the only command that asks the package index what is newest. Review the diff of
+# uv.lock, run `make test`, commit uv.lock with its exports.
+lock: $(VENV)/.uv
+	$(UV) lock --upgrade
+	$(UV) sync --locked --all-extras --quiet
+	$(BIN)/python deploy/locks.py write
 	touch $(STAMP)
 
 demo: $(STAMP)

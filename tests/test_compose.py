@@ -1,11 +1,10 @@
 """The production shape without a Docker engine: docker-compose.yml against the Compose
 specification, the settings and names it must agree on with the code, its setup scripts on real
-PostgreSQL and Temporal, the Dockerfile and requirements.lock."""
+PostgreSQL and Temporal, and the Dockerfile (the locks themselves: tests/test_lock.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import re
@@ -34,6 +33,7 @@ from runtime.postgres import EmbeddedPostgres, postgres_bin_dir
 from runtime.settings import Settings
 from runtime.temporal_server import temporal_binary
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
+from tests.test_lock import lock_pins
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -586,31 +586,15 @@ def test_dockerfile_builds_a_slim_non_root_image_from_the_lock() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.M)
     assert base and re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base.group(1))
-    assert "/opt/internflow/bin/pip install --no-deps -r /tmp/requirements.lock" in dockerfile
+    assert (
+        "/opt/internflow/bin/pip install --no-deps --require-hashes -r /tmp/requirements.lock"
+        in dockerfile
+    )
     users = re.findall(r"^USER (\S+)$", dockerfile, re.M)
     assert users and not users[-1].startswith(("root", "0:", "0"))
     assert 'ENTRYPOINT ["internflow"]' in dockerfile
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", ".internflow", ".env", "tests", "deploy/secrets"} <= ignored
-
-
-def _lock_script() -> Any:
-    spec = importlib.util.spec_from_file_location("lock", ROOT / "deploy/lock_requirements.py")
-    assert spec is not None and spec.loader is not None
-    lock = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lock)
-    return lock
-
-
-def _pins(path: Path) -> dict[str, str]:
-    pins: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, _, version = line.partition("==")
-        assert name and version and line == line.strip(), f"not an exact pin: {line!r}"
-        pins[canonicalize_name(name)] = version
-    return pins
 
 
 def _run_lines(dockerfile: str) -> list[str]:
@@ -620,21 +604,22 @@ def _run_lines(dockerfile: str) -> list[str]:
 
 
 def test_the_image_installs_nothing_outside_the_locks() -> None:
-    """Every pip install has --no-deps (pip pulls nothing by itself). The image's environment
-    gets requirements.lock and internflow's wheel only; the build tool (deploy/build.lock) goes
-    into a venv of its own, which the final stage does not copy; the environment's own pip and
-    setuptools are removed."""
+    """Every pip install has --no-deps (pip pulls nothing by itself), and every install from a
+    lock requires its hashes. The image's environment gets requirements.lock and internflow's
+    wheel only; the build tool (deploy/build.lock) goes into a venv of its own, which the final
+    stage does not copy; the environment's own pip and setuptools are removed."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     commands = [c.strip() for line in _run_lines(dockerfile) for c in line.split("&&")]
     installs = [c for c in commands if " install " in c]
     assert installs and all("--no-deps" in c for c in installs), installs
+    assert all("--require-hashes" in c for c in installs if " -r " in c), installs
     image_installs = [c for c in installs if c.startswith("/opt/internflow/bin/pip")]
     assert image_installs == [
-        "/opt/internflow/bin/pip install --no-deps -r /tmp/requirements.lock",
+        "/opt/internflow/bin/pip install --no-deps --require-hashes -r /tmp/requirements.lock",
         "/opt/internflow/bin/pip install --no-deps /tmp/wheels/internflow-*.whl",
     ]
     assert [c for c in installs if c not in image_installs] == [
-        "/opt/build/bin/pip install --no-deps -r /tmp/build.lock"
+        "/opt/build/bin/pip install --no-deps --require-hashes -r /tmp/build.lock"
     ]
     assert "COPY requirements.lock /tmp/requirements.lock" in dockerfile
     assert "COPY deploy/build.lock /tmp/build.lock" in dockerfile
@@ -646,36 +631,11 @@ def test_the_image_installs_nothing_outside_the_locks() -> None:
     assert copied == ["/opt/internflow"], "only the image's environment leaves the build stage"
     assert not re.search(r"^RUN .*pip", final_stage, re.M)
 
-    # The build lock is what the script renders and satisfies [build-system].
-    lock = _lock_script()
-    assert (ROOT / "deploy/build.lock").read_text() == lock.render_build()
-    build = _pins(ROOT / "deploy/build.lock")
+    # The build lock pins what [build-system] requires, exactly.
+    build = lock_pins(ROOT / "deploy/build.lock")
     system = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
     for line in system["requires"]:
         requirement = Requirement(line)
         name = canonicalize_name(requirement.name)
         assert name in build, f"the build lock lacks {name} ([build-system] requires it)"
         assert requirement.specifier.contains(build[name])
-
-
-def test_requirements_lock_pins_what_the_image_needs_and_nothing_embedded() -> None:
-    lock = _lock_script()
-    pins = _pins(ROOT / "requirements.lock")
-    assert not lock.EMBEDDED_ONLY & set(pins), "the image does not run the embedded stack"
-    wanted: list[Requirement] = lock.top_level_requirements()
-    assert {"temporalio", "prometheus-client", "opentelemetry-sdk"} <= {
-        canonicalize_name(r.name) for r in wanted
-    }
-    for requirement in wanted:
-        name = canonicalize_name(requirement.name)
-        assert name in pins, f"{name} is missing: run deploy/lock_requirements.py"
-        assert requirement.specifier.contains(pins[name], prereleases=True), (
-            f"{name}=={pins[name]} does not satisfy {requirement.specifier}: "
-            "regenerate requirements.lock"
-        )
-    # Complete and exact: the whole closure of what the image needs, at the versions the tests
-    # run with (each pin is installed without its dependencies), and nothing else.
-    assert pins == lock.closure(wanted), (
-        "regenerate requirements.lock (deploy/lock_requirements.py)"
-    )
-    assert "packaging" not in pins, "nothing the image runs needs packaging"
