@@ -14,6 +14,7 @@ from api.codec import codec_router
 from api.errors import install_error_handlers
 from api.limits import FormBodyLimit
 from api.metrics import install_metrics
+from api.outage import OutageNotice
 from api.ratelimit import RateLimiter
 from api.routers import (
     admins,
@@ -43,7 +44,10 @@ Durable internship workflows that end in a verifiable Open Badge.
 
 Every change is a Temporal update: the answer comes once the workflow has accepted it. A
 refusal says why: 404 unknown internship, 409 not possible in the internship's state, 422 not
-valid (with each field's path).
+valid (with each field's path), 503 with `Retry-After` while a part it needs (Temporal,
+PostgreSQL) is down: nothing was recorded, and the same request (with the same submission id)
+can be sent again. While Temporal is down, reads still answer from the records, with an
+`Internflow-Notice` header saying what they are as of.
 """
 
 
@@ -71,6 +75,7 @@ def create_app(
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
     install_error_handlers(app)
     app.add_middleware(FormBodyLimit)
+    app.add_middleware(OutageNotice)
     for router in (
         public.health,
         public.router,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,17 +19,11 @@ from operations.internships import (
     OperationRejected,
     PlanRefused,
 )
+from runtime.availability import RECORDS_UNREACHABLE, RETRY_AFTER_SECONDS, TemporalUnreachable
 from runtime.links import LinkRefused
 
 log = structlog.get_logger(__name__)
 
-#: What asyncpg raises when PostgreSQL is down or restarting under an open pool.
-RECORDS_UNREACHABLE: Final = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.InterfaceError,
-)
 
 # The workflow's validators say what is wrong in words. These phrases mark a refusal of the
 # request's content (the same request can never succeed: 422); every other refusal is about the
@@ -116,6 +109,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for unreachable in RECORDS_UNREACHABLE:
         app.add_exception_handler(unreachable, records_unreachable)
+
+    @app.exception_handler(TemporalUnreachable)
+    async def temporal_unreachable(request: Request, error: TemporalUnreachable) -> Response:
+        # Never 409 ("wrong moment") or 500 for an outage: nothing was recorded, and the same
+        # request passes once Temporal is back. Reads from the records go on meanwhile.
+        request.app.state.services.temporal_health.failed()
+        route = request.scope.get("route")
+        log.warning("temporal.unreachable", route=getattr(route, "path", "?"))
+        return error_response(
+            request, 503, str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:

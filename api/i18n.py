@@ -104,6 +104,21 @@ LINK_EXPIRED: Final = N_(
     "new one."
 )
 NOT_FOUND: Final = N_("This internship is not known (yet).")
+#: A form sent while Temporal is down: refused (503), with the answers kept in the form.
+NOT_RECORDED_NOW: Final = N_(
+    "We could not record this now: the system that runs the internships is not reachable. Your "
+    "answers are still here; send them again in a minute."
+)
+#: Above a party's page while Temporal is down.
+OUTAGE_BANNER: Final = N_(
+    "The system that runs the internships is not reachable right now: you can read this page, "
+    "but what you send can only be recorded once it is back, usually within a minute."
+)
+#: Above an admin page while Temporal is down; `%(as_of)s` is when the latest step was recorded.
+ADMIN_OUTAGE_BANNER: Final = N_(
+    "Temporal is unreachable, so no internship moves until it is back and changes are refused: "
+    "what you see is as of %(as_of)s (the latest step recorded)."
+)
 #: An error page's title and text by HTTP status; `%(seconds)s` is the time to wait.
 ERRORS: Final[dict[int | None, tuple[str, str]]] = {
     413: (

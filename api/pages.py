@@ -10,9 +10,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from api.i18n import ERRORS, WORDS
+from api.i18n import ADMIN_OUTAGE_BANNER, ERRORS, OUTAGE_BANNER, WORDS
 from i18n import LANGUAGES, day, gettext, moment, number, percent, translations
 from models.plan import Language
+from runtime.availability import Outage
 
 #: The Jinja options of the page templates (also those their messages are extracted with).
 OPTIONS: dict[str, Any] = {
@@ -119,7 +120,19 @@ def render(
     return TEMPLATES[language].TemplateResponse(
         request,
         name,
-        {"lang": language, **context},
+        {"lang": language, "outage": outage_banner(request, name, language), **context},
         status_code=status_code,
         headers=SECURITY_HEADERS,
     )
+
+
+def outage_banner(request: Request, name: str, language: Language) -> str | None:
+    """The banner above a page while Temporal is down (api/outage.py found it so), else None:
+    for admins, what the records are as of; for a party, that sending waits for it."""
+    outage: Outage | None = getattr(request.state, "outage", None)
+    if outage is None:
+        return None
+    if not name.startswith("admin"):
+        return gettext(language, OUTAGE_BANNER)
+    as_of = moment(outage.as_of, "UTC", language) if outage.as_of is not None else "—"
+    return gettext(language, ADMIN_OUTAGE_BANNER, as_of=as_of)

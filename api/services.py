@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, HTTPException, Request
 from temporalio.client import Client
 
+from operations import records as recorded
+from runtime.availability import RECORDS_UNREACHABLE, Outage, TemporalHealth
 from runtime.clients import connect_temporal, create_pool
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
@@ -17,7 +20,8 @@ from runtime.settings import Settings
 class Services:
     """The process's connections, made on first use (so the API starts, and says it is not ready,
     while Temporal or PostgreSQL is still coming up); ones given at construction are not closed
-    here."""
+    here. `temporal_health` says whether Temporal answers: a write is refused at once (503)
+    while it does not, and reads say so."""
 
     def __init__(
         self, settings: Settings, client: Client | None = None, pool: asyncpg.Pool | None = None
@@ -28,18 +32,21 @@ class Services:
         self._own_pool = pool is None
         self._lock = asyncio.Lock()
         self.secret = load_or_create_secret(settings)
+        self.temporal_health = TemporalHealth(self._connect_temporal)
+        self._outage: tuple[datetime | None, Outage] | None = None
 
-    async def temporal(self) -> Client:
+    async def _connect_temporal(self) -> Client:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    try:
-                        self._client = await asyncio.wait_for(connect_temporal(self.settings), 10)
-                    except (RuntimeError, OSError, TimeoutError):
-                        raise HTTPException(
-                            503, "Temporal is not reachable; try again shortly"
-                        ) from None
+                    self._client = await asyncio.wait_for(connect_temporal(self.settings), 10)
         return self._client
+
+    async def temporal(self) -> Client:
+        """The client, once Temporal has answered a health check lately; TemporalUnreachable
+        (503) otherwise, at once rather than after the SDK's ten seconds of retries."""
+        await self.temporal_health.require()
+        return await self._connect_temporal()
 
     async def records(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -52,6 +59,21 @@ class Services:
                             503, "the database is not reachable; try again shortly"
                         ) from None
         return self._pool
+
+    async def outage(self) -> Outage | None:
+        """While Temporal does not answer: what reads say (what the records are as of); None
+        while it answers. The records' time is read once per outage."""
+        if await self.temporal_health.answers():
+            self._outage = None
+            return None
+        since = self.temporal_health.down_since
+        if self._outage is None or self._outage[0] != since:
+            try:
+                as_of = await recorded.records_as_of(await self.records())
+            except (HTTPException, *RECORDS_UNREACHABLE, asyncpg.PostgresError):
+                as_of = None
+            self._outage = (since, Outage(as_of))
+        return self._outage[1]
 
     async def close(self) -> None:
         if self._own_pool and self._pool is not None:

@@ -262,9 +262,9 @@ async def _inject(
             await asyncio.sleep(fault.duration)
             await stack.postgres.start()
         else:
-            stack.mail_sink.stop()
+            await stack.mail_sink.stop()
             await asyncio.sleep(fault.duration)
-            stack.mail_sink.start()
+            await stack.mail_sink.start()
         report.faults.append(label)
 
 

@@ -21,7 +21,9 @@ from models.submissions import (
 from operations.access import AccessError
 from operations.credentials import CredentialConflict, CredentialNotFound
 from operations.internships import OperationRejected
-from runtime.clients import connect_temporal
+from operations.records import records_as_of
+from runtime.availability import RECORDS_UNREACHABLE, Outage, TemporalUnreachable, unreachable
+from runtime.clients import connect_records, connect_temporal, temporal_answers
 from runtime.deployment import Need, require_secrets
 from runtime.deployment import problems as secret_problems
 from runtime.errors import StackError
@@ -44,6 +46,9 @@ SubmissionIdOption = Annotated[
     ),
 ]
 
+
+_current: Settings | None = None
+"""The command's settings, once read (to name a part of the embedded stack that is down)."""
 
 _errors_as_json = False
 """With INTERNFLOW_LOG_FORMAT=json, errors are log lines too (`internflow worker` and `serve` in
@@ -79,8 +84,13 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(plan)"
 
 
+EXIT_UNAVAILABLE = 75
+"""A part the command needs is down (sysexits' EX_TEMPFAIL): nothing was done; try again."""
+
+
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; errors a user can cause end with a message, not a traceback."""
+    """Run a command's coroutine; errors a user can cause end with a message, not a traceback;
+    a part that is down is named in one sentence (exit 75: the same command can succeed later)."""
     try:
         return asyncio.run(coroutine)
     except (
@@ -91,10 +101,13 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         AccessError,
     ) as error:
         raise _fail(str(error)) from None
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError):
-        raise _fail(
+    except TemporalUnreachable as error:
+        raise _down("temporal", str(error)) from None
+    except (*RECORDS_UNREACHABLE, asyncpg.InvalidCatalogNameError):
+        raise _down(
+            "postgres",
             "cannot reach PostgreSQL: start the stack with `internflow up` or set "
-            "INTERNFLOW_DATABASE_URL"
+            "INTERNFLOW_DATABASE_URL",
         ) from None
     except asyncpg.UndefinedTableError:
         raise _fail(
@@ -102,12 +115,50 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
             "db/migrations/"
         ) from None
     except RuntimeError as error:
-        if "Failed client connect" in str(error):
-            raise _fail(
-                "cannot reach Temporal: start the stack with `internflow up` "
-                "or set INTERNFLOW_TEMPORAL_ADDRESS"
+        if unreachable(error):
+            raise _down(
+                "temporal",
+                "cannot reach Temporal: start the stack with `internflow up` or set "
+                "INTERNFLOW_TEMPORAL_ADDRESS",
             ) from None
         raise
+
+
+def _down(part: str, message: str) -> typer.Exit:
+    """The exit for a part that is down: when the embedded stack runs on this state dir and
+    that part (or another) is down in it, say so and that it comes back by itself."""
+    if _current is not None:
+        from runtime.stack import EmbeddedStack
+
+        found = EmbeddedStack.find_running(_current)
+        down = found.unreachable() if found is not None else []
+        if found is not None and down:
+            done = "nothing was recorded; " if part == "temporal" else ""
+            message = f"{done}{found.down_sentence(down)}"
+    _fail(message)
+    return typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _read_notice(settings: Settings) -> None:
+    """After a read from the records: one line (on stderr) if Temporal does not answer, saying
+    that nothing moves meanwhile and what the records are as of."""
+
+    async def outage() -> Outage | None:
+        if await temporal_answers(settings):
+            return None
+        try:
+            async with connect_records(settings) as conn:
+                return Outage(await records_as_of(conn))
+        except (*RECORDS_UNREACHABLE, asyncpg.PostgresError):
+            return Outage(None)
+
+    found = asyncio.run(outage())
+    if found is None:
+        return
+    if _errors_as_json:
+        structlog.get_logger("internflow").warning("temporal.unreachable", notice=found.line())
+    else:
+        Console(stderr=True).print(Text.assemble(("note:", "yellow"), " ", found.line()))
 
 
 def _settings(*needs: Need) -> Settings:
@@ -122,8 +173,9 @@ def _settings(*needs: Need) -> Settings:
         )
         raise _fail("invalid configuration:", *problems) from None
     configure_logging(settings)
-    global _errors_as_json
+    global _errors_as_json, _current
     _errors_as_json = settings.log_format == "json"
+    _current = settings
     if needs and secret_problems(settings, needs):
         from runtime.stack import EmbeddedStack
 

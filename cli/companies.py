@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from cli.app import app
-from cli.common import _fail, _run, _settings, console
+from cli.common import _fail, _read_notice, _run, _settings, console
 from operations import companies as host_companies
 from runtime.clients import connect_records
 
@@ -60,6 +60,7 @@ def companies(
 
     Example: `internflow companies --institution ipsia-bassano`, `internflow companies acme-web`"""
     settings = _settings("database")
+    _read_notice(settings)
     scope = list(institution) if institution else None
 
     if company is not None:

@@ -30,6 +30,7 @@ from cli.common import (
     _new_id,
     _pairs,
     _problems,
+    _read_notice,
     _run,
     _settings,
     _submit,
@@ -267,6 +268,7 @@ def list_internships(
     from operations.records import list_internships as read_list
 
     settings = _settings("database")
+    _read_notice(settings)
 
     async def go() -> list[InternshipRow]:
         async with connect_records(settings) as conn:
@@ -361,6 +363,8 @@ def status(
 
     if live:
         print("warning: asking the running workflow (--live), a debugging aid", file=sys.stderr)
+    else:
+        _read_notice(settings)
     print(_run(from_workflow() if live else from_records()))
 
 
@@ -399,6 +403,8 @@ def history(
         _run(events())
         return
     from operations.records import internship_timeline
+
+    _read_notice(settings)
 
     async def history_rows() -> list[TimelineRow]:
         async with connect_records(settings) as conn:

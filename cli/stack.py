@@ -6,6 +6,7 @@ from typing import Annotated
 
 import structlog
 import typer
+from rich.text import Text
 
 from cli.app import app
 from cli.common import _fail, _run, _settings, console
@@ -26,10 +27,17 @@ def up(
     """Start the embedded stack (PostgreSQL, Temporal with its Web UI, mail sink, worker, HTTP
     API) and keep it running until Ctrl-C. If it is already running, say where.
 
-    Example: internflow up --workers 2"""
-    from runtime.stack import run_up
+    A part whose process exits is logged and started again with backoff; if one cannot be
+    kept running, `up` stops everything and exits 1.
 
-    _run(run_up(_settings(), workers=workers))
+    Example: internflow up --workers 2"""
+    from runtime.supervisor import PartFailed, run_up
+
+    try:
+        _run(run_up(_settings(), workers=workers))
+    except PartFailed as error:
+        console.print(Text.assemble(("error:", "red"), " ", str(error)), soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

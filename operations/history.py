@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from models.ids import workflow_id_for
 from operations.internships import InternshipNotFound, handle_for
+from runtime.availability import TemporalUnreachable, unreachable
 
 
 class WorkflowDescription(BaseModel):
@@ -48,6 +49,8 @@ async def describe(client: Client, internship_id: str, ui_url: str) -> WorkflowD
     try:
         described = await handle_for(client, internship_id).describe()
     except RPCError as error:
+        if unreachable(error):
+            raise TemporalUnreachable() from None
         if error.status == RPCStatusCode.NOT_FOUND:
             raise InternshipNotFound(f"no internship {internship_id!r}: check the id") from None
         raise
@@ -92,6 +95,8 @@ async def event_page(
             )
         )
     except RPCError as error:
+        if unreachable(error):
+            raise TemporalUnreachable() from None
         if error.status == RPCStatusCode.NOT_FOUND:
             raise InternshipNotFound(
                 f"no Temporal history for internship {internship_id!r}: unknown id, or past "

@@ -45,6 +45,7 @@ from models.submissions import (
     Withdrawal,
 )
 from runtime import search_attributes
+from runtime.availability import TemporalUnreachable, unreachable
 from runtime.settings import Settings
 from workflows.internship import InternshipWorkflow, workflow_id_for
 
@@ -135,18 +136,12 @@ async def start_plan(
     deadline_passed = plan.agreement_deadline <= datetime.now(UTC)
     if not deadline_passed:
         try:
-            handle = await client.start_workflow(
-                InternshipWorkflow.run,
-                InternshipInput(plan=plan, state=state or InternshipState()),
-                id=workflow_id_for(plan.internship_id),
-                task_queue=settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
+            handle = await _start(client, settings, plan, state)
             return Started(handle=handle, created=True)
         except WorkflowAlreadyStartedError:
             pass  # running, or ran to its end: which, and with what plan, is found below
     running = await _running_plans(client, plan.internship_id)
+
     if running is None:
         if deadline_passed:
             raise _deadline_passed(plan)
@@ -160,6 +155,24 @@ async def start_plan(
     if deadline_passed:
         raise _deadline_passed(plan)
     raise _different_plan(plan, running)
+
+
+async def _start(
+    client: Client, settings: Settings, plan: InternshipPlan, state: InternshipState | None
+) -> WorkflowHandle[InternshipWorkflow, Any]:
+    try:
+        return await client.start_workflow(
+            InternshipWorkflow.run,
+            InternshipInput(plan=plan, state=state or InternshipState()),
+            id=workflow_id_for(plan.internship_id),
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except RPCError as error:
+        if unreachable(error):
+            raise TemporalUnreachable() from None
+        raise
 
 
 def refuse_past_deadline(plan: InternshipPlan, now: datetime) -> None:
@@ -410,7 +423,7 @@ async def _update(
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise OperationRejected(message) from None
         except RPCError as error:
-            if attempt < 2 and await _continued_as_new(handle):
+            if not unreachable(error) and attempt < 2 and await _continued_as_new(handle):
                 continue
             raise _rejection(internship_id, error) from None
     raise AssertionError("unreachable")
@@ -443,7 +456,11 @@ async def _continued_as_new(handle: WorkflowHandle[Any, Any]) -> bool:
     return described.status == WorkflowExecutionStatus.RUNNING and first_run != described.run_id
 
 
-def _rejection(internship_id: str, error: RPCError) -> OperationRejected:
+def _rejection(internship_id: str, error: RPCError) -> OperationRejected | TemporalUnreachable:
+    """What a refusal of Temporal means for the caller: an outage (try again), an unknown or
+    ended internship, or the server's own reason."""
+    if unreachable(error):
+        return TemporalUnreachable()
     if error.status == RPCStatusCode.NOT_FOUND:
         if "already completed" in error.message:
             return OperationRejected(f"internship {internship_id!r} has already ended")

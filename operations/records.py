@@ -20,6 +20,15 @@ MAX_LIMIT = 1000
 Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
+async def records_as_of(conn: Connection) -> datetime | None:
+    """When the latest record was written (None before the first): while Temporal is down,
+    nothing newer can be, so the records are as of then."""
+    found: datetime | None = await conn.fetchval(
+        "SELECT recorded_at FROM audit_events ORDER BY seq DESC LIMIT 1"
+    )
+    return found
+
+
 async def recorded_phase(conn: Connection, internship_id: str) -> Phase | None:
     """The internship's phase as last recorded by its workflow, or None before its first record."""
     phase = await conn.fetchval(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
@@ -15,6 +17,7 @@ from temporalio.converter import (
     DefaultFailureConverterWithEncodedAttributes,
 )
 from temporalio.runtime import Runtime
+from temporalio.service import RPCError
 
 from runtime.codec import EncryptionCodec, codec_from_settings
 from runtime.database import application_dsn
@@ -67,6 +70,19 @@ async def connect_temporal(settings: Settings, *, runtime: Runtime | None = None
         interceptors=tracing_interceptors(settings),
         runtime=runtime,
     )
+
+
+async def temporal_answers(settings: Settings, within: float = 2.0) -> bool:
+    """Whether Temporal answers a health check within `within` seconds (a connection of its
+    own, without the data converter: no codec keys needed to ask)."""
+    try:
+        async with asyncio.timeout(within):
+            client = await Client.connect(
+                settings.temporal_address, namespace=settings.temporal_namespace
+            )
+            return await client.service_client.check_health(timeout=timedelta(seconds=within))
+    except (RPCError, RuntimeError, OSError, TimeoutError):
+        return False
 
 
 @asynccontextmanager

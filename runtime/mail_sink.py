@@ -1,4 +1,6 @@
-"""A loopback SMTP sink (aiosmtpd) that stores every message it receives as an .eml file."""
+"""A loopback SMTP sink (aiosmtpd) that stores every message it receives as an .eml file: in a
+thread of the caller (`MailSink`, for tests), or as a child process of the embedded stack
+(`MailSinkProcess`, `python -m runtime.mail_sink`), which `internflow up` restarts if it dies."""
 
 from __future__ import annotations
 
@@ -6,7 +8,12 @@ import asyncio
 import itertools
 import logging
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +23,10 @@ import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from runtime import child_process
 from runtime.errors import StackError, ensure_directory, ensure_port_free
+from runtime.ports import answers
+from runtime.service import Service
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -190,3 +200,104 @@ class MailSink:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+#: The child's signals: hold deliveries, release them (`MailSink.hold`/`release` across processes).
+HOLD_SIGNAL, RELEASE_SIGNAL = signal.SIGUSR1, signal.SIGUSR2
+
+
+class MailSinkProcess(Service):
+    """The mail sink as a child process on the settings' SMTP host and port (the embedded stack's
+    own), started and stopped like its other parts."""
+
+    def __init__(
+        self, settings: Settings, *, env: Mapping[str, str] | None = None, ready_timeout: float = 10
+    ) -> None:
+        self.settings = settings
+        self.host, self.port = settings.smtp_host, settings.smtp_port
+        self.env = env
+        self.ready_timeout = ready_timeout
+        self.log_path = settings.state_dir / "logs" / "mail-sink.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def exit_code(self) -> int | None:
+        """The child's exit code once it has exited on its own (None while it runs)."""
+        return self._proc.poll() if self._proc is not None else None
+
+    async def start(self) -> None:
+        if self.pid is not None:
+            return
+        ensure_directory(self.settings.outbox_path)
+        ensure_port_free(self.host, self.port, "INTERNFLOW_SMTP_PORT")
+        self._proc = child_process.spawn(
+            [sys.executable, "-m", "runtime.mail_sink"], log_path=self.log_path, env=self.env
+        )
+        deadline = time.monotonic() + self.ready_timeout
+        while not answers(self.host, self.port):
+            code = self._proc.poll()
+            if code is not None or time.monotonic() > deadline:
+                await self.stop()
+                raise StackError(
+                    f"the mail sink did not start on {self.address} (exit code {code}); its log "
+                    f"({self.log_path}) ends with:\n{child_process.log_tail(self.log_path)}"
+                )
+            await asyncio.sleep(0.05)
+        log.info("mail_sink.started", address=self.address, pid=self._proc.pid)
+
+    async def stop(self) -> None:
+        if self._proc is None:
+            return
+        code = await child_process.stop(self._proc, name="mail", grace_seconds=5.0)
+        self._proc = None
+        log.info("mail_sink.stopped", exit_code=code)
+
+    def hold(self) -> None:
+        """Hold every delivery after MAIL FROM until release() (see MailSink.hold)."""
+        self._signal(HOLD_SIGNAL)
+
+    def release(self) -> None:
+        self._signal(RELEASE_SIGNAL)
+
+    def _signal(self, sig: int) -> None:
+        if self.pid is None:
+            raise StackError("the mail sink is not running")
+        os.kill(self.pid, sig)
+
+
+def main() -> None:
+    """`python -m runtime.mail_sink`: serve the settings' sink until SIGTERM or SIGINT; SIGUSR1
+    holds deliveries, SIGUSR2 releases them."""
+    from runtime.logging import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    # Blocked before the server's thread starts (threads inherit the mask): only this thread
+    # takes them, one at a time, with sigwait.
+    wanted = {signal.SIGTERM, signal.SIGINT, HOLD_SIGNAL, RELEASE_SIGNAL}
+    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    sink = MailSink.from_settings(settings)
+    try:
+        sink.start()
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        while (received := signal.sigwait(wanted)) not in (signal.SIGTERM, signal.SIGINT):
+            if received == HOLD_SIGNAL:
+                sink.hold()
+            else:
+                sink.release()
+    finally:
+        sink.stop()
+
+
+if __name__ == "__main__":
+    main()

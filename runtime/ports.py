@@ -1,4 +1,4 @@
-"""Free loopback ports, and settings for a throwaway stack that listens only on free ports."""
+"""Free loopback ports, whether one answers, and settings for a stack on free ports only."""
 
 from __future__ import annotations
 
@@ -8,6 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from runtime.settings import Settings
+
+
+def answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -196,6 +196,11 @@ class EmbeddedPostgres(Service):
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
+    def exit_code(self) -> int | None:
+        """The server's exit code once it has exited on its own (None while it runs, or when
+        it was never started or was stopped)."""
+        return self._proc.poll() if self._proc is not None else None
+
     async def start(self) -> None:
         """initdb on first run, start the server, wait for it, create the database if missing."""
         if self.pid is not None:

@@ -8,9 +8,9 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,8 +24,9 @@ from pydantic import SecretStr
 from runtime import child_process
 from runtime.database import owner_dsn
 from runtime.errors import StackError, ensure_directory, ensure_port_free
-from runtime.mail_sink import MailSink
+from runtime.mail_sink import MailSinkProcess
 from runtime.migrations import apply_migrations
+from runtime.ports import answers
 from runtime.postgres import EmbeddedPostgres, public_dsn
 from runtime.secret import load_or_create_secret
 from runtime.service import Service
@@ -35,6 +36,23 @@ from runtime.temporal_server import TemporalServer
 log = structlog.get_logger(__name__)
 
 STACK_FILE = "stack.json"
+
+#: Each part of the stack as a person names it (workers are "worker", "worker-2", ...).
+PART_LABELS = {
+    "postgres": "PostgreSQL",
+    "temporal": "Temporal",
+    "mail": "the mail sink",
+    "worker": "the worker",
+    "api": "the HTTP API",
+}
+
+
+def part_label(name: str) -> str:
+    """`name` (a part of stack.json) as a person reads it: "Temporal", "the worker 2"."""
+    kind, _, number = name.partition("-")
+    return PART_LABELS[kind] + (f" {number}" if number else "")
+
+
 MAX_WORKERS = 16
 """The most worker processes `internflow up --workers` starts (each is a whole Python process)."""
 
@@ -130,6 +148,8 @@ class StackInfo:
     api_log: str | None = None
     #: The dev server's own Web UI when the API serves it (temporal_ui_url) for admins.
     temporal_dev_ui_url: str | None = None
+    #: Parts whose process exited and that `internflow up` is restarting, with since when (UTC).
+    down: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -141,14 +161,45 @@ class StackInfo:
         data["processes"] = {k: ProcessRecord(**v) for k, v in data["processes"].items()}
         return cls(**data)
 
-    def endpoints(self) -> list[tuple[str, int]]:
-        """The host:port of every listening part."""
+    def endpoints(self) -> dict[str, tuple[str, int]]:
+        """The host:port of every listening part, by part."""
         dsn = urlsplit(self.database_dsn)
-        result = [(dsn.hostname or "127.0.0.1", dsn.port or 5432)]
-        for address in (self.temporal_address, self.smtp_address):
+        result = {"postgres": (dsn.hostname or "127.0.0.1", dsn.port or 5432)}
+        for name, address in (("temporal", self.temporal_address), ("mail", self.smtp_address)):
             host, _, port = address.rpartition(":")
-            result.append((host, int(port)))
+            result[name] = (host, int(port))
+        if self.api_url is not None:
+            api = urlsplit(self.api_url)
+            result["api"] = (api.hostname or "127.0.0.1", api.port or 80)
         return result
+
+    def unreachable(self) -> list[str]:
+        """The parts that are down right now, in start order: being restarted (`down`), a
+        listening part whose port does not answer, or a worker whose process is gone."""
+        endpoints = self.endpoints()
+        found = []
+        for name in ("postgres", "temporal", "mail", *self._worker_names(), "api"):
+            if name in self.down:
+                found.append(name)
+            elif name in endpoints and not answers(*endpoints[name]):
+                found.append(name)
+            elif name.startswith("worker") and not self.processes[name].alive():
+                found.append(name)
+        return found
+
+    def _worker_names(self) -> list[str]:
+        return [name for name in self.processes if name.split("-")[0] == "worker"]
+
+    def down_sentence(self, parts: Sequence[str]) -> str:
+        """One sentence saying which parts are down and what the stack does about it."""
+        labels = [part_label(name) for name in parts]
+        named = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+        verb = "is" if len(labels) == 1 else "are"
+        return (
+            f"{named} {verb} down in the embedded stack (`internflow up`, pid {self.owner.pid}), "
+            f"which restarts {'it' if len(labels) == 1 else 'them'} by itself: try again in a "
+            f"minute; if it stays down, see {Path(self.worker_log).parent}"
+        )
 
     def describe(self) -> list[str]:
         """Where each part listens, one line each, for a person to read."""
@@ -192,15 +243,9 @@ class StackInfo:
                 else f"HTTP API          not running (log {self.api_log})"
             )
         lines.append(f"State             {self.state_dir} (stack pid {self.owner.pid})")
+        for name, since in self.down.items():
+            lines.append(f"DOWN              {part_label(name)} since {since}, restarting")
         return lines
-
-
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _read_stack_file(path: Path) -> StackInfo | None:
@@ -237,23 +282,24 @@ class EmbeddedStack(Service):
         self._api: subprocess.Popen[bytes] | None = None
         self.postgres = EmbeddedPostgres(settings, server_options=postgres_options)
         self.temporal = TemporalServer(settings, extra_args=temporal_args)
-        self.mail_sink = MailSink.from_settings(settings)
+        self.mail_sink = MailSinkProcess(settings, env=child_environment(settings))
         self.stack_file = settings.state_dir / STACK_FILE
         self.worker_log = settings.state_dir / "logs" / "worker.log"
         self._workers: list[subprocess.Popen[bytes]] = []
         self._lock: IO[bytes] | None = None
         self._started_at = ""
+        self._down: dict[str, str] = {}
 
     # ---- finding a stack another process runs -------------------------------------------------
 
     @staticmethod
     def find_running(settings: Settings) -> StackInfo | None:
-        """The stack described by `<state_dir>/stack.json` if its owner process is alive, it
-        finished starting and its ports answer; None otherwise (no file, stale or broken)."""
+        """The stack described by `<state_dir>/stack.json` if its owner process (`internflow
+        up`) is alive and finished starting; None otherwise (no file, stale or broken). Some of
+        its parts may be down meanwhile (`StackInfo.unreachable` says which): the owner
+        restarts them, and until then the stack is still this one, with its own rules."""
         info = _read_stack_file(settings.state_dir / STACK_FILE)
         if info is None or not info.ready or not info.owner.alive():
-            return None
-        if not all(_answers(host, port) for host, port in info.endpoints()):
             return None
         return info
 
@@ -281,7 +327,7 @@ class EmbeddedStack(Service):
                 log.info("stack.migrated", applied=applied)
             await self.temporal.start()
             self._write_stack_file(ready=False)
-            self.mail_sink.start()
+            await self.mail_sink.start()
             if self.start_worker:
                 self._spawn_workers()
             if self.start_api:
@@ -297,7 +343,7 @@ class EmbeddedStack(Service):
         try:
             await self._stop_api()
             await self._stop_workers()
-            self.mail_sink.stop()
+            await self.mail_sink.stop()
             await self.temporal.stop()
             await self.postgres.stop()
         finally:
@@ -337,6 +383,7 @@ class EmbeddedStack(Service):
         signals = {
             "api": signal.SIGTERM,
             "worker": signal.SIGTERM,
+            "mail": signal.SIGTERM,
             "temporal": signal.SIGTERM,
             "postgres": signal.SIGINT,
         }
@@ -374,26 +421,26 @@ class EmbeddedStack(Service):
         return self.worker_log.with_name(f"{worker_name(index)}.log")
 
     def _spawn_workers(self) -> None:
-        env = child_environment(self.settings)
-        prefix = self.settings.model_config.get("env_prefix", "")
         for index in range(self.workers):
-            worker_env = dict(env)
-            if self.settings.metrics_port and index:
-                # One Prometheus endpoint each: the next ports up.
-                worker_env[f"{prefix}METRICS_PORT".upper()] = str(
-                    self.settings.metrics_port + index
-                )
-            proc = child_process.spawn(
-                self.worker_argv,
-                log_path=self.worker_log_path(index),
-                env=worker_env,
-                # If the stack's process dies, its workers go at once: a graceful shutdown that
-                # evicts thousands of cached workflows can take minutes, and losing a worker
-                # loses nothing (Temporal hands its work to the next one).
-                death_signal=signal.SIGKILL,
-            )
-            self._workers.append(proc)
-            log.info("worker.started", pid=proc.pid, worker=worker_name(index))
+            self._workers.append(self._spawn_worker(index))
+
+    def _spawn_worker(self, index: int) -> subprocess.Popen[bytes]:
+        env = child_environment(self.settings)
+        if self.settings.metrics_port and index:
+            # One Prometheus endpoint each: the next ports up.
+            prefix = self.settings.model_config.get("env_prefix", "")
+            env[f"{prefix}METRICS_PORT".upper()] = str(self.settings.metrics_port + index)
+        proc = child_process.spawn(
+            self.worker_argv,
+            log_path=self.worker_log_path(index),
+            env=env,
+            # If the stack's process dies, its workers go at once: a graceful shutdown that
+            # evicts thousands of cached workflows can take minutes, and losing a worker loses
+            # nothing (Temporal hands its work to the next one).
+            death_signal=signal.SIGKILL,
+        )
+        log.info("worker.started", pid=proc.pid, worker=worker_name(index))
+        return proc
 
     async def _stop_workers(self, grace_seconds: float = 15.0) -> None:
         workers, self._workers = self._workers, []
@@ -432,7 +479,7 @@ class EmbeddedStack(Service):
         log.info("api.started", pid=self._api.pid, url=self.api_url)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
-        while not _answers(self.settings.api_host, self.settings.api_port):
+        while not answers(self.settings.api_host, self.settings.api_port):
             code = self._api.poll()
             if code is not None:
                 raise StackError(
@@ -471,6 +518,70 @@ class EmbeddedStack(Service):
         self._write_stack_file(ready=True)
         return self._workers[0].pid
 
+    # ---- each part, for the supervisor (runtime/supervisor.py) ----------------------------------
+
+    def exited_parts(self) -> dict[str, int]:
+        """The parts whose process has exited (by name, in start order), with exit codes."""
+        codes: list[tuple[str, int | None]] = [
+            ("postgres", self.postgres.exit_code()),
+            ("temporal", self.temporal.exit_code()),
+            ("mail", self.mail_sink.exit_code()),
+            *((worker_name(i), proc.poll()) for i, proc in enumerate(self._workers)),
+            ("api", self._api.poll() if self._api is not None else None),
+        ]
+        return {name: code for name, code in codes if code is not None}
+
+    def part_log(self, name: str) -> Path:
+        """Where part `name` writes its log."""
+        if name.split("-")[0] == "worker":
+            return self.worker_log_path(self._worker_index(name))
+        logs = {
+            "postgres": self.postgres.log_path,
+            "temporal": self.temporal.log_path,
+            "mail": self.mail_sink.log_path,
+            "api": self.api_log,
+        }
+        return logs[name]
+
+    def part_pid(self, name: str) -> int | None:
+        """The pid of part `name` while its process runs."""
+        return self.info().processes.get(name, ProcessRecord(0, None)).pid or None
+
+    async def restart_part(self, name: str) -> None:
+        """Start part `name` again after its process exited: what is left of it (its process
+        group) is cleared first, then it starts as at the stack's start, and stack.json names
+        its new process. StackError if it cannot start."""
+        if name == "postgres":
+            await self.postgres.stop(grace_seconds=5.0)
+            await self.postgres.start()
+        elif name == "temporal":
+            await self.temporal.stop(grace_seconds=5.0)
+            await self.temporal.start()
+        elif name == "mail":
+            await self.mail_sink.stop()
+            await self.mail_sink.start()
+        elif name == "api":
+            await self._stop_api()
+            await self._spawn_api()
+        else:
+            index = self._worker_index(name)
+            await child_process.stop(self._workers[index], name=name, grace_seconds=5.0)
+            self._workers[index] = self._spawn_worker(index)
+        self._write_stack_file(ready=True)
+
+    def _worker_index(self, name: str) -> int:
+        _, _, number = name.partition("-")
+        return int(number) - 1 if number else 0
+
+    def mark_down(self, name: str, since: datetime) -> None:
+        """Say in stack.json that part `name` is down since `since`, and being restarted."""
+        self._down[name] = since.isoformat(timespec="seconds")
+        self._write_stack_file(ready=True)
+
+    def mark_up(self, name: str) -> None:
+        self._down.pop(name, None)
+        self._write_stack_file(ready=True)
+
     # ---- describing ---------------------------------------------------------------------------
 
     def info(self, *, ready: bool = True) -> StackInfo:
@@ -483,6 +594,7 @@ class EmbeddedStack(Service):
         for name, pid in (
             ("postgres", self.postgres.pid),
             ("temporal", self.temporal.pid),
+            ("mail", self.mail_sink.pid),
             *workers,
             ("api", self.api_pid),
         ):
@@ -506,6 +618,7 @@ class EmbeddedStack(Service):
             processes=processes,
             api_url=self.api_url if self.start_api else None,
             api_log=str(self.api_log.absolute()) if self.start_api else None,
+            down=dict(self._down),
         )
 
     def describe(self) -> list[str]:
@@ -524,61 +637,27 @@ async def running_stack(settings: Settings, **options: Any) -> AsyncIterator[Sta
     dir, else one started here (and stopped on exit). `options` go to EmbeddedStack."""
     found = EmbeddedStack.find_running(settings)
     if found is not None:
-        yield found
+        yield await whole(settings, found)
         return
     async with EmbeddedStack(settings, **options) as stack:
         yield stack.info()
 
 
-async def run_up(settings: Settings, workers: int = 1) -> None:
-    """`internflow up`: reuse a running stack or start one with `workers` worker processes, print
-    where its parts listen, and run until SIGINT/SIGTERM, then stop every part cleanly. Raises
-    StackError on problems the user can fix (the CLI prints the message)."""
-    check_workers(workers)
-    found = EmbeddedStack.find_running(settings)
-    if found is not None:
-        print(f"An internflow stack is already running (pid {found.owner.pid}); using it.")
-        running = sum(name.split("-")[0] == "worker" for name in found.processes)
-        if workers != running:
-            print(f"  (--workers {workers} applies to a stack started now; this one has {running})")
-        for line in found.describe():
-            print(f"  {line}")
-        return
-
-    stack = EmbeddedStack(settings, start_api=True, workers=workers)
-    stop_requested = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop_requested.set)
-    starting = asyncio.create_task(stack.start())
-    stopping = asyncio.create_task(stop_requested.wait())
-    try:
-        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not starting.done():
-            starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starting
-            return
-        starting.result()
-        print("internflow stack is running (Ctrl-C to stop):")
-        for line in stack.describe():
-            print(f"  {line}")
-        await _watch_worker(stack, stop_requested)
-        print("Stopping the internflow stack ...")
-    finally:
-        stopping.cancel()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await stack.stop()
-
-
-async def _watch_worker(stack: EmbeddedStack, stop_requested: asyncio.Event) -> None:
-    """Wait for a stop request; say so once if a worker exits on its own meanwhile."""
-    reported = False
-    while not stop_requested.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop_requested.wait(), timeout=1.0)
-        code = stack.worker_exit_code()
-        if code is not None and not reported:
-            log.error("worker.exited", exit_code=code, log=str(stack.worker_log))
-            reported = True
+async def whole(settings: Settings, found: StackInfo, within: float = 60.0) -> StackInfo:
+    """`found` once every part of it answers: a part that is down is being restarted by its
+    `internflow up`, so wait up to `within` seconds for it; StackError naming what is still
+    down after that (or the stack gone)."""
+    deadline = time.monotonic() + within
+    while down := found.unreachable():
+        if time.monotonic() > deadline:
+            raise StackError(found.down_sentence(down))
+        log.info("stack.waiting_for", parts=down)
+        await asyncio.sleep(0.5)
+        again = EmbeddedStack.find_running(settings)
+        if again is None:
+            raise StackError(
+                f"the internflow stack (pid {found.owner.pid}) stopped: start it again with "
+                "`internflow up`"
+            )
+        found = again
+    return found

@@ -391,11 +391,19 @@ def test_find_running_tells_a_live_stack_from_a_stale_file(tmp_path: Path) -> No
         assert EmbeddedStack.find_running(settings) is None, "owner pid was reused"
         stack_file.write_text("{ not json")
         assert EmbeddedStack.find_running(settings) is None, "broken file"
+        assert found.unreachable() == []
+        stack_file.write_text(stack_info(tmp_path, me, ready=True, ports=ports))
+        sockets.pop(0).close()  # Temporal's port
+        found = EmbeddedStack.find_running(settings)
+        assert found is not None, "a stack partly down is still that stack"
+        assert found.unreachable() == ["temporal"]
+        assert "Temporal is down in the embedded stack" in found.down_sentence(["temporal"])
     finally:
         for s in sockets:
             s.close()
     stack_file.write_text(stack_info(tmp_path, me, ready=True, ports=ports))
-    assert EmbeddedStack.find_running(settings) is None, "ports do not answer"
+    found = EmbeddedStack.find_running(settings)
+    assert found is not None and found.unreachable() == ["postgres", "temporal", "mail"]
 
 
 async def test_stack_starts_describes_restarts_worker_and_stops(tmp_path: Path) -> None:
@@ -419,7 +427,7 @@ async def test_stack_starts_describes_restarts_worker_and_stops(tmp_path: Path) 
     try:
         found = EmbeddedStack.find_running(settings)
         assert found is not None and found.owner.pid == os.getpid()
-        assert set(found.processes) == {"postgres", "temporal", "worker"}
+        assert set(found.processes) == {"postgres", "temporal", "mail", "worker"}
         text = "\n".join(stack.describe())
         assert f"http://127.0.0.1:{settings.temporal_ui_port}" in text
         assert settings.temporal_address in text
@@ -463,8 +471,8 @@ async def test_run_up_serves_until_interrupted_and_a_second_up_reuses_it(tmp_pat
     up = [
         sys.executable,
         "-c",
-        "import asyncio; from runtime.settings import Settings; from runtime.stack import run_up;"
-        " asyncio.run(run_up(Settings()))",
+        "import asyncio; from runtime.settings import Settings;"
+        " from runtime.supervisor import run_up; asyncio.run(run_up(Settings()))",
     ]
     pipe, out = asyncio.subprocess.PIPE, asyncio.subprocess.STDOUT
     first = await asyncio.create_subprocess_exec(*up, env=env, stdout=pipe, stderr=out)

@@ -14,10 +14,10 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse
 
 from api.errors import rejection_status
-from api.i18n import ENTER_A_NUMBER, LINK_EXPIRED, LINK_INVALID, NOT_FOUND
+from api.i18n import ENTER_A_NUMBER, LINK_EXPIRED, LINK_INVALID, NOT_FOUND, NOT_RECORDED_NOW
 from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
-from api.services import RecordsDep, ServicesDep, TemporalDep
+from api.services import RecordsDep, ServicesDep
 from i18n import day, gettext, moment
 from models.plan import InternshipPlan, Language
 from models.submissions import (
@@ -35,6 +35,7 @@ from operations import internships as ops
 from operations import reads
 from operations.internships import OperationRejected
 from operations.party_steps import CORRECTABLE, Sent, Step, read_step
+from runtime.availability import RETRY_AFTER_SECONDS, TemporalUnreachable
 from runtime.links import LinkExpired, LinkRefused, PartyGrant, read_token
 
 log = structlog.get_logger(__name__)
@@ -305,9 +306,7 @@ async def _send(client: Any, internship_id: str, submission: Any, records: ops.R
 
 
 @router.post("/p/{token}", response_class=HTMLResponse, summary="Submit a party's form")
-async def party_submit(
-    token: str, request: Request, app: ServicesDep, pool: RecordsDep, client: TemporalDep
-) -> Any:
+async def party_submit(token: str, request: Request, app: ServicesDep, pool: RecordsDep) -> Any:
     found = await _context(request, token, app, pool)
     if isinstance(found, HTMLResponse):
         return found
@@ -331,9 +330,17 @@ async def party_submit(
         language = plan.person(grant.party).language
         return await again(422, gettext(language, ENTER_A_NUMBER, field=problem.field))
     try:
-        receipt = await _send(client, grant.internship_id, submission, pool)
+        receipt = await _send(await app.temporal(), grant.internship_id, submission, pool)
     except OperationRejected as rejected:
         return await again(rejection_status(rejected), str(rejected))
+    except TemporalUnreachable:
+        # Nothing was recorded: the same form (its submission id too) comes back as it was
+        # sent, in the party's language, to be sent again once Temporal is back.
+        app.temporal_health.failed()
+        language = plan.person(grant.party).language
+        page = await again(503, gettext(language, NOT_RECORDED_NOW))
+        page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return page
     language = plan.person(grant.party).language
     echo = submission.model_dump(mode="json", exclude={"submission_id"})
     sent = Sent(
