@@ -9,12 +9,14 @@ from datetime import timedelta
 import asyncpg
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.badge import BadgeActivities
 from activities.notify import Mailer, NotifyActivities
 from activities.records import RecordActivities
 from badges.keyring import KeyRing
+from runtime.availability import unreachable
 from runtime.clients import connect_temporal, create_pool
 from runtime.deployment import SERVER_NEEDS, require_secrets
 from runtime.errors import StackError
@@ -70,6 +72,22 @@ async def pool_when_reachable(settings: Settings) -> asyncpg.Pool:
             delay = min(delay * 2, 10.0)
 
 
+async def client_when_reachable(settings: Settings, runtime: Runtime | None) -> Client:
+    """The Temporal client, once Temporal answers: a worker started while it is down (being
+    restarted) waits for it, as for the database, instead of exiting."""
+    log = structlog.get_logger("worker")
+    delay = 0.5
+    while True:
+        try:
+            return await connect_temporal(settings, runtime=runtime)
+        except RuntimeError as error:
+            if not unreachable(error):
+                raise
+            log.warning("temporal unreachable", retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 async def run_worker(settings: Settings) -> None:
     """The worker process until SIGINT/SIGTERM. Refuses to start (InsecureConfiguration, naming
     each variable) with a missing or public secret key, codec keys or database password, unless
@@ -78,7 +96,7 @@ async def run_worker(settings: Settings) -> None:
     log = structlog.get_logger("worker")
     # The SDK's Prometheus endpoint (INTERNFLOW_METRICS_PORT); payload encryption and tracing
     # come with the client (runtime/clients.py) and reach the worker through it.
-    client = await connect_temporal(settings, runtime=metrics_runtime(settings))
+    client = await client_when_reachable(settings, metrics_runtime(settings))
     pool = await pool_when_reachable(settings)
     mailer = Mailer(settings)
     try:

@@ -32,7 +32,8 @@ from models.submissions import (
 from operations import internships as ops
 from operations.internships import OperationRejected
 from operations.records import recorded_phase
-from runtime.clients import connect_records, connect_temporal
+from runtime.availability import RECORDS_UNREACHABLE, TemporalUnreachable
+from runtime.clients import connect_temporal, create_pool
 from runtime.settings import Settings
 from runtime.stack import running_stack
 from workflows.internship import workflow_id_for
@@ -70,6 +71,11 @@ class PartyPlayer:
             receipt = await call()
         except OperationRejected as rejected:
             self._console.print(Text.assemble("  ", ("not yet", "yellow"), f": {rejected}"))
+            return
+        except TemporalUnreachable:
+            # A part being restarted (`internflow up` brings it back): the same submission id
+            # is sent again on the next round.
+            self._console.print(Text.assemble("  ", ("waiting", "yellow"), " for Temporal"))
             return
         self.done.add(key)
         late = " (late)" if receipt.late else ""
@@ -131,22 +137,22 @@ class PartyPlayer:
                 )
 
 
-async def run_demo(settings: Settings, console: Console) -> bool:
-    """Run the sample internship on the embedded stack (the running one, or one started for the
-    demo); True only if a verified badge arrived."""
+async def run_demo(settings: Settings, console: Console, seconds: float = 45.0) -> bool:
+    """Run the sample internship, its months played in `seconds`, on the embedded stack (the
+    running one, or one started for the demo); True only if a verified badge arrived."""
     console.print("[bold]Embedded stack[/] (PostgreSQL, Temporal, mail sink, worker)")
     async with running_stack(settings) as stack:
         for line in stack.describe():
             console.print(Text(f"  {line}"))
-        return await _run_internship(settings, console)
+        return await _run_internship(settings, console, seconds)
 
 
-async def _run_internship(settings: Settings, console: Console) -> bool:
+async def _run_internship(settings: Settings, console: Console, seconds: float) -> bool:
     client = await connect_temporal(settings)
     now = datetime.now().astimezone()
     example = InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text())
     internship_id = f"demo-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
-    plan = compress_plan(example, now, seconds=45, internship_id=internship_id)
+    plan = compress_plan(example, now, seconds=seconds, internship_id=internship_id)
     console.print(
         f"\n[bold]Internship {internship_id}[/] "
         f"({example.period.start:%d %b %Y} to {example.period.end:%d %b %Y}, in a minute)"
@@ -154,10 +160,16 @@ async def _run_internship(settings: Settings, console: Console) -> bool:
     handle = await ops.start_internship(client, settings, plan)
     player = PartyPlayer(client, plan, console)
     shown = None
-    async with connect_records(settings) as records:
+    records = await create_pool(settings)
+    try:
         while True:
             # Follow the phase in the records, not with a Temporal query: see README, "Queries".
-            phase = await recorded_phase(records, internship_id)
+            try:
+                phase = await recorded_phase(records, internship_id)
+            except RECORDS_UNREACHABLE:  # PostgreSQL restarting: the pool reconnects
+                console.print(Text.assemble("  ", ("waiting", "yellow"), " for PostgreSQL"))
+                await asyncio.sleep(1.0)
+                continue
             if phase is not None and phase != shown:
                 shown = phase
                 console.print(f"[bold cyan]▶ {phase.value}[/]")
@@ -166,6 +178,8 @@ async def _run_internship(settings: Settings, console: Console) -> bool:
             if phase is not None:
                 await player.play(phase, datetime.now().astimezone())
             await asyncio.sleep(0.25)
+    finally:
+        await records.close()
     outcome = await handle.result()
     if outcome.phase != Phase.COMPLETED or outcome.credential_id is None:
         console.print(

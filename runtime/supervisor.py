@@ -78,12 +78,14 @@ class Supervisor:
         restarts = self._restarts.setdefault(name, _Restarts())
         if restarts.count and self.clock() - restarts.last >= self.stable_after:
             restarts.count = 0
+        why = f"it exited with code {code}"
         while True:
             if restarts.count >= len(self.backoff):
                 log.error("stack.part_gave_up", part=name, restarts=restarts.count)
                 raise PartFailed(
-                    f"{part_label(name)} exited {restarts.count + 1} times and could not be "
-                    f"kept running (last exit code {code}); its log: {part_log}"
+                    f"{part_label(name)} could not be kept running: {restarts.count} restarts "
+                    f"in a row failed or did not last {self.stable_after:.0f} s (last: {why}); "
+                    f"its log: {part_log}"
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.backoff[restarts.count])
@@ -97,7 +99,7 @@ class Supervisor:
                 log.warning(
                     "stack.restart_failed", part=name, attempt=restarts.count, error=str(error)
                 )
-                code = self.stack.exited_parts().get(name, code)
+                why = str(error)
                 continue
             self.stack.mark_up(name)
             log.info(

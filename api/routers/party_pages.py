@@ -126,6 +126,12 @@ def _form_page(
     language = plan.person(grant.party).language
     if values is None:
         values = _last_values(step)
+    # A form shown again (refused, or not recorded during an outage) keeps its submission id,
+    # so that sending it again cannot count twice; the approval page has two forms.
+    sent_id = values.get("submission_id")
+    change_id = f"web-changes-{uuid.uuid4().hex[:16]}"
+    if values.get("action") == "request_changes" and sent_id:
+        change_id, sent_id = sent_id, None
     return render(
         request,
         _TEMPLATES[grant.purpose],
@@ -133,8 +139,8 @@ def _form_page(
         status_code=status_code,
         **_page_context(grant, plan, language),
         step=step,
-        submission_id=values.get("submission_id") or _submission_id(grant, plan),
-        change_id=f"web-changes-{uuid.uuid4().hex[:16]}",
+        submission_id=sent_id or _submission_id(grant, plan),
+        change_id=change_id,
         values=values,
         refusal=refusal,
         problems=problems or [],
