@@ -545,7 +545,8 @@ class EmbeddedStack(Service):
 
     def part_pid(self, name: str) -> int | None:
         """The pid of part `name` while its process runs."""
-        return self.info().processes.get(name, ProcessRecord(0, None)).pid or None
+        record = self.info().processes.get(name)
+        return record.pid if record is not None else None
 
     async def restart_part(self, name: str) -> None:
         """Start part `name` again after its process exited: what is left of it (its process

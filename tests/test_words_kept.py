@@ -273,11 +273,15 @@ async def _cli(settings: Settings, temporal_address: str, columns: int, *args: s
             "INTERNFLOW_LOG_LEVEL": "warning",
         },
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        stderr=asyncio.subprocess.PIPE,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    output, errors = await asyncio.wait_for(process.communicate(), 60)
     text = output.decode()
-    assert process.returncode == 0, text
+    assert process.returncode == 0, text + errors.decode()
+    # Temporal is stopped here: the records answer, and stderr says so in one line (wrapped
+    # to the terminal), with what they are as of.
+    assert _unspaced(errors.decode()).startswith(_unspaced("note: Temporal is unreachable"))
+    assert "asof" in _unspaced(errors.decode()), errors.decode()
     return text
 
 
