@@ -20,7 +20,7 @@ from models.submissions import (
 )
 from operations.access import AccessError
 from operations.credentials import CredentialConflict, CredentialNotFound
-from operations.internships import OperationRejected
+from operations.internships import FieldRefused, OperationRejected
 from runtime.clients import connect_temporal
 from runtime.deployment import Need, require_secrets
 from runtime.deployment import problems as secret_problems
@@ -31,6 +31,9 @@ from runtime.settings import Settings
 console = Console()
 T = TypeVar("T")
 USER_ERROR = 2
+CLI_ACTOR = "cli"
+"""Who acted, in the records, when the command line did (it runs with the deployment's
+database access: an operator of every institution)."""
 
 InternshipId = Annotated[
     str, typer.Argument(metavar="INTERNSHIP_ID", help="The internship's id, as in its plan.")
@@ -83,6 +86,12 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; errors a user can cause end with a message, not a traceback."""
     try:
         return asyncio.run(coroutine)
+    except FieldRefused as error:
+        if len(error.problems) > 1:
+            raise _fail(
+                f"refused ({len(error.problems)} problems):", *(m for _, m in error.problems)
+            ) from None
+        raise _fail(str(error)) from None
     except (
         OperationRejected,
         StackError,

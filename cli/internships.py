@@ -21,6 +21,7 @@ from rich.text import Text
 
 from cli.app import app
 from cli.common import (
+    CLI_ACTOR,
     USER_ERROR,
     InternshipId,
     SubmissionIdOption,
@@ -54,6 +55,7 @@ from models.submissions import (
     Withdrawal,
 )
 from operations import internships as ops
+from operations.organisations import NameBook
 from runtime.clients import connect_records, connect_temporal
 from runtime.settings import Settings
 
@@ -90,9 +92,12 @@ def start(
 ) -> None:
     """Start an internship from a plan file, or many with --batch. Starting a running internship
     again with the same plan is harmless; a plan with a mistake is refused with the field and the
-    reason, and so is a plan whose agreement_deadline has passed (nobody could approve it in time)
-    or a different plan under the id of a running internship (amend that one instead, with
-    `POST /api/internships/ID/amendments`, or choose a new internship_id).
+    reason, and so is a plan whose agreement_deadline has passed (nobody could approve it in time),
+    whose period.time_zone is not an IANA time zone, that gives a recorded institution.id or
+    company.id another name (rename it first: `internflow company rename`, `internflow institution
+    rename`), or a different plan under the id of a running internship (amend that one instead,
+    with `POST /api/internships/ID/amendments`, or choose a new internship_id). A new institution
+    or company id is recorded with its name.
 
     Examples: `internflow start examples/plan.json`;
     `internflow start examples/plan.json --batch interns.csv`; `internflow start --batch plans.json`
@@ -105,9 +110,14 @@ def start(
 
         async def go() -> ops.Started:
             client = await connect_temporal(settings)
-            return await ops.start_plan(
-                client, settings, plan, recorded_plans=_recorded_plans(settings)
-            )
+            async with connect_records(settings) as records:
+                return await ops.start_plan(
+                    client,
+                    settings,
+                    plan,
+                    recorded_plans=_recorded_plans(settings),
+                    names=NameBook(records, CLI_ACTOR),
+                )
 
         started = _run(go())
         if started.created:
@@ -161,9 +171,15 @@ def _start_batch(settings: Settings, template_file: Path | None, batch: Path) ->
 
         async def go() -> Any:
             client = await connect_temporal(settings)
-            return await start_batch(
-                client, settings, rows, on_row=advance, recorded_plans=_recorded_plans(settings)
-            )
+            async with connect_records(settings) as records:
+                return await start_batch(
+                    client,
+                    settings,
+                    rows,
+                    on_row=advance,
+                    recorded_plans=_recorded_plans(settings),
+                    names=NameBook(records, CLI_ACTOR),
+                )
 
         result = _run(go())
     table = Table(

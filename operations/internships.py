@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
+import functools
+import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import asyncpg
 import structlog
@@ -68,13 +72,27 @@ class InternshipNotFound(OperationRejected):
     pass
 
 
-class PlanRefused(OperationRejected):
+class FieldRefused(OperationRejected):
+    """Refused for what the request's fields hold: the same request can never succeed as it is.
+    `problems` are (field, message) pairs, each message naming its field and what to change; the
+    first is `field`."""
+
+    def __init__(self, message: str, field: str, *more: tuple[str, str]) -> None:
+        self.problems: list[tuple[str, str]] = [(field, message), *more]
+        super().__init__("; ".join(said for _, said in self.problems))
+        self.field = field
+
+    def under(self, prefix: str) -> FieldRefused:
+        """The same refusal with each field under `prefix` (a plan inside an amendment)."""
+        (field, message), *more = self.problems
+        return type(self)(
+            message, f"{prefix}.{field}", *((f"{prefix}.{f}", said) for f, said in more)
+        )
+
+
+class PlanRefused(FieldRefused):
     """The plan can never run as it is (whatever the internship's state): `field` names the part
     of the plan to change."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class DifferentPlanRunning(OperationRejected):
@@ -90,6 +108,17 @@ RecordedPlans: TypeAlias = Callable[[str], Awaitable[Sequence[InternshipPlan]]]
 """Every plan version the records hold for an internship id (amendments add versions)."""
 
 
+class NameHolder(Protocol):
+    """The records of institutions and companies, as a start consults them
+    (`operations.organisations.NameBook`)."""
+
+    def held(self, plan: InternshipPlan) -> AbstractAsyncContextManager[None]:
+        """Check the plan's institution and company names against the records (PlanRefused
+        when a recorded id has another name), record the ids seen for the first time, and hold
+        them while the plan starts: kept when the block ends, given up when it raises."""
+        ...
+
+
 @dataclass(frozen=True)
 class Started:
     handle: WorkflowHandle[InternshipWorkflow, Any]
@@ -103,9 +132,10 @@ async def start_internship(
     plan: InternshipPlan,
     state: InternshipState | None = None,
     recorded_plans: RecordedPlans | None = None,
+    names: NameHolder | None = None,
 ) -> WorkflowHandle[InternshipWorkflow, Any]:
     """Start the internship's workflow (see `start_plan` for what is refused)."""
-    return (await start_plan(client, settings, plan, state, recorded_plans)).handle
+    return (await start_plan(client, settings, plan, state, recorded_plans, names)).handle
 
 
 async def start_plan(
@@ -114,57 +144,125 @@ async def start_plan(
     plan: InternshipPlan,
     state: InternshipState | None = None,
     recorded_plans: RecordedPlans | None = None,
+    names: NameHolder | None = None,
 ) -> Started:
     """Start the internship's workflow; the one place every way of starting goes through.
 
-    Refused before anything starts (so nothing is recorded or sent): a plan whose badge image is
-    not one internflow ships (its e-mail could never carry it); a plan whose
-    agreement_deadline is not after now, since nobody could approve it in time; a different plan
-    than the one running under the id; an id that already ran to its end (ids are never reused).
-    The same plan again returns the running internship (`created` False). "The same" is the plan
-    the running workflow was started with (the start event of its history, decoded with the
+    Refused before anything starts (so nothing is recorded or sent): a plan that `plan_problems`
+    finds fault with (a badge image internflow does not ship, a time zone that is none); a plan
+    whose agreement_deadline is not after now, since nobody could approve it in time; with
+    `names` (the records of institutions and companies: every entry point passes them), a plan
+    that gives a recorded institution or company id another name; a different plan than the one
+    running under the id; an id that already ran to its end (ids are never reused). The same
+    plan again returns the running internship (`created` False). "The same" is the plan the
+    running workflow was started with (the start event of its history, decoded with the
     client's data converter), or any version `recorded_plans` holds for the id (after an
     amendment the current version is only there)."""
-    shipped = shipped_badge_images()
-    if plan.badge.image not in shipped:
-        raise PlanRefused(
-            f"badge.image {plan.badge.image!r} is not an image internflow ships "
-            f"({', '.join(shipped)}): choose one of them and start again",
-            field="badge.image",
-        )
+    refuse_plan_problems(plan)
     deadline_passed = plan.agreement_deadline <= datetime.now(UTC)
+    names_refused: PlanRefused | None = None
     if not deadline_passed:
         try:
-            handle = await client.start_workflow(
-                InternshipWorkflow.run,
-                InternshipInput(plan=plan, state=state or InternshipState()),
-                id=workflow_id_for(plan.internship_id),
-                task_queue=settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
+            async with names.held(plan) if names is not None else nullcontext():
+                handle = await client.start_workflow(
+                    InternshipWorkflow.run,
+                    InternshipInput(plan=plan, state=state or InternshipState()),
+                    id=workflow_id_for(plan.internship_id),
+                    task_queue=settings.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
             return Started(handle=handle, created=True)
         except WorkflowAlreadyStartedError:
             pass  # running, or ran to its end: which, and with what plan, is found below
+        except PlanRefused as refused:
+            # The names differ from the records. Refused, unless this very plan runs already
+            # (it started before a rename): starting it again stays harmless.
+            names_refused = refused
     running = await _running_plans(client, plan.internship_id)
+    if running is not None and plan not in running and recorded_plans is not None:
+        running = [*running, *await recorded_plans(plan.internship_id)]
+    if running is not None and plan in running:
+        return Started(handle=handle_for(client, plan.internship_id), created=False)
+    if names_refused is not None:
+        raise names_refused
     if running is None:
         if deadline_passed:
             raise _deadline_passed(plan)
         raise OperationRejected(
             f"internship {plan.internship_id!r} has already run: choose a new internship_id"
         )
-    if plan not in running and recorded_plans is not None:
-        running = [*running, *await recorded_plans(plan.internship_id)]
-    if plan in running:
-        return Started(handle=handle_for(client, plan.internship_id), created=False)
     if deadline_passed:
         raise _deadline_passed(plan)
     raise _different_plan(plan, running)
 
 
+def plan_problems(plan: InternshipPlan) -> list[tuple[str, str]]:
+    """What makes a plan unable to run, whatever the records and the time: (field, message)
+    pairs. Checked where a plan comes in (a start, a batch row, an amendment, a rehearsal), never
+    when a plan is read back: the models are also decoded inside the workflow, from histories
+    recorded before a rule existed, and a plan running there must keep decoding."""
+    problems = []
+    shipped = shipped_badge_images()
+    if plan.badge.image not in shipped:
+        problems.append(
+            (
+                "badge.image",
+                f"badge.image {plan.badge.image!r} is not an image internflow ships "
+                f"({', '.join(shipped)}): choose one of them and start again",
+            )
+        )
+    zone_problem = time_zone_problem(plan.period.time_zone)
+    if zone_problem is not None:
+        problems.append(("period.time_zone", zone_problem))
+    return problems
+
+
+def refuse_plan_problems(plan: InternshipPlan) -> None:
+    """PlanRefused naming every problem `plan_problems` finds."""
+    problems = plan_problems(plan)
+    if problems:
+        (field, message), *more = problems
+        raise PlanRefused(message, field, *more)
+
+
+@functools.cache
+def _time_zones() -> dict[str, str]:
+    """The IANA time zones this machine knows, by their lowercase name."""
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def time_zone_problem(name: str) -> str | None:
+    """Why `name` is not a time zone the e-mails and pages can write dates in (with the closest
+    known name as a suggestion), or None when it is one.
+
+    This is a check at the door on purpose, not a validator of `Period`: a plan is also decoded
+    inside the workflow, from recorded histories and running internships (a zone accepted before
+    this check existed, or one a later tz database drops, must not stop a plan from decoding
+    there), and the zone database is read from the file system, which workflow code may not do.
+    A pattern on the field keeps the obvious garbage out of every decode; this keeps out names
+    that look like zones and are none."""
+    zones = _time_zones()
+    if name in zones.values():
+        return None
+    if not zones:
+        return (
+            f"period.time_zone {name!r} cannot be checked: this machine has no time zone "
+            "database (install the system's tzdata package)"
+        )
+    close = difflib.get_close_matches(name.lower(), list(zones), n=1, cutoff=0.6)
+    if close:
+        return f"period.time_zone {name!r} is not a time zone; did you mean {zones[close[0]]}?"
+    return (
+        f"period.time_zone {name!r} is not a time zone: give an IANA time zone name, such as "
+        "Europe/Rome or America/New_York"
+    )
+
+
 def refuse_past_deadline(plan: InternshipPlan, now: datetime) -> None:
     """The start's rule on time, for a caller that checks a plan before starting it (a
     rehearsal): refused, with the start's message, when the agreement_deadline is not after now."""
+    refuse_plan_problems(plan)
     if plan.agreement_deadline <= now:
         raise _deadline_passed(plan)
 
@@ -291,9 +389,24 @@ async def request_changes(
 
 
 async def amend(
-    client: Client, internship_id: str, amendment: Amendment, records: Records = None
+    client: Client,
+    internship_id: str,
+    amendment: Amendment,
+    records: Records = None,
+    names: NameHolder | None = None,
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.amend, amendment, records)
+    """Send a new plan version. Its plan is checked at the door as a start checks one
+    (`plan_problems`; with `names`, its institution and company names against the records),
+    each field named under `plan`; the workflow checks the rest."""
+    try:
+        refuse_plan_problems(amendment.plan)
+        async with names.held(amendment.plan) if names is not None else nullcontext():
+            receipt = await _update(
+                client, internship_id, InternshipWorkflow.amend, amendment, records
+            )
+    except PlanRefused as refused:
+        raise refused.under("plan") from None
+    return receipt
 
 
 async def record_paper_signature(
