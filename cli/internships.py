@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,7 +45,7 @@ from models.submissions import (
     CompanyFeedback,
     Extension,
     MilestoneReport,
-    PaperSignature,
+    PaperSignatureRequest,
     Pause,
     PlacementEvaluation,
     Receipt,
@@ -525,28 +525,38 @@ def paper_signature(
             "--signed-at",
             formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"],
             metavar="DATE",
-            help="When the paper was signed, e.g. 2027-02-10 (local midnight) or "
-            "2027-02-10T15:30+01:00.",
+            help="When the paper was signed, e.g. 2027-02-10 (midnight in the plan's time "
+            "zone) or 2027-02-10T15:30+01:00; not in the future, nor before the plan existed.",
         ),
     ],
     note: Annotated[str, typer.Option(help="Where the paper is, or anything worth keeping.")],
     submission_id: SubmissionIdOption = None,
 ) -> None:
     """Record a signature of the learning agreement given on paper: it counts as that signer's
-    approval of the current plan version, and shows as "on paper" with when and the note.
+    approval of the current plan version, and shows as "on paper" with when and the note. A
+    date is taken as midnight in the plan's time zone; one in the future, or on a day before
+    the plan was first recorded, is refused.
 
     Example: `internflow paper-signature it-2027-web-001 --role company_representative
     --signed-at 2027-02-10 --note "signed copy in the school's file 2027/41"`"""
-    when = signed_at if signed_at.tzinfo is not None else signed_at.astimezone()
+    # Every format but the plain date carries an offset: a moment without one is a date.
+    signed: date | datetime = signed_at if signed_at.tzinfo is not None else signed_at.date()
     paper = _model(
-        lambda: PaperSignature(
+        lambda: PaperSignatureRequest(
             submission_id=submission_id or _new_id("paper-signature"),
             role=role,
-            signed_at=when,
+            signed_at=signed,
             note=note,
         )
     )
-    _submit(lambda client: ops.record_paper_signature(client, internship_id, paper))
+
+    async def call(client: Any) -> Receipt:
+        async with connect_records(_settings()) as reader:
+            return await ops.sign_on_paper(
+                client, internship_id, paper, reader, field="--signed-at"
+            )
+
+    _submit(call, "database")
 
 
 @app.command()

@@ -9,7 +9,7 @@ import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, Protocol, TypeAlias
 
 import asyncpg
@@ -40,6 +40,7 @@ from models.submissions import (
     Extension,
     MilestoneReport,
     PaperSignature,
+    PaperSignatureRequest,
     Pause,
     PlacementEvaluation,
     Receipt,
@@ -415,6 +416,108 @@ async def record_paper_signature(
     return await _update(
         client, internship_id, InternshipWorkflow.record_paper_signature, paper, records
     )
+
+
+async def sign_on_paper(
+    client: Client,
+    internship_id: str,
+    request: PaperSignatureRequest,
+    reader: asyncpg.Connection | asyncpg.Pool | None,
+    records: Records = None,
+    *,
+    field: str = "signed_at",
+    now: datetime | None = None,
+) -> Receipt:
+    """Record a signature given on paper as an operator asks for it: `signed_at` a date (local
+    midnight in the plan's time zone) or a moment. Refused at the door, naming `field` (the CLI
+    names its option), when it is in the future or on a day before the plan existed (its first
+    version was recorded; read through `reader`, or from Temporal for an internship that has no
+    record yet); the workflow checks the signer and the phase."""
+    plan, since = await _plan_and_first_record(client, reader, internship_id)
+    signed_at = paper_signed_at(
+        request.signed_at, plan.period.time_zone, since, now or datetime.now(UTC), field
+    )
+    paper = PaperSignature(
+        submission_id=request.submission_id,
+        role=request.role,
+        signed_at=signed_at,
+        note=request.note,
+    )
+    return await record_paper_signature(client, internship_id, paper, records)
+
+
+def paper_signed_at(
+    signed: date | datetime, time_zone: str, since: datetime, now: datetime, field: str
+) -> datetime:
+    """When a paper was signed, as the workflow keeps it: a date is local midnight in the plan's
+    time zone. FieldRefused (naming `field`) when that is after `now`, or on a day before `since`
+    (the day the plan was first recorded, in the plan's zone). The day, not the moment: a paper
+    carries a date, and one signed the morning the plan was typed in is not older than the
+    plan."""
+    zone = _zone(time_zone)
+    today = now.astimezone(zone).date()
+    first_day = since.astimezone(zone).date()
+    if isinstance(signed, datetime):
+        moment, day, written = signed, signed.astimezone(zone).date(), signed.isoformat()
+        future = signed > now
+    else:
+        moment = datetime.combine(signed, time(), zone)
+        day, written, future = signed, signed.isoformat(), signed > today
+    if future:
+        raise FieldRefused(
+            f"{field} {written} is in the future (today is {today.isoformat()} in "
+            f"{zone.key}): give the date the paper was signed",
+            field,
+        )
+    if day < first_day:
+        raise FieldRefused(
+            f"{field} {written} is before this internship's plan existed (it was first "
+            f"recorded on {first_day.isoformat()}, {zone.key}): give the date the paper was "
+            f"signed, on or after {first_day.isoformat()}",
+            field,
+        )
+    return moment
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    """The plan's time zone; UTC for a name that is none (a plan started before time zones were
+    checked), as the e-mails and pages write such a plan's dates."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+async def _plan_and_first_record(
+    client: Client, reader: asyncpg.Connection | asyncpg.Pool | None, internship_id: str
+) -> tuple[InternshipPlan, datetime]:
+    """The internship's current plan and when its first version was recorded: from the records,
+    or, for an internship started a moment ago (or with the records away), from Temporal (the
+    first run's start input and start time). InternshipNotFound for an unknown id."""
+    if reader is not None:
+        rows = await reader.fetch(
+            "SELECT plan, recorded_at FROM plan_versions WHERE internship_id = $1 ORDER BY version",
+            internship_id,
+        )
+        if rows:
+            return InternshipPlan.model_validate_json(rows[-1]["plan"]), rows[0]["recorded_at"]
+    try:
+        described = await handle_for(client, internship_id).describe()
+    except RPCError as error:
+        raise _rejection(internship_id, error) from None
+    started_at = described.start_time
+    first_run = described.raw_description.workflow_execution_info.first_run_id
+    if first_run and first_run != described.run_id:
+        try:
+            first = client.get_workflow_handle(workflow_id_for(internship_id), run_id=first_run)
+            started_at = (await first.describe()).start_time
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise _rejection(internship_id, error) from None
+    start = await _start_input(client, internship_id, described.run_id)
+    if start is None:
+        raise InternshipNotFound(f"no internship {internship_id!r}: check the id")
+    return start.plan, started_at
 
 
 async def pause(

@@ -2,14 +2,15 @@
 a company has one recorded name (a plan giving a known id another name is refused with both
 names and how to rename, nothing started, recorded or sent; a rename is explicit, with a reason,
 kept with who and when, and shown where companies are listed); `period.time_zone` is an IANA
-zone; an operator key names recorded institutions only. Migration 0021 records what the
-internships held before it."""
+zone; an operator key names recorded institutions only; a paper signature takes a plain date
+(midnight in the plan's time zone) and refuses one in the future or before the plan existed.
+Migration 0021 records what the internships held before it."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from runtime.migrations import apply_migrations, discover_migrations
 from tests.helpers import load_outbox, sent, wait_for_phase
 from tests.test_api_harness import Api, api, detail, planned
 from tests.test_cli import cli_for
+from tests.test_signers import GUARDIAN, REPRESENTATIVE, with_signers
 from tests.test_start_rules import flat, workflow_exists
 
 __all__ = ["api"]
@@ -338,6 +340,87 @@ async def test_a_time_zone_that_is_none_is_refused_with_a_suggestion(
     code, out = await cli("rehearse", str(path))
     assert code == 2 and "did you mean Europe/Rome?" in out, out
     await api.settle(running.internship_id)
+
+
+async def _signatures(api: Api, internship_id: str) -> dict[str, str | None]:
+    status = await api.http.get(f"/api/internships/{internship_id}", headers=api.operator)
+    assert status.status_code == 200, status.text
+    return {s["party"]: s["signed_at"] for s in status.json()["signatures"] if s["on_paper"]}
+
+
+async def test_a_paper_signature_takes_a_date_and_refuses_one_before_the_plan_or_ahead(
+    api: Api,
+) -> None:
+    plan = with_signers(planned(), GUARDIAN, REPRESENTATIVE)
+    iid = plan.internship_id
+    zone = ZoneInfo(plan.period.time_zone)  # Europe/Berlin, whatever the machine's zone
+    assert (await api.start(plan)).status_code == 201
+    await api.settle(iid)
+    today = datetime.now(zone).date()
+    path = f"/api/internships/{iid}/paper-signatures"
+
+    sent_papers: list[str] = []
+
+    def paper(signed_at: str, role: str = "company_representative") -> dict[str, str]:
+        sent_papers.append(signed_at)
+        return {
+            "submission_id": f"paper-{role}-{len(sent_papers)}",
+            "role": role,
+            "signed_at": signed_at,
+            "note": "signed copy in the school's file 2027/41",
+        }
+
+    before = await api.recorded(iid)
+    refusals = [
+        ((today + timedelta(days=1)).isoformat(), "is in the future"),
+        ("2099-01-01T00:00:00+00:00", "is in the future"),
+        ("1900-01-01", "is before this internship's plan existed"),
+        ((today - timedelta(days=1)).isoformat(), f"on or after {today.isoformat()}"),
+        ("10/02/2027", "give the date the paper was signed (YYYY-MM-DD"),
+        ("2027-02-10T15:30", "with its UTC offset"),
+    ]
+    for signed_at, words in refusals:
+        refused = await api.http.post(path, json=paper(signed_at), headers=api.operator)
+        assert refused.status_code == 422, (signed_at, refused.text)
+        (problem,) = refused.json()["errors"]
+        assert problem["field"] == "body.signed_at", problem
+        assert words in problem["message"], problem
+    await api.settle(iid)
+    assert await api.recorded(iid) == before, "nothing recorded for a refused paper"
+
+    # A plain date: midnight in the plan's time zone.
+    accepted = await api.http.post(path, json=paper(today.isoformat()), headers=api.operator)
+    assert accepted.status_code == 200, accepted.text
+    await api.settle(iid)
+    signed = (await _signatures(api, iid))["company_representative"]
+    assert signed is not None
+    assert datetime.fromisoformat(signed) == datetime.combine(today, time(), zone)
+
+    # The CLI, likewise, naming its option.
+    cli = cli_for(api.env, api.settings)
+    for signed_at, words in (
+        ("1900-01-01", "--signed-at 1900-01-01 is before this internship's plan existed"),
+        ((today + timedelta(days=2)).isoformat(), "is in the future"),
+    ):
+        code, out = await cli(
+            "paper-signature", iid, "--role", "guardian", "--signed-at", signed_at, "--note", "x"
+        )
+        assert code == 2 and words in flat(out), out
+    code, out = await cli(
+        "paper-signature",
+        iid,
+        "--role",
+        "guardian",
+        "--signed-at",
+        today.isoformat(),
+        "--note",
+        "signed at the school",
+    )
+    assert code == 0, out
+    await api.settle(iid)
+    guardian = (await _signatures(api, iid))["guardian"]
+    assert guardian is not None
+    assert datetime.fromisoformat(guardian) == datetime.combine(today, time(), zone)
 
 
 async def test_migration_0021_records_what_the_internships_held(

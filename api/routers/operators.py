@@ -24,7 +24,7 @@ from models.status import Phase
 from models.submissions import (
     Amendment,
     Extension,
-    PaperSignature,
+    PaperSignatureRequest,
     Pause,
     Receipt,
     Resume,
@@ -308,17 +308,19 @@ async def amend(
 )
 async def record_paper_signature(
     internship_id: Identifier,
-    paper: PaperSignature,
+    paper: PaperSignatureRequest,
     key: Operator,
     client: TemporalDep,
     records: ReceiverDep,
     services: ServicesDep,
 ) -> Receipt:
-    """The signer in `role` signed the current plan version on paper at `signed_at`; `note`
-    says where the paper is. It counts as that signer's approval (during planning only, for a
-    signer the plan names who has not approved yet)."""
+    """The signer in `role` signed the current plan version on paper at `signed_at`: a date
+    (`2027-02-10`, local midnight in the plan's time zone) or a moment with its UTC offset;
+    `note` says where the paper is. It counts as that signer's approval (during planning only,
+    for a signer the plan names who has not approved yet). A `signed_at` in the future or on a
+    day before the plan existed is refused (422, naming `body.signed_at`)."""
     await require_visible(key, internship_id, services)
-    return await ops.record_paper_signature(client, internship_id, paper, records)
+    return await ops.sign_on_paper(client, internship_id, paper, records, records)
 
 
 @router.post("/{internship_id}/pause", response_model=Receipt, summary="Pause the clock")
