@@ -59,6 +59,11 @@ def _requiring(role: Role) -> Callable[..., Awaitable[ApiKey]]:
     return check
 
 
+def actor_of(key: ApiKey) -> str:
+    """Who acted, as the records keep it: the key's role and id (never its name or secret)."""
+    return f"{key.role}:{key.key_id}"
+
+
 require_admin = _requiring("admin")
 Operator = Annotated[ApiKey, Depends(_requiring("operator"))]
 Admin = Annotated[ApiKey, Depends(require_admin)]

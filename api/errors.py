@@ -14,11 +14,12 @@ from api.pages import error_page, wants_html
 from operations.credentials import CredentialConflict, CredentialNotFound
 from operations.internships import (
     DifferentPlanRunning,
+    FieldRefused,
     InstitutionNotAllowed,
     InternshipNotFound,
     OperationRejected,
-    PlanRefused,
 )
+from operations.organisations import OrganisationExists, OrganisationNotFound
 from runtime.availability import RECORDS_UNREACHABLE, RETRY_AFTER_SECONDS, TemporalUnreachable
 from runtime.links import LinkRefused
 
@@ -45,13 +46,13 @@ _CONTENT_PHRASES: Final = (
 
 
 def rejection_status(error: OperationRejected) -> int:
-    if isinstance(error, InternshipNotFound):
+    if isinstance(error, InternshipNotFound | OrganisationNotFound):
         return 404
     if isinstance(error, InstitutionNotAllowed):
         return 403
-    if isinstance(error, PlanRefused):
+    if isinstance(error, FieldRefused):
         return 422
-    if isinstance(error, DifferentPlanRunning):
+    if isinstance(error, DifferentPlanRunning | OrganisationExists):
         return 409
     message = str(error)
     return 422 if any(phrase in message for phrase in _CONTENT_PHRASES) else 409
@@ -73,11 +74,14 @@ def field_errors(error: RequestValidationError) -> list[dict[str, str]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationRejected)
     async def rejected(request: Request, error: OperationRejected) -> JSONResponse:
-        if isinstance(error, PlanRefused):
-            # A plan that can never run is refused like an invalid request body (the plan is the
-            # body of the requests that start one), naming the field to change.
-            problem = {"field": f"body.{error.field}", "message": str(error)}
-            return JSONResponse(error_body(str(error), errors=[problem]), status_code=422)
+        if isinstance(error, FieldRefused):
+            # A plan that can never run (or a field that can never be taken) is refused like an
+            # invalid request body (the plan is the body of the requests that start one), naming
+            # each field to change.
+            problems = [
+                {"field": f"body.{field}", "message": message} for field, message in error.problems
+            ]
+            return JSONResponse(error_body(str(error), errors=problems), status_code=422)
         return JSONResponse(error_body(str(error)), status_code=rejection_status(error))
 
     @app.exception_handler(CredentialNotFound)

@@ -48,5 +48,17 @@ keys_app = typer.Typer(
     "history and manage badges and keys.",
     no_args_is_help=True,
 )
+institution_app = typer.Typer(
+    help="An institution's record: add one before its first internship (to give it an operator "
+    "key), or rename it, with a reason kept in its history. `internflow institutions` lists them.",
+    no_args_is_help=True,
+)
+company_app = typer.Typer(
+    help="A host company's record: rename it, with a reason kept in its history. "
+    "`internflow companies` lists them.",
+    no_args_is_help=True,
+)
+app.add_typer(institution_app, name="institution")
+app.add_typer(company_app, name="company")
 app.add_typer(badge_app, name="badge")
 app.add_typer(keys_app, name="keys")

@@ -20,7 +20,7 @@ from models.submissions import (
 )
 from operations.access import AccessError
 from operations.credentials import CredentialConflict, CredentialNotFound
-from operations.internships import OperationRejected
+from operations.internships import FieldRefused, OperationRejected
 from operations.records import records_as_of
 from runtime.availability import RECORDS_UNREACHABLE, Outage, TemporalUnreachable, unreachable
 from runtime.clients import connect_records, connect_temporal, temporal_answers
@@ -33,6 +33,9 @@ from runtime.settings import Settings
 console = Console()
 T = TypeVar("T")
 USER_ERROR = 2
+CLI_ACTOR = "cli"
+"""Who acted, in the records, when the command line did (it runs with the deployment's
+database access: an operator of every institution)."""
 
 InternshipId = Annotated[
     str, typer.Argument(metavar="INTERNSHIP_ID", help="The internship's id, as in its plan.")
@@ -93,6 +96,12 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     a part that is down is named in one sentence (exit 75: the same command can succeed later)."""
     try:
         return asyncio.run(coroutine)
+    except FieldRefused as error:
+        if len(error.problems) > 1:
+            raise _fail(
+                f"refused ({len(error.problems)} problems):", *(m for _, m in error.problems)
+            ) from None
+        raise _fail(str(error)) from None
     except (
         OperationRejected,
         StackError,

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from cli.app import app
 from cli.common import _fail, _read_notice, _run, _settings, console
+from cli.organisations import print_history
 from operations import companies as host_companies
 from runtime.clients import connect_records
 
@@ -54,9 +55,10 @@ def companies(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Host companies from the records: per company, internships by phase and outcome,
-    completion rate, missed milestones and the interns' placement rating (only once at least
-    three interns rated, so no one's answers can be told).
+    """Host companies from the records: per company, its recorded name, internships by phase and
+    outcome, completion rate, missed milestones and the interns' placement rating (only once at
+    least three interns rated, so no one's answers can be told); one company also with its
+    name's history (`internflow company rename` changes the name).
 
     Example: `internflow companies --institution ipsia-bassano`, `internflow companies acme-web`"""
     settings = _settings("database")
@@ -78,6 +80,9 @@ def companies(
         console.print(Text(f"{found.name} ({found.company_id})", style="bold"), soft_wrap=True)
         for line in _figures(found):
             console.print(Text("  " + line), soft_wrap=True)
+        if found.name_history:
+            console.print("  name")
+            print_history(found.name_history)
         for item in found.internship_list:
             console.print(
                 Text(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +21,7 @@ from rich.text import Text
 
 from cli.app import app
 from cli.common import (
+    CLI_ACTOR,
     USER_ERROR,
     InternshipId,
     SubmissionIdOption,
@@ -45,7 +46,7 @@ from models.submissions import (
     CompanyFeedback,
     Extension,
     MilestoneReport,
-    PaperSignature,
+    PaperSignatureRequest,
     Pause,
     PlacementEvaluation,
     Receipt,
@@ -55,6 +56,7 @@ from models.submissions import (
     Withdrawal,
 )
 from operations import internships as ops
+from operations.organisations import NameBook
 from runtime.clients import connect_records, connect_temporal
 from runtime.settings import Settings
 
@@ -91,9 +93,12 @@ def start(
 ) -> None:
     """Start an internship from a plan file, or many with --batch. Starting a running internship
     again with the same plan is harmless; a plan with a mistake is refused with the field and the
-    reason, and so is a plan whose agreement_deadline has passed (nobody could approve it in time)
-    or a different plan under the id of a running internship (amend that one instead, with
-    `POST /api/internships/ID/amendments`, or choose a new internship_id).
+    reason, and so is a plan whose agreement_deadline has passed (nobody could approve it in time),
+    whose period.time_zone is not an IANA time zone, that gives a recorded institution.id or
+    company.id another name (rename it first: `internflow company rename`, `internflow institution
+    rename`), or a different plan under the id of a running internship (amend that one instead,
+    with `POST /api/internships/ID/amendments`, or choose a new internship_id). A new institution
+    or company id is recorded with its name.
 
     Examples: `internflow start examples/plan.json`;
     `internflow start examples/plan.json --batch interns.csv`; `internflow start --batch plans.json`
@@ -106,9 +111,14 @@ def start(
 
         async def go() -> ops.Started:
             client = await connect_temporal(settings)
-            return await ops.start_plan(
-                client, settings, plan, recorded_plans=_recorded_plans(settings)
-            )
+            async with connect_records(settings) as records:
+                return await ops.start_plan(
+                    client,
+                    settings,
+                    plan,
+                    recorded_plans=_recorded_plans(settings),
+                    names=NameBook(records, CLI_ACTOR),
+                )
 
         started = _run(go())
         if started.created:
@@ -162,9 +172,15 @@ def _start_batch(settings: Settings, template_file: Path | None, batch: Path) ->
 
         async def go() -> Any:
             client = await connect_temporal(settings)
-            return await start_batch(
-                client, settings, rows, on_row=advance, recorded_plans=_recorded_plans(settings)
-            )
+            async with connect_records(settings) as records:
+                return await start_batch(
+                    client,
+                    settings,
+                    rows,
+                    on_row=advance,
+                    recorded_plans=_recorded_plans(settings),
+                    names=NameBook(records, CLI_ACTOR),
+                )
 
         result = _run(go())
     table = Table(
@@ -515,28 +531,38 @@ def paper_signature(
             "--signed-at",
             formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d"],
             metavar="DATE",
-            help="When the paper was signed, e.g. 2027-02-10 (local midnight) or "
-            "2027-02-10T15:30+01:00.",
+            help="When the paper was signed, e.g. 2027-02-10 (midnight in the plan's time "
+            "zone) or 2027-02-10T15:30+01:00; not in the future, nor before the plan existed.",
         ),
     ],
     note: Annotated[str, typer.Option(help="Where the paper is, or anything worth keeping.")],
     submission_id: SubmissionIdOption = None,
 ) -> None:
     """Record a signature of the learning agreement given on paper: it counts as that signer's
-    approval of the current plan version, and shows as "on paper" with when and the note.
+    approval of the current plan version, and shows as "on paper" with when and the note. A
+    date is taken as midnight in the plan's time zone; one in the future, or on a day before
+    the plan was first recorded, is refused.
 
     Example: `internflow paper-signature it-2027-web-001 --role company_representative
     --signed-at 2027-02-10 --note "signed copy in the school's file 2027/41"`"""
-    when = signed_at if signed_at.tzinfo is not None else signed_at.astimezone()
+    # Every format but the plain date carries an offset: a moment without one is a date.
+    signed: date | datetime = signed_at if signed_at.tzinfo is not None else signed_at.date()
     paper = _model(
-        lambda: PaperSignature(
+        lambda: PaperSignatureRequest(
             submission_id=submission_id or _new_id("paper-signature"),
             role=role,
-            signed_at=when,
+            signed_at=signed,
             note=note,
         )
     )
-    _submit(lambda client: ops.record_paper_signature(client, internship_id, paper))
+
+    async def call(client: Any) -> Receipt:
+        async with connect_records(_settings()) as reader:
+            return await ops.sign_on_paper(
+                client, internship_id, paper, reader, field="--signed-at"
+            )
+
+    _submit(call, "database")
 
 
 @app.command()

@@ -23,8 +23,9 @@ def keys_create(
         list[str] | None,
         typer.Option(
             "--institution",
-            help="An institution the operator key belongs to (its id, as in plans); repeat for "
-            "several. The key sees, lists, starts and changes only their internships.",
+            help="An institution the operator key belongs to (its id, as in plans; recorded: "
+            "see `internflow institutions`); repeat for several. The key sees, lists, starts "
+            "and changes only their internships.",
         ),
     ] = None,
     all_institutions: Annotated[
@@ -37,23 +38,26 @@ def keys_create(
 ) -> None:
     """Create a key and print it once: it is stored only as a hash. Use it as
     `Authorization: Bearer <key>`. An operator key belongs to institutions: give
-    `--institution ID` (repeat for several) or, explicitly, `--all-institutions`; an admin key
-    sees every institution.
+    `--institution ID` (repeat for several; each must be recorded: by its first internship, or
+    by `internflow institution add`) or, explicitly, `--all-institutions`; an admin key sees
+    every institution.
 
     Examples: `internflow keys create registry-office --institution school-a`;
     `internflow keys create head-office --all-institutions`;
     `internflow keys create ops --role admin`"""
-    from operations.access import create_api_key, key_scope
+    from operations.access import create_key_as_asked, key_scope
 
     try:
-        scope = key_scope(role, institution or (), all_institutions)
+        key_scope(role, institution or (), all_institutions)
     except AccessError as error:
         raise _fail(str(error)) from None
     settings = _settings("database")
 
     async def go() -> Any:
         async with connect_records(settings) as conn:
-            return await create_api_key(conn, name, role, institutions=scope)
+            return await create_key_as_asked(
+                conn, name, role, institution or (), all_institutions, field="--institution"
+            )
 
     record, key = _run(go())
     console.print(

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import PydanticCustomError
 
 from models.base import Identifier, StrictModel, Text
 from models.plan import InternshipPlan, Signatory
@@ -118,6 +127,36 @@ class PaperSignature(StrictModel):
     role: Signatory
     signed_at: AwareDatetime
     """When the signer signed the paper."""
+    note: Text
+    """Where the paper is, or anything else worth keeping with it."""
+
+
+def _one_problem(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A date or a moment, with one message when it is neither (instead of one per type)."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "date_or_moment",
+            "give the date the paper was signed (YYYY-MM-DD, read as midnight in the plan's "
+            "time zone) or a date and time with its UTC offset (e.g. 2027-02-10T15:30+01:00)",
+        ) from None
+
+
+SignedOn = Annotated[AwareDatetime | date, WrapValidator(_one_problem)]
+"""A day (YYYY-MM-DD) or a moment with its UTC offset."""
+
+
+class PaperSignatureRequest(StrictModel):
+    """What an operator sends to record a signature given on paper (the API, the CLI): when it
+    was signed may be a date, taken as local midnight in the plan's time zone. It becomes a
+    `PaperSignature` at the door, where the date is checked against the plan."""
+
+    submission_id: SubmissionId
+    role: Signatory
+    signed_at: SignedOn
+    """The day the signer signed the paper (local midnight in the plan's time zone), or the
+    moment, with its UTC offset; not in the future, nor before the plan existed."""
     note: Text
     """Where the paper is, or anything else worth keeping with it."""
 

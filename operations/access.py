@@ -16,6 +16,8 @@ from typing import Final, Literal, get_args
 
 import asyncpg
 
+from operations.organisations import require_institutions
+
 Role = Literal["operator", "admin"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
 KEY_PREFIX: Final = "ifk_"
@@ -152,6 +154,31 @@ async def create_api_key(
         list(chosen),
     )
     return _row(row), key
+
+
+async def create_key_as_asked(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    name: str,
+    role: Role,
+    institutions: Sequence[str] = (),
+    all_institutions: bool = False,
+    *,
+    field: str = "institutions",
+) -> tuple[ApiKey, str]:
+    """A new key as a person asks for one (the CLI, the admin API): its scope checked by
+    `key_scope`, and every institution it names recorded (see operations/organisations.py),
+    else refused naming `field` (the option or the body's field): a key for a misspelt
+    institution would see nothing, without a word."""
+    scope = key_scope(role, institutions, all_institutions)
+    if scope:
+        for institution in scope:
+            if not _INSTITUTION_SHAPE.match(institution):
+                raise AccessError(
+                    f"{field} {institution!r} is not an institution id (lowercase letters, "
+                    "digits, . _ -; as the plan's institution.id)"
+                )
+        await require_institutions(conn, scope, field)
+    return await create_api_key(conn, name, role, institutions=scope)
 
 
 async def revoke_api_key(conn: asyncpg.Connection | asyncpg.Pool, key_id: str) -> ApiKey:

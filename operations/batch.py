@@ -13,7 +13,13 @@ from temporalio.client import Client
 
 from models.plan import InternshipPlan
 from operations import internships as ops
-from operations.internships import OperationRejected, RecordedPlans, Started
+from operations.internships import (
+    FieldRefused,
+    NameHolder,
+    OperationRejected,
+    RecordedPlans,
+    Started,
+)
 from runtime.settings import Settings
 
 
@@ -118,15 +124,19 @@ async def start_batch(
     on_row: Any = None,
     recorded_plans: RecordedPlans | None = None,
     starter: Starter | None = None,
+    names: NameHolder | None = None,
 ) -> BatchResult:
     """Start each row's plan; a bad row does not stop the others. `on_row(result)` is called
     after each row (the CLI's progress bar). A row is refused as a single start would be (see
     `operations.internships.start_plan`); `recorded_plans` lets a running internship's amended
-    plan count as the same. `starter` starts one plan instead of start_plan (the API's starts
-    it as the caller's key may: a row for another institution is refused)."""
+    plan count as the same, and `names` checks and records its institution's and company's
+    names. `starter` starts one plan instead of start_plan (the API's starts it as the caller's
+    key may: a row for another institution is refused)."""
 
     async def start_plan(plan: InternshipPlan) -> Started:
-        return await ops.start_plan(client, settings, plan, recorded_plans=recorded_plans)
+        return await ops.start_plan(
+            client, settings, plan, recorded_plans=recorded_plans, names=names
+        )
 
     results: list[RowResult] = []
     for number, row in enumerate(rows, start=1):
@@ -160,8 +170,13 @@ async def _start_row(number: int, row: dict[str, Any] | str, start: Starter) -> 
     try:
         started = await start(plan)
     except OperationRejected as error:
+        said = (
+            [message for _, message in error.problems]
+            if isinstance(error, FieldRefused)
+            else [str(error)]
+        )
         return RowResult(
-            row=number, internship_id=plan.internship_id, status="refused", errors=[str(error)]
+            row=number, internship_id=plan.internship_id, status="refused", errors=said
         )
     return RowResult(
         row=number,

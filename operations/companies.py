@@ -17,6 +17,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from models.status import Phase
+from operations.organisations import NameEvent, name_history
 
 #: Placement figures are shown only from this many interns' evaluations: with fewer, a company
 #: (or anyone) could tell what one intern answered.
@@ -54,6 +55,9 @@ class CompanyInternship(BaseModel):
 class CompanySummary(BaseModel):
     company_id: str
     name: str
+    """The company's recorded name (see operations/organisations.py): one per company, changed
+    only by a rename. (A company hosting only internships started by a library caller that
+    records no names shows its latest internship's name, else its id.)"""
     internships: int
     by_phase: dict[Phase, int]
     """Internships per phase: the final phases (completed, not_certified, withdrawn, cancelled)
@@ -70,6 +74,8 @@ class CompanySummary(BaseModel):
 
 class CompanyDetail(CompanySummary):
     internship_list: list[CompanyInternship]
+    name_history: list[NameEvent]
+    """How the company's name was recorded and every rename since (who, when, why)."""
 
 
 _SUMMARY = """
@@ -95,7 +101,8 @@ rated AS (
     WHERE s.kind = 'placement_evaluation'
 )
 SELECT v.company_id,
-       coalesce((SELECT p.name FROM parties p JOIN visible w USING (internship_id)
+       coalesce((SELECT c.name FROM companies c WHERE c.company_id = v.company_id),
+                (SELECT p.name FROM parties p JOIN visible w USING (internship_id)
                  WHERE p.role = 'company' AND w.company_id = v.company_id
                  ORDER BY w.start_at DESC LIMIT 1), v.company_id) AS name,
        count(*) AS internships,
@@ -196,4 +203,5 @@ async def company(
             )
             for item in items
         ],
+        name_history=await name_history(conn, "company", company_id),
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
+import functools
+import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from datetime import UTC, date, datetime, time
+from typing import Any, Protocol, TypeAlias
 
 import asyncpg
 import structlog
@@ -36,6 +40,7 @@ from models.submissions import (
     Extension,
     MilestoneReport,
     PaperSignature,
+    PaperSignatureRequest,
     Pause,
     PlacementEvaluation,
     Receipt,
@@ -69,13 +74,27 @@ class InternshipNotFound(OperationRejected):
     pass
 
 
-class PlanRefused(OperationRejected):
+class FieldRefused(OperationRejected):
+    """Refused for what the request's fields hold: the same request can never succeed as it is.
+    `problems` are (field, message) pairs, each message naming its field and what to change; the
+    first is `field`."""
+
+    def __init__(self, message: str, field: str, *more: tuple[str, str]) -> None:
+        self.problems: list[tuple[str, str]] = [(field, message), *more]
+        super().__init__("; ".join(said for _, said in self.problems))
+        self.field = field
+
+    def under(self, prefix: str) -> FieldRefused:
+        """The same refusal with each field under `prefix` (a plan inside an amendment)."""
+        (field, message), *more = self.problems
+        return type(self)(
+            message, f"{prefix}.{field}", *((f"{prefix}.{f}", said) for f, said in more)
+        )
+
+
+class PlanRefused(FieldRefused):
     """The plan can never run as it is (whatever the internship's state): `field` names the part
     of the plan to change."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class DifferentPlanRunning(OperationRejected):
@@ -91,6 +110,17 @@ RecordedPlans: TypeAlias = Callable[[str], Awaitable[Sequence[InternshipPlan]]]
 """Every plan version the records hold for an internship id (amendments add versions)."""
 
 
+class NameHolder(Protocol):
+    """The records of institutions and companies, as a start consults them
+    (`operations.organisations.NameBook`)."""
+
+    def held(self, plan: InternshipPlan) -> AbstractAsyncContextManager[None]:
+        """Check the plan's institution and company names against the records (PlanRefused
+        when a recorded id has another name), record the ids seen for the first time, and hold
+        them while the plan starts: kept when the block ends, given up when it raises."""
+        ...
+
+
 @dataclass(frozen=True)
 class Started:
     handle: WorkflowHandle[InternshipWorkflow, Any]
@@ -104,9 +134,10 @@ async def start_internship(
     plan: InternshipPlan,
     state: InternshipState | None = None,
     recorded_plans: RecordedPlans | None = None,
+    names: NameHolder | None = None,
 ) -> WorkflowHandle[InternshipWorkflow, Any]:
     """Start the internship's workflow (see `start_plan` for what is refused)."""
-    return (await start_plan(client, settings, plan, state, recorded_plans)).handle
+    return (await start_plan(client, settings, plan, state, recorded_plans, names)).handle
 
 
 async def start_plan(
@@ -115,43 +146,47 @@ async def start_plan(
     plan: InternshipPlan,
     state: InternshipState | None = None,
     recorded_plans: RecordedPlans | None = None,
+    names: NameHolder | None = None,
 ) -> Started:
     """Start the internship's workflow; the one place every way of starting goes through.
 
-    Refused before anything starts (so nothing is recorded or sent): a plan whose badge image is
-    not one internflow ships (its e-mail could never carry it); a plan whose
-    agreement_deadline is not after now, since nobody could approve it in time; a different plan
-    than the one running under the id; an id that already ran to its end (ids are never reused).
-    The same plan again returns the running internship (`created` False). "The same" is the plan
-    the running workflow was started with (the start event of its history, decoded with the
+    Refused before anything starts (so nothing is recorded or sent): a plan that `plan_problems`
+    finds fault with (a badge image internflow does not ship, a time zone that is none); a plan
+    whose agreement_deadline is not after now, since nobody could approve it in time; with
+    `names` (the records of institutions and companies: every entry point passes them), a plan
+    that gives a recorded institution or company id another name; a different plan than the one
+    running under the id; an id that already ran to its end (ids are never reused). The same
+    plan again returns the running internship (`created` False). "The same" is the plan the
+    running workflow was started with (the start event of its history, decoded with the
     client's data converter), or any version `recorded_plans` holds for the id (after an
     amendment the current version is only there)."""
-    shipped = shipped_badge_images()
-    if plan.badge.image not in shipped:
-        raise PlanRefused(
-            f"badge.image {plan.badge.image!r} is not an image internflow ships "
-            f"({', '.join(shipped)}): choose one of them and start again",
-            field="badge.image",
-        )
+    refuse_plan_problems(plan)
     deadline_passed = plan.agreement_deadline <= datetime.now(UTC)
+    names_refused: PlanRefused | None = None
     if not deadline_passed:
         try:
-            handle = await _start(client, settings, plan, state)
+            async with names.held(plan) if names is not None else nullcontext():
+                handle = await _start(client, settings, plan, state)
             return Started(handle=handle, created=True)
         except WorkflowAlreadyStartedError:
             pass  # running, or ran to its end: which, and with what plan, is found below
+        except PlanRefused as refused:
+            # The names differ from the records. Refused, unless this very plan runs already
+            # (it started before a rename): starting it again stays harmless.
+            names_refused = refused
     running = await _running_plans(client, plan.internship_id)
-
+    if running is not None and plan not in running and recorded_plans is not None:
+        running = [*running, *await recorded_plans(plan.internship_id)]
+    if running is not None and plan in running:
+        return Started(handle=handle_for(client, plan.internship_id), created=False)
+    if names_refused is not None:
+        raise names_refused
     if running is None:
         if deadline_passed:
             raise _deadline_passed(plan)
         raise OperationRejected(
             f"internship {plan.internship_id!r} has already run: choose a new internship_id"
         )
-    if plan not in running and recorded_plans is not None:
-        running = [*running, *await recorded_plans(plan.internship_id)]
-    if plan in running:
-        return Started(handle=handle_for(client, plan.internship_id), created=False)
     if deadline_passed:
         raise _deadline_passed(plan)
     raise _different_plan(plan, running)
@@ -175,9 +210,72 @@ async def _start(
         raise
 
 
+def plan_problems(plan: InternshipPlan) -> list[tuple[str, str]]:
+    """What makes a plan unable to run, whatever the records and the time: (field, message)
+    pairs. Checked where a plan comes in (a start, a batch row, an amendment, a rehearsal), never
+    when a plan is read back: the models are also decoded inside the workflow, from histories
+    recorded before a rule existed, and a plan running there must keep decoding."""
+    problems = []
+    shipped = shipped_badge_images()
+    if plan.badge.image not in shipped:
+        problems.append(
+            (
+                "badge.image",
+                f"badge.image {plan.badge.image!r} is not an image internflow ships "
+                f"({', '.join(shipped)}): choose one of them and start again",
+            )
+        )
+    zone_problem = time_zone_problem(plan.period.time_zone)
+    if zone_problem is not None:
+        problems.append(("period.time_zone", zone_problem))
+    return problems
+
+
+def refuse_plan_problems(plan: InternshipPlan) -> None:
+    """PlanRefused naming every problem `plan_problems` finds."""
+    problems = plan_problems(plan)
+    if problems:
+        (field, message), *more = problems
+        raise PlanRefused(message, field, *more)
+
+
+@functools.cache
+def _time_zones() -> dict[str, str]:
+    """The IANA time zones this machine knows, by their lowercase name."""
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def time_zone_problem(name: str) -> str | None:
+    """Why `name` is not a time zone the e-mails and pages can write dates in (with the closest
+    known name as a suggestion), or None when it is one.
+
+    This is a check at the door on purpose, not a validator of `Period`: a plan is also decoded
+    inside the workflow, from recorded histories and running internships (a zone accepted before
+    this check existed, or one a later tz database drops, must not stop a plan from decoding
+    there), and the zone database is read from the file system, which workflow code may not do.
+    A pattern on the field keeps the obvious garbage out of every decode; this keeps out names
+    that look like zones and are none."""
+    zones = _time_zones()
+    if name in zones.values():
+        return None
+    if not zones:
+        return (
+            f"period.time_zone {name!r} cannot be checked: this machine has no time zone "
+            "database (install the system's tzdata package)"
+        )
+    close = difflib.get_close_matches(name.lower(), list(zones), n=1, cutoff=0.6)
+    if close:
+        return f"period.time_zone {name!r} is not a time zone; did you mean {zones[close[0]]}?"
+    return (
+        f"period.time_zone {name!r} is not a time zone: give an IANA time zone name, such as "
+        "Europe/Rome or America/New_York"
+    )
+
+
 def refuse_past_deadline(plan: InternshipPlan, now: datetime) -> None:
     """The start's rule on time, for a caller that checks a plan before starting it (a
     rehearsal): refused, with the start's message, when the agreement_deadline is not after now."""
+    refuse_plan_problems(plan)
     if plan.agreement_deadline <= now:
         raise _deadline_passed(plan)
 
@@ -304,9 +402,24 @@ async def request_changes(
 
 
 async def amend(
-    client: Client, internship_id: str, amendment: Amendment, records: Records = None
+    client: Client,
+    internship_id: str,
+    amendment: Amendment,
+    records: Records = None,
+    names: NameHolder | None = None,
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.amend, amendment, records)
+    """Send a new plan version. Its plan is checked at the door as a start checks one
+    (`plan_problems`; with `names`, its institution and company names against the records),
+    each field named under `plan`; the workflow checks the rest."""
+    try:
+        refuse_plan_problems(amendment.plan)
+        async with names.held(amendment.plan) if names is not None else nullcontext():
+            receipt = await _update(
+                client, internship_id, InternshipWorkflow.amend, amendment, records
+            )
+    except PlanRefused as refused:
+        raise refused.under("plan") from None
+    return receipt
 
 
 async def record_paper_signature(
@@ -315,6 +428,108 @@ async def record_paper_signature(
     return await _update(
         client, internship_id, InternshipWorkflow.record_paper_signature, paper, records
     )
+
+
+async def sign_on_paper(
+    client: Client,
+    internship_id: str,
+    request: PaperSignatureRequest,
+    reader: asyncpg.Connection | asyncpg.Pool | None,
+    records: Records = None,
+    *,
+    field: str = "signed_at",
+    now: datetime | None = None,
+) -> Receipt:
+    """Record a signature given on paper as an operator asks for it: `signed_at` a date (local
+    midnight in the plan's time zone) or a moment. Refused at the door, naming `field` (the CLI
+    names its option), when it is in the future or on a day before the plan existed (its first
+    version was recorded; read through `reader`, or from Temporal for an internship that has no
+    record yet); the workflow checks the signer and the phase."""
+    plan, since = await _plan_and_first_record(client, reader, internship_id)
+    signed_at = paper_signed_at(
+        request.signed_at, plan.period.time_zone, since, now or datetime.now(UTC), field
+    )
+    paper = PaperSignature(
+        submission_id=request.submission_id,
+        role=request.role,
+        signed_at=signed_at,
+        note=request.note,
+    )
+    return await record_paper_signature(client, internship_id, paper, records)
+
+
+def paper_signed_at(
+    signed: date | datetime, time_zone: str, since: datetime, now: datetime, field: str
+) -> datetime:
+    """When a paper was signed, as the workflow keeps it: a date is local midnight in the plan's
+    time zone. FieldRefused (naming `field`) when that is after `now`, or on a day before `since`
+    (the day the plan was first recorded, in the plan's zone). The day, not the moment: a paper
+    carries a date, and one signed the morning the plan was typed in is not older than the
+    plan."""
+    zone = _zone(time_zone)
+    today = now.astimezone(zone).date()
+    first_day = since.astimezone(zone).date()
+    if isinstance(signed, datetime):
+        moment, day, written = signed, signed.astimezone(zone).date(), signed.isoformat()
+        future = signed > now
+    else:
+        moment = datetime.combine(signed, time(), zone)
+        day, written, future = signed, signed.isoformat(), signed > today
+    if future:
+        raise FieldRefused(
+            f"{field} {written} is in the future (today is {today.isoformat()} in "
+            f"{zone.key}): give the date the paper was signed",
+            field,
+        )
+    if day < first_day:
+        raise FieldRefused(
+            f"{field} {written} is before this internship's plan existed (it was first "
+            f"recorded on {first_day.isoformat()}, {zone.key}): give the date the paper was "
+            f"signed, on or after {first_day.isoformat()}",
+            field,
+        )
+    return moment
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    """The plan's time zone; UTC for a name that is none (a plan started before time zones were
+    checked), as the e-mails and pages write such a plan's dates."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+async def _plan_and_first_record(
+    client: Client, reader: asyncpg.Connection | asyncpg.Pool | None, internship_id: str
+) -> tuple[InternshipPlan, datetime]:
+    """The internship's current plan and when its first version was recorded: from the records,
+    or, for an internship started a moment ago (or with the records away), from Temporal (the
+    first run's start input and start time). InternshipNotFound for an unknown id."""
+    if reader is not None:
+        rows = await reader.fetch(
+            "SELECT plan, recorded_at FROM plan_versions WHERE internship_id = $1 ORDER BY version",
+            internship_id,
+        )
+        if rows:
+            return InternshipPlan.model_validate_json(rows[-1]["plan"]), rows[0]["recorded_at"]
+    try:
+        described = await handle_for(client, internship_id).describe()
+    except RPCError as error:
+        raise _rejection(internship_id, error) from None
+    started_at = described.start_time
+    first_run = described.raw_description.workflow_execution_info.first_run_id
+    if first_run and first_run != described.run_id:
+        try:
+            first = client.get_workflow_handle(workflow_id_for(internship_id), run_id=first_run)
+            started_at = (await first.describe()).start_time
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise _rejection(internship_id, error) from None
+    start = await _start_input(client, internship_id, described.run_id)
+    if start is None:
+        raise InternshipNotFound(f"no internship {internship_id!r}: check the id")
+    return start.plan, started_at
 
 
 async def pause(

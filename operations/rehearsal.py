@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
@@ -71,10 +71,6 @@ SUBMISSION_KINDS = frozenset(
 
 _ROLE_ORDER = {role: i for i, role in enumerate((*SIGNATORIES, "operator", "system"))}
 _TYPE_ORDER = {"act": 0, "phase": 1, "e-mail": 2}
-
-
-class RehearsalRefused(ops.OperationRejected):
-    """The plan cannot be rehearsed (e.g. its time zone is unknown); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -174,16 +170,6 @@ class Rehearsal:
         }
 
 
-def plan_zone(plan: InternshipPlan) -> ZoneInfo:
-    try:
-        return ZoneInfo(plan.period.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise RehearsalRefused(
-            f"period.time_zone {plan.period.time_zone!r} is not a known time zone: use an IANA "
-            "name such as Europe/Rome"
-        ) from None
-
-
 class StandIns:
     """The workflow's activities, under their real names, writing down instead of doing."""
 
@@ -271,10 +257,12 @@ async def rehearse(
 ) -> Rehearsal:
     """Run the plan on the real workflow in a private time-skipping Temporal server.
 
-    Refused before anything starts, with the same rules and messages as a start (a plan whose
-    agreement_deadline is not in the future), and when the plan's time zone is unknown. Nobody
-    acts unless `everyone_on_time`: then every party acts on time (see `_everyone_on_time`)."""
-    plan_zone(plan)
+    Refused before anything starts, with the same rules and messages as a start: a plan whose
+    agreement_deadline is not in the future, whose time zone is none, or whose badge image is not
+    shipped. The names of its institution and company are not checked against the records: a
+    rehearsal reads no records (it needs no PostgreSQL), so the start still may refuse them.
+    Nobody acts unless `everyone_on_time`: then every party acts on time (see
+    `_everyone_on_time`)."""
     ops.refuse_past_deadline(plan, datetime.now(UTC))
     with tempfile.TemporaryFile() as server_log:
         try:

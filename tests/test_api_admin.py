@@ -83,11 +83,24 @@ async def test_api_keys_are_created_listed_and_revoked(api: Api) -> None:
         "/api/admin/keys", json={"name": "registry office", "role": "operator"}, headers=api.admin
     )
     assert unscoped.status_code == 422 and "--all-institutions" in unscoped.text
-    created = await api.http.post(
-        "/api/admin/keys",
-        json={"name": "registry office", "role": "operator", "institutions": ["school-a"]},
-        headers=api.admin,
-    )
+    asked = {"name": "registry office", "role": "operator", "institutions": ["school-a"]}
+    # An institution with no record: refused, naming the field, and no key is made.
+    unrecorded = await api.http.post("/api/admin/keys", json=asked, headers=api.admin)
+    assert unrecorded.status_code == 422, unrecorded.text
+    (problem,) = unrecorded.json()["errors"]
+    assert problem["field"] == "body.institutions"
+    assert "institutions 'school-a': no institution is recorded" in problem["message"]
+    assert "POST /api/admin/institutions" in problem["message"]
+    assert len((await api.http.get("/api/admin/keys", headers=api.admin)).json()) == 2
+    school = {"institution_id": "school-a", "name": "Scuola A"}
+    assert (
+        await api.http.post("/api/admin/institutions", json=school, headers=api.operator)
+    ).status_code == 403
+    added = await api.http.post("/api/admin/institutions", json=school, headers=api.admin)
+    assert added.status_code == 201, added.text
+    again = await api.http.post("/api/admin/institutions", json=school, headers=api.admin)
+    assert again.status_code == 409 and "recorded already, as 'Scuola A'" in again.text
+    created = await api.http.post("/api/admin/keys", json=asked, headers=api.admin)
     assert created.status_code == 201
     new = created.json()
     assert new["key"].startswith("ifk_") and new["role"] == "operator"

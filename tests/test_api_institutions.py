@@ -193,6 +193,20 @@ async def test_keys_made_with_the_cli_belong_to_their_institutions(api: Api) -> 
     code, out = await cli("keys", "create", "bad", "--institution", "School A")
     assert code == 2 and "not an institution id" in out
 
+    # A key for institutions with no record would see nothing: refused, naming each, until they
+    # are recorded (here explicitly; a start records one too).
+    code, out = await cli(
+        "keys", "create", "two-schools", "--institution", "school-a", "--institution", "school-c"
+    )
+    assert code == 2, out
+    assert "--institution 'school-a': no institution is recorded" in out
+    assert "--institution 'school-c': no institution is recorded" in out
+    assert "internflow institution add school-a" in out
+    assert await api.pool.fetchval("SELECT count(*) FROM api_keys") == 2  # the harness's two
+    name = planned().institution.name
+    for school in ("school-a", "school-c"):
+        code, out = await cli("institution", "add", school, "--name", name)
+        assert code == 0, out
     code, out = await cli(
         "keys", "create", "two-schools", "--institution", "school-a", "--institution", "school-c"
     )

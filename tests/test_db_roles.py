@@ -59,6 +59,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "api_keys": {"SELECT": set(), "INSERT": set(), "UPDATE": {"revoked_at"}},
     "badge_page_choices": {"SELECT": set(), "INSERT": set()},
     "wallet_claims": {"SELECT": set(), "INSERT": set()},
+    "institutions": {"SELECT": set(), "INSERT": set(), "UPDATE": {"name", "renamed_at"}},
+    "companies": {"SELECT": set(), "INSERT": set(), "UPDATE": {"name", "renamed_at"}},
+    "organisation_events": {"SELECT": set(), "INSERT": set()},
     "schema_migrations": {},
 }
 
@@ -116,6 +119,12 @@ REFUSED = [
     "UPDATE internships SET institution_id = 'elsewhere'",
     "DELETE FROM internships",
     "UPDATE api_keys SET role = 'admin'",
+    "UPDATE organisation_events SET name = 'another name'",
+    "DELETE FROM organisation_events",
+    "TRUNCATE organisation_events",
+    "UPDATE companies SET company_id = 'elsewhere'",
+    "DELETE FROM companies",
+    "DELETE FROM institutions",
 ]
 
 

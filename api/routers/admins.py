@@ -7,19 +7,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.auth import Admin, Operator
+from api.auth import Admin, Operator, actor_of
 from api.services import RecordsDep, SettingsDep, TemporalDep
-from models.base import Identifier
+from models.base import Identifier, Name, Text
 from models.records import CohortStats, TimelineRow
 from operations import companies as host_companies
 from operations import credentials as creds
+from operations import organisations as orgs
 from operations import reads, records
 from operations.access import (
     AccessError,
     ApiKey,
     Role,
-    create_api_key,
-    key_scope,
+    create_key_as_asked,
     list_api_keys,
 )
 from operations.access import revoke_api_key as revoke_key
@@ -133,6 +133,96 @@ async def company(
     return found
 
 
+class Rename(BaseModel):
+    name: Name = Field(description="The new name, as plans from now on must give it")
+    reason: Text = Field(description="Why: kept in the name's history with who and when")
+
+
+@router.post(
+    "/companies/{company_id}/rename",
+    response_model=orgs.Organisation,
+    summary="Rename a host company (its one recorded name), with a reason",
+)
+async def rename_company(
+    company_id: Identifier, rename: Rename, key: Operator, pool: RecordsDep
+) -> orgs.Organisation:
+    """The company's recorded name becomes `name`: the school's view of its companies shows it,
+    and plans from now on must give it (running internships keep the name their plan was
+    written with; an amendment gives the new one). Kept in the company's `name_history` with the
+    key, the time, the old name and `reason`. An operator key renames the companies that host
+    its institutions' internships (404 for others, as for an unknown id); an admin key any."""
+    if (
+        not key.is_global
+        and await host_companies.company(pool, company_id, key.institution_scope) is None
+    ):
+        raise orgs.not_recorded("company", company_id)
+    return await orgs.rename(pool, "company", company_id, rename.name, rename.reason, actor_of(key))
+
+
+class InstitutionView(orgs.Organisation):
+    name_history: list[orgs.NameEvent]
+
+
+class NewInstitution(BaseModel):
+    institution_id: Identifier = Field(description="Its id, as plans give it in institution.id")
+    name: Name = Field(description="Its name, as plans must give it in institution.name")
+
+
+@router.get(
+    "/institutions",
+    response_model=list[orgs.Organisation],
+    summary="The recorded institutions, each with its one name",
+)
+async def institutions(key: Operator, pool: RecordsDep) -> list[orgs.Organisation]:
+    """Every recorded institution (an operator key: its own)."""
+    return await orgs.organisations(pool, "institution", key.institution_scope)
+
+
+@router.post(
+    "/institutions",
+    response_model=orgs.Organisation,
+    status_code=201,
+    summary="Record an institution before its first internship",
+)
+async def add_institution(new: NewInstitution, key: Admin, pool: RecordsDep) -> orgs.Organisation:
+    """Record an institution with its name, e.g. to give it an operator key before its first
+    internship (a start records a new institution by itself). 409 when the id is recorded."""
+    return await orgs.add_institution(pool, new.institution_id, new.name, actor_of(key))
+
+
+@router.get(
+    "/institutions/{institution_id}",
+    response_model=InstitutionView,
+    summary="One institution: its recorded name and the name's history",
+)
+async def institution(
+    institution_id: Identifier, key: Operator, pool: RecordsDep
+) -> InstitutionView:
+    found = await orgs.organisation(pool, "institution", institution_id)
+    if found is None or not key.sees(institution_id):
+        raise orgs.not_recorded("institution", institution_id)
+    history = await orgs.name_history(pool, "institution", institution_id)
+    return InstitutionView(**found.model_dump(), name_history=history)
+
+
+@router.post(
+    "/institutions/{institution_id}/rename",
+    response_model=orgs.Organisation,
+    summary="Rename an institution (its one recorded name), with a reason",
+)
+async def rename_institution(
+    institution_id: Identifier, rename: Rename, key: Operator, pool: RecordsDep
+) -> orgs.Organisation:
+    """The institution's recorded name becomes `name`; plans from now on must give it. Kept in
+    its `name_history` with the key, the time, the old name and `reason`. An operator key
+    renames its own institutions (404 for others, as for an unknown id); an admin key any."""
+    if not key.sees(institution_id):
+        raise orgs.not_recorded("institution", institution_id)
+    return await orgs.rename(
+        pool, "institution", institution_id, rename.name, rename.reason, actor_of(key)
+    )
+
+
 class CredentialState(BaseModel):
     credential_id: str
     internship_id: str
@@ -235,10 +325,12 @@ async def keys(key: Admin, pool: RecordsDep) -> list[KeyView]:
 @router.post("/keys", response_model=CreatedKey, status_code=201, summary="Create an API key")
 async def create_key(new: NewKey, key: Admin, pool: RecordsDep) -> CreatedKey:
     """An operator key names its `institutions` or says `all_institutions` (422 otherwise); an
-    admin key is global."""
+    admin key is global. Each institution must be recorded (422 naming `body.institutions`
+    otherwise): record a new one first with `POST /api/admin/institutions`."""
     try:
-        scope = key_scope(new.role, new.institutions, new.all_institutions)
-        created, secret = await create_api_key(pool, new.name, new.role, institutions=scope)
+        created, secret = await create_key_as_asked(
+            pool, new.name, new.role, new.institutions, new.all_institutions
+        )
     except AccessError as error:
         raise HTTPException(422, str(error)) from None
     return CreatedKey(**KeyView.of(created).model_dump(), key=secret)

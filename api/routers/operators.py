@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from temporalio.client import Client
 
-from api.auth import Operator
+from api.auth import Operator, actor_of
 from api.services import ReceiverDep, RecordsDep, Services, ServicesDep, SettingsDep, TemporalDep
 from models.base import Identifier
 from models.plan import InternshipPlan
@@ -24,7 +24,7 @@ from models.status import Phase
 from models.submissions import (
     Amendment,
     Extension,
-    PaperSignature,
+    PaperSignatureRequest,
     Pause,
     Receipt,
     Resume,
@@ -34,6 +34,7 @@ from operations import internships as ops
 from operations import reads, records
 from operations.access import ApiKey
 from operations.batch import BatchError, BatchResult, rows_from_csv, rows_from_json, start_batch
+from operations.organisations import NameBook
 from operations.reads import RecordedStatus
 from runtime.settings import Settings
 
@@ -61,6 +62,12 @@ def recorded_plans(services: Services) -> ops.RecordedPlans:
         return await ops.recorded_plan_versions(await services.records(), internship_id)
 
     return read
+
+
+async def names_for(key: ApiKey, services: Services) -> NameBook:
+    """The records of institutions and companies a start or an amendment is checked against
+    (and records new ids in), as `key`."""
+    return NameBook(await services.records(), actor_of(key))
 
 
 def not_found(internship_id: str) -> ops.InternshipNotFound:
@@ -99,7 +106,11 @@ def starter_for(
             )
         try:
             return await ops.start_plan(
-                client, settings, plan, recorded_plans=recorded_plans(services)
+                client,
+                settings,
+                plan,
+                recorded_plans=recorded_plans(services),
+                names=await names_for(key, services),
             )
         except ops.PlanRefused:
             raise  # about the plan itself
@@ -133,11 +144,15 @@ async def start(
     settings: SettingsDep,
     services: ServicesDep,
 ) -> Started:
-    """Start the plan's internship. A plan whose agreement_deadline is not in the future is
-    refused (422) before anything is started or sent. The same plan again answers 200 with
-    `created: false`; a different plan under a running internship_id is refused (409): amend the
-    running plan (`POST /api/internships/{id}/amendments`) or use a new internship_id. An
-    operator key starts plans of its own institutions only (403)."""
+    """Start the plan's internship. Refused (422, naming each field) before anything is started
+    or sent: a plan whose agreement_deadline is not in the future, whose `period.time_zone` is
+    not an IANA time zone, or that gives a recorded `institution.id` or `company.id` another
+    name than the recorded one (rename it first: `POST /api/admin/companies/{id}/rename`,
+    `POST /api/admin/institutions/{id}/rename`). A new institution or company id is recorded
+    with its name. The same plan again answers 200 with `created: false`; a different plan
+    under a running internship_id is refused (409): amend the running plan
+    (`POST /api/internships/{id}/amendments`) or use a new internship_id. An operator key starts
+    plans of its own institutions only (403)."""
     started = await starter_for(key, client, settings, services)(plan)
     if not started.created:
         response.status_code = 200
@@ -277,8 +292,13 @@ async def amend(
     records: ReceiverDep,
     services: ServicesDep,
 ) -> Receipt:
+    """A new version of the plan, during planning. Its plan is checked as a start checks one
+    (422 naming `body.plan.<field>`: its time zone, its badge image, its institution's and
+    company's names against the records), then by the workflow."""
     await require_visible(key, internship_id, services)
-    return await ops.amend(client, internship_id, amendment, records)
+    return await ops.amend(
+        client, internship_id, amendment, records, names=await names_for(key, services)
+    )
 
 
 @router.post(
@@ -288,17 +308,19 @@ async def amend(
 )
 async def record_paper_signature(
     internship_id: Identifier,
-    paper: PaperSignature,
+    paper: PaperSignatureRequest,
     key: Operator,
     client: TemporalDep,
     records: ReceiverDep,
     services: ServicesDep,
 ) -> Receipt:
-    """The signer in `role` signed the current plan version on paper at `signed_at`; `note`
-    says where the paper is. It counts as that signer's approval (during planning only, for a
-    signer the plan names who has not approved yet)."""
+    """The signer in `role` signed the current plan version on paper at `signed_at`: a date
+    (`2027-02-10`, local midnight in the plan's time zone) or a moment with its UTC offset;
+    `note` says where the paper is. It counts as that signer's approval (during planning only,
+    for a signer the plan names who has not approved yet). A `signed_at` in the future or on a
+    day before the plan existed is refused (422, naming `body.signed_at`)."""
     await require_visible(key, internship_id, services)
-    return await ops.record_paper_signature(client, internship_id, paper, records)
+    return await ops.sign_on_paper(client, internship_id, paper, records, records)
 
 
 @router.post("/{internship_id}/pause", response_model=Receipt, summary="Pause the clock")

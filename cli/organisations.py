@@ -1,0 +1,181 @@
+"""`internflow institutions`, `internflow institution add|rename`, `internflow company rename`:
+the records of institutions and host companies, one name each (operations/organisations.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from cli.app import app, company_app, institution_app
+from cli.common import CLI_ACTOR, _fail, _run, _settings, console
+from operations import organisations as orgs
+from runtime.clients import connect_records
+
+NewName = Annotated[
+    str, typer.Option("--name", help="The new name, as plans from now on must give it.")
+]
+Reason = Annotated[
+    str, typer.Option(help="Why it is renamed: kept in the name's history with who and when.")
+]
+
+
+def print_history(history: list[orgs.NameEvent]) -> None:
+    """A name's history, one step a line (oldest first)."""
+    for event in history:
+        when = f"{event.occurred_at:%Y-%m-%d %H:%M}"
+        if event.event == "renamed":
+            line = (
+                f"  {when}  renamed {event.previous_name!r} -> {event.name!r} by {event.actor}: "
+                f"{event.reason}"
+            )
+        else:
+            started = f", starting {event.internship_id}" if event.internship_id else ""
+            note = f" ({event.reason})" if event.reason else ""
+            line = f"  {when}  recorded as {event.name!r} by {event.actor}{started}{note}"
+        console.print(Text(line), soft_wrap=True)
+
+
+@app.command("institutions")
+def institutions(
+    institution: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[INSTITUTION_ID]", help="One institution, with its name's history."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The recorded institutions, each with its one name (plans must give it as recorded). An
+    institution is recorded by its first internship's start, or by `internflow institution add`.
+
+    Example: `internflow institutions`, `internflow institutions ipsia-bassano`"""
+    settings = _settings("database")
+
+    if institution is not None:
+
+        async def one() -> tuple[orgs.Organisation | None, list[orgs.NameEvent]]:
+            async with connect_records(settings) as conn:
+                found = await orgs.organisation(conn, "institution", institution)
+                return found, await orgs.name_history(conn, "institution", institution)
+
+        found, history = _run(one())
+        if found is None:
+            raise _fail(str(orgs.not_recorded("institution", institution)))
+        if as_json:
+            data = {
+                **found.model_dump(mode="json"),
+                "name_history": [e.model_dump(mode="json") for e in history],
+            }
+            print(json.dumps(data, ensure_ascii=False, indent=2))
+            return
+        console.print(Text(f"{found.name} ({found.id})", style="bold"), soft_wrap=True)
+        print_history(history)
+        return
+
+    async def every() -> list[orgs.Organisation]:
+        async with connect_records(settings) as conn:
+            return await orgs.organisations(conn, "institution")
+
+    found_all = _run(every())
+    if as_json:
+        print(json.dumps([o.model_dump(mode="json") for o in found_all], ensure_ascii=False))
+        return
+    for item in found_all:
+        renamed = f", renamed {item.renamed_at:%Y-%m-%d}" if item.renamed_at else ""
+        console.print(
+            Text(f"{item.id}  {item.name}  (recorded {item.recorded_at:%Y-%m-%d}{renamed})"),
+            soft_wrap=True,
+        )
+    console.print(f"{len(found_all)} institution{'' if len(found_all) == 1 else 's'}")
+
+
+@institution_app.command("add")
+def institution_add(
+    institution_id: Annotated[
+        str, typer.Argument(metavar="INSTITUTION_ID", help="Its id, as plans give institution.id.")
+    ],
+    name: Annotated[
+        str, typer.Option("--name", help="Its name, as plans must give institution.name.")
+    ],
+) -> None:
+    """Record an institution before its first internship, e.g. to give it an operator key
+    (`internflow keys create NAME --institution ID` refuses an institution with no record). A
+    start records a new institution by itself.
+
+    Example: `internflow institution add ipsia-bassano --name "Istituto Professionale Bassano"`"""
+    settings = _settings("database")
+
+    async def go() -> orgs.Organisation:
+        async with connect_records(settings) as conn:
+            return await orgs.add_institution(
+                conn,
+                institution_id,
+                name,
+                CLI_ACTOR,
+                id_field="INSTITUTION_ID",
+                name_field="--name",
+            )
+
+    added = _run(go())
+    console.print(Text(f"recorded institution {added.id} as {added.name!r}"), soft_wrap=True)
+
+
+def _rename(kind: orgs.Kind, organisation_id: str, name: str, reason: str) -> None:
+    settings = _settings("database")
+
+    async def go() -> tuple[str | None, orgs.Organisation]:
+        async with connect_records(settings) as conn:
+            before = await orgs.organisation(conn, kind, organisation_id)
+            renamed = await orgs.rename(
+                conn,
+                kind,
+                organisation_id,
+                name,
+                reason,
+                CLI_ACTOR,
+                name_field="--name",
+                reason_field="--reason",
+            )
+            return (before.name if before else None), renamed
+
+    before, renamed = _run(go())
+    console.print(
+        Text(f"renamed {kind} {renamed.id}: {before!r} -> {renamed.name!r}"), soft_wrap=True
+    )
+
+
+@institution_app.command("rename")
+def institution_rename(
+    institution_id: Annotated[
+        str, typer.Argument(metavar="INSTITUTION_ID", help="Its id, as plans give it.")
+    ],
+    name: NewName,
+    reason: Reason,
+) -> None:
+    """Give an institution its new name: plans from now on must give it (running internships
+    keep the name their plan was written with). Kept in its history, with the old name, when,
+    and your reason.
+
+    Example: `internflow institution rename ipsia-bassano --name "IPSIA Bassano del Grappa"
+    --reason "new name from 1 September"`"""
+    _rename("institution", institution_id, name, reason)
+
+
+@company_app.command("rename")
+def company_rename(
+    company_id: Annotated[
+        str, typer.Argument(metavar="COMPANY_ID", help="Its id, as plans give company.id.")
+    ],
+    name: NewName,
+    reason: Reason,
+) -> None:
+    """Give a host company its new name: `internflow companies` and the school's view of its
+    companies show it, and plans from now on must give it (running internships keep the name
+    their plan was written with). Kept in its history, with the old name, when, and your reason.
+
+    Example: `internflow company rename northwind-freight --name "Northwind Freight GmbH"
+    --reason "legal name after the merger"`"""
+    _rename("company", company_id, name, reason)
