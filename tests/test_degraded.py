@@ -25,8 +25,9 @@ import pytest_asyncio
 
 from models.plan import InternshipPlan
 from operations.access import create_api_key
+from runtime.database import application_dsn
 from runtime.links import make_token
-from runtime.ports import throwaway_settings
+from runtime.ports import free_port, throwaway_settings
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 from runtime.stack import EmbeddedStack, settings_environment
@@ -79,11 +80,16 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float, what: str)
 async def running() -> AsyncIterator[Stack]:
     # Outside pytest's temp root (see conftest's `postgres`).
     state = Path(tempfile.mkdtemp(prefix="internflow-test-degraded-"))
-    settings = throwaway_settings(state)
+    # As `internflow up` runs by default: no password in the DSN, the stack generates one into
+    # the state dir. A CLI with these settings is refused production's rules (a DSN without a
+    # password) only if it does not recognise the stack, also while a part of it is down.
+    settings = throwaway_settings(
+        state, database_url=f"postgresql://internflow_app@127.0.0.1:{free_port()}/internflow"
+    )
     stack = EmbeddedStack(settings, start_api=True, postgres_options=FAST_POSTGRES)
     try:
         await stack.start()
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+        pool = await asyncpg.create_pool(application_dsn(settings), min_size=1, max_size=2)
         assert pool is not None
         _, operator_key = await create_api_key(pool, "degraded-operator", "operator")
         _, admin_key = await create_api_key(pool, "degraded-admin", "admin")
@@ -129,6 +135,12 @@ async def test_while_temporal_is_down_reads_answer_and_writes_are_503(running: S
     await s.stack.temporal.stop()
     recorded = await s.recorded()
     try:
+        # The API asks Temporal's health at most every few seconds: it notices within them.
+        async def noticed() -> bool:
+            response = await s.http.get("/api/internships", headers=s.operator)
+            return NOTICE in response.headers
+
+        await until(noticed, 15, "the API says Temporal is down")
         # Reads, from the records, with the one line that says what they are as of.
         for path in (
             "/api/internships",

@@ -6,6 +6,7 @@ header; the wire format keeps its limits (CRLF, line lengths, encodings)."""
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
 import email.utils
 import json
@@ -407,9 +408,30 @@ def test_any_name_and_subject_read_back_as_written(display_name: str, subject: s
     addresses = parsed["To"].addresses
     assert len(addresses) == 1
     assert addresses[0].addr_spec == "eve@example.org"
-    assert addresses[0].display_name == display_name
+    raw_to = _unfolded(data, "To")
+    if "=?" in raw_to and "  " in display_name:
+        # The standard library reads a run of spaces inside an encoded-word as one space (its
+        # parser's WhiteSpaceTerminal); RFC 2047 keeps the decoded text as it is. The words
+        # themselves, decoded as RFC 2047 says, are the name exactly; the parser's reading of
+        # them differs only in those runs.
+        decoded = "".join(
+            part.decode(charset or "ascii") if isinstance(part, bytes) else part
+            for part, charset in email.header.decode_header(raw_to)
+        )
+        assert decoded == f"{display_name} <eve@example.org>"
+        assert addresses[0].display_name == re.sub(" +", " ", display_name)
+    else:
+        assert addresses[0].display_name == display_name
     assert str(parsed["Subject"]) == subject
     _assert_wire_limits(data)
+
+
+def _unfolded(data: bytes, name: str) -> str:
+    """Header `name`'s value as written on the wire, its folds undone."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode()
+    found = re.search(rf"^{name}: (.*?)\r\n(?![ \t])", head + "\r\n", re.M | re.S)
+    assert found is not None, name
+    return re.sub(r"\r\n[ \t]", " ", found.group(1))
 
 
 def test_header_lines_fold_within_78_columns() -> None:
