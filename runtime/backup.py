@@ -316,7 +316,7 @@ def _stopped(pid: int) -> bool:
         return True
 
 
-class _Pause:
+class WriterPause:
     """The stack's writers paused (SIGSTOP to their process groups) until `resume`, which a guard
     process also does should this process die first."""
 
@@ -390,10 +390,10 @@ class _Pause:
 
 
 @contextlib.contextmanager
-def _paused(state_dir: Path, info: StackInfo) -> Iterator[_Pause]:
+def _paused(state_dir: Path, info: StackInfo) -> Iterator[WriterPause]:
     """The stack's workers and API paused for the block; resumed whatever happens. A process the
     stack (re)started meanwhile is paused too: stack.json is read again until it holds still."""
-    pause = _Pause()
+    pause = WriterPause()
     try:
         current = info
         for _ in range(5):
@@ -914,12 +914,12 @@ async def restore(settings: Settings, archive: Path) -> RestoreReport:
     existed = state_dir.exists()
     keys_existed = settings.keys_path.exists()
     ensure_directory(state_dir)
-    try:
-        with _stack_lock(
-            state_dir, f"another internflow command is using {state_dir}: wait for it to end"
-        ):
-            if [name for name in _entries(state_dir) if name != LOCK_FILE]:
-                raise BackupError(f"{state_dir} is not empty any more: restore into an empty one")
+    busy = f"another internflow command is using {state_dir}: wait for it to end"
+    with _stack_lock(state_dir, busy):
+        if [name for name in _entries(state_dir) if name != LOCK_FILE]:
+            raise BackupError(f"{state_dir} is not empty any more: restore into an empty one")
+        # From here on, everything in the state dir is this restore's own.
+        try:
             staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=state_dir))
             try:
                 manifest = await asyncio.to_thread(_read_members, archive, staging)
@@ -928,9 +928,9 @@ async def restore(settings: Settings, archive: Path) -> RestoreReport:
                 await _load_dump(settings, staging / DUMP, manifest, archive)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        _undo(settings, existed, keys_existed)
-        raise
+        except BaseException:
+            _undo(settings, existed, keys_existed)
+            raise
     seconds = time.monotonic() - started
     log.info("restore.done", seconds=round(seconds, 2), internships=manifest.internships)
     return RestoreReport(
