@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import tarfile
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 from rich.console import Console
 from temporalio.client import Client
@@ -261,6 +263,14 @@ async def test_backup_while_running_restore_elsewhere_and_every_internship_finis
         code, out = await internflow(first_env, "backup", str(archive))
         outputs.append(out)
         assert code == 0, out
+        # The stack goes on: its worker and API were resumed, and the API answers.
+        stack = EmbeddedStack.find_running(first)
+        assert stack is not None
+        for name, record in stack.processes.items():
+            if name in ("worker", "api"):
+                assert psutil.Process(record.pid).status() != psutil.STATUS_STOPPED, name
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{stack.api_url}/healthz", timeout=10)).status_code == 200
         assert "online" in out and f"{BADGED + IN_FLIGHT} internships" in out, out
         assert f"{BADGED} badges" in out, out
         code, out = await internflow(first_env, "restore", str(archive))
@@ -452,3 +462,35 @@ def test_backup_and_restore_explain_themselves() -> None:
         result = CliRunner().invoke(app, [command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
+
+
+def test_paused_writers_go_on_when_the_backup_is_killed() -> None:
+    """The backup pauses the stack's writers; killed (SIGKILL: no `finally` runs) while they are
+    paused, its guard process resumes them."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import time\nwhile True: time.sleep(0.01)"], process_group=0
+    )
+    backup = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nfrom runtime.backup import WriterPause\n"
+            f"WriterPause().pause({{{writer.pid}}})\nprint('paused', flush=True)\ntime.sleep(600)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert backup.stdout is not None
+        assert backup.stdout.readline() == b"paused\n"
+        assert psutil.Process(writer.pid).status() == psutil.STATUS_STOPPED
+        backup.kill()
+        backup.wait()
+        deadline = time.monotonic() + 10
+        while psutil.Process(writer.pid).status() == psutil.STATUS_STOPPED:
+            assert time.monotonic() < deadline, "the writer stayed paused"
+            time.sleep(0.02)
+    finally:
+        for process in (backup, writer):
+            process.kill()
+            process.wait()
