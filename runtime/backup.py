@@ -48,16 +48,17 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil  # type: ignore[import-untyped]  # psutil ships no type information
 import structlog
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from runtime.codec import CodecConfigError, codec_from_settings
 from runtime.database import PASSWORD_FILE, password_of
@@ -76,7 +77,7 @@ from runtime.stack import STACK_FILE, EmbeddedStack, StackInfo
 
 log = structlog.get_logger(__name__)
 
-FORMAT = "internflow-backup"
+FORMAT: Final = "internflow-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DUMP = "postgres/internflow.dump"
@@ -118,52 +119,64 @@ class BackupError(StackError):
 # ---- the manifest ------------------------------------------------------------------------------
 
 
-@dataclass
-class Manifest:
+class Member(BaseModel):
+    """One file of the archive, as the manifest lists it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    bytes: int
+    sha256: str
+
+
+class Manifest(BaseModel):
     """What an archive holds, and what its databases held when it was made."""
 
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["internflow-backup"] = FORMAT
+    format_version: int = FORMAT_VERSION
     created_at: str
     internflow_version: str
     postgresql_major: str
     online: bool
     public_base_url: str
-    members: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """member name -> {"bytes": size, "sha256": hex digest}"""
-    tables: dict[str, int] = field(default_factory=dict)
+    members: dict[str, Member] = {}
+    tables: dict[str, int] = {}
     """Rows of every table of the application database, as dumped."""
-    internships: dict[str, int] = field(default_factory=dict)
+    internships: dict[str, int] = {}
     """Internships per phase, as dumped."""
     credentials: int = 0
-    migrations: list[str] = field(default_factory=list)
-    codec_key_ids: list[str] = field(default_factory=list)
+    migrations: list[str] = []
+    codec_key_ids: list[str] = []
     codec_key_id: str | None = None
     paused_seconds: float | None = None
     """How long the workers and the API were paused (online backups)."""
-    format: str = FORMAT
-    format_version: int = FORMAT_VERSION
 
     def to_json(self) -> bytes:
-        return json.dumps(self.__dict__, indent=2, sort_keys=True).encode() + b"\n"
+        return self.model_dump_json(indent=2).encode() + b"\n"
 
     @classmethod
     def from_json(cls, data: bytes, source: Path) -> Manifest:
+        not_ours = BackupError(
+            f"{source} is not an internflow backup (its manifest cannot be read): give the "
+            "file `internflow backup` wrote"
+        )
         try:
             raw = json.loads(data)
-            if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-                raise ValueError("not an internflow manifest")
-            version = raw.get("format_version")
-            if not isinstance(version, int) or version > FORMAT_VERSION:
-                raise BackupError(
-                    f"{source} was made by a newer internflow (backup format {version}; this one "
-                    f"reads format {FORMAT_VERSION} and older): restore it with that version"
-                )
-            known = set(cls.__dataclass_fields__)
-            return cls(**{key: value for key, value in raw.items() if key in known})
-        except (ValueError, TypeError):
+        except ValueError:
+            raise not_ours from None
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise not_ours
+        version = raw.get("format_version")
+        if isinstance(version, int) and version > FORMAT_VERSION:
             raise BackupError(
-                f"{source} is not an internflow backup (its manifest cannot be read): give the "
-                "file `internflow backup` wrote"
-            ) from None
+                f"{source} was made by a newer internflow (backup format {version}; this one "
+                f"reads format {FORMAT_VERSION} and older): restore it with that version"
+            )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError:
+            raise not_ours from None
 
 
 @dataclass(frozen=True)
@@ -505,7 +518,8 @@ def _collect_files(settings: Settings, staging: Path, manifest: Manifest) -> lis
     """Copy the keys and secrets into `staging`; the member names written."""
     names: list[str] = []
     keys = settings.keys_path
-    key_files = sorted(p for p in keys.iterdir() if p.is_file()) if keys.is_dir() else []
+    # The key files the key ring reads (badges/keyring.py): every *.pem of the key dir.
+    key_files = sorted(p for p in keys.glob("*.pem") if p.is_file()) if keys.is_dir() else []
     if not key_files:
         raise BackupError(
             f"no signing keys in {keys}: this is not a state dir the stack has run on (set "
@@ -542,7 +556,7 @@ def _write_archive(target: Path, staging: Path, manifest: Manifest, names: list[
     first, then every member with its checksum in it. Returns its size in bytes."""
     for name in names:
         path = staging / name
-        manifest.members[name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        manifest.members[name] = Member(bytes=path.stat().st_size, sha256=_sha256(path))
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -741,7 +755,7 @@ def _read_members(archive: Path, staging: Path) -> Manifest:
                         f"{archive} holds {member.name!r}, which its manifest does not list: it "
                         "is not a backup internflow wrote, or it was changed"
                     )
-                if member.size != expected.get("bytes"):
+                if member.size != expected.bytes:
                     raise BackupError(_damaged(archive, member.name))
                 seen.add(member.name)
                 target = staging / _member_path(member.name)
@@ -749,7 +763,7 @@ def _read_members(archive: Path, staging: Path) -> Manifest:
                 source = tar.extractfile(member)
                 assert source is not None
                 digest = _copy_out(source, target)
-                if digest != expected.get("sha256"):
+                if digest != expected.sha256:
                     raise BackupError(_damaged(archive, member.name))
     except (tarfile.TarError, OSError, EOFError, ValueError):
         raise BackupError(not_ours) from None
@@ -856,7 +870,7 @@ async def _load_dump(settings: Settings, dump: Path, manifest: Manifest, archive
         )
         conn = await asyncpg.connect(dsn, timeout=10)
         try:
-            restored = Manifest(**{**manifest.__dict__, "tables": {}})
+            restored = manifest.model_copy(update={"tables": {}})
             await _snapshot_figures(conn, restored)
         finally:
             await conn.close()
