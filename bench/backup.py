@@ -182,7 +182,7 @@ async def run(count: int, progress: Progress) -> dict[str, Any]:
                     "backup": timing,
                     "paused_seconds": manifest.paused_seconds,
                     "members_bytes": {
-                        name: member["bytes"]
+                        name: member.bytes
                         for name, member in manifest.members.items()
                         if not name.startswith("keys/")
                     },

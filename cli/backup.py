@@ -40,7 +40,7 @@ def backup(
     databases (nothing is lost: they go on where they were); a stopped stack is backed up as it
     is. Restore it with `internflow restore`, into an empty state dir, on any machine.
 
-    Example: internflow backup /mnt/usb/internflow-2027-03-01.tar.gz"""
+    Example: internflow backup backups/internflow-2027-03-01.tar.gz"""
     from runtime.backup import backup as write_backup
 
     settings = _settings()
