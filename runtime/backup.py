@@ -14,19 +14,21 @@
 names a path or a port), loads the dump into a new embedded PostgreSQL and checks every table's
 rows against the manifest; `internflow up` then goes on with every internship.
 
-Consistency. The two databases are copied one after the other, so what matters is which of them
-may be the newer: a PostgreSQL newer than Temporal could hold a submission (written by the API
-after the workflow accepted it) that the restored workflow never saw, while a Temporal that is
-newer than PostgreSQL... only repeats work whose records PostgreSQL lacks. Every activity writes
-its rows before Temporal hears it completed; the rows the API writes are confirmed by the
-workflow itself (`missing_records`). And a Temporal *older* than PostgreSQL re-runs activities
-that already wrote: every write is idempotent (event ids, `ON CONFLICT DO NOTHING`, a credential
-stored once under an id derived from the internship, an e-mail not sent again once `sent`). So
+Consistency. The two databases are copied one after the other, so what matters is what each may
+know that the other does not. A PostgreSQL older than Temporal loses records for good: activities
+write their rows before Temporal hears they completed, and a Temporal that counts them as written
+never writes them again. A Temporal older than PostgreSQL repeats what the workflows did by
+themselves in between, idempotently (event ids, `ON CONFLICT DO NOTHING`, a credential stored
+once under an id derived from the internship, an e-mail not sent again once `sent`); but a
+submission accepted in between would be in the records and unknown to the restored workflow. So
 the backup pauses the stack's writers (SIGSTOP to the process groups of the workers and the API,
 as stack.json names them; SIGCONT in a `finally`, and by a guard process should this one die),
-copies Temporal's database, then dumps PostgreSQL, and lets them go: PostgreSQL is then exactly
-as the workers left it, and Temporal is at least as new. A stack that is not running is backed
-up cold (PostgreSQL started alone under the stack's lock, so that `internflow up` waits).
+copies Temporal's database, then dumps PostgreSQL, and lets them go: nothing writes to PostgreSQL
+and no submission is accepted (an update needs a worker) meanwhile, so Temporal knows at least
+all that PostgreSQL holds; a submission whose rows the paused API had not written yet is written
+by the workflow's own confirmation (`missing_records`). A stack that is not running is backed up
+cold (PostgreSQL started alone under the stack's lock, so that `internflow up` waits).
+See docs/backup.md.
 """
 
 from __future__ import annotations
