@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import io
 import json
@@ -49,6 +50,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -602,9 +604,38 @@ def _check_target(target: Path) -> Path:
     return target.absolute()
 
 
+@contextlib.contextmanager
+def _user_errors(what: str) -> Iterator[None]:
+    """A failing disk, a permission or a database gone away, as one line saying what to check
+    (never a traceback)."""
+    try:
+        yield
+    except ConnectionError as error:
+        raise BackupError(
+            f"cannot {what}: PostgreSQL stopped answering ({error.strerror or error}): check "
+            "that the stack still runs, then try again"
+        ) from None
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise BackupError(
+            f"cannot {what}: {error.strerror or error}{where}: check the free space and the "
+            "permissions there, then try again"
+        ) from None
+    except sqlite3.Error as error:
+        raise BackupError(
+            f"cannot {what}: Temporal's database could not be read ({error}): try again; if it "
+            "persists, stop the stack and back it up stopped"
+        ) from None
+
+
 async def backup(settings: Settings, target: Path) -> BackupReport:
     """Write one archive of the stack on `settings.state_dir` to `target` (a new file): online
     when a stack runs there (its writers paused while the databases are copied), else cold."""
+    with _user_errors("back up"):
+        return await _backup(settings, target)
+
+
+async def _backup(settings: Settings, target: Path) -> BackupReport:
     started = time.monotonic()
     target = _check_target(target)
     state_dir = settings.state_dir
@@ -735,7 +766,7 @@ def _read_members(archive: Path, staging: Path) -> Manifest:
         raise BackupError(f"{archive} is a directory: give the path of a backup file") from None
     except PermissionError:
         raise BackupError(f"cannot read {archive}: check its permissions") from None
-    except (tarfile.TarError, OSError, EOFError):
+    except (tarfile.TarError, gzip.BadGzipFile, zlib.error, EOFError):
         raise BackupError(not_ours) from None
     manifest: Manifest | None = None
     seen: set[str] = set()
@@ -767,7 +798,9 @@ def _read_members(archive: Path, staging: Path) -> Manifest:
                 digest = _copy_out(source, target)
                 if digest != expected.sha256:
                     raise BackupError(_damaged(archive, member.name))
-    except (tarfile.TarError, OSError, EOFError, ValueError):
+    except (tarfile.TarError, gzip.BadGzipFile, zlib.error, EOFError, ValueError):
+        # Unreadable, cut short or not gzip'd: not what a backup wrote (a disk that cannot take
+        # the files is another error, said as such).
         raise BackupError(not_ours) from None
     if manifest is None:
         raise BackupError(not_ours)
@@ -839,7 +872,7 @@ def _place(staging: Path, settings: Settings, manifest: Manifest) -> Path | None
     keys.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(keys, 0o700)
     for path in sorted((staging / "keys").iterdir()):
-        os.replace(path, keys / path.name)
+        shutil.move(path, keys / path.name)  # the key dir may be on another file system
     for name in (SECRET, PASSWORD, CODEC_KEYS):
         if (staging / name).is_file():
             os.replace(staging / name, state_dir / name)
@@ -923,6 +956,11 @@ def _notes(settings: Settings, manifest: Manifest, codec_file: Path | None) -> l
 async def restore(settings: Settings, archive: Path) -> RestoreReport:
     """Restore `archive` into the (empty or new) state dir of `settings`; on any failure the
     state dir is left as empty as it was found."""
+    with _user_errors("restore"):
+        return await _restore(settings, archive)
+
+
+async def _restore(settings: Settings, archive: Path) -> RestoreReport:
     started = time.monotonic()
     state_dir = settings.state_dir
     _check_archive(archive)
