@@ -36,9 +36,10 @@ def backup(
     payload encryption keys (if any). The archive holds secrets: it is written readable by you
     only; keep it as safe as the keys themselves.
 
-    While the stack runs, its workers and HTTP API pause for the moment it takes to copy the two
-    databases (nothing is lost: they go on where they were); a stopped stack is backed up as it
-    is. Restore it with `internflow restore`, into an empty state dir, on any machine.
+    While the stack runs, its workers and HTTP API pause for the moment it takes to copy
+    Temporal's database and take PostgreSQL's snapshot (nothing is lost: they go on where they
+    were); a stopped stack is backed up as it is. Restore it with `internflow restore`, into an
+    empty state dir, on any machine.
 
     Example: internflow backup backups/internflow-2027-03-01.tar.gz"""
     from runtime.backup import backup as write_backup

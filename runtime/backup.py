@@ -23,11 +23,12 @@ once under an id derived from the internship, an e-mail not sent again once `sen
 submission accepted in between would be in the records and unknown to the restored workflow. So
 the backup pauses the stack's writers (SIGSTOP to the process groups of the workers and the API,
 as stack.json names them; SIGCONT in a `finally`, and by a guard process should this one die),
-copies Temporal's database, then dumps PostgreSQL, and lets them go: nothing writes to PostgreSQL
-and no submission is accepted (an update needs a worker) meanwhile, so Temporal knows at least
-all that PostgreSQL holds; a submission whose rows the paused API had not written yet is written
-by the workflow's own confirmation (`missing_records`). A stack that is not running is backed up
-cold (PostgreSQL started alone under the stack's lock, so that `internflow up` waits).
+copies Temporal's database, takes PostgreSQL's snapshot and lets them go (pg_dump then dumps
+that snapshot): nothing writes to PostgreSQL and no submission is accepted (an update needs a
+worker) meanwhile, so Temporal knows at least all that the snapshot holds; a submission whose
+rows the paused API had not written yet is written by the workflow's own confirmation
+(`missing_records`). A stack that is not running is backed up cold (PostgreSQL started alone
+under the stack's lock, so that `internflow up` waits).
 See docs/backup.md.
 """
 
@@ -51,7 +52,7 @@ import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -96,7 +97,8 @@ LOCK_FILE = "stack.lock"
 _KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 #: The most a manifest may hold; anything larger is not one of ours.
 _MANIFEST_LIMIT = 1 << 20
-#: The processes of stack.json that write: they are paused while the databases are copied.
+#: The processes of stack.json that write: paused while Temporal's database is copied and
+#: PostgreSQL's snapshot taken.
 _WRITERS = ("worker", "api")
 #: How long a paused process may take to show as stopped.
 _STOP_WAIT = 5.0
@@ -382,7 +384,10 @@ class WriterPause:
             start_new_session=True,  # a Ctrl-C at the terminal does not reach it
         )
         if previous is not None:
-            self._close_guard(previous)
+            # Killed, not closed: a guard whose pipe closes resumes its groups, and the new one
+            # now answers for them.
+            previous.kill()
+            previous.wait()
 
     @staticmethod
     def _close_guard(guard: subprocess.Popen[bytes]) -> None:
@@ -482,28 +487,46 @@ async def _snapshot_figures(conn: asyncpg.Connection, manifest: Manifest) -> Non
         manifest.migrations = [row["name"] for row in names]
 
 
-async def _dump(dsn: str, target: Path, manifest: Manifest) -> None:
-    """pg_dump of the database `dsn` names, with the figures of the same snapshot."""
-    bare, password = _without_password(dsn)
+TakeSnapshot = Callable[[], Awaitable[str]]
+
+
+@contextlib.asynccontextmanager
+async def _snapshot(dsn: str) -> AsyncIterator[tuple[asyncpg.Connection, TakeSnapshot]]:
+    """A read-only repeatable-read transaction on the database `dsn` names, and a call that takes
+    its snapshot (its first statement) and exports it for pg_dump: the moment PostgreSQL is
+    backed up is when that call runs, however long the dump takes after it."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
-            await _snapshot_figures(conn, manifest)
-            await _run_pg_tool(
-                [
-                    str(postgres_bin_dir() / "pg_dump"),
-                    "--format=custom",
-                    "--compress=0",  # the archive is compressed as a whole
-                    f"--snapshot={snapshot}",
-                    f"--file={target}",
-                    f"--dbname={bare}",
-                ],
-                password,
-                "pg_dump",
-            )
+
+            async def take() -> str:
+                snapshot: str = await conn.fetchval("SELECT pg_export_snapshot()")
+                return snapshot
+
+            yield conn, take
     finally:
         await conn.close()
+
+
+async def _dump(
+    conn: asyncpg.Connection, dsn: str, snapshot: str, target: Path, manifest: Manifest
+) -> None:
+    """pg_dump of the snapshot `conn`'s transaction exported, and the figures of the same
+    snapshot into the manifest. The transaction must stay open until it returns."""
+    await _snapshot_figures(conn, manifest)
+    bare, password = _without_password(dsn)
+    await _run_pg_tool(
+        [
+            str(postgres_bin_dir() / "pg_dump"),
+            "--format=custom",
+            "--compress=0",  # the archive is compressed as a whole
+            f"--snapshot={snapshot}",
+            f"--file={target}",
+            f"--dbname={bare}",
+        ],
+        password,
+        "pg_dump",
+    )
 
 
 def _superuser_dsn(settings: Settings, host: str, port: int) -> str:
@@ -577,9 +600,12 @@ def _write_archive(target: Path, staging: Path, manifest: Manifest, names: list[
                         tar.addfile(info, source)
             out.flush()
             os.fsync(out.fileno())
-        if target.exists():
-            raise BackupError(f"{target} appeared while the backup was written: choose another")
-        os.replace(partial, target)
+        try:
+            os.link(partial, target)  # only if the name is still free
+        except FileExistsError:
+            raise BackupError(
+                f"{target} appeared while the backup was written: choose another name"
+            ) from None
     finally:
         partial.unlink(missing_ok=True)
     return target.stat().st_size
@@ -630,7 +656,8 @@ def _user_errors(what: str) -> Iterator[None]:
 
 async def backup(settings: Settings, target: Path) -> BackupReport:
     """Write one archive of the stack on `settings.state_dir` to `target` (a new file): online
-    when a stack runs there (its writers paused while the databases are copied), else cold."""
+    when a stack runs there (its writers paused while the two databases' copies are taken), else
+    cold."""
     with _user_errors("back up"):
         return await _backup(settings, target)
 
@@ -688,14 +715,17 @@ async def _backup(settings: Settings, target: Path) -> BackupReport:
 async def _backup_online(
     settings: Settings, info: StackInfo, staging: Path, manifest: Manifest
 ) -> None:
-    """Pause the writers, copy Temporal's database, dump PostgreSQL (the stack's own server, as
-    stack.json names it), resume the writers."""
+    """Pause the writers, copy Temporal's database and take PostgreSQL's snapshot (the stack's
+    own server, as stack.json names it), resume the writers, then dump that snapshot: the pause
+    lasts the SQLite copy, not the dump."""
     parts = urlsplit(info.database_dsn)
     dsn = _superuser_dsn(settings, parts.hostname or "127.0.0.1", parts.port or 5432)
     temporal_db = settings.state_dir / "temporal" / "temporal.sqlite"
-    with _paused(settings.state_dir, info) as pause:
-        _copy_sqlite(temporal_db, staging / TEMPORAL_DB)
-        await _dump(dsn, staging / DUMP, manifest)
+    async with _snapshot(dsn) as (conn, take):
+        with _paused(settings.state_dir, info) as pause:
+            _copy_sqlite(temporal_db, staging / TEMPORAL_DB)
+            snapshot = await take()
+        await _dump(conn, dsn, snapshot, staging / DUMP, manifest)
     manifest.online = True
     manifest.paused_seconds = round(pause.seconds, 3)
 
@@ -707,7 +737,9 @@ async def _backup_cold(settings: Settings, staging: Path, manifest: Manifest) ->
     own = _on_free_port(settings)
     async with EmbeddedPostgres(own):
         host, port = own.database_host_port
-        await _dump(_superuser_dsn(own, host, port), staging / DUMP, manifest)
+        dsn = _superuser_dsn(own, host, port)
+        async with _snapshot(dsn) as (conn, take):
+            await _dump(conn, dsn, await take(), staging / DUMP, manifest)
 
 
 # ---- restore -----------------------------------------------------------------------------------
