@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "memory": ["bench.memory"],
     "mail": ["bench.mail"],
     "heal": ["bench.heal"],
+    "backup": ["bench.backup"],
 }
 
 TIME_LIMITS = {
@@ -47,6 +48,7 @@ TIME_LIMITS = {
     "memory": 30 * 60,
     "mail": 20 * 60,
     "heal": 15 * 60,
+    "backup": 30 * 60,
 }
 """Seconds each benchmark may run (far beyond its usual length on a 2-core machine) before it is
 stopped and recorded as failed with what it measured so far."""
@@ -213,6 +215,10 @@ HEADLINES = [
     ("memory", "bytes_kept_per_activity_input_byte", "  and per byte of input", "B", ""),
     ("mail", "summary.other_kinds_mime_writer_us", "compose an e-mail", "us", ""),
     ("mail", "summary.other_kinds_email_package_us", "the same, email package", "us", ""),
+    ("backup", "summary.archive_mib", "backup of 100 internships", "MiB", ""),
+    ("backup", "summary.backup_seconds", "internflow backup", "s", ""),
+    ("backup", "summary.paused_seconds", "  worker and API paused", "s", ""),
+    ("backup", "summary.restore_seconds", "internflow restore", "s", ""),
 ]
 HEADLINES += [
     ("heal", f"back_after_sigkill_seconds.{part}.max", f"{part} back after SIGKILL", "s", "")

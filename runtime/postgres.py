@@ -66,6 +66,11 @@ def _binary_major_version(bin_dir: Path) -> str:
     return out.split()[-1].split(".")[0]
 
 
+def postgres_major_version() -> str:
+    """The major version of the embedded PostgreSQL binaries (e.g. "18")."""
+    return _binary_major_version(postgres_bin_dir())
+
+
 def public_dsn(url: str) -> str:
     """`url` without its password, fit to print or log."""
     parts = urlsplit(url)
