@@ -142,8 +142,7 @@ def _down(part: str, message: str) -> typer.Exit:
         found = EmbeddedStack.find_running(_current)
         down = found.unreachable() if found is not None else []
         if found is not None and down:
-            done = "nothing was recorded; " if part == "temporal" else ""
-            message = f"{done}{found.down_sentence(down)}"
+            message = found.down_sentence(down, nothing_recorded=part == "temporal")
     _fail(message)
     return typer.Exit(EXIT_UNAVAILABLE)
 

@@ -190,15 +190,17 @@ class StackInfo:
     def _worker_names(self) -> list[str]:
         return [name for name in self.processes if name.split("-")[0] == "worker"]
 
-    def down_sentence(self, parts: Sequence[str]) -> str:
-        """One sentence saying which parts are down and what the stack does about it."""
+    def down_sentence(self, parts: Sequence[str], *, nothing_recorded: bool = False) -> str:
+        """One sentence saying which parts are down, what the stack does about it and (for a
+        write that was refused) that nothing was recorded."""
         labels = [part_label(name) for name in parts]
         named = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
         verb = "is" if len(labels) == 1 else "are"
+        done = "nothing was recorded; " if nothing_recorded else ""
         return (
             f"{named} {verb} down in the embedded stack (`internflow up`, pid {self.owner.pid}), "
-            f"which restarts {'it' if len(labels) == 1 else 'them'} by itself: try again in a "
-            f"minute; if it stays down, see {Path(self.worker_log).parent}"
+            f"which restarts {'it' if len(labels) == 1 else 'them'} by itself: {done}try again "
+            f"in a minute; if it stays down, see {Path(self.worker_log).parent}"
         )
 
     def describe(self) -> list[str]:
