@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import email
 import email.policy
-import os
 import re
 import shutil
 import sys
@@ -42,25 +41,13 @@ from runtime.clients import connect_temporal, create_pool
 from runtime.logging import configure_logging
 from runtime.ports import throwaway_settings
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack
+from runtime.stack import EmbeddedStack, settings_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _environment(settings: Settings) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("INTERNFLOW_")}
-    env.update(
-        {
-            "INTERNFLOW_STATE_DIR": str(settings.state_dir),
-            "INTERNFLOW_TEMPORAL_ADDRESS": settings.temporal_address,
-            "INTERNFLOW_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
-            "INTERNFLOW_DATABASE_URL": settings.database_url,
-            "INTERNFLOW_SMTP_PORT": str(settings.smtp_port),
-            "INTERNFLOW_API_PORT": str(settings.api_port),
-            "INTERNFLOW_LOG_LEVEL": "warning",
-        }
-    )
-    return env
+    return {**settings_environment(settings), "INTERNFLOW_LOG_LEVEL": "warning"}
 
 
 async def internflow(settings: Settings, *args: str) -> dict[str, float]:
