@@ -54,11 +54,14 @@ bench: $(STAMP)
 drill: $(STAMP)
 	$(BIN)/python -m bench.drill
 
+# The documentation's relative links and #anchors (README.md, docs/, bench/README.md) must lead
+# somewhere: deploy/check_links.py names every broken one.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python deploy/check_links.py
 
 # The interoperability suite (tests/interop) runs independent verifiers under Node.js, pinned by
 # tests/interop/package-lock.json; npm ci installs them when they are missing or out of date.
