@@ -11,6 +11,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from models import kinds
 from models.activities import AuditEvent
 from models.ids import audit_event_id, audit_event_key
 from models.plan import InternshipPlan, Language
@@ -19,25 +20,8 @@ from models.status import InternshipStatus
 log = structlog.get_logger(__name__)
 
 #: Audit event kinds that record a party's or the operator's submission (see the workflow's
-#: `_accept`): each also becomes a `submissions` row.
-SUBMISSION_KINDS = frozenset(
-    {
-        "approval",
-        "change_request",
-        "milestone_report",
-        "company_feedback",
-        "assessment",
-        "validation",
-        "amendment",
-        "paper_signature",
-        "pause",
-        "resume",
-        "extension",
-        "withdrawal",
-        "self_assessment",
-        "placement_evaluation",
-    }
-)
+#: `_accept`): each also becomes a `submissions` row. Every kind of the registry.
+SUBMISSION_KINDS = kinds.SUBMISSION_KINDS
 
 #: Detail keys that become columns of `submissions`; the rest is kept as its payload.
 _SUBMISSION_COLUMNS = frozenset({"late", "milestone_id", "plan_version"})

@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.badge_mail import shipped_badge_images
 from activities.records import write_event
+from models import kinds
 from models.activities import Accepted, AuditEvent
 from models.ids import receiver_update_id
 from models.plan import InternshipPlan
@@ -387,18 +388,30 @@ async def _query(client: Client, internship_id: str, query: Any) -> Any:
     raise AssertionError("unreachable")
 
 
+def update_for(model: type[Any]) -> Any:
+    """The workflow's update that takes this kind of submission (the registry names it)."""
+    return getattr(InternshipWorkflow, kinds.BY_MODEL[model].update)
+
+
+async def send(
+    client: Client, internship_id: str, submission: Any, records: Records = None
+) -> Receipt:
+    """Send any kind of submission (models/kinds.py) to the internship as its update, and
+    return the workflow's receipt (see `_update`). The functions below are the same for one
+    kind each, typed."""
+    return await _update(client, internship_id, update_for(type(submission)), submission, records)
+
+
 async def approve(
     client: Client, internship_id: str, approval: Approval, records: Records = None
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.approve, approval, records)
+    return await send(client, internship_id, approval, records)
 
 
 async def request_changes(
     client: Client, internship_id: str, request: ChangeRequest, records: Records = None
 ) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.request_changes, request, records
-    )
+    return await send(client, internship_id, request, records)
 
 
 async def amend(
@@ -414,9 +427,7 @@ async def amend(
     try:
         refuse_plan_problems(amendment.plan)
         async with names.held(amendment.plan) if names is not None else nullcontext():
-            receipt = await _update(
-                client, internship_id, InternshipWorkflow.amend, amendment, records
-            )
+            receipt = await send(client, internship_id, amendment, records)
     except PlanRefused as refused:
         raise refused.under("plan") from None
     return receipt
@@ -425,9 +436,7 @@ async def amend(
 async def record_paper_signature(
     client: Client, internship_id: str, paper: PaperSignature, records: Records = None
 ) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.record_paper_signature, paper, records
-    )
+    return await send(client, internship_id, paper, records)
 
 
 async def sign_on_paper(
@@ -535,33 +544,31 @@ async def _plan_and_first_record(
 async def pause(
     client: Client, internship_id: str, request: Pause, records: Records = None
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.pause, request, records)
+    return await send(client, internship_id, request, records)
 
 
 async def resume(
     client: Client, internship_id: str, request: Resume, records: Records = None
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.resume, request, records)
+    return await send(client, internship_id, request, records)
 
 
 async def extend(
     client: Client, internship_id: str, extension: Extension, records: Records = None
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.extend, extension, records)
+    return await send(client, internship_id, extension, records)
 
 
 async def submit_report(
     client: Client, internship_id: str, report: MilestoneReport, records: Records = None
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.submit_report, report, records)
+    return await send(client, internship_id, report, records)
 
 
 async def submit_feedback(
     client: Client, internship_id: str, feedback: CompanyFeedback, records: Records = None
 ) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.submit_feedback, feedback, records
-    )
+    return await send(client, internship_id, feedback, records)
 
 
 async def signal_feedback(client: Client, internship_id: str, feedback: CompanyFeedback) -> None:
@@ -577,37 +584,31 @@ async def signal_feedback(client: Client, internship_id: str, feedback: CompanyF
 async def submit_assessment(
     client: Client, internship_id: str, assessment: Assessment, records: Records = None
 ) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.submit_assessment, assessment, records
-    )
+    return await send(client, internship_id, assessment, records)
 
 
 async def submit_self_assessment(
     client: Client, internship_id: str, assessment: SelfAssessment, records: Records = None
 ) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.submit_self_assessment, assessment, records
-    )
+    return await send(client, internship_id, assessment, records)
 
 
 async def evaluate_placement(
     client: Client, internship_id: str, evaluation: PlacementEvaluation, records: Records = None
 ) -> Receipt:
-    return await _update(
-        client, internship_id, InternshipWorkflow.evaluate_placement, evaluation, records
-    )
+    return await send(client, internship_id, evaluation, records)
 
 
 async def validate(
     client: Client, internship_id: str, validation: Validation, records: Records = None
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.validate, validation, records)
+    return await send(client, internship_id, validation, records)
 
 
 async def withdraw(
     client: Client, internship_id: str, withdrawal: Withdrawal, records: Records = None
 ) -> Receipt:
-    return await _update(client, internship_id, InternshipWorkflow.withdraw, withdrawal, records)
+    return await send(client, internship_id, withdrawal, records)
 
 
 async def _update(

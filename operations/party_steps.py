@@ -6,6 +6,7 @@ page and the JSON API say this before any form; the workflow stays the judge of 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -13,12 +14,13 @@ from typing import Any, Final, Literal
 import asyncpg
 from pydantic import ValidationError
 
+from models import kinds
 from models.evaluation import achieved_levels, shortfalls
+from models.kinds import PURPOSES
 from models.plan import InternshipPlan
 from models.status import InternshipStatus, MilestoneState, Phase
 from models.submissions import Assessment
 from runtime.links import PartyGrant
-from workflows.internship import FEEDBACK_PHASES, REPORT_PHASES
 
 StepState = Literal["open", "done", "not_yet", "paused", "waiting", "closed", "unknown"]
 """open: the form can be sent. done: sent, and it cannot be sent again (an approval, an
@@ -26,16 +28,18 @@ assessment, the validation). not_yet: the step opens later. paused: the internsh
 waiting: for someone else first (validation before both assessments). closed: the step is over.
 unknown: the internship is not recorded (yet)."""
 
-#: The submission kinds each purpose's link sends.
-KINDS: Final[dict[str, tuple[str, ...]]] = {
-    "approve": ("approval", "change_request", "paper_signature"),
-    "report": ("milestone_report",),
-    "feedback": ("company_feedback",),
-    "assess": ("assessment",),
-    "validate": ("validation",),
-    "self_assess": ("self_assessment",),
-    "evaluate_placement": ("placement_evaluation",),
-}
+
+def _kinds_read(purpose: str) -> tuple[str, ...]:
+    """The submission kinds a purpose's step reads: those its link sends (models/kinds.py) and,
+    on the approval step, a signature given on paper, which counts as the signer's approval."""
+    read = [k.kind for k in kinds.sent_through(purpose)]
+    if purpose == "approve":
+        read.append(kinds.PAPER_SIGNATURE.kind)
+    return tuple(read)
+
+
+#: The submission kinds each purpose's step reads.
+KINDS: Final[dict[str, tuple[str, ...]]] = {purpose: _kinds_read(purpose) for purpose in PURPOSES}
 #: Purposes where a new submission supersedes the earlier one (both stay in the history).
 CORRECTABLE: Final = frozenset({"report", "feedback"})
 
@@ -185,13 +189,13 @@ async def read_step(
     plan: InternshipPlan,
     now: datetime | None = None,
 ) -> Step:
-    """The step `grant` stands for on the internship as recorded (see `Step`)."""
+    """The step `grant` stands for on the internship as recorded (see `Step`): read by its
+    purpose's function in `_STEPS`."""
     row = await conn.fetchrow(
         "SELECT phase, status FROM internships WHERE internship_id = $1", grant.internship_id
     )
     if row is None:
         return Step(purpose=grant.purpose, state="unknown", phase=None)
-    phase = Phase(row["phase"])
     status: InternshipStatus | None = None
     if row["status"] is not None:
         try:
@@ -199,100 +203,167 @@ async def read_step(
             status = status.at(now or datetime.now(UTC))
         except ValidationError:
             status = None
-    start = status.start if status is not None else plan.period.start
-    end = status.end if status is not None else plan.period.end
     sent = await _sent(conn, grant.internship_id, KINDS[grant.purpose])
-    purpose = grant.purpose
+    seen = _Seen(conn, grant, plan, Phase(row["phase"]), status, tuple(sent))
+    return await _STEPS.get(grant.purpose, _given_once)(seen)
 
-    if purpose == "approve":
-        mine = tuple(
-            s
-            for s in sent
-            if s.actor == grant.party
-            or (s.kind == "paper_signature" and s.values.get("role") == grant.party)
-        )
-        approved = bool(status and status.approvals.get(grant.party))
-        if phase != Phase.PLANNING:
-            state: StepState = "closed"
-        else:
-            state = "done" if approved else "open"
-        return Step(purpose, state, phase, mine, approved=approved)
 
-    if purpose in ("report", "feedback"):
-        mine = tuple(s for s in sent if s.milestone_id == grant.milestone_id)
-        milestone = _milestone_state(status, grant.milestone_id)
-        due = milestone.due if milestone is not None else None
-        if due is None and grant.milestone_id is not None:
-            planned = plan.milestone(grant.milestone_id)
-            due = planned.due if planned is not None else None
-        phases = REPORT_PHASES if purpose == "report" else FEEDBACK_PHASES
-        if phase == Phase.PAUSED:
-            state = "paused"
-        elif phase in phases:
-            state = "open"
-        elif phase in (Phase.PLANNING, Phase.AWAITING_START):
-            state = "not_yet"
-        else:
-            state = "closed"
-        return Step(
-            purpose,
-            state,
-            phase,
-            mine,
-            correctable=True,
-            due=due,
-            missed=bool(milestone and milestone.missed),
-            opens=start if state == "not_yet" and purpose == "report" else None,
-        )
+@dataclass(frozen=True)
+class _Seen:
+    """What a step is read from: the link, the plan, the internship's phase and status as
+    recorded, and what was sent through links of this purpose (latest first)."""
 
-    if purpose == "self_assess" and grant.milestone_id is not None:
-        mine = tuple(s for s in sent if s.milestone_id == grant.milestone_id)
-        if phase == Phase.PAUSED:
-            state = "paused"
-        elif phase in REPORT_PHASES:
-            state = "done" if mine else "open"
-        elif phase in (Phase.PLANNING, Phase.AWAITING_START):
-            state = "not_yet"
-        else:
-            state = "closed"
-        return Step(purpose, state, phase, mine, opens=start if state == "not_yet" else None)
+    conn: asyncpg.Connection | asyncpg.Pool
+    grant: PartyGrant
+    plan: InternshipPlan
+    phase: Phase
+    status: InternshipStatus | None
+    sent: tuple[Sent, ...]
 
-    if purpose in ("self_assess", "evaluate_placement"):
-        # The end's: the final self-assessment (no milestone), the evaluation of the placement.
-        mine = tuple(s for s in sent if s.milestone_id is None)
-        state = _evaluation_state(phase)
-        if state == "open" and mine:
-            state = "done"
-        return Step(purpose, state, phase, mine, opens=end if state == "not_yet" else None)
+    @property
+    def start(self) -> datetime:
+        return self.status.start if self.status is not None else self.plan.period.start
 
-    if purpose == "assess":
-        mine = tuple(s for s in sent if s.actor == grant.party)
-        state = _evaluation_state(phase)
-        if state == "open" and mine:
-            state = "done"
-        return Step(purpose, state, phase, mine, opens=end if state == "not_yet" else None)
+    @property
+    def end(self) -> datetime:
+        return self.status.end if self.status is not None else self.plan.period.end
 
-    # validate: both assessments, and what the rule makes of them
+
+#: The phases a step goes through, in order (a pause keeps the internship in one of the first
+#: three; the other final phases end it from any of them).
+_LIFECYCLE: Final = (
+    Phase.PLANNING,
+    Phase.AWAITING_START,
+    Phase.IN_PROGRESS,
+    Phase.EVALUATION,
+    Phase.CERTIFICATION,
+)
+
+
+def _phase_state(phase: Phase, admitted: frozenset[Phase]) -> StepState:
+    """Where a step stands in `phase` when its submission is admitted in `admitted` (the
+    registry's phases): open in them; paused while a pause holds the internship in one of them;
+    not yet before the first of them; closed after it, and once the internship has ended."""
+    first = min(_LIFECYCLE.index(p) for p in admitted if p in _LIFECYCLE)
+    if phase == Phase.PAUSED:  # a pause comes only while awaiting the start or in progress
+        if admitted & kinds.PAUSABLE:
+            return "paused"
+        return "not_yet" if first > _LIFECYCLE.index(Phase.IN_PROGRESS) else "closed"
+    if phase in admitted:
+        return "open"
+    if phase in _LIFECYCLE and _LIFECYCLE.index(phase) < first:
+        return "not_yet"
+    return "closed"
+
+
+def _opens(seen: _Seen, admitted: frozenset[Phase], state: StepState) -> datetime | None:
+    """When a step that is not open yet is expected to open: the start or the end in force, for
+    a submission first admitted then."""
+    if state != "not_yet":
+        return None
+    first = min((p for p in admitted if p in _LIFECYCLE), key=_LIFECYCLE.index)
+    return {Phase.IN_PROGRESS: seen.start, Phase.EVALUATION: seen.end}.get(first)
+
+
+async def _approval(seen: _Seen) -> Step:
+    """The signer's approval of the current version, through the link or on paper: open during
+    planning until it is in."""
+    grant = seen.grant
+    mine = tuple(
+        s
+        for s in seen.sent
+        if s.actor == grant.party
+        or (s.kind == kinds.PAPER_SIGNATURE.kind and s.values.get("role") == grant.party)
+    )
+    approved = bool(seen.status and seen.status.approvals.get(grant.party))
+    state = _phase_state(seen.phase, kinds.admitting_phases(grant.purpose))
+    if state == "open" and approved:
+        state = "done"
+    return Step(grant.purpose, state, seen.phase, mine, approved=approved)
+
+
+async def _milestone(seen: _Seen) -> Step:
+    """A milestone's report or feedback: open while admitted, and correctable (a new one
+    supersedes the latest)."""
+    grant = seen.grant
+    mine = tuple(s for s in seen.sent if s.milestone_id == grant.milestone_id)
+    milestone = _milestone_state(seen.status, grant.milestone_id)
+    due = milestone.due if milestone is not None else None
+    if due is None and grant.milestone_id is not None:
+        planned = seen.plan.milestone(grant.milestone_id)
+        due = planned.due if planned is not None else None
+    admitted = kinds.admitting_phases(grant.purpose)
+    state = _phase_state(seen.phase, admitted)
+    return Step(
+        grant.purpose,
+        state,
+        seen.phase,
+        mine,
+        correctable=True,
+        due=due,
+        missed=bool(milestone and milestone.missed),
+        opens=_opens(seen, admitted, state),
+    )
+
+
+def _once(seen: _Seen, admitted: frozenset[Phase]) -> Step:
+    """A submission its sender gives once while it is admitted: done once it is in. What the
+    holder sent: theirs, and for kinds sent per milestone, the link's milestone's (None: the
+    end's)."""
+    grant = seen.grant
+    per_milestone = any(
+        "milestone_id" in k.model.model_fields for k in kinds.sent_through(grant.purpose)
+    )
+    mine = tuple(
+        s
+        for s in seen.sent
+        if s.actor == grant.party and (not per_milestone or s.milestone_id == grant.milestone_id)
+    )
+    state = _phase_state(seen.phase, admitted)
+    if state == "open" and mine:
+        state = "done"
+    return Step(grant.purpose, state, seen.phase, mine, opens=_opens(seen, admitted, state))
+
+
+async def _given_once(seen: _Seen) -> Step:
+    """An assessment, the evaluation of the placement, and any purpose `_STEPS` does not
+    name."""
+    return _once(seen, kinds.admitting_phases(seen.grant.purpose))
+
+
+async def _self_assessment(seen: _Seen) -> Step:
+    """At a milestone that asks for one, while reports are admitted; the final one (a link
+    without a milestone) at the end."""
+    at_milestone = seen.grant.milestone_id is not None
+    return _once(seen, kinds.SELF_ASSESSMENT.phases if at_milestone else kinds.AT_THE_END)
+
+
+async def _validation(seen: _Seen) -> Step:
+    """The tutor's validation: both assessments and what the pass rule makes of them (the
+    intern's final self-assessment beside them); waiting until both are in."""
+    grant = seen.grant
+    iid = grant.internship_id
     assessments = {
         s.actor: s
-        for s in reversed(await _sent(conn, grant.internship_id, ("assessment",)))
-        if s.actor in ("mentor", "tutor")
+        for s in reversed(await _sent(seen.conn, iid, (kinds.ASSESSMENT.kind,)))
+        if s.actor in kinds.ASSESSMENT.actors
     }
-    own = tuple(reversed(await _sent(conn, grant.internship_id, ("self_assessment",))))
+    own = tuple(reversed(await _sent(seen.conn, iid, (kinds.SELF_ASSESSMENT.kind,))))
     final = next((s for s in own if s.milestone_id is None), None)
-    checks, short = _checks(plan, assessments, final)
-    waiting_for = tuple(a for a in ("mentor", "tutor") if a not in assessments)
-    state = _evaluation_state(phase)
-    if state == "open" and sent:
+    checks, short = _checks(seen.plan, assessments, final)
+    waiting_for = tuple(a for a in kinds.ASSESSMENT.actors if a not in assessments)
+    admitted = kinds.admitting_phases(grant.purpose)
+    state = _phase_state(seen.phase, admitted)
+    if state == "open" and seen.sent:
         state = "done"
     elif state == "open" and waiting_for:
         state = "waiting"
     return Step(
-        purpose,
+        grant.purpose,
         state,
-        phase,
-        tuple(sent),
-        opens=end if state == "not_yet" else None,
+        seen.phase,
+        seen.sent,
+        opens=_opens(seen, admitted, state),
         waiting_for=waiting_for,
         assessments=assessments,
         checks=checks,
@@ -301,12 +372,17 @@ async def read_step(
     )
 
 
-def _evaluation_state(phase: Phase) -> StepState:
-    if phase == Phase.EVALUATION:
-        return "open"
-    if phase == Phase.PAUSED or not (phase.is_final or phase == Phase.CERTIFICATION):
-        return "not_yet"
-    return "closed"
+#: Each purpose's step, read by its function; a purpose not named here is a submission given
+#: once (`_given_once`).
+_STEPS: Final[dict[str, Callable[[_Seen], Awaitable[Step]]]] = {
+    "approve": _approval,
+    "report": _milestone,
+    "feedback": _milestone,
+    "assess": _given_once,
+    "validate": _validation,
+    "self_assess": _self_assessment,
+    "evaluate_placement": _given_once,
+}
 
 
 def _milestone_state(

@@ -30,6 +30,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from models import kinds
 from models.activities import AuditEvent, BadgeRequest, Notification, StoredBadge
 from models.ids import credential_id_for
 from models.plan import SIGNATORIES, InternshipPlan, Milestone
@@ -53,21 +54,7 @@ from workflows.internship import InternshipWorkflow
 StepType = Literal["phase", "e-mail", "act"]
 
 #: Audit records that stand for a party's (or the operator's) submission: shown as "act" steps.
-SUBMISSION_KINDS = frozenset(
-    {
-        "approval",
-        "change_request",
-        "amendment",
-        "milestone_report",
-        "company_feedback",
-        "assessment",
-        "validation",
-        "pause",
-        "resume",
-        "extension",
-        "withdrawal",
-    }
-)
+SUBMISSION_KINDS = kinds.SUBMISSION_KINDS
 
 _ROLE_ORDER = {role: i for i, role in enumerate((*SIGNATORIES, "operator", "system"))}
 _TYPE_ORDER = {"act": 0, "phase": 1, "e-mail": 2}

@@ -4,31 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal, get_args
+from typing import Final, cast
 
 from models.activities import Notification
+from models.kinds import PURPOSES, Purpose, who_may
 from models.plan import SIGNATORIES, Signatory
 from runtime.sealed import seal, unseal
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 
-Purpose = Literal[
-    "approve", "report", "feedback", "assess", "validate", "self_assess", "evaluate_placement"
-]
-"""What a link lets its holder do: approve (or ask changes to) the learning agreement, report on a
-milestone, send company feedback, assess the internship, validate the result; the intern's own
-self-assessment (at a milestone, or at the end without one) and evaluation of the placement."""
-
-PURPOSES: Final[tuple[Purpose, ...]] = get_args(Purpose)
 WHO_MAY: Final[dict[Purpose, frozenset[Signatory]]] = {
-    "approve": frozenset(SIGNATORIES),
-    "report": frozenset({"intern"}),
-    "feedback": frozenset({"mentor"}),
-    "assess": frozenset({"mentor", "tutor"}),
-    "validate": frozenset({"tutor"}),
-    "self_assess": frozenset({"intern"}),
-    "evaluate_placement": frozenset({"intern"}),
+    purpose: cast(frozenset[Signatory], who_may(purpose)) for purpose in PURPOSES
 }
+"""Who may hold a link of each purpose: whoever sends a kind of submission through it (the
+registry, models/kinds.py)."""
 DEFAULT_VALIDITY: Final = timedelta(days=30)
 _DOMAIN: Final = b"internflow/party-link/v1\x00"
 

@@ -1,8 +1,9 @@
 """What accepting each kind of submission does: the change to the state, and the audit row that
-keeps the person's words (kind, actor, detail). One function per kind, looked up by the
-submission's type; the workflow's `_accept` applies the entry once and records it. Workflow code
-(deterministic): `now` is the workflow's time, and the only side effects are on the state, the
-clock and the search attributes, in the order each function gives.
+keeps the person's words (detail). One function per kind, looked up by its kind; the row's kind
+and actor are the registry's (models/kinds.py). A kind without a function here changes nothing
+and records every field but its id (`recorded`). The workflow's `_accept` applies the entry once
+and records it. Workflow code (deterministic): `now` is the workflow's time, and the only side
+effects are on the state, the clock and the search attributes, in the order each function gives.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from models import kinds
     from models.plan import InternshipPlan
     from models.state import InternshipState, Signature
     from models.status import Phase
@@ -54,14 +56,26 @@ class Desk:
 
 
 @dataclass(frozen=True)
+class Change:
+    """What accepting one submission changes (`apply`) and keeps of it (`detail`)."""
+
+    detail: dict[str, Any]
+    apply: Callable[[], None] = _nothing
+    late: bool = False
+    plan: InternshipPlan | None = None
+    """The plan in force once accepted, when the submission changes it (set before `apply`)."""
+
+
+@dataclass(frozen=True)
 class Entry:
+    """A change as the workflow records it: under its kind, by its sender (the registry's)."""
+
     kind: str
     actor: str
     detail: dict[str, Any]
     apply: Callable[[], None] = _nothing
     late: bool = False
     plan: InternshipPlan | None = None
-    """The plan in force once accepted, when the submission changes it (set before `apply`)."""
 
 
 def _add(values: list[str], value: str) -> None:
@@ -70,19 +84,19 @@ def _add(values: list[str], value: str) -> None:
         values.append(value)
 
 
-def approval(d: Desk, a: Approval) -> Entry:
+def approval(d: Desk, a: Approval) -> Change:
     def apply() -> None:
         d.s.signatures.append(Signature(approval=a, at=d.now))
 
     detail = {"plan_version": a.plan_version, "comment": a.comment}
-    return Entry("approval", a.party, detail, apply)
+    return Change(detail, apply)
 
 
-def change_request(d: Desk, r: ChangeRequest) -> Entry:
-    return Entry("change_request", r.party, {"plan_version": r.plan_version, "comment": r.comment})
+def change_request(d: Desk, r: ChangeRequest) -> Change:
+    return Change({"plan_version": r.plan_version, "comment": r.comment})
 
 
-def amendment(d: Desk, a: Amendment) -> Entry:
+def amendment(d: Desk, a: Amendment) -> Change:
     """A new plan version. Rule: the signers the amendment concerns approve again, and so does
     every signer it adds; a change to a core section (period, mode, hours, outcomes, milestones,
     rubric) concerns every signer; other approvals carry over. Every earlier signature is kept
@@ -101,10 +115,10 @@ def amendment(d: Desk, a: Amendment) -> Entry:
         "concerns": sorted(concerned),
         "reason": a.reason,
     }
-    return Entry("amendment", "operator", detail, apply, plan=new)
+    return Change(detail, apply, plan=new)
 
 
-def paper_signature(d: Desk, p: PaperSignature) -> Entry:
+def paper_signature(d: Desk, p: PaperSignature) -> Change:
     signature = rules.paper_signature(d.plan, p, d.now)
     detail = {
         "role": p.role,
@@ -112,10 +126,10 @@ def paper_signature(d: Desk, p: PaperSignature) -> Entry:
         "signed_at": p.signed_at.isoformat(),
         "note": p.note,
     }
-    return Entry("paper_signature", "operator", detail, lambda: d.s.signatures.append(signature))
+    return Change(detail, lambda: d.s.signatures.append(signature))
 
 
-def report(d: Desk, r: MilestoneReport) -> Entry:
+def report(d: Desk, r: MilestoneReport) -> Change:
     def apply() -> None:
         _add(d.s.submitted.setdefault(r.milestone_id, []), "intern")
         if r.share_in_badge:
@@ -127,10 +141,10 @@ def report(d: Desk, r: MilestoneReport) -> Entry:
         "summary": r.summary,
         "share_in_badge": r.share_in_badge,
     }
-    return Entry("milestone_report", "intern", detail, apply, late=late)
+    return Change(detail, apply, late=late)
 
 
-def feedback(d: Desk, f: CompanyFeedback) -> Entry:
+def feedback(d: Desk, f: CompanyFeedback) -> Change:
     def apply() -> None:
         if f.milestone_id is not None:
             _add(d.s.submitted.setdefault(f.milestone_id, []), "mentor")
@@ -142,18 +156,18 @@ def feedback(d: Desk, f: CompanyFeedback) -> Entry:
         "ratings": dict(f.ratings),
         "comments": f.comments,
     }
-    return Entry("company_feedback", "mentor", detail, apply, late=late)
+    return Change(detail, apply, late=late)
 
 
-def pause(d: Desk, p: Pause) -> Entry:
+def pause(d: Desk, p: Pause) -> Change:
     def apply() -> None:
         d.clock.pause(p, d.now)
         workflow.upsert_search_attributes([sa.PHASE.value_set(Phase.PAUSED.value)])
 
-    return Entry("pause", "operator", {"reason": p.reason}, apply)
+    return Change({"reason": p.reason}, apply)
 
 
-def resume(d: Desk, r: Resume) -> Entry:
+def resume(d: Desk, r: Resume) -> Change:
     def apply() -> None:
         d.clock.resume(d.now)
         workflow.upsert_search_attributes(
@@ -163,40 +177,40 @@ def resume(d: Desk, r: Resume) -> Entry:
             ]
         )
 
-    return Entry("resume", "operator", {}, apply)
+    return Change({}, apply)
 
 
-def extension(d: Desk, e: Extension) -> Entry:
+def extension(d: Desk, e: Extension) -> Change:
     def apply() -> None:
         d.clock.changed()
         workflow.upsert_search_attributes([sa.END_DATE.value_set(e.new_end)])
 
     detail = {"new_end": e.new_end.isoformat(), "reason": e.reason}
-    return Entry("extension", "operator", detail, apply, plan=rules.extended_plan(d.plan, d.s, e))
+    return Change(detail, apply, plan=rules.extended_plan(d.plan, d.s, e))
 
 
-def withdrawal(d: Desk, w: Withdrawal) -> Entry:
+def withdrawal(d: Desk, w: Withdrawal) -> Change:
     def apply() -> None:
         d.s.withdrawal = w
 
-    return Entry("withdrawal", "operator", {"reason": w.reason}, apply)
+    return Change({"reason": w.reason}, apply)
 
 
-def assessment(d: Desk, a: Assessment) -> Entry:
+def assessment(d: Desk, a: Assessment) -> Change:
     def apply() -> None:
         d.s.assessments[a.assessor] = a
 
-    return Entry("assessment", a.assessor, {"levels": dict(a.levels), "comment": a.comment}, apply)
+    return Change({"levels": dict(a.levels), "comment": a.comment}, apply)
 
 
-def validation(d: Desk, v: Validation) -> Entry:
+def validation(d: Desk, v: Validation) -> Change:
     def apply() -> None:
         d.s.validation = v
 
-    return Entry("validation", "tutor", {"decision": v.decision, "reason": v.reason}, apply)
+    return Change({"decision": v.decision, "reason": v.reason}, apply)
 
 
-def self_assessment(d: Desk, a: SelfAssessment) -> Entry:
+def self_assessment(d: Desk, a: SelfAssessment) -> Change:
     def apply() -> None:
         if a.milestone_id is None:
             d.s.final_self_assessment = a
@@ -209,10 +223,10 @@ def self_assessment(d: Desk, a: SelfAssessment) -> Entry:
         "comment": a.comment,
         "share_in_badge": a.share_in_badge,
     }
-    return Entry("self_assessment", "intern", detail, apply)
+    return Change(detail, apply)
 
 
-def placement_evaluation(d: Desk, e: PlacementEvaluation) -> Entry:
+def placement_evaluation(d: Desk, e: PlacementEvaluation) -> Change:
     def apply() -> None:
         d.s.placement_evaluation = e
 
@@ -222,26 +236,36 @@ def placement_evaluation(d: Desk, e: PlacementEvaluation) -> Entry:
         "would_recommend": e.would_recommend,
         "comments": e.comments,
     }
-    return Entry("placement_evaluation", "intern", detail, apply)
+    return Change(detail, apply)
 
 
-_BY_TYPE: dict[type, Callable[[Desk, Any], Entry]] = {
-    Approval: approval,
-    ChangeRequest: change_request,
-    Amendment: amendment,
-    PaperSignature: paper_signature,
-    MilestoneReport: report,
-    CompanyFeedback: feedback,
-    Pause: pause,
-    Resume: resume,
-    Extension: extension,
-    Withdrawal: withdrawal,
-    Assessment: assessment,
-    Validation: validation,
-    SelfAssessment: self_assessment,
-    PlacementEvaluation: placement_evaluation,
+def recorded(d: Desk, submission: Any) -> Change:
+    """A kind that changes nothing: its row keeps every field but the submission's id."""
+    return Change(submission.model_dump(mode="json", exclude={"submission_id"}))
+
+
+_BY_KIND: dict[str, Callable[[Desk, Any], Change]] = {
+    kinds.APPROVAL.kind: approval,
+    kinds.CHANGE_REQUEST.kind: change_request,
+    kinds.AMENDMENT.kind: amendment,
+    kinds.PAPER_SIGNATURE.kind: paper_signature,
+    kinds.MILESTONE_REPORT.kind: report,
+    kinds.COMPANY_FEEDBACK.kind: feedback,
+    kinds.PAUSE.kind: pause,
+    kinds.RESUME.kind: resume,
+    kinds.EXTENSION.kind: extension,
+    kinds.WITHDRAWAL.kind: withdrawal,
+    kinds.ASSESSMENT.kind: assessment,
+    kinds.VALIDATION.kind: validation,
+    kinds.SELF_ASSESSMENT.kind: self_assessment,
+    kinds.PLACEMENT_EVALUATION.kind: placement_evaluation,
 }
 
 
 def entry(d: Desk, submission: Any) -> Entry:
-    return _BY_TYPE[type(submission)](d, submission)
+    """What accepting `submission` changes and records, under its kind and its sender."""
+    kind = kinds.kind_of(submission)
+    change = _BY_KIND.get(kind.kind, recorded)(d, submission)
+    return Entry(
+        kind.kind, kind.actor(submission), change.detail, change.apply, change.late, change.plan
+    )

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from models import kinds
 from models.activities import BadgeRequest
 from models.evaluation import achieved_levels, shortfalls
 from models.plan import InternshipPlan, Milestone, Signatory
@@ -32,10 +33,11 @@ from models.submissions import (
 )
 from workflows.dates import DatesInForce
 
-# Phases in which each kind of submission is accepted.
-FEEDBACK_PHASES = frozenset({Phase.AWAITING_START, Phase.IN_PROGRESS, Phase.EVALUATION})
-REPORT_PHASES = frozenset({Phase.IN_PROGRESS, Phase.EVALUATION})
-PAUSABLE_PHASES = frozenset({Phase.AWAITING_START, Phase.IN_PROGRESS})
+# The phases in which each kind of submission is admitted are the registry's (models/kinds.py):
+# each check below reads its kind's. These three keep their names for their readers.
+FEEDBACK_PHASES = kinds.COMPANY_FEEDBACK.phases
+REPORT_PHASES = kinds.MILESTONE_REPORT.phases
+PAUSABLE_PHASES = kinds.PAUSE.phases
 
 # Sections of a plan whose change needs every party's approval again.
 CORE_SECTIONS = frozenset(
@@ -232,7 +234,7 @@ def require_levels(plan: InternshipPlan, levels: dict[str, str], complete: bool)
 
 
 def check_approval(plan: InternshipPlan, state: InternshipState, approval: Approval) -> None:
-    require_phase(state, "an approval", {Phase.PLANNING})
+    require_phase(state, "an approval", kinds.APPROVAL.phases)
     require_current_version(plan, approval.plan_version)
     require_signer(plan, approval.party)
     if has_approved(state, approval.party):
@@ -252,7 +254,7 @@ def check_paper_signature(
 ) -> None:
     """A paper signature counts as an approval of the current version: only during planning,
     only for a signer the plan names who has not approved yet, and signed no later than now."""
-    require_phase(state, "a paper signature", {Phase.PLANNING})
+    require_phase(state, "a paper signature", kinds.PAPER_SIGNATURE.phases)
     require_signer(plan, paper.role)
     signed = next(
         (
@@ -279,14 +281,14 @@ def check_paper_signature(
 def check_change_request(
     plan: InternshipPlan, state: InternshipState, request: ChangeRequest
 ) -> None:
-    require_phase(state, "a change request", {Phase.PLANNING})
+    require_phase(state, "a change request", kinds.CHANGE_REQUEST.phases)
     require_current_version(plan, request.plan_version)
 
 
 def check_amendment(
     plan: InternshipPlan, state: InternshipState, amendment: Amendment, now: datetime
 ) -> None:
-    require_phase(state, "an amendment", {Phase.PLANNING})
+    require_phase(state, "an amendment", kinds.AMENDMENT.phases)
     new = amendment.plan
     if new.internship_id != plan.internship_id:
         raise ValueError("an amendment cannot change the internship_id")
@@ -309,19 +311,19 @@ def check_amendment(
 
 
 def check_report(plan: InternshipPlan, state: InternshipState, report: MilestoneReport) -> None:
-    require_phase(state, "a milestone report", REPORT_PHASES)
+    require_phase(state, "a milestone report", kinds.MILESTONE_REPORT.phases)
     require_milestone_party(plan, report.milestone_id, "intern")
 
 
 def check_feedback(plan: InternshipPlan, state: InternshipState, feedback: CompanyFeedback) -> None:
-    require_phase(state, "company feedback", FEEDBACK_PHASES)
+    require_phase(state, "company feedback", kinds.COMPANY_FEEDBACK.phases)
     if feedback.milestone_id is not None:
         require_milestone_party(plan, feedback.milestone_id, "mentor")
     require_levels(plan, feedback.ratings, complete=False)
 
 
 def check_pause(state: InternshipState) -> None:
-    require_phase(state, "a pause", PAUSABLE_PHASES)
+    require_phase(state, "a pause", kinds.PAUSE.phases)
     if state.pause is not None:
         raise ValueError("this internship is already paused")
 
@@ -342,7 +344,7 @@ def extended_plan(
 
 
 def check_extension(plan: InternshipPlan, state: InternshipState, extension: Extension) -> None:
-    require_phase(state, "an extension", {Phase.AWAITING_START, Phase.IN_PROGRESS})
+    require_phase(state, "an extension", kinds.EXTENSION.phases)
     current_end = plan.period.end + state.shift
     if extension.new_end <= current_end:
         raise ValueError(
@@ -357,21 +359,21 @@ def check_extension(plan: InternshipPlan, state: InternshipState, extension: Ext
 
 
 def check_withdrawal(state: InternshipState) -> None:
-    if state.phase.is_final or state.phase == Phase.CERTIFICATION:
+    if state.phase not in kinds.WITHDRAWAL.phases:
         raise ValueError(f"cannot withdraw an internship that is {state.phase.value}")
     if state.withdrawal is not None:
         raise ValueError("this internship is already being withdrawn")
 
 
 def check_assessment(plan: InternshipPlan, state: InternshipState, assessment: Assessment) -> None:
-    require_phase(state, "an assessment", {Phase.EVALUATION})
+    require_phase(state, "an assessment", kinds.ASSESSMENT.phases)
     if assessment.assessor in state.assessments:
         raise ValueError(f"the {assessment.assessor} has already assessed this internship")
     require_levels(plan, assessment.levels, complete=True)
 
 
 def check_validation(plan: InternshipPlan, state: InternshipState, validation: Validation) -> None:
-    require_phase(state, "a validation", {Phase.EVALUATION})
+    require_phase(state, "a validation", kinds.VALIDATION.phases)
     missing = missing_assessors(state)
     if missing:
         raise ValueError(f"cannot validate yet: waiting for the {' and '.join(missing)}")
@@ -388,11 +390,11 @@ def check_self_assessment(
     """At a milestone that asks for one, while reports are accepted; at the end, during the
     evaluation. Once per milestone and once at the end; every outcome on the rubric."""
     if assessment.milestone_id is None:
-        require_phase(state, "the final self-assessment", {Phase.EVALUATION})
+        require_phase(state, "the final self-assessment", kinds.AT_THE_END)
         if state.final_self_assessment is not None:
             raise ValueError("the intern has already sent the final self-assessment")
     else:
-        require_phase(state, "a self-assessment", REPORT_PHASES)
+        require_phase(state, "a self-assessment", kinds.SELF_ASSESSMENT.phases)
         milestone = plan.milestone(assessment.milestone_id)
         if milestone is None:
             known = ", ".join(m.id for m in plan.milestones)
@@ -416,7 +418,7 @@ def check_self_assessment(
 
 
 def check_placement_evaluation(state: InternshipState, evaluation: PlacementEvaluation) -> None:
-    require_phase(state, "the evaluation of the placement", {Phase.EVALUATION})
+    require_phase(state, "the evaluation of the placement", kinds.PLACEMENT_EVALUATION.phases)
     if state.placement_evaluation is not None:
         raise ValueError("the intern has already evaluated the placement")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from fastapi import APIRouter, Depends, Request
@@ -19,17 +20,15 @@ from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
 from api.services import RecordsDep, ServicesDep
 from i18n import day, gettext, moment
+from models import kinds
+from models.kinds import PURPOSES
 from models.plan import InternshipPlan, Language
 from models.submissions import (
     Approval,
-    Assessment,
     ChangeRequest,
     CompanyFeedback,
     MilestoneReport,
-    PlacementEvaluation,
-    Receipt,
     SelfAssessment,
-    Validation,
 )
 from operations import internships as ops
 from operations import reads
@@ -41,15 +40,15 @@ from runtime.links import LinkExpired, LinkRefused, PartyGrant, read_token
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["party pages"], dependencies=[Depends(rate_limited)])
 
-_TEMPLATES = {
-    "approve": "party_approve.html",
-    "report": "party_report.html",
-    "feedback": "party_feedback.html",
-    "assess": "party_assess.html",
-    "validate": "party_validate.html",
-    "self_assess": "party_self_assess.html",
-    "evaluate_placement": "party_placement.html",
-}
+
+def template_of(purpose: str) -> str:
+    """The page of a link's purpose: api/templates/party_<purpose>.html."""
+    return f"party_{purpose}.html"
+
+
+#: The purposes whose submission, once sent, can no longer be changed (the approval can: a new
+#: plan version asks for it again).
+GIVEN_ONCE: Final = tuple(p for p in PURPOSES if p not in CORRECTABLE and p != "approve")
 
 
 def _refused_link(request: Request, error: LinkRefused) -> HTMLResponse:
@@ -74,20 +73,22 @@ def _refused_link(request: Request, error: LinkRefused) -> HTMLResponse:
 def _submission_id(grant: PartyGrant, plan: InternshipPlan) -> str:
     """The id of the submission a form stands for. A double click or a form sent again carries
     the same id and is answered with the first receipt. Approvals, assessments and the
-    validation can be given once, so their id is stable; a report or feedback form gets a new
-    id each time it is shown, so that a corrected one sent from a reopened link is a new
-    submission that supersedes the earlier one (both stay in the history)."""
+    validation can be given once, so their id is stable (`web-<kind>`, then the sender when
+    several may send it, then the milestone, or `final`, for a kind sent per milestone; an
+    approval's names the plan version); a report or feedback form gets a new id each time it is
+    shown, so that a corrected one sent from a reopened link is a new submission that supersedes
+    the earlier one (both stay in the history)."""
+    if grant.purpose in CORRECTABLE:
+        return f"web-{grant.purpose}-{grant.milestone_id or 'any'}-{uuid.uuid4().hex[:16]}"
     if grant.purpose == "approve":
         return f"web-approval-{grant.party}-v{plan.version}"
-    if grant.purpose == "assess":
-        return f"web-assessment-{grant.party}"
-    if grant.purpose == "validate":
-        return "web-validation"
-    if grant.purpose == "self_assess":
-        return f"web-self-assessment-{grant.milestone_id or 'final'}"
-    if grant.purpose == "evaluate_placement":
-        return "web-placement-evaluation"
-    return f"web-{grant.purpose}-{grant.milestone_id or 'any'}-{uuid.uuid4().hex[:16]}"
+    kind = kinds.sent_through(grant.purpose)[0]
+    parts = ["web", kind.kind.replace("_", "-")]
+    if kind.actor_field is not None:
+        parts.append(grant.party)
+    if "milestone_id" in kind.model.model_fields:
+        parts.append(grant.milestone_id or "final")
+    return "-".join(parts)
 
 
 async def _context(
@@ -134,7 +135,7 @@ def _form_page(
         change_id, sent_id = sent_id, None
     return render(
         request,
-        _TEMPLATES[grant.purpose],
+        template_of(grant.purpose),
         language,
         status_code=status_code,
         **_page_context(grant, plan, language),
@@ -226,89 +227,88 @@ def _levels(form: FormData) -> dict[str, str]:
     }
 
 
+def _approval_form(grant: PartyGrant, form: FormData, submission_id: str) -> Any:
+    version = int(_number(form, "plan_version"))
+    if form.get("action") == "request_changes":
+        return ChangeRequest(
+            submission_id=submission_id,
+            party=grant.party,
+            plan_version=version,
+            comment=_text(form, "comment") or "",
+        )
+    return Approval(
+        submission_id=submission_id,
+        party=grant.party,
+        plan_version=version,
+        comment=_text(form, "comment"),
+    )
+
+
+def _report_form(grant: PartyGrant, form: FormData, submission_id: str) -> Any:
+    return MilestoneReport(
+        submission_id=submission_id,
+        milestone_id=grant.milestone_id or "",
+        summary=_text(form, "summary") or "",
+        share_in_badge=form.get("share_in_badge") == "yes",
+    )
+
+
+def _feedback_form(grant: PartyGrant, form: FormData, submission_id: str) -> Any:
+    return CompanyFeedback(
+        submission_id=submission_id,
+        milestone_id=grant.milestone_id,
+        ratings=_levels(form),
+        attendance_hours=_number(form, "attendance_hours"),
+        comments=_text(form, "comments"),
+    )
+
+
+def _self_assessment_form(grant: PartyGrant, form: FormData, submission_id: str) -> Any:
+    return SelfAssessment(
+        submission_id=submission_id,
+        milestone_id=grant.milestone_id,
+        levels=_levels(form),
+        comment=_text(form, "comment"),
+        share_in_badge=grant.milestone_id is None and form.get("share_in_badge") == "yes",
+    )
+
+
+def _fields_form(grant: PartyGrant, form: FormData, submission_id: str) -> Any:
+    """A form whose fields are its submission's, as the form's words ("4", "yes") read as the
+    model's values: an assessment, the validation, the evaluation of the placement, and any
+    purpose `_FORMS` does not name. Its sender and its milestone come from the link, its levels
+    from the `level.<outcome>` fields."""
+    kind = kinds.sent_through(grant.purpose)[0]
+    values: dict[str, Any] = {}
+    for name in kind.model.model_fields:
+        if name == "submission_id":
+            values[name] = submission_id
+        elif name == kind.actor_field:
+            values[name] = grant.party
+        elif name == "milestone_id":
+            values[name] = grant.milestone_id
+        elif name == "levels":
+            values[name] = _levels(form)
+        else:
+            values[name] = _text(form, name)
+    return kind.model.model_validate(values)
+
+
+#: How each purpose's form becomes its submission (the forms whose fields need more than
+#: `_fields_form`).
+_FORMS: Final[dict[str, Callable[[PartyGrant, FormData, str], Any]]] = {
+    "approve": _approval_form,
+    "report": _report_form,
+    "feedback": _feedback_form,
+    "self_assess": _self_assessment_form,
+}
+
+
 def _submission(grant: PartyGrant, form: FormData) -> Any:
     """The submission the form stands for; the party, purpose and milestone come from the
     link, never from the form."""
     submission_id = _text(form, "submission_id") or ""
-    if grant.purpose == "approve":
-        version = int(_number(form, "plan_version"))
-        if form.get("action") == "request_changes":
-            return ChangeRequest(
-                submission_id=submission_id,
-                party=grant.party,
-                plan_version=version,
-                comment=_text(form, "comment") or "",
-            )
-        return Approval(
-            submission_id=submission_id,
-            party=grant.party,
-            plan_version=version,
-            comment=_text(form, "comment"),
-        )
-    if grant.purpose == "report":
-        return MilestoneReport(
-            submission_id=submission_id,
-            milestone_id=grant.milestone_id or "",
-            summary=_text(form, "summary") or "",
-            share_in_badge=form.get("share_in_badge") == "yes",
-        )
-    if grant.purpose == "feedback":
-        return CompanyFeedback(
-            submission_id=submission_id,
-            milestone_id=grant.milestone_id,
-            ratings=_levels(form),
-            attendance_hours=_number(form, "attendance_hours"),
-            comments=_text(form, "comments"),
-        )
-    if grant.purpose == "assess":
-        return Assessment(
-            submission_id=submission_id,
-            assessor=grant.party,
-            levels=_levels(form),
-            comment=_text(form, "comment"),
-        )
-    if grant.purpose == "self_assess":
-        return SelfAssessment(
-            submission_id=submission_id,
-            milestone_id=grant.milestone_id,
-            levels=_levels(form),
-            comment=_text(form, "comment"),
-            share_in_badge=grant.milestone_id is None and form.get("share_in_badge") == "yes",
-        )
-    if grant.purpose == "evaluate_placement":
-        # The answers come as the form's words ("4", "yes"), read as the model's numbers.
-        return PlacementEvaluation.model_validate(
-            {
-                "submission_id": submission_id,
-                "tasks_matched": _text(form, "tasks_matched"),
-                "mentor_support": _text(form, "mentor_support"),
-                "would_recommend": _text(form, "would_recommend"),
-                "comments": _text(form, "comments"),
-            }
-        )
-    return Validation(
-        submission_id=submission_id,
-        decision=_text(form, "decision"),
-        reason=_text(form, "reason"),
-    )
-
-
-async def _send(client: Any, internship_id: str, submission: Any, records: ops.Records) -> Receipt:
-    if isinstance(submission, Approval):
-        return await ops.approve(client, internship_id, submission, records)
-    if isinstance(submission, ChangeRequest):
-        return await ops.request_changes(client, internship_id, submission, records)
-    if isinstance(submission, MilestoneReport):
-        return await ops.submit_report(client, internship_id, submission, records)
-    if isinstance(submission, CompanyFeedback):
-        return await ops.submit_feedback(client, internship_id, submission, records)
-    if isinstance(submission, Assessment):
-        return await ops.submit_assessment(client, internship_id, submission, records)
-    if isinstance(submission, SelfAssessment):
-        return await ops.submit_self_assessment(client, internship_id, submission, records)
-    if isinstance(submission, PlacementEvaluation):
-        return await ops.evaluate_placement(client, internship_id, submission, records)
-    return await ops.validate(client, internship_id, submission, records)
+    return _FORMS.get(grant.purpose, _fields_form)(grant, form, submission_id)
 
 
 @router.post("/p/{token}", response_class=HTMLResponse, summary="Submit a party's form")
@@ -336,7 +336,7 @@ async def party_submit(token: str, request: Request, app: ServicesDep, pool: Rec
         language = plan.person(grant.party).language
         return await again(422, gettext(language, ENTER_A_NUMBER, field=problem.field))
     try:
-        receipt = await _send(await app.temporal(), grant.internship_id, submission, pool)
+        receipt = await ops.send(await app.temporal(), grant.internship_id, submission, pool)
     except OperationRejected as rejected:
         return await again(rejection_status(rejected), str(rejected))
     except TemporalUnreachable:
@@ -368,6 +368,6 @@ async def party_submit(token: str, request: Request, app: ServicesDep, pool: Rec
         sent=sent,
         purpose=grant.purpose,
         correctable=grant.purpose in CORRECTABLE,
-        final_purposes=("assess", "validate", "self_assess", "evaluate_placement"),
+        final_purposes=GIVEN_ONCE,
         again_url=request.url.path,
     )
