@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import hashlib
 import socket
 import time
 from collections.abc import Sequence
@@ -20,7 +19,12 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.badge_mail import badge_attachments, badge_mail_values, badge_page_url
+from activities.badge_mail import (
+    badge_attachments,
+    badge_mail_values,
+    badge_page_url,
+    verify_page_url,
+)
 from activities.liveness import heartbeating
 from activities.mail_context import mail_values
 from activities.mime import Attachment, Mailbox, format_date, write_message
@@ -28,7 +32,7 @@ from activities.records import mark_notification_failed, refresh_overdue
 from activities.templates import RenderedMessage, TemplateError, render
 from activities.wallet_offer import wallet_mail_values, wallet_qr_images
 from models.activities import Notification, NotificationKind
-from models.ids import credential_id_for
+from models.ids import credential_uuid_for, message_id_for
 from models.plan import InternshipPlan
 from runtime.links import intern_links, notification_link
 from runtime.settings import Settings
@@ -44,12 +48,6 @@ BADGE_KINDS: frozenset[NotificationKind] = frozenset(
 )
 
 
-def message_id_for(notification_id: str) -> str:
-    """The same notification always gets the same Message-ID, so a resend is recognisable."""
-    digest = hashlib.sha256(notification_id.encode()).hexdigest()[:40]
-    return f"<{digest}@internflow>"
-
-
 def dashboard_url_for(public_base_url: str, internship_id: str) -> str:
     """The internship's page on the admin dashboard (sign-in leads back to it)."""
     return f"{public_base_url.rstrip('/')}/admin/internships/{quote(internship_id, safe='')}"
@@ -57,8 +55,7 @@ def dashboard_url_for(public_base_url: str, internship_id: str) -> str:
 
 def verify_url_for(public_base_url: str, internship_id: str) -> str:
     """The public verification page of the internship's badge."""
-    credential_uuid = credential_id_for(internship_id).removeprefix("urn:uuid:")
-    return f"{public_base_url.rstrip('/')}/verify/{credential_uuid}"
+    return verify_page_url(public_base_url, credential_uuid_for(internship_id))
 
 
 class PermanentDeliveryError(Exception):
@@ -138,8 +135,8 @@ class Mailer:
         is to say)."""
         if notification.kind == "badge":
             # The earner's page to share (it shows the live status and links the checks).
-            credential_uuid = credential_id_for(notification.internship_id)
-            return badge_page_url(self.public_base_url, credential_uuid.removeprefix("urn:uuid:"))
+            credential_uuid = credential_uuid_for(notification.internship_id)
+            return badge_page_url(self.public_base_url, credential_uuid)
         if notification.kind in BADGE_KINDS:
             return verify_url_for(self.public_base_url, notification.internship_id)
         link = notification_link(self._settings, notification)
