@@ -119,6 +119,26 @@ def _milestone(
     }
 
 
+async def load_context(
+    conn: asyncpg.Connection, notification: Notification, bound: Any
+) -> dict[str, Any]:
+    """`mail_values`, for sending: PostgreSQL being away is retried like the rest of the
+    delivery; anything else (records that cannot be read as the model expects) sends the e-mail
+    naming the internship by its id alone, and is logged on `bound` (the delivery's logger)."""
+    try:
+        return await mail_values(conn, notification)
+    except (
+        OSError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.InterfaceError,
+    ):
+        raise
+    except Exception as unreadable:
+        bound.error("notification context not read", error=type(unreadable).__name__)
+        return {}
+
+
 async def mail_values(conn: asyncpg.Connection, notification: Notification) -> dict[str, Any]:
     """`about` for the internship as recorded, and a change request's comment; nothing when the
     internship is not recorded (the e-mail then names it by its id only). A change request can
