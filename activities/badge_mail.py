@@ -14,7 +14,7 @@ from badges.bake import bake_png
 from badges.share import ShareLinks, credential_facts, share_links
 from badges.vcjwt import decode_jwt
 from i18n import gettext
-from models.ids import credential_id_for
+from models.ids import credential_uuid_for
 from models.plan import InternshipPlan
 from runtime.badge_links import badge_choices_link
 from runtime.settings import Settings
@@ -34,6 +34,11 @@ SHARE_BODY = N_("I earned the Open Badge “%(badge)s” from %(issuer)s. See it
 def badge_page_url(public_base_url: str, credential_uuid: str) -> str:
     """The badge's public page, the one to share."""
     return f"{public_base_url.rstrip('/')}/badges/{credential_uuid.lower()}"
+
+
+def verify_page_url(public_base_url: str, credential_uuid: str) -> str:
+    """The badge's public verification page, the issuer's check of the credential."""
+    return f"{public_base_url.rstrip('/')}/verify/{credential_uuid}"
 
 
 def document_of(stored: Any) -> dict[str, Any]:
@@ -62,7 +67,7 @@ def badge_mail_values(
 ) -> dict[str, Any]:
     """What the badge e-mail says beyond the workflow's values: the badge page, the intern's
     link to their choices about it, and the share links."""
-    credential_uuid = credential_id_for(internship_id).removeprefix("urn:uuid:")
+    credential_uuid = credential_uuid_for(internship_id)
     page = badge_page_url(settings.public_base_url, credential_uuid)
     links = sharing(document_of(stored), page, language)
     return {

@@ -18,6 +18,7 @@ from i18n import day as _day
 from i18n import moment as _moment
 from i18n import period as period_text
 from models.activities import Notification
+from models.ids import notification_key
 from models.plan import InternshipPlan, Language
 from models.status import InternshipStatus
 
@@ -39,12 +40,6 @@ def moment_text(when: datetime, time_zone: str, language: Language) -> str:
 MILESTONE_KINDS = frozenset({"milestone_request", "reminder", "escalation", "missed"})
 #: How long a change request's e-mail waits for the records it tells of (written beside it).
 COMMENT_WAIT_SECONDS = 10.0
-
-
-def notification_key(notification: Notification) -> str:
-    """The key part of a notification id (a milestone id, a submission id, `final`, `v<N>`)."""
-    parts = notification.notification_id.split("/")
-    return parts[-2] if len(parts) >= 3 else ""
 
 
 def about(
@@ -100,7 +95,7 @@ def _milestone(
     status: InternshipStatus | None,
     language: Language,
 ) -> dict[str, Any]:
-    milestone_id = notification_key(notification)
+    milestone_id = notification_key(notification.notification_id)
     milestone = plan.milestone(milestone_id)
     if milestone is None:
         return {}
@@ -122,6 +117,26 @@ def _milestone(
             for person in (plan.person(role),)  # type: ignore[arg-type]
         ],
     }
+
+
+async def load_context(
+    conn: asyncpg.Connection, notification: Notification, bound: Any
+) -> dict[str, Any]:
+    """`mail_values`, for sending: PostgreSQL being away is retried like the rest of the
+    delivery; anything else (records that cannot be read as the model expects) sends the e-mail
+    naming the internship by its id alone, and is logged on `bound` (the delivery's logger)."""
+    try:
+        return await mail_values(conn, notification)
+    except (
+        OSError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.InterfaceError,
+    ):
+        raise
+    except Exception as unreadable:
+        bound.error("notification context not read", error=type(unreadable).__name__)
+        return {}
 
 
 async def mail_values(conn: asyncpg.Connection, notification: Notification) -> dict[str, Any]:
@@ -169,7 +184,7 @@ async def _change_comment(conn: asyncpg.Connection, notification: Notification) 
             "SELECT payload FROM submissions WHERE internship_id = $1 AND submission_id = $2 "
             "AND kind = 'change_request'",
             notification.internship_id,
-            notification_key(notification),
+            notification_key(notification.notification_id),
         )
         if payload is not None:
             data = json.loads(payload) if isinstance(payload, str) else payload

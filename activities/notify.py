@@ -1,18 +1,18 @@
-"""E-mail through SMTP: composing messages with deterministic Message-IDs and sending each once."""
+"""E-mail through SMTP: composing messages with deterministic Message-IDs and sending each once.
+What each kind of e-mail carries beyond its template is its provider's
+(activities/mail_providers.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import email
 import email.policy
-import hashlib
 import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, cast
-from urllib.parse import quote
 
 import aiosmtplib
 import asyncpg
@@ -20,45 +20,23 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.badge_mail import badge_attachments, badge_mail_values, badge_page_url
 from activities.liveness import heartbeating
-from activities.mail_context import mail_values
+from activities.mail_context import load_context
+from activities.mail_providers import RecordMissing, provider_for
 from activities.mime import Attachment, Mailbox, format_date, write_message
-from activities.records import mark_notification_failed, refresh_overdue
+from activities.records import (
+    begin_notification,
+    mark_notification_failed,
+    mark_notification_sent,
+    note_notification_deferred,
+)
 from activities.templates import RenderedMessage, TemplateError, render
-from activities.wallet_offer import wallet_mail_values, wallet_qr_images
-from models.activities import Notification, NotificationKind
-from models.ids import credential_id_for
-from models.plan import InternshipPlan
-from runtime.links import intern_links, notification_link
+from models.activities import Notification
+from models.ids import message_id_for
+from runtime.links import intern_links
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-#: Milestone ladder steps: each is sent when a deadline passes with something still owed, so each
-#: brings the internship's `overdue` flag up to date.
-OVERDUE_STEPS: frozenset[NotificationKind] = frozenset({"reminder", "escalation", "missed"})
-#: E-mails about an issued badge: their button leads to its public verification page.
-BADGE_KINDS: frozenset[NotificationKind] = frozenset(
-    {"badge", "revocation", "suspension", "reinstatement"}
-)
-
-
-def message_id_for(notification_id: str) -> str:
-    """The same notification always gets the same Message-ID, so a resend is recognisable."""
-    digest = hashlib.sha256(notification_id.encode()).hexdigest()[:40]
-    return f"<{digest}@internflow>"
-
-
-def dashboard_url_for(public_base_url: str, internship_id: str) -> str:
-    """The internship's page on the admin dashboard (sign-in leads back to it)."""
-    return f"{public_base_url.rstrip('/')}/admin/internships/{quote(internship_id, safe='')}"
-
-
-def verify_url_for(public_base_url: str, internship_id: str) -> str:
-    """The public verification page of the internship's badge."""
-    credential_uuid = credential_id_for(internship_id).removeprefix("urn:uuid:")
-    return f"{public_base_url.rstrip('/')}/verify/{credential_uuid}"
 
 
 class PermanentDeliveryError(Exception):
@@ -130,40 +108,28 @@ class Mailer:
         return self._settings
 
     def default_link(self, notification: Notification) -> str | None:
-        """Where a message's button leads unless the notification carries `values["link"]`, so
-        that every button leads somewhere its reader can use: the badge's page to share for the
-        badge, its verification page for its status changes; the party's own signed, expiring
-        link for an e-mail that asks something of them; the internship's page on the admin
-        dashboard for the institution (the operator); else no button (the e-mail says all there
-        is to say)."""
-        if notification.kind == "badge":
-            # The earner's page to share (it shows the live status and links the checks).
-            credential_uuid = credential_id_for(notification.internship_id)
-            return badge_page_url(self.public_base_url, credential_uuid.removeprefix("urn:uuid:"))
-        if notification.kind in BADGE_KINDS:
-            return verify_url_for(self.public_base_url, notification.internship_id)
-        link = notification_link(self._settings, notification)
-        if link is not None:
-            return link
-        if notification.recipient_role == "operator":
-            return dashboard_url_for(self.public_base_url, notification.internship_id)
-        return None
+        """Where a message's button leads unless the notification carries `values["link"]`: its
+        kind's provider says (`MailKind.button`), so that every button leads somewhere its reader
+        can use: the badge's page to share for the badge, its verification page for its status
+        changes; the party's own signed, expiring link for an e-mail that asks something of
+        them; the internship's page on the admin dashboard for the institution (the operator);
+        else no button (the e-mail says all there is to say)."""
+        return provider_for(notification.kind).button(self._settings, notification)
 
     def render(
         self, notification: Notification, extra: dict[str, Any] | None = None
     ) -> RenderedMessage:
         """The subject, text and HTML in the recipient's language; `extra` is what the records
         say about the internship (`activities.mail_context`) and overrides the workflow's values
-        (its dates are worded for the reader). Raises jinja2's TemplateError when a value the
-        template needs is missing."""
+        (its dates are worded for the reader), and the kind's fixed values override both.
+        Raises jinja2's TemplateError when a value the template needs is missing."""
         values: dict[str, Any] = {
             "name": notification.recipient_name,
             "link": self.default_link(notification) or "",
             **notification.values,
             **(extra or {}),
+            **provider_for(notification.kind).fixed_values(self._settings, notification),
         }
-        if notification.kind in BADGE_KINDS:
-            values["verify_url"] = verify_url_for(self.public_base_url, notification.internship_id)
         values.update(intern_links(self._settings, notification))
         return render(notification.kind, notification.language, values)
 
@@ -343,77 +309,52 @@ async def deliver(
     TransientDeliveryError for a retry (the workflow's timeouts bound the retries, and it records
     the e-mail failed when they are spent: activities/records.py).
 
-    The badge e-mail attaches the stored credential, baked into the badge image, and keeps its
+    Every kind goes the same way; what a kind adds is its provider's (activities/mail_providers.py):
+    the badge e-mail attaches the stored credential, baked into the badge image, and keeps its
     fate on the credential too (`emailed_at`, `email_error`)."""
     message_id = message_id_for(notification.notification_id)
-    status = await conn.fetchval(
-        """
-        INSERT INTO notifications (notification_id, internship_id, kind, recipient_role,
-                                   message_id, status, attempts, planned_at)
-        VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6)
-        ON CONFLICT (notification_id) DO UPDATE
-            SET attempts = notifications.attempts + 1
-        RETURNING status
-        """,
-        notification.notification_id,
-        notification.internship_id,
-        notification.kind,
-        notification.recipient_role,
-        message_id,
-        notification.planned_at,
-    )
-    if status == "sent":
+    if not await begin_notification(conn, notification, message_id):
         return False
-    if notification.kind in OVERDUE_STEPS:
-        async with conn.transaction():
-            await refresh_overdue(conn, notification.internship_id, notification.planned_at)
+    kind = provider_for(notification.kind)
     bound = log.bind(
         internship_id=notification.internship_id,
         kind=notification.kind,
         role=notification.recipient_role,
     )
-    context = await _context(conn, notification, bound)
-    badge = await _stored_badge(conn, notification) if notification.kind == "badge" else None
+    await kind.before(conn, notification)
+    context = await load_context(conn, notification, bound)
     try:
-        if badge is not None:
-            context = {
-                **context,
-                **badge_mail_values(
-                    mailer.settings, notification.internship_id, badge[1], notification.language
-                ),
-            }
-        if badge is not None:
-            # The offer to a wallet: a link, its QR code and the transaction code.
-            context = {
-                **context,
-                **wallet_mail_values(
-                    mailer.settings, notification.internship_id, notification.language
-                ),
-            }
-        related: list[Attachment] = []
-        attachments: list[Attachment] = []
-        if badge is not None:
-            attachments = badge_attachments(*badge)
-            related = wallet_qr_images(context)
-        message = mailer.write(
-            notification, message_id, context, related=related, attachments=attachments
+        carried = await kind.carried(conn, notification)
+    except RecordMissing as missing:
+        reason = str(missing)
+        await mark_notification_failed(conn, notification.notification_id, reason)
+        raise ApplicationError(reason, type="MessageNotComposed", non_retryable=True) from None
+    try:
+        parts = kind.parts(mailer.settings, notification, carried)
+        rendered = mailer.render(notification, {**context, **parts.values})
+        message = mailer.assemble(
+            notification,
+            message_id,
+            rendered,
+            related=parts.related,
+            attachments=parts.attachments,
         )
     except TemplateError as broken:
         reason = f"the {notification.kind} template could not be rendered: {broken}"
-        await _mark_failed(conn, notification, reason)
+        await mark_notification_failed(conn, notification.notification_id, reason)
         bound.error("notification not rendered", error=reason)
         raise ApplicationError(reason, type="TemplateError", non_retryable=True) from None
     except Exception as broken:
         # Composing does no I/O: whatever fails here (a value no header can carry, a bug) fails
         # the same way on every retry. The type names the fault; the text could quote a name.
         reason = f"the {notification.kind} e-mail could not be composed ({type(broken).__name__})"
-        await _mark_failed(conn, notification, reason)
+        await mark_notification_failed(conn, notification.notification_id, reason)
         bound.error("notification not composed", error=reason)
         raise ApplicationError(reason, type="MessageNotComposed", non_retryable=True) from None
     try:
         await mailer.send(message)
     except PermanentDeliveryError as refused:
-        await _mark_failed(conn, notification, str(refused))
+        await mark_notification_failed(conn, notification.notification_id, str(refused))
         bound.warning("notification refused", error=str(refused))
         raise ApplicationError(
             str(refused), type="PermanentDeliveryError", non_retryable=True
@@ -421,73 +362,16 @@ async def deliver(
     except TransientDeliveryError as failure:
         if last_attempt:
             reason = f"gave up: {failure}"
-            await _mark_failed(conn, notification, reason)
+            await mark_notification_failed(conn, notification.notification_id, reason)
             bound.warning("notification given up", error=reason)
             raise ApplicationError(reason, type="DeliveryGaveUp", non_retryable=True) from None
-        await conn.execute(
-            "UPDATE notifications SET error = $2 WHERE notification_id = $1",
-            notification.notification_id,
-            str(failure),
-        )
+        await note_notification_deferred(conn, notification.notification_id, str(failure))
         bound.info("notification deferred", error=str(failure))
         raise
-    await conn.execute(
-        "UPDATE notifications SET status = 'sent', sent_at = now(), error = NULL "
-        "WHERE notification_id = $1",
-        notification.notification_id,
-    )
-    if notification.kind == "badge":
-        await conn.execute(
-            "UPDATE credentials SET emailed_at = now(), email_error = NULL "
-            "WHERE internship_id = $1 AND emailed_at IS NULL",
-            notification.internship_id,
-        )
+    await mark_notification_sent(conn, notification.notification_id)
+    await kind.sent(conn, notification)
     bound.info("notification sent")
     return True
-
-
-async def _stored_badge(
-    conn: asyncpg.Connection, notification: Notification
-) -> tuple[InternshipPlan, str]:
-    """The plan (its badge image) and the stored credential the badge e-mail carries. Stored
-    before the e-mail is asked for; missing, it is a fault no retry mends."""
-    row = await conn.fetchrow(
-        """
-        SELECT c.credential, v.plan FROM credentials c
-        JOIN plan_versions v USING (internship_id)
-        WHERE c.internship_id = $1 ORDER BY v.version DESC LIMIT 1
-        """,
-        notification.internship_id,
-    )
-    if row is None:
-        reason = "the badge e-mail has no stored credential to carry"
-        await _mark_failed(conn, notification, reason)
-        raise ApplicationError(reason, type="MessageNotComposed", non_retryable=True)
-    return InternshipPlan.model_validate_json(row["plan"]), row["credential"]
-
-
-async def _context(
-    conn: asyncpg.Connection, notification: Notification, bound: Any
-) -> dict[str, Any]:
-    """What the records say about the internship for this e-mail. PostgreSQL being away is
-    retried like the rest of the delivery; anything else (records that cannot be read as the
-    model expects) sends the e-mail naming the internship by its id alone, and is logged."""
-    try:
-        return await mail_values(conn, notification)
-    except (
-        OSError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.CannotConnectNowError,
-        asyncpg.InterfaceError,
-    ):
-        raise
-    except Exception as unreadable:
-        bound.error("notification context not read", error=type(unreadable).__name__)
-        return {}
-
-
-async def _mark_failed(conn: asyncpg.Connection, notification: Notification, reason: str) -> None:
-    await mark_notification_failed(conn, notification.notification_id, reason)
 
 
 class NotifyActivities:

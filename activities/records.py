@@ -1,4 +1,5 @@
-"""Records in PostgreSQL: plan versions, parties, the read model, the audit trail, submissions."""
+"""Records in PostgreSQL: plan versions, parties, the read model, the audit trail, submissions,
+and each e-mail's `notifications` row."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models import kinds
-from models.activities import AuditEvent
+from models.activities import AuditEvent, Notification
 from models.ids import audit_event_id, audit_event_key
 from models.plan import InternshipPlan, Language
 from models.status import InternshipStatus
@@ -92,6 +93,59 @@ def refused(what: str, error: Exception) -> ApplicationError:
         f"{what} refused by PostgreSQL ({type(error).__name__})",
         type="RecordRejected",
         non_retryable=True,
+    )
+
+
+async def begin_notification(
+    conn: asyncpg.Connection, notification: Notification, message_id: str
+) -> bool:
+    """Count an attempt at the e-mail (its row is written `sending` the first time, with its
+    Message-ID); False when it was sent before, so the attempt is a resend to skip."""
+    status = await conn.fetchval(
+        """
+        INSERT INTO notifications (notification_id, internship_id, kind, recipient_role,
+                                   message_id, status, attempts, planned_at)
+        VALUES ($1, $2, $3, $4, $5, 'sending', 1, $6)
+        ON CONFLICT (notification_id) DO UPDATE
+            SET attempts = notifications.attempts + 1
+        RETURNING status
+        """,
+        notification.notification_id,
+        notification.internship_id,
+        notification.kind,
+        notification.recipient_role,
+        message_id,
+        notification.planned_at,
+    )
+    return status != "sent"
+
+
+async def note_notification_deferred(
+    conn: asyncpg.Connection, notification_id: str, reason: str
+) -> None:
+    """The e-mail could not be handed over this time and will be tried again: keep why."""
+    await conn.execute(
+        "UPDATE notifications SET error = $2 WHERE notification_id = $1",
+        notification_id,
+        reason,
+    )
+
+
+async def mark_notification_sent(conn: asyncpg.Connection, notification_id: str) -> None:
+    """The SMTP server accepted the e-mail."""
+    await conn.execute(
+        "UPDATE notifications SET status = 'sent', sent_at = now(), error = NULL "
+        "WHERE notification_id = $1",
+        notification_id,
+    )
+
+
+async def mark_badge_emailed(conn: asyncpg.Connection, internship_id: str) -> None:
+    """The SMTP server accepted the badge e-mail: the credential says when (the first time)."""
+    await conn.execute(
+        "UPDATE credentials SET emailed_at = now(), email_error = NULL "
+        "WHERE internship_id = $1 AND emailed_at IS NULL",
+        internship_id,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Final
 from activities.mime import Attachment
 from badges.oid4vci import credential_offer, offer_qr_png, offer_url
 from i18n import gettext
-from models.ids import credential_id_for
+from models.ids import credential_uuid_for
 from runtime import wallet_codes as codes
 from runtime.settings import Settings
 
@@ -53,7 +53,7 @@ def make_offer(
 def wallet_mail_values(settings: Settings, internship_id: str, language: str) -> dict[str, Any]:
     """The badge e-mail's offer: its link, the badge's transaction code, how long the offer
     lasts, and the Content-ID its QR code gets (attach_wallet_qr)."""
-    credential_uuid = credential_id_for(internship_id).removeprefix("urn:uuid:")
+    credential_uuid = credential_uuid_for(internship_id)
     offer = make_offer(settings, credential_uuid, codes.EMAIL_OFFER_VALIDITY, language)
     return {
         "wallet_offer_url": offer.url,

@@ -35,9 +35,9 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.notify import message_id_for
 from bench.replay_check import ReplayCheck, check_replay, workflow_code_fingerprint
 from cli.demo import EXAMPLE_PLAN, PartyPlayer, compress_plan
+from models.ids import badge_mail_id, message_id_for
 from models.plan import InternshipPlan
 from models.status import Phase
 from operations import internships as ops
@@ -486,7 +486,7 @@ async def run_drill(
         report.replay = await check_replay(
             client, workflow_ids, code_at_start=code, kills=report.kills
         )
-    badge_ids = {message_id_for(f"{workflow_id_for(p.internship_id)}/badge") for p in plans}
+    badge_ids = {message_id_for(badge_mail_id(workflow_id_for(p.internship_id))) for p in plans}
     received = [_message_id(path) for path in sorted(settings.outbox_path.glob("*.eml"))]
     badges = [mid for mid in received if mid in badge_ids]
     report.badge_mails = len(badges)

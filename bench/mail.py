@@ -27,12 +27,14 @@ from typing import Any, get_args
 
 from aiosmtplib.email import flatten_message
 
-from activities.badge_mail import badge_attachments, badge_mail_values
+from activities.badge_mail import badge_attachments
+from activities.mail_providers import BADGE, MailParts, StoredBadgeMail
 from activities.mime import Attachment
-from activities.notify import Mailer, message_id_for
+from activities.notify import Mailer
 from activities.templates import RenderedMessage
-from activities.wallet_offer import wallet_mail_values, wallet_qr_images
+from activities.wallet_offer import wallet_qr_images
 from models.activities import Notification, NotificationKind
+from models.ids import message_id_for
 from models.plan import InternshipPlan
 from runtime.settings import Settings
 
@@ -158,16 +160,11 @@ def measure_kind(
     cases = []
     for i, (language, name) in enumerate((lang, n) for n in NAMES for lang in LANGUAGES):
         notification = _notification(kind, language, name)
-        context: dict[str, Any] = {}
-        related: list[Attachment] = []
-        attachments: list[Attachment] = []
-        if kind == "badge":
-            context = {
-                **badge_mail_values(settings, "t-1", CREDENTIAL, language),
-                **wallet_mail_values(settings, "t-1", language),
-            }
-            attachments = badge_attachments(plan, CREDENTIAL)
-            related = wallet_qr_images(context)
+        parts = MailParts()
+        if kind == "badge":  # what the badge e-mail's provider gives a delivery
+            parts = BADGE.parts(settings, notification, StoredBadgeMail(plan, CREDENTIAL))
+        context: dict[str, Any] = dict(parts.values)
+        related, attachments = list(parts.related), list(parts.attachments)
         message_id = message_id_for(f"{notification.notification_id}/{i}")
         rendered = mailer.render(notification, context)
         cases.append((notification, message_id, context, rendered, related, attachments))

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.text import Text
 from temporalio.client import Client
 
-from activities.notify import message_id_for
 from badges.bake import unbake_png
 from badges.verify import local_issuer_keys, verify_credential
+from models.ids import badge_mail_id, message_id_for
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import (
@@ -201,7 +201,7 @@ def find_message(outbox: Path, message_id: str) -> tuple[Path, EmailMessage] | N
 async def _check_badge_mail(settings: Settings, console: Console, workflow_id: str) -> bool:
     found = None
     for _ in range(40):  # the SMTP server may take a moment to write the file
-        found = find_message(settings.outbox_path, message_id_for(f"{workflow_id}/badge"))
+        found = find_message(settings.outbox_path, message_id_for(badge_mail_id(workflow_id)))
         if found:
             break
         await asyncio.sleep(0.25)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from badges.verify import VerificationReport
 from cli.app import app
 from cli.common import USER_ERROR, _settings
+from models.ids import credential_uuid_from_id
 
 
 @app.command()
@@ -165,7 +166,7 @@ def _ask_issuer_about_suspension(report: VerificationReport, fetcher: _StatusLis
     if not isinstance(url, str) or not credential_id.startswith("urn:uuid:"):
         return
     parts = urlsplit(url)
-    question = f"{parts.scheme}://{parts.netloc}/credentials/{credential_id[9:]}/status"
+    question = f"{parts.scheme}://{parts.netloc}/credentials/{credential_uuid_from_id(credential_id)}/status"
     try:
         answer = json.loads(fetcher(question))
     except (LookupError, ValueError):

@@ -3,6 +3,7 @@ or a replay derives the same id and writes nothing twice."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Final
 
@@ -44,13 +45,48 @@ def notification_id(workflow_id: str, kind: str, key: str, role: str) -> str:
     return f"{workflow_id}/{kind}/{key}/{role}"
 
 
+def notification_key(notification_id: str) -> str:
+    """The key of a notification id (a milestone id, a submission id, `final`, `v<N>`, a count);
+    empty for the badge e-mail's id, which has none."""
+    parts = notification_id.split("/")
+    return parts[-2] if len(parts) >= 3 else ""
+
+
+def message_id_for(notification_id: str) -> str:
+    """The e-mail's Message-ID: the same notification always gets the same one, so a resend is
+    recognisable (mail clients show it once)."""
+    digest = hashlib.sha256(notification_id.encode()).hexdigest()[:40]
+    return f"<{digest}@internflow>"
+
+
 def badge_mail_id(workflow_id: str) -> str:
     """The badge e-mail: one per internship, whoever sends it (its Message-ID is stored with the
     credential)."""
     return f"{workflow_id}/badge"
 
 
+#: A credential id is its UUID as a URN; pages, links and codes name it by the UUID alone.
+_CREDENTIAL_URN: Final = "urn:uuid:"
+
+
 def credential_id_for(internship_id: str) -> str:
     """The internship's credential: derived from the internship, so a retried issuance cannot
     mint a second, different credential."""
-    return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, 'credential:' + internship_id)}"
+    return credential_id_from_uuid(str(uuid.uuid5(_ID_NAMESPACE, "credential:" + internship_id)))
+
+
+def credential_uuid_for(internship_id: str) -> str:
+    """The internship's credential by its UUID: how its pages (`/verify/<uuid>`,
+    `/badges/<uuid>`), the intern's badge link and the wallet's codes name it."""
+    return credential_uuid_from_id(credential_id_for(internship_id))
+
+
+def credential_id_from_uuid(credential_uuid: str) -> str:
+    """`urn:uuid:<uuid>`: the credential id of a UUID (not checked: see
+    operations.credentials.credential_id_of for what a person typed)."""
+    return f"{_CREDENTIAL_URN}{credential_uuid}"
+
+
+def credential_uuid_from_id(credential_id: str) -> str:
+    """The UUID of a credential id (`urn:uuid:<uuid>`); a bare UUID is returned as it is."""
+    return credential_id.removeprefix(_CREDENTIAL_URN)

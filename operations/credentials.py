@@ -22,7 +22,13 @@ from badges.status import (
 from badges.vcjwt import decode_jwt
 from badges.verify import VerificationReport, local_public_keys, verify_badge
 from models.activities import AuditEvent, Notification, NotificationKind
-from models.ids import audit_event_id, notification_id, workflow_id_for
+from models.ids import (
+    audit_event_id,
+    credential_id_from_uuid,
+    credential_uuid_from_id,
+    notification_id,
+    workflow_id_for,
+)
 from operations.status_lists import signed_status_list
 from runtime.settings import Settings
 
@@ -43,10 +49,10 @@ class CredentialConflict(Exception):
 
 def credential_id_of(value: str) -> str:
     """`urn:uuid:<uuid>` from either that or the bare uuid; CredentialNotFound if neither."""
-    bare = value.strip().lower().removeprefix("urn:uuid:")
+    bare = credential_uuid_from_id(value.strip().lower())
     if not _UUID.match(bare):
         raise CredentialNotFound(f"{value!r} is not a credential id (urn:uuid:… or a UUID)")
-    return f"urn:uuid:{bare}"
+    return credential_id_from_uuid(bare)
 
 
 # ---- credentials ---------------------------------------------------------------------------
@@ -73,6 +79,11 @@ class CredentialRecord:
         if isinstance(self.credential, str):
             return decode_jwt(self.credential).payload
         return self.credential
+
+    @property
+    def credential_uuid(self) -> str:
+        """The credential id without `urn:uuid:`, as its pages name it."""
+        return credential_uuid_from_id(self.credential_id)
 
     @property
     def status(self) -> Literal["active", "suspended", "revoked"]:

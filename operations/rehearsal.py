@@ -32,7 +32,7 @@ from temporalio.worker import Worker
 
 from models import kinds
 from models.activities import AuditEvent, BadgeRequest, Notification, StoredBadge
-from models.ids import credential_id_for
+from models.ids import credential_id_for, notification_key
 from models.plan import SIGNATORIES, InternshipPlan, Milestone
 from models.status import InternshipOutcome, Phase
 from models.submissions import (
@@ -195,8 +195,7 @@ class StandIns:
     @activity.defn(name="send_notification")
     async def send_notification(self, notification: Notification) -> bool:
         # notification_id is <workflow id>/<kind>/<key>/<role>; the badge's, <workflow id>/badge
-        parts = notification.notification_id.split("/")
-        key = parts[-2] if len(parts) == 4 else "final"
+        key = notification_key(notification.notification_id) or "final"
         self.steps.append(
             Step(
                 notification.planned_at,

@@ -27,6 +27,7 @@ from badges.keyring import KeyRing
 from badges.oid4vci import CONFIGURATION_ID, PRE_AUTHORIZED_GRANT, offer_qr_svg
 from badges.proof import sign
 from badges.vcjwt import decode_jwt
+from models.ids import credential_id_from_uuid
 from operations import credentials as creds
 from runtime import wallet_codes as codes
 from runtime.settings import Settings
@@ -132,7 +133,7 @@ async def redeem_code(
         if expired.credential_uuid is not None:
             await _known_refusal(pool, expired.credential_uuid, codes.code_id_of(code), "expired")
         raise ClaimRefused("invalid_grant", str(expired)) from None
-    credential_id = f"urn:uuid:{grant.credential_uuid}"
+    credential_id = credential_id_from_uuid(grant.credential_uuid)
     async with pool.acquire() as conn, _keeping_refusals(conn):
         try:
             record = await creds.get_credential(conn, credential_id)
@@ -199,7 +200,7 @@ async def _known_refusal(
     pool: asyncpg.Pool, credential_uuid: str, code_id: str, reason: str
 ) -> None:
     """Record a refusal of a genuine code for a badge that exists (nothing otherwise)."""
-    credential_id = f"urn:uuid:{credential_uuid}"
+    credential_id = credential_id_from_uuid(credential_uuid)
     exists = await pool.fetchval(
         "SELECT true FROM credentials WHERE credential_id = $1", credential_id
     )
@@ -274,7 +275,7 @@ async def issue_to_wallet(
             "unknown_credential_configuration",
             f"the only credential configuration is {CONFIGURATION_ID}",
         )
-    credential_id = f"urn:uuid:{access.credential_uuid}"
+    credential_id = credential_id_from_uuid(access.credential_uuid)
     audience = settings.public_base_url.rstrip("/")
     try:
         proof = verify_proof_jwt(_proof_jwt(body), audience)
@@ -315,7 +316,7 @@ async def issue_to_wallet(
             )
         # The stored badge: a document, or (a VC-JWT badge) the compact JWT as a string.
         stored: dict[str, Any] | str = record.credential
-        claim_id = f"urn:uuid:{uuid.uuid4()}"
+        claim_id = credential_id_from_uuid(str(uuid.uuid4()))
         document = _claimed_document(stored, proof.holder, claim_id)
         issuer = document["issuer"]
         issuer_id = issuer["id"] if isinstance(issuer, dict) else str(issuer)

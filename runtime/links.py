@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, cast
 
 from models.activities import Notification
+from models.ids import notification_key
 from models.kinds import PURPOSES, Purpose, who_may
 from models.plan import SIGNATORIES, Signatory
 from runtime.sealed import seal, unseal
@@ -177,7 +178,7 @@ def notification_link(
     party: Signatory = role
     milestone_id = None
     if purpose == "report":
-        milestone_id = notification.notification_id.split("/")[-2]
+        milestone_id = notification_key(notification.notification_id)
         if party == "mentor":
             purpose = "feedback"
     if party not in WHO_MAY[purpose]:
@@ -210,7 +211,7 @@ def intern_links(
             notification.internship_id,
             "intern",
             "self_assess",
-            milestone_id=notification.notification_id.split("/")[-2],
+            milestone_id=notification_key(notification.notification_id),
             now=now,
         )
     if notification.kind == "final_review":

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import i18n
-from activities.badge_mail import badge_page_url, sharing
+from activities.badge_mail import badge_page_url, sharing, verify_page_url
 from api.i18n import LINK_EXPIRED, LINK_INVALID
 from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
@@ -182,7 +182,7 @@ async def badge_page(
         svg_url=f"{url}/badge.svg",
         credential_url=f"{url}/credential",
         credential_file="credential.jwt" if jwt else "credential.json",
-        verify_url=f"{settings.public_base_url.rstrip('/')}/verify/{uuid}",
+        verify_url=verify_page_url(settings.public_base_url, uuid),
         shares=shares,
         embed=embed_snippet(url, image_url, facts.name, facts.issuer_name),
         description=facts.description,
