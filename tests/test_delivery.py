@@ -39,6 +39,7 @@ from tests.helpers import (
     advance_to,
     approve_all,
     assess,
+    clock_held,
     load_outbox,
     report_and_feedback,
     running_worker,
@@ -325,7 +326,7 @@ async def test_an_internship_survives_postgresql_stopping_and_restarting(
         async with running_worker(client, settings, pool):
             # Down as the internship starts: saving its plan and its first records wait.
             await server.stop()
-            with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            with clock_held(env):
                 handle = await ops.start_internship(client, settings, plan)
             await asyncio.sleep(3)
             assert load_outbox(settings) == []  # nothing goes out before the plan is saved

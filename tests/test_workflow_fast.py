@@ -19,7 +19,14 @@ from models.submissions import Amendment, Pause, Resume
 from operations import internships as ops
 from operations.rehearsal import StandIns
 from runtime.settings import Settings
-from tests.helpers import advance_to, approve_all, eventually, report_and_feedback, sample_plan
+from tests.helpers import (
+    advance_to,
+    approve_all,
+    clock_held,
+    eventually,
+    report_and_feedback,
+    sample_plan,
+)
 from workflows.internship import InternshipWorkflow
 
 
@@ -56,7 +63,7 @@ async def test_an_unanswered_milestone_climbs_the_whole_ladder(
     assert check_in is not None
     policy = plan.reminder_policy
     async with stand_in_worker(env) as (stand_ins, settings):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await advance_to(env, handle, check_in.due + policy.missed_after + timedelta(hours=1))
@@ -86,7 +93,7 @@ async def test_a_pause_holds_the_ladder_and_a_resume_moves_it(
     assert check_in is not None
     paused_for = timedelta(days=20)
     async with stand_in_worker(env) as (stand_ins, settings):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await advance_to(env, handle, plan.period.start + timedelta(hours=1))
@@ -119,7 +126,7 @@ async def test_an_amendment_asks_again_only_whom_it_concerns(
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
     iid = plan.internship_id
     async with stand_in_worker(env) as (stand_ins, settings):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await eventually(lambda: _asked(stand_ins, "approval_request", 3), "the v1 requests")
         v2 = plan.model_copy(
@@ -145,7 +152,7 @@ async def test_a_long_history_continues_as_new_and_carries_its_state(
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
     iid = plan.internship_id
     async with stand_in_worker(env) as (stand_ins, settings):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(
                 client, settings, plan, state=InternshipState(history_limit=20)
             )
