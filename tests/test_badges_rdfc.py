@@ -26,6 +26,8 @@ from tests.test_badges_support import (
     Issuer,
 )
 
+pytestmark = pytest.mark.pure
+
 EX_CONTEXT = {
     "ex": "https://example.org/vocab#",
     "id": "@id",

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -28,6 +29,8 @@ from tests.helpers import (
     sample_plan,
 )
 from workflows.internship import InternshipWorkflow
+
+pytestmark = pytest.mark.fast
 
 
 @asynccontextmanager
