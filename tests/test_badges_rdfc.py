@@ -3,6 +3,7 @@ output, or defer to it."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import random
@@ -10,6 +11,7 @@ import string
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from activities.award import build_credential
 from badges import jsonld, ldquads, rdfc
@@ -383,3 +385,44 @@ def test_iri_memoization_survives_being_cleared(monkeypatch: pytest.MonkeyPatch)
         assert len(jsonld._EXPANDED_IRIS) <= 5
     for document in credentials()[:3]:
         assert canonicalize(document) == pyld_reference(document)
+
+
+def test_a_fault_in_the_direct_path_is_told_and_the_longer_way_gives_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unexpected exception of badges.ldquads (here forced) is counted and logged, with its
+    type and where it was raised, never the document; the canonical form is the longer way's,
+    the same as the direct path's would have been."""
+    document = Issuer.create().credential(
+        evidence=[("Report", "Private words of the intern.")], subject_id="did:example:intern"
+    )
+    expected = canonicalize(document)
+    assert direct_path(document) == expected
+
+    def broken(*args: Any, **kwargs: Any) -> rdfc.Statements:
+        raise KeyError("lo-web")
+
+    monkeypatch.setattr(ldquads, "statements", broken)
+    before = jsonld.fast_path_failures()
+    with capture_logs() as logs:
+        assert canonicalize(document) == expected == pyld_reference(document)
+    assert jsonld.fast_path_failures() == before + 1
+    assert logs == [
+        {
+            "event": "jsonld.fast_path_failed",
+            "log_level": "error",
+            "error": "KeyError",
+            "where": f"test_badges_rdfc.broken:{broken.__code__.co_firstlineno + 1}",
+            "failures": before + 1,
+        }
+    ]
+
+
+def test_a_document_the_direct_path_leaves_to_the_longer_way_is_not_a_fault() -> None:
+    before = jsonld.fast_path_failures()
+    with capture_logs() as logs:
+        for document in [*DIRECT_DEFERRED.values(), ex(unknown="x"), {"@context": 5}]:
+            with contextlib.suppress(jsonld.DocumentError):  # unsafe, or not JSON-LD
+                canonicalize(document)
+    assert jsonld.fast_path_failures() == before
+    assert logs == []
