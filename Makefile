@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 help:
 	@echo "make demo   - start the embedded stack and run one internship to a verified badge"
 	@echo "make test   - lint, type-check, check the imports between layers and run the test suite on the embedded parts (and Node verifiers)"
-	@echo "make test-fast - the rules, and the workflow on stand-in activities (seconds)"
+	@echo "make test-fast - the pure and fast layers: rules, badges, e-mails, and the workflow on stand-in activities"
 	@echo "make up     - start the embedded stack (Temporal, PostgreSQL, mail sink, worker)"
 	@echo "make drill  - fault drill: 50 internships through worker kills and outages"
 	@echo "make bench  - benchmarks; prints a table and writes bench/results.json"
@@ -78,10 +78,11 @@ TEST_PROCESSES ?= 2
 test: lint $(INTEROP)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal
 
-# The fast layer: pure rules, and the real workflow code on the time-skipping server with
-# stand-in activities (no PostgreSQL, no SMTP).
+# The two lower layers, by marker (pyproject.toml): `pure` (the rules, the badges, the e-mails'
+# composition, the replay of recorded histories: no real part) and `fast` (the real workflow code
+# on the time-skipping server with stand-in activities: no PostgreSQL, no SMTP).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests/test_rules.py tests/test_workflow_fast.py
+	$(BIN)/python -m pytest -m "pure or fast"
 
 clean:
 	rm -rf $(VENV) .internflow $(INTEROP)/node_modules

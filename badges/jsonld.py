@@ -7,15 +7,20 @@ import hashlib
 import json
 import re
 import threading
+import traceback
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from importlib import resources
+from pathlib import Path
 from typing import Any, Final
 
+import structlog
 from pyld import jsonld as _pyld
 from pyld.context_resolver import ContextResolver
 
 from badges import ldquads, rdfc
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "BUNDLED_CONTEXTS",
@@ -26,6 +31,7 @@ __all__ = [
     "UnsafeDocumentError",
     "canonicalize",
     "ensure_all_terms_defined",
+    "fast_path_failures",
     "load_document",
 ]
 
@@ -398,6 +404,36 @@ def _direct(document: Mapping[str, Any]) -> str:
     return rdfc.canonical_statements(_direct_statements(document))
 
 
+_fast_path_failures = 0
+
+
+def fast_path_failures() -> int:
+    """How many canonicalizations in this process the fast path (badges.ldquads) failed with an
+    unexpected exception, each then done the longer way (logged as
+    `jsonld.fast_path_failed`). Anything but 0 is a fault in the fast path to report."""
+    return _fast_path_failures
+
+
+def _fast_path_failed(error: Exception) -> None:
+    """Count and log an unexpected exception of the fast path: its type and where it was raised
+    (module, function, line), never its message or the document, which may hold a person's
+    data."""
+    global _fast_path_failures
+    _fast_path_failures += 1
+    frames = traceback.extract_tb(error.__traceback__)
+    where = (
+        f"{Path(frames[-1].filename).stem}.{frames[-1].name}:{frames[-1].lineno}"
+        if frames
+        else "unknown"
+    )
+    log.error(
+        "jsonld.fast_path_failed",
+        error=type(error).__name__,
+        where=where,
+        failures=_fast_path_failures,
+    )
+
+
 def canonicalize(document: Mapping[str, Any], *, safe: bool = True) -> str:
     """RDFC-1.0 (URDNA2015) canonical N-Quads of a JSON-LD document, contexts from the bundle.
 
@@ -413,8 +449,10 @@ def canonicalize(document: Mapping[str, Any], *, safe: bool = True) -> str:
                 # Anything it does not accept takes the longer ways below.
                 try:
                     return _direct(document)
-                except Exception:  # noqa: S110 - Unsupported, or an error the ways below report
-                    pass
+                except (rdfc.Unsupported, DocumentError, _pyld.JsonLdError):
+                    pass  # a shape it leaves to the ways below, or an error they report
+                except Exception as error:
+                    _fast_path_failed(error)  # a fault in the fast path: told, then the ways below
                 # One expansion (with the safe-mode check), then the RDF conversion and
                 # RDFC-1.0 done directly on the expanded form; pyld's to_rdf and URDNA2015 take
                 # longer than the expansion itself. Anything unusual goes the general way.

@@ -45,6 +45,41 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+#: The fixtures that run a real part, and the layers (markers, see pyproject.toml) that may use
+#: each: a `pure` test none, a `fast` test the time-skipping Temporal server alone.
+REAL_PARTS = {
+    "postgres": "PostgreSQL",
+    "database": "PostgreSQL",
+    "pool": "PostgreSQL",
+    "settings": "PostgreSQL and an SMTP server",
+    "mail_sink": "an SMTP server",
+    "time_skipping_env": "a Temporal server",
+}
+ALLOWED_PARTS = {"pure": set(), "fast": {"time_skipping_env"}}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test is of one layer: `pure` or `fast` as its module says, else `stack`. A test
+    whose layer forbids a fixture it uses is an error of the suite, not a test that fails."""
+    wrong = []
+    for item in items:
+        layers = [m.name for m in item.iter_markers() if m.name in ALLOWED_PARTS]
+        if not layers:
+            item.add_marker(pytest.mark.stack)
+            continue
+        if len(set(layers)) > 1:
+            wrong.append(f"{item.nodeid}: marked {' and '.join(sorted(set(layers)))}")
+            continue
+        used = sorted(
+            set(getattr(item, "fixturenames", ())) & REAL_PARTS.keys() - ALLOWED_PARTS[layers[0]]
+        )
+        if used:
+            parts = ", ".join(f"{name} ({REAL_PARTS[name]})" for name in used)
+            wrong.append(f"{item.nodeid}: marked {layers[0]}, but uses {parts}")
+    if wrong:
+        raise pytest.UsageError("tests in the wrong layer:\n" + "\n".join(wrong))
+
+
 @pytest.fixture(autouse=True)
 def official_schema(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every Open Badge a test signs (JSON-LD, or the payload of a VC-JWT) must pass 1EdTech's

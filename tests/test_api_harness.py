@@ -26,7 +26,7 @@ from operations.access import create_api_key
 from runtime.links import Purpose, make_token
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
-from tests.helpers import running_worker, sample_plan, wait_for_phase
+from tests.helpers import clock_held, running_worker, sample_plan, wait_for_phase
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Api:
     async def start(self, plan: InternshipPlan) -> httpx.Response:
         """Start through the API, as the operator, with the workflow's clock not skipping (tests
         move it with `advance_to`)."""
-        with self.env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(self.env):
             return await self.http.post(
                 "/api/internships", json=plan.model_dump(mode="json"), headers=self.operator
             )

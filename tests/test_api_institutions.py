@@ -17,7 +17,7 @@ from models.status import Phase
 from operations.access import authenticate, create_api_key, key_hash
 from runtime.migrations import apply_migrations, discover_migrations
 from runtime.settings import Settings
-from tests.helpers import wait_for_phase
+from tests.helpers import clock_held, wait_for_phase
 from tests.test_api_harness import Api, api, detail, planned
 from tests.test_cli import cli_for
 
@@ -59,7 +59,7 @@ async def test_another_institutions_internship_is_as_an_unknown_id(api: Api) -> 
 
     plan = plan_of("school-a")
     iid = plan.internship_id
-    with api.env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(api.env):
         started = await api.http.post(
             "/api/internships", json=plan.model_dump(mode="json"), headers=school_a
         )
@@ -144,7 +144,7 @@ async def test_starting_for_another_institution_is_refused_one_and_per_batch_row
 
     # A batch: its own row starts, the other institution's row is refused, the rest go on.
     mine, other, mine_too = plan_of("school-b"), plan_of("school-a"), plan_of("school-b")
-    with api.env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(api.env):
         batch = await api.http.post(
             "/api/internships/batch",
             json=[p.model_dump(mode="json") for p in (mine, other, mine_too)],
@@ -164,7 +164,7 @@ async def test_starting_for_another_institution_is_refused_one_and_per_batch_row
     # a word about the running one (its plan, version or parties).
     school_a = await key_for(api, "school-a office", ["school-a"])
     running = plan_of("school-a")
-    with api.env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(api.env):
         first = await api.http.post(
             "/api/internships", json=running.model_dump(mode="json"), headers=school_a
         )
@@ -220,7 +220,7 @@ async def test_keys_made_with_the_cli_belong_to_their_institutions(api: Api) -> 
     assert code == 0 and "school-a, school-c" in out and "all institutions" in out
 
     plans = {name: plan_of(name) for name in ("school-a", "school-b", "school-c")}
-    with api.env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(api.env):
         for plan in plans.values():
             started = await api.http.post(
                 "/api/internships", json=plan.model_dump(mode="json"), headers=head_office

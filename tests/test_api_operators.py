@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from models.status import Phase
-from tests.helpers import wait_for_phase
+from tests.helpers import clock_held, wait_for_phase
 from tests.test_api_harness import Api, api, detail, planned
 
 __all__ = ["api"]
@@ -238,7 +238,7 @@ async def test_batch_from_json_and_from_csv_reports_each_row(api: Api) -> None:
     broken = good.model_dump(mode="json")
     broken["internship_id"] = "Not An Id"
     plans = [good.model_dump(mode="json"), running.model_dump(mode="json"), broken]
-    with api.env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(api.env):
         response = await api.http.post(
             "/api/internships/batch", content=json.dumps(plans), headers=api.operator
         )
@@ -255,7 +255,7 @@ async def test_batch_from_json_and_from_csv_reports_each_row(api: Api) -> None:
         f"{ids[0]},Anna Rossi,anna@example.org,it\n"
         f"{ids[1]},Ben Okafor,not-an-email,en\n"
     )
-    with api.env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(api.env):
         uploaded = await api.http.post(
             "/api/internships/batch",
             files={

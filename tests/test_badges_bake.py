@@ -25,6 +25,8 @@ from badges.bake import (
     unbake_svg,
 )
 
+pytestmark = pytest.mark.pure
+
 CREDENTIAL = json.dumps(
     {
         "@context": [

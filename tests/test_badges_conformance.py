@@ -27,6 +27,8 @@ from runtime.settings import Settings
 from tests.conformance import assert_conforms
 from tests.test_badges_support import Issuer, example_plan
 
+pytestmark = pytest.mark.pure
+
 
 def test_the_bundled_schema_is_1edtechs_as_recorded() -> None:
     folder = resources.files("badges").joinpath("schema")

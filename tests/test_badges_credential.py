@@ -46,6 +46,8 @@ from tests.test_badges_support import (
     example_plan,
 )
 
+pytestmark = pytest.mark.pure
+
 SHA256_HEX = re.compile(r"^sha256\$[0-9a-f]{64}$")
 
 

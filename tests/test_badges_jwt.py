@@ -16,6 +16,8 @@ from badges.vcjwt import DecodedJwt, decode_jwt, is_compact_jwt, jwt_claims, sig
 from badges.verify import verify_badge
 from tests.test_badges_support import AFTER_ISSUE, ISSUED_AT, ISSUER_ID, Issuer, rsa_key
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.fixture(scope="module")
 def issuer() -> Issuer:

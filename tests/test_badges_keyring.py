@@ -26,6 +26,8 @@ from badges.vcjwt import sign_jwt
 from badges.verify import local_issuer_keys, local_public_keys, verify_badge, verify_credential
 from tests.test_badges_support import AFTER_ISSUE, ISSUED_AT, ISSUER_ID, Issuer, as_json, rsa_key
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.fixture
 def key_dir(tmp_path: Path) -> Path:

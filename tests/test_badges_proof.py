@@ -39,6 +39,8 @@ from badges.keys import (
 )
 from badges.proof import VerificationResult, format_created, resolve_key, sign, verify
 
+pytestmark = pytest.mark.pure
+
 # --- The eddsa-rdfc-2022 example of 1EdTech's Open Badges 3.0 implementation guide -------------
 
 VECTOR_PRIVATE_KEY_HEX = "6241a409e6707bb640a0140a8a32bc3d193c33a661747284d6adfa4ed4180be4"

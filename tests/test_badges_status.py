@@ -32,6 +32,8 @@ from tests.test_badges_support import (
     as_json,
 )
 
+pytestmark = pytest.mark.pure
+
 # --- the bitstring --------------------------------------------------------------------------
 
 

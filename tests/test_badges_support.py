@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from activities.award import build_credential
@@ -24,6 +25,8 @@ from badges.status import (
 )
 from badges.vcjwt import sign_jwt
 from models.plan import InternshipPlan
+
+pytestmark = pytest.mark.pure
 
 EXAMPLE_PLAN = Path(__file__).parent.parent / "examples" / "plan.json"
 ISSUER_ID = "https://badges.example.org/issuers/ipsia-bassano"

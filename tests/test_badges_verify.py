@@ -23,6 +23,8 @@ from tests.test_badges_support import (
     png_image,
 )
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.fixture(scope="module")
 def issuer() -> Issuer:

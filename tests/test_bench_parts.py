@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bench.__main__ import in_process
 from bench.part import Progress, failures, run_parts
+
+pytestmark = pytest.mark.pure
 
 
 async def raises(progress: Progress) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from tests.helpers import (
     advance_to,
     approve_all,
     assess,
+    clock_held,
     report_and_feedback,
     running_worker,
     sample_plan,
@@ -140,7 +141,7 @@ async def test_a_whole_internship_leaves_no_personal_data_in_clear_in_temporal(
     )
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=30))
     async with running_worker(client, encrypted, pool):
-        with env.with_time_skipping_disabled():
+        with clock_held(env):
             handle = await ops.start_internship(client, encrypted, plan)
         await approve_all(client, plan)
         await wait_for_phase(client, plan.internship_id, Phase.AWAITING_START)

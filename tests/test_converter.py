@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from models.state import InternshipInput, InternshipState
 from runtime.clients import PYDANTIC, SharedPydanticPayloadConverter
 from tests.helpers import sample_plan
+
+pytestmark = pytest.mark.pure
 
 
 def test_every_instance_shares_one_type_adapter_cache() -> None:

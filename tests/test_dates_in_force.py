@@ -20,6 +20,7 @@ from tests.helpers import (
     advance_to,
     approve_all,
     assess,
+    clock_held,
     eventually,
     load_outbox,
     report_and_feedback,
@@ -37,7 +38,7 @@ async def test_a_pause_in_progress_moves_the_end_alike_everywhere_and_not_the_st
     iid = plan.internship_id
     paused_for = timedelta(days=3)
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         paused_at = plan.period.start + timedelta(hours=1)
@@ -129,7 +130,7 @@ async def test_names_that_look_like_addresses_stay_display_names(
         }
     )
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await wait_for_phase(client, plan.internship_id, Phase.PLANNING)
         await eventually(lambda: _mails(settings, 3), "three approval requests")

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
+from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.badge import BadgeActivities, badge_notification
@@ -39,6 +40,8 @@ from tests.helpers import (
     advance_to,
     approve_all,
     assess,
+    clock_held,
+    eventually,
     load_outbox,
     report_and_feedback,
     running_worker,
@@ -310,6 +313,16 @@ async def _wait_for_mail(settings: Settings, count: int, within: float = 30) -> 
         await asyncio.sleep(0.1)
 
 
+async def _retrying(client: Client, workflow_id: str, activity_type: str) -> bool:
+    """Whether the workflow's latest run has an activity of that type that failed and waits for
+    (or is in) a later attempt."""
+    described = await client.get_workflow_handle(workflow_id).describe()
+    return any(
+        pending.activity_type.name == activity_type and pending.attempt >= 2
+        for pending in described.raw_description.pending_activities
+    )
+
+
 async def test_an_internship_survives_postgresql_stopping_and_restarting(
     time_skipping_env: WorkflowEnvironment,
     own_postgres: tuple[EmbeddedPostgres, Settings, MailSink],
@@ -325,9 +338,11 @@ async def test_an_internship_survives_postgresql_stopping_and_restarting(
         async with running_worker(client, settings, pool):
             # Down as the internship starts: saving its plan and its first records wait.
             await server.stop()
-            with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+            with clock_held(env):
                 handle = await ops.start_internship(client, settings, plan)
-            await asyncio.sleep(3)
+            await eventually(
+                lambda: _retrying(client, handle.id, "save_plan"), "saving the plan tried again"
+            )
             assert load_outbox(settings) == []  # nothing goes out before the plan is saved
             await server.start()
             await _wait_for_mail(settings, 3)  # the approval requests
@@ -342,7 +357,9 @@ async def test_an_internship_survives_postgresql_stopping_and_restarting(
                 submission_id=f"r-{check_in.id}", milestone_id=check_in.id, summary="Progress."
             )
             submitting = asyncio.create_task(ops.submit_report(client, iid, report))
-            await asyncio.sleep(3)
+            await eventually(
+                lambda: _retrying(client, handle.id, "record_event"), "the report's record retried"
+            )
             await server.start()
             assert (await asyncio.wait_for(submitting, 30)).late is False
 

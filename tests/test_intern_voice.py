@@ -26,6 +26,7 @@ from tests.helpers import (
     approve_all,
     assess,
     audit_rows,
+    clock_held,
     load_outbox,
     report_and_feedback,
     running_worker,
@@ -58,7 +59,7 @@ async def test_self_assessments_beside_the_assessments_and_in_the_badge_by_conse
     m = {ms.id: ms for ms in plan.milestones}
     every = {o.id: "excellent" for o in plan.learning_outcomes}
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await wait_for_phase(client, iid, Phase.AWAITING_START)
@@ -195,7 +196,7 @@ async def test_a_shared_self_assessment_is_a_labelled_result_of_its_own_in_the_b
     iid = plan.internship_id
     m = {ms.id: ms for ms in plan.milestones}
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await advance_to(env, handle, m["mid-term"].due - timedelta(hours=1))

@@ -28,6 +28,7 @@ from tests.helpers import (
     approve_all,
     assess,
     audit_rows,
+    clock_held,
     load_outbox,
     report_and_feedback,
     running_worker,
@@ -45,7 +46,7 @@ async def test_whole_internship_ends_with_one_verified_badge(
     m = {ms.id: ms for ms in plan.milestones}
     policy = plan.reminder_policy
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await wait_for_phase(client, plan.internship_id, Phase.AWAITING_START)
@@ -143,7 +144,7 @@ async def test_bad_submissions_are_refused_and_nothing_is_recorded(
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
     iid = plan.internship_id
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         first = await ops.approve(
             client, iid, Approval(submission_id="a-1", party="intern", plan_version=1)
@@ -228,7 +229,7 @@ async def test_failed_validation_is_refused_as_pass_and_ends_not_certified(
     env, client = time_skipping_env, time_skipping_env.client
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=3))
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         for milestone in plan.milestones:
@@ -272,7 +273,7 @@ async def test_a_vc_jwt_badge_template_issues_a_jwt_baked_into_the_png(
         update={"badge": example.badge.model_copy(update={"proof_format": "vc-jwt"})}
     )
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         for milestone in plan.milestones:

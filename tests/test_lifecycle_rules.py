@@ -29,6 +29,7 @@ from tests.helpers import (
     approve_all,
     assess,
     audit_rows,
+    clock_held,
     eventually,
     load_outbox,
     report_and_feedback,
@@ -68,7 +69,7 @@ async def test_reminder_ladder_asks_reminds_escalates_and_marks_missed_on_plan_t
     assert check_in is not None
     policy = plan.reminder_policy
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await advance_to(env, handle, check_in.due + policy.remind_after + timedelta(hours=1))
@@ -101,7 +102,7 @@ async def test_agreement_reminder_then_cancellation_when_approvals_are_missing(
     env, client = time_skipping_env, time_skipping_env.client
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await ops.approve(
             client,
@@ -131,7 +132,7 @@ async def test_amendment_asks_again_only_whom_it_concerns_and_keeps_every_signat
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
     iid = plan.internship_id
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         for party in ("intern", "mentor"):
             await ops.approve(
@@ -223,7 +224,7 @@ async def test_pause_moves_every_remaining_deadline_and_extension_moves_the_end(
     assert check_in is not None
     paused_for = timedelta(days=10)
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await advance_to(env, handle, plan.period.start + timedelta(hours=1))
@@ -277,7 +278,7 @@ async def test_long_history_continues_as_new_and_the_internship_still_completes(
     env, client = time_skipping_env, time_skipping_env.client
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(
                 client, settings, plan, state=InternshipState(history_limit=40)
             )
@@ -317,7 +318,7 @@ async def test_an_agreed_internship_waits_for_its_start_in_a_fresh_run(
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
     iid = plan.internship_id
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         first = handle.result_run_id
         await approve_all(client, plan)

@@ -46,6 +46,7 @@ from tests.helpers import (
     approve_all,
     assess,
     audit_rows,
+    clock_held,
     eventually,
     load_outbox,
     report_and_feedback,
@@ -557,7 +558,7 @@ async def test_a_refused_recipient_is_recorded_and_the_operator_told(
     iid, intern = plan.internship_id, plan.intern.email
     refusing.refused.add(intern)
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await wait_for_phase(client, iid, Phase.AWAITING_START)
@@ -635,7 +636,7 @@ async def test_a_refused_badge_is_kept_and_the_operator_told_once(
     iid = plan.internship_id
     refusing.refused.add(plan.intern.email)
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await wait_for_phase(client, iid, Phase.AWAITING_START)
@@ -693,7 +694,7 @@ async def test_a_mail_server_down_for_a_while_delays_mail_but_loses_none(
     iid = plan.internship_id
     async with running_worker(client, settings, pool):
         mail_sink.stop()
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
 
         async def each_request_retried() -> bool:

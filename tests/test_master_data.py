@@ -20,7 +20,7 @@ import asyncpg
 from models.plan import InternshipPlan
 from models.status import Phase
 from runtime.migrations import apply_migrations, discover_migrations
-from tests.helpers import load_outbox, sent, wait_for_phase
+from tests.helpers import clock_held, load_outbox, sent, wait_for_phase
 from tests.test_api_harness import Api, api, detail, planned
 from tests.test_cli import cli_for
 from tests.test_signers import GUARDIAN, REPRESENTATIVE, with_signers
@@ -90,7 +90,7 @@ async def test_a_known_company_under_another_name_is_refused_until_renamed(api: 
 
     # A batch refuses that row and starts the others; a new company is recorded with its name.
     newcomer = at(planned(), company={"id": "fjord-logistics", "name": "Fjord Logistics AS"})
-    with api.env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(api.env):
         batch = await api.http.post(
             "/api/internships/batch",
             json=[p.model_dump(mode="json") for p in (northwind("Northwind Logistics"), newcomer)],

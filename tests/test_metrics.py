@@ -26,7 +26,14 @@ from runtime.metrics import metrics_runtime
 from runtime.settings import Settings
 from runtime.tracing import flush_traces
 from tests.conftest import free_port
-from tests.helpers import advance_to, approve_all, running_worker, sample_plan, wait_for_phase
+from tests.helpers import (
+    advance_to,
+    approve_all,
+    clock_held,
+    running_worker,
+    sample_plan,
+    wait_for_phase,
+)
 
 
 def on_env(settings: Settings, env: WorkflowEnvironment, **overrides: Any) -> Settings:
@@ -69,7 +76,7 @@ async def test_worker_serves_temporal_sdk_metrics_after_an_internship(
     client = await connect_temporal(configured, runtime=runtime)
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=30))
     async with running_worker(client, configured, pool):
-        with env.with_time_skipping_disabled():
+        with clock_held(env):
             handle = await ops.start_internship(client, configured, plan)
         await approve_all(client, plan)
         await wait_for_phase(client, plan.internship_id, Phase.AWAITING_START)
@@ -117,7 +124,7 @@ async def test_api_metrics_count_requests_by_route_and_read_domain_figures(
     check_in = plan.milestone("check-in")
     assert check_in is not None
     async with running_worker(client, configured, pool):
-        with env.with_time_skipping_disabled():
+        with clock_held(env):
             handle = await ops.start_internship(client, configured, plan)
         await approve_all(client, plan)
         # Past the check-in's due date with nothing submitted: overdue.
@@ -233,7 +240,7 @@ async def test_tracing_exports_client_workflow_and_activity_spans_over_otlp(
     client = await connect_temporal(configured)
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=30))
     async with running_worker(client, configured, pool):
-        with env.with_time_skipping_disabled():
+        with clock_held(env):
             handle = await ops.start_internship(client, configured, plan)
         await ops.withdraw(
             client, plan.internship_id, Withdrawal(submission_id="w-1", reason="Moved away.")

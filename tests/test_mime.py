@@ -35,6 +35,8 @@ from runtime.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import sample_plan
 
+pytestmark = pytest.mark.pure
+
 LANGUAGES = ("en", "it", "de", "fr", "es")
 KINDS: tuple[str, ...] = get_args(NotificationKind)
 #: What each kind's template needs from the workflow, besides `internship`.

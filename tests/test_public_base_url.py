@@ -8,6 +8,8 @@ from pydantic import ValidationError
 
 from runtime.settings import Settings, public_base_url_problem
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.mark.parametrize(
     "url",

@@ -32,6 +32,7 @@ from tests.helpers import (
     approve_all,
     assess,
     audit_rows,
+    clock_held,
     eventually,
     report_and_feedback,
     running_worker,
@@ -179,7 +180,7 @@ async def test_a_whole_internship_leaves_exact_records(
     m = {ms.id: ms for ms in plan.milestones}
     policy = plan.reminder_policy
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await wait_for_phase(client, iid, Phase.AWAITING_START)

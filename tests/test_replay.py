@@ -14,6 +14,8 @@ from temporalio.worker import Replayer
 from runtime.clients import PYDANTIC
 from workflows.internship import InternshipWorkflow
 
+pytestmark = pytest.mark.pure
+
 HISTORIES = {
     path.stem: path.read_text()
     for path in sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))

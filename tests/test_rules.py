@@ -14,6 +14,8 @@ from workflows import intake, rules
 from workflows.clock import PausableClock
 from workflows.ladder import LADDER, LADDER_STEPS
 
+pytestmark = pytest.mark.pure
+
 DEADLINE = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
 

@@ -23,7 +23,14 @@ from operations import internships as ops
 from operations.internships import OperationRejected
 from operations.reads import RecordedStatus
 from runtime.settings import Settings
-from tests.helpers import advance_to, eventually, running_worker, sample_plan, wait_for_phase
+from tests.helpers import (
+    advance_to,
+    clock_held,
+    eventually,
+    running_worker,
+    sample_plan,
+    wait_for_phase,
+)
 from tests.test_api_harness import Api, api, detail, planned
 from tests.test_browser import browser, site
 from tests.test_cli import cli_for
@@ -285,7 +292,7 @@ async def test_a_guardian_s_agreement_through_the_workflow(
     )
     iid = plan.internship_id
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         for party in ("intern", "tutor", "mentor"):
             await ops.approve(

@@ -21,7 +21,7 @@ from models.state import InternshipState
 from operations import internships as ops
 from runtime.clients import data_converter
 from runtime.settings import Settings
-from tests.helpers import approve_all, load_outbox, running_worker, sent
+from tests.helpers import approve_all, clock_held, load_outbox, running_worker, sent
 from tests.test_api_harness import Api, api, detail, planned
 from tests.test_cli import cli_for
 from tests.test_codec import K1, keys_json
@@ -192,7 +192,7 @@ async def test_a_batch_refuses_rows_that_cannot_run_and_starts_the_others(api: A
         changed(running).model_dump(mode="json"),
         running.model_dump(mode="json"),
     ]
-    with api.env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(api.env):
         response = await api.http.post(
             "/api/internships/batch", content=json.dumps(rows), headers=api.operator
         )
@@ -290,7 +290,7 @@ async def test_the_running_plan_is_read_through_the_payload_codec(
         data_converter=data_converter(encrypted),
     )
     plan = planned()
-    with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(env):
         first = await ops.start_plan(client, encrypted, plan)
         again = await ops.start_plan(client, encrypted, plan)
         with pytest.raises(ops.DifferentPlanRunning, match="it differs in period, weekly_hours"):
@@ -311,7 +311,7 @@ async def test_after_continue_as_new_the_plan_is_still_recognised(
     env, client = time_skipping_env, time_skipping_env.client
     plan = planned()
     async with running_worker(client, settings, pool):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             started = await ops.start_plan(
                 client, settings, plan, state=InternshipState(history_limit=20)
             )

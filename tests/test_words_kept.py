@@ -49,6 +49,7 @@ from runtime.settings import Settings
 from runtime.temporal_server import temporal_binary
 from tests.helpers import (
     advance_to,
+    clock_held,
     report_and_feedback,
     running_worker,
     sample_plan,
@@ -138,7 +139,7 @@ async def _written_internship(env: WorkflowEnvironment, settings: Settings) -> t
     client = env.client
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=30))
     iid = plan.internship_id
-    with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(env):
         handle = await ops.start_internship(client, settings, plan)
     await ops.request_changes(
         client,
@@ -210,7 +211,7 @@ async def _written_internship(env: WorkflowEnvironment, settings: Settings) -> t
     assert (await handle.result()).phase == Phase.COMPLETED
 
     other = sample_plan(datetime.now().astimezone() + timedelta(days=30))
-    with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+    with clock_held(env):
         other_handle = await ops.start_internship(client, settings, other)
     await ops.withdraw(
         client, other.internship_id, Withdrawal(submission_id="w-1", reason=WITHDRAWAL)

@@ -1,31 +1,121 @@
 """The workflow alone, in seconds: the real workflow code on the time-skipping Temporal server
 with stand-in activities registered under the real names (operations/rehearsal.py's, which write
-down what would happen), no PostgreSQL and no SMTP. The real-stack tests keep what needs the
-real parts."""
+down what would happen), no PostgreSQL and no SMTP. An e-mail's stand-in can fail on demand, as
+the real activity fails: refused for good, or deferred until the workflow gives up on it. The
+real-stack tests keep what needs the real parts."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
+import pytest
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.notify import TransientDeliveryError
+from models.activities import AuditEvent, Notification
 from models.state import InternshipState
 from models.status import Phase
-from models.submissions import Amendment, Pause, Resume
+from models.submissions import Amendment, Pause, Resume, Withdrawal
 from operations import internships as ops
 from operations.rehearsal import StandIns
 from runtime.settings import Settings
-from tests.helpers import advance_to, approve_all, eventually, report_and_feedback, sample_plan
+from tests.helpers import (
+    advance_to,
+    approve_all,
+    clock_held,
+    eventually,
+    report_and_feedback,
+    sample_plan,
+)
 from workflows.internship import InternshipWorkflow
+
+pytestmark = pytest.mark.fast
+
+
+#: Decides whether a send fails, and how: an exception to raise, or None to send.
+Failure = Callable[[Notification], Exception | None]
+
+
+def refused(notification: Notification) -> Exception:
+    """What the real activity raises for a permanent SMTP refusal (activities/notify.py)."""
+    return ApplicationError(
+        "recipient refused with SMTP [550]", type="PermanentDeliveryError", non_retryable=True
+    )
+
+
+def deferred(notification: Notification) -> Exception:
+    """What the real activity raises for a transient failure (server unreachable, 4xx): not
+    marked non-retryable, so the workflow's retry policy tries it again (workflows/effects.py)."""
+    return TransientDeliveryError("recipient deferred with SMTP [451]")
+
+
+def given_up_at(attempt: int) -> Failure:
+    """Deferred until the `attempt`th try, which gives up: the real activity's `DeliveryGaveUp`
+    (activities/notify.py, `deliver` on its last attempt). In production a deferred e-mail is
+    also given up by Temporal when MAIL_GIVE_UP_AFTER (a day) has passed; that timeout is not
+    played here: on the time-skipping server every retry of the day (about 290, at most five
+    minutes apart) costs about a second of wall time. Both reach the workflow as the same
+    ActivityError that is not a cancellation (workflows/mail.py)."""
+
+    def fail(notification: Notification) -> Exception:
+        if activity.info().attempt < attempt:
+            return deferred(notification)
+        return ApplicationError(
+            "gave up: recipient deferred with SMTP [451]", type="DeliveryGaveUp", non_retryable=True
+        )
+
+    return fail
+
+
+class StandInsOnDemand(StandIns):
+    """The rehearsal's stand-ins, keeping every audit event and every attempt to send, with an
+    e-mail that fails when `fail` says so."""
+
+    def __init__(self, fail: Failure) -> None:
+        super().__init__()
+        self.fail = fail
+        self.events: list[AuditEvent] = []
+        self.attempts: Counter[str] = Counter()
+        """Attempts to send, by notification id."""
+
+    @activity.defn(name="record_event")
+    async def record_event(self, event: AuditEvent) -> bool:
+        self.events.append(event)
+        return await super().record_event(event)
+
+    @activity.defn(name="send_notification")
+    async def send_notification(self, notification: Notification) -> bool:
+        self.attempts[notification.notification_id] += 1
+        failure = self.fail(notification)
+        if failure is not None:
+            raise failure
+        return await super().send_notification(notification)
+
+    def recorded(self, kind: str) -> list[AuditEvent]:
+        return [event for event in self.events if event.kind == kind]
+
+    def keys(self, kind: str) -> list[str]:
+        """What the audit events of a kind are about (an e-mail's notification id)."""
+        return [e.event_id.removeprefix(f"{e.workflow_id}/{kind}/") for e in self.recorded(kind)]
+
+
+def never(notification: Notification) -> None:
+    return None
 
 
 @asynccontextmanager
-async def stand_in_worker(env: WorkflowEnvironment) -> AsyncIterator[tuple[StandIns, Settings]]:
-    stand_ins = StandIns()
+async def stand_in_worker(
+    env: WorkflowEnvironment, fail: Failure = never
+) -> AsyncIterator[tuple[StandInsOnDemand, Settings]]:
+    stand_ins = StandInsOnDemand(fail)
     queue = f"fast-{uuid.uuid4().hex[:8]}"
     async with Worker(
         env.client,
@@ -56,7 +146,7 @@ async def test_an_unanswered_milestone_climbs_the_whole_ladder(
     assert check_in is not None
     policy = plan.reminder_policy
     async with stand_in_worker(env) as (stand_ins, settings):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await advance_to(env, handle, check_in.due + policy.missed_after + timedelta(hours=1))
@@ -86,7 +176,7 @@ async def test_a_pause_holds_the_ladder_and_a_resume_moves_it(
     assert check_in is not None
     paused_for = timedelta(days=20)
     async with stand_in_worker(env) as (stand_ins, settings):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await approve_all(client, plan)
         await advance_to(env, handle, plan.period.start + timedelta(hours=1))
@@ -119,7 +209,7 @@ async def test_an_amendment_asks_again_only_whom_it_concerns(
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
     iid = plan.internship_id
     async with stand_in_worker(env) as (stand_ins, settings):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(client, settings, plan)
         await eventually(lambda: _asked(stand_ins, "approval_request", 3), "the v1 requests")
         v2 = plan.model_copy(
@@ -145,7 +235,7 @@ async def test_a_long_history_continues_as_new_and_carries_its_state(
     plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
     iid = plan.internship_id
     async with stand_in_worker(env) as (stand_ins, settings):
-        with env.with_time_skipping_disabled():  # type: ignore[attr-defined]
+        with clock_held(env):
             handle = await ops.start_internship(
                 client, settings, plan, state=InternshipState(history_limit=20)
             )
@@ -159,3 +249,170 @@ async def test_a_long_history_continues_as_new_and_carries_its_state(
     assert phases[:3] == ["planning", "awaiting_start", "in_progress"]
     described = await client.get_workflow_handle(handle.id).describe()
     assert described.run_id != handle.result_run_id  # it went on in a newer run
+
+
+# ----------------------------------------------------------------- e-mails that fail
+
+
+def to(kind: str, role: str) -> Callable[[Notification], bool]:
+    return lambda n: (n.kind, n.recipient_role) == (kind, role)
+
+
+async def test_a_refused_e_mail_is_recorded_and_the_operator_told(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    to_intern = to("approval_request", "intern")
+    async with stand_in_worker(env, lambda n: refused(n) if to_intern(n) else None) as (
+        stand_ins,
+        settings,
+    ):
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        await eventually(
+            lambda: _asked(stand_ins, "delivery_failed", 1), "the operator told of the refusal"
+        )
+        await approve_all(client, plan)  # the refusal held up nothing
+        status = await ops.status(client, plan.internship_id)
+        await handle.terminate("end of test")
+    mail_id = f"{handle.id}/approval_request/v1/intern"
+    assert stand_ins.attempts[mail_id] == 1  # a refusal is not retried
+    why = "PermanentDeliveryError: recipient refused with SMTP [550]"
+    failed = stand_ins.recorded("notification_failed")
+    assert [(e.event_id, e.detail) for e in failed] == [
+        (f"{handle.id}/notification_failed/{mail_id}", {"error": why})
+    ]
+    sent = mails(stand_ins)
+    assert sorted(m for m in sent if m[0] == "approval_request") == [
+        ("approval_request", "mentor", "v1"),
+        ("approval_request", "tutor", "v1"),
+    ]
+    assert [m for m in sent if m[0] == "delivery_failed"] == [
+        ("delivery_failed", "operator", "approval_request-v1-intern")
+    ]
+    assert status.phase == Phase.AWAITING_START
+
+
+async def test_an_e_mail_deferred_then_given_up_is_recorded_and_the_operator_told(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    to_mentor, give_up = to("approval_request", "mentor"), given_up_at(3)
+    async with stand_in_worker(env, lambda n: give_up(n) if to_mentor(n) else None) as (
+        stand_ins,
+        settings,
+    ):
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        await eventually(
+            lambda: _asked(stand_ins, "delivery_failed", 1), "the operator told of the give-up"
+        )
+        await handle.terminate("end of test")
+    mail_id = f"{handle.id}/approval_request/v1/mentor"
+    assert stand_ins.attempts[mail_id] == 3  # deferred twice, retried by the workflow's policy
+    failed = stand_ins.recorded("notification_failed")
+    assert [(e.event_id, e.detail) for e in failed] == [
+        (
+            f"{handle.id}/notification_failed/{mail_id}",
+            {"error": "DeliveryGaveUp: gave up: recipient deferred with SMTP [451]"},
+        )
+    ]
+    assert [m for m in mails(stand_ins) if m[0] == "delivery_failed"] == [
+        ("delivery_failed", "operator", "approval_request-v1-mentor")
+    ]
+
+
+async def test_a_failed_e_mail_to_the_operator_is_recorded_and_not_told_again(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The operator's own e-mails (here the news of the intern's refusal) are recorded when they
+    fail, and nobody is told: no e-mail about an e-mail about an e-mail."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    to_intern = to("approval_request", "intern")
+
+    def fail(n: Notification) -> Exception | None:
+        return refused(n) if to_intern(n) or n.recipient_role == "operator" else None
+
+    async with stand_in_worker(env, fail) as (stand_ins, settings):
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        notice = f"{handle.id}/delivery_failed/approval_request-v1-intern/operator"
+
+        async def both_failed() -> bool:
+            return len(stand_ins.recorded("notification_failed")) == 2
+
+        await eventually(both_failed, "the request and the operator's notice recorded failed")
+        # The workflow ends only once every e-mail it started is settled: after its result,
+        # nothing more can come.
+        await ops.withdraw(
+            client, plan.internship_id, Withdrawal(submission_id="w-1", reason="moved abroad")
+        )
+        outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.phase == Phase.WITHDRAWN
+    assert stand_ins.keys("notification_failed") == [
+        f"{handle.id}/approval_request/v1/intern",
+        notice,
+    ]
+    assert stand_ins.attempts[notice] == 1
+    assert [n for n in stand_ins.attempts if n.endswith("/operator")] == [notice]
+    assert not [m for m in mails(stand_ins) if m[1] == "operator"]
+
+
+async def test_a_withdrawal_drops_the_e_mails_still_trying_that_no_longer_hold(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Approval requests still being deferred when the internship is withdrawn are dropped
+    (recorded, nobody told). The operator's notice of an earlier failure, still being deferred
+    then, is kept trying (it still holds) and goes out; so are the withdrawal's own e-mails, and
+    one given up is told to the operator like any other."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    give_up = given_up_at(2)
+    notice_held = True
+
+    def fail(n: Notification) -> Exception | None:
+        if (n.kind, n.recipient_role) == ("approval_request", "intern"):
+            return refused(n)
+        if n.kind == "approval_request" or (n.kind == "delivery_failed" and notice_held):
+            return deferred(n)
+        if (n.kind, n.recipient_role) == ("withdrawal", "mentor"):
+            return give_up(n)
+        return None
+
+    async with stand_in_worker(env, fail) as (stand_ins, settings):
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        requests = [f"{handle.id}/approval_request/v1/{role}" for role in ("tutor", "mentor")]
+        notice = f"{handle.id}/delivery_failed/approval_request-v1-intern/operator"
+
+        async def each_retried() -> bool:
+            return all(stand_ins.attempts[mail] >= 2 for mail in [*requests, notice])
+
+        await eventually(each_retried, "the requests and the operator's notice tried again")
+        await ops.withdraw(
+            client, plan.internship_id, Withdrawal(submission_id="w-1", reason="moved abroad")
+        )
+
+        async def dropped() -> bool:
+            return len(stand_ins.recorded("notification_dropped")) >= 2
+
+        await eventually(dropped, "the two approval requests dropped")
+        notice_held = False  # its next retry goes through
+        outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.phase == Phase.WITHDRAWN
+    assert sorted(stand_ins.keys("notification_dropped")) == sorted(requests)
+    assert {e.actor for e in stand_ins.recorded("notification_dropped")} == {"system"}
+    assert stand_ins.keys("notification_failed") == [
+        f"{handle.id}/approval_request/v1/intern",
+        f"{handle.id}/withdrawal/final/mentor",
+    ]
+    assert not [m for m in mails(stand_ins) if m[0] == "approval_request"]
+    told = [m for m in mails(stand_ins) if m[0] in ("withdrawal", "delivery_failed")]
+    assert sorted(told) == [
+        ("delivery_failed", "operator", "approval_request-v1-intern"),
+        ("delivery_failed", "operator", "withdrawal-final-mentor"),
+        ("withdrawal", "intern", "final"),
+    ]
