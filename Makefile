@@ -82,7 +82,7 @@ test: lint $(INTEROP)/node_modules/.package-lock.json
 # composition, the replay of recorded histories: no real part) and `fast` (the real workflow code
 # on the time-skipping server with stand-in activities: no PostgreSQL, no SMTP).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "pure or fast"
+	$(BIN)/python -m pytest -m "pure or fast" -n $(TEST_PROCESSES) --dist loadfile
 
 clean:
 	rm -rf $(VENV) .internflow $(INTEROP)/node_modules

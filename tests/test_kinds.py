@@ -38,6 +38,8 @@ from workflows import intake
 from workflows.clock import PausableClock
 from workflows.internship import InternshipWorkflow
 
+pytestmark = pytest.mark.pure
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "api" / "templates"
 MIGRATIONS = ROOT / "db" / "migrations"

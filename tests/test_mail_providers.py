@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import get_args
 
+import pytest
+
 from activities.mail_providers import (
     BADGE,
     LADDER_STEP,
@@ -23,6 +25,8 @@ from models.ids import (
     notification_key,
     workflow_id_for,
 )
+
+pytestmark = pytest.mark.pure
 
 
 def test_every_kind_has_its_provider() -> None:
