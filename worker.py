@@ -13,9 +13,10 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.badge import BadgeActivities
-from activities.notify import Mailer, NotifyActivities
+from activities.notify import NotifyActivities
 from activities.records import RecordActivities
 from badges.keyring import KeyRing
+from mail.sending import Mailer
 from runtime.availability import unreachable
 from runtime.clients import connect_temporal, create_pool
 from runtime.deployment import SERVER_NEEDS, require_secrets

@@ -14,15 +14,16 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.award import build_credential
-from activities.issuers import issuer_id
 from activities.liveness import heartbeating
-from activities.notify import Mailer, deliver
-from activities.status_places import assign_status
+from activities.notify import deliver
 from badges.jsonld import ensure_all_terms_defined
 from badges.keyring import KeyRing
 from badges.proof import sign
 from badges.vcjwt import sign_jwt
+from issuance.award import build_credential
+from issuance.issuers import issuer_id
+from issuance.status_places import assign_status
+from mail.sending import Mailer
 from models.activities import BadgeRequest, IssuedBadge, Notification, StoredBadge
 from models.ids import badge_mail_id, credential_id_for, message_id_for
 from runtime.settings import Settings

@@ -10,7 +10,7 @@ import asyncpg
 from fastapi import Depends, HTTPException, Request
 from temporalio.client import Client
 
-from operations import records as recorded
+from records import read as recorded
 from runtime.availability import RECORDS_UNREACHABLE, Outage, TemporalHealth
 from runtime.clients import connect_temporal, create_pool
 from runtime.secret import load_or_create_secret

@@ -1,7 +1,7 @@
 """Build an Open Badges 3.0 credential (an OpenBadgeCredential) from Open Badges parts: the
 achievement (with its alignments and rubric result descriptions), the results achieved, the issuer
 profile and the recipient. What a credential says about an internship is decided by the caller
-(activities/award.py maps a plan onto these parts)."""
+(issuance/award.py maps a plan onto these parts)."""
 
 from __future__ import annotations
 

@@ -32,16 +32,16 @@ from temporalio.client import Client
 
 from bench.lifecycle import OPENERS, Opening, open_approved, play
 from bench.part import Progress, main_for
+from embedded.backup import read_manifest
+from embedded.ports import throwaway_settings
+from embedded.stack import EmbeddedStack, settings_environment
 from models.plan import InternshipPlan
 from models.status import Phase
 from operations import internships as ops
 from operations.internships import OperationRejected
-from runtime.backup import read_manifest
 from runtime.clients import connect_temporal, create_pool
 from runtime.logging import configure_logging
-from runtime.ports import throwaway_settings
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack, settings_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,7 +34,6 @@ from typing import Any
 
 from pyld import jsonld as pyld_jsonld
 
-from activities.award import build_credential
 from badges import jsonld
 from badges.bake import bake_png, bake_svg
 from badges.jsonld import BUNDLED_CONTEXTS, load_document
@@ -44,6 +43,7 @@ from badges.proof import sign, verify
 from badges.status import credential_status
 from badges.vcjwt import sign_jwt
 from badges.verify import verify_badge
+from issuance.award import build_credential
 from models.plan import InternshipPlan
 
 PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psutil
 
-from runtime.stack import EmbeddedStack, worker_name
+from embedded.stack import EmbeddedStack, worker_name
 
 
 def _cpu(process: psutil.Process) -> float:

@@ -37,18 +37,18 @@ from temporalio.service import RPCError
 
 from bench.replay_check import ReplayCheck, check_replay, workflow_code_fingerprint
 from cli.demo import EXAMPLE_PLAN, PartyPlayer, compress_plan
+from embedded.ports import throwaway_settings
+from embedded.stack import EmbeddedStack, check_workers
 from models.ids import badge_mail_id, message_id_for
 from models.plan import InternshipPlan
 from models.status import Phase
 from operations import internships as ops
 from operations.access import create_api_key
-from operations.records import recorded_phase
+from records.read import recorded_phase
 from runtime.clients import connect_temporal
 from runtime.database import owner_dsn
 from runtime.errors import StackError
-from runtime.ports import throwaway_settings
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack, check_workers
 from workflows.internship import workflow_id_for
 
 FaultKind = Literal[

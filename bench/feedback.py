@@ -40,6 +40,8 @@ from bench.cpu import CpuWatch
 from bench.lifecycle import resend
 from bench.part import Progress, main_for
 from bench.scale import waiting_plan
+from embedded.ports import throwaway_settings
+from embedded.stack import EmbeddedStack, check_workers
 from models.status import Phase
 from models.submissions import Approval, CompanyFeedback
 from operations import internships as ops
@@ -47,10 +49,8 @@ from operations.internships import OperationRejected
 from runtime.clients import connect_temporal
 from runtime.errors import StackError
 from runtime.links import make_token
-from runtime.ports import throwaway_settings
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack, check_workers
 
 
 @workflow.defn(sandboxed=False)

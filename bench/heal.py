@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runtime.ports import answers, throwaway_settings
+from embedded.ports import answers, throwaway_settings
+from embedded.stack import EmbeddedStack, StackInfo, settings_environment
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack, StackInfo, settings_environment
 
 PARTS = ("postgres", "temporal", "mail", "worker", "api")
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this path")
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 4:
-        # Five restarts of one part within runtime.supervisor.STABLE_AFTER make `up` give up.
+        # Five restarts of one part within embedded.supervisor.STABLE_AFTER make `up` give up.
         parser.error("--rounds must be 1 to 4")
     figures = asyncio.run(measure(args.rounds))
     figures["environment"] = {"python": platform.python_version(), "machine": platform.machine()}

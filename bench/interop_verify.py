@@ -28,11 +28,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from activities.award import build_credential
 from badges.keyring import KeyRing
 from badges.proof import sign
 from badges.status import StatusList, build_status_list_credential, credential_status
 from badges.verify import verify_badge
+from issuance.award import build_credential
 from models.plan import InternshipPlan
 
 ROOT = Path(__file__).resolve().parent.parent

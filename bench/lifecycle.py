@@ -39,6 +39,8 @@ from temporalio.worker import Worker
 from bench.cpu import CpuWatch
 from bench.part import Progress, main_for
 from cli.demo import EXAMPLE_PLAN
+from embedded.ports import throwaway_settings
+from embedded.stack import EmbeddedStack, check_workers, worker_name
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import (
@@ -50,12 +52,10 @@ from models.submissions import (
 )
 from operations import internships as ops
 from operations.internships import OperationRejected
-from operations.records import recorded_phase
+from records.read import recorded_phase
 from runtime.clients import connect_temporal, create_pool
 from runtime.errors import StackError
-from runtime.ports import throwaway_settings
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack, check_workers, worker_name
 
 T = TypeVar("T")
 
@@ -415,7 +415,10 @@ def stop_profile(profiler: subprocess.Popen[bytes]) -> None:
 PROFILE_BUCKETS = (
     ("wallet offer QR code (segno)", ("segno/",)),
     ("JSON-LD canonicalization and signing", ("badges/", "pyld/", "cryptography")),
-    ("e-mail (templates, MIME, SMTP)", ("jinja2", "email/", "aiosmtplib", "activities/notify")),
+    (
+        "e-mail (templates, MIME, SMTP)",
+        ("jinja2", "email/", "aiosmtplib", "activities/notify", "mail/"),
+    ),
     ("PostgreSQL (asyncpg)", ("asyncpg",)),
     ("pydantic (de)serialization", ("pydantic",)),
     ("workflow code and sandbox", ("workflows/", "workflow_sandbox", "importlib")),

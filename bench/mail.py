@@ -1,5 +1,5 @@
 """Benchmark e-mail composition: CPU per message to write each kind of e-mail, through the
-`email` package as internflow did until activities/mime.py, and as it does now.
+`email` package as internflow did until mail/mime.py, and as it does now.
 
 Every kind is measured in the five languages with recipients' names that need quoting and
 encoding. Rendering the templates is timed apart (both paths share it), and so are the badge
@@ -27,12 +27,12 @@ from typing import Any, get_args
 
 from aiosmtplib.email import flatten_message
 
-from activities.badge_mail import badge_attachments
-from activities.mail_providers import BADGE, MailParts, StoredBadgeMail
-from activities.mime import Attachment
-from activities.notify import Mailer
-from activities.templates import RenderedMessage
-from activities.wallet_offer import wallet_qr_images
+from mail.badge import badge_attachments
+from mail.mime import Attachment
+from mail.providers import BADGE, MailParts, StoredBadgeMail
+from mail.sending import Mailer
+from mail.templates import RenderedMessage
+from mail.wallet_offer import wallet_qr_images
 from models.activities import Notification, NotificationKind
 from models.ids import message_id_for
 from models.plan import InternshipPlan

@@ -31,6 +31,7 @@ from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from embedded.temporal_server import temporal_binary
 from models.plan import InternshipPlan
 from models.submissions import Approval
 from operations import internships as ops
@@ -38,7 +39,6 @@ from operations.rehearsal import StandIns
 from runtime import search_attributes
 from runtime.clients import PYDANTIC
 from runtime.settings import Settings
-from runtime.temporal_server import temporal_binary
 from workflows.internship import InternshipWorkflow
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plan.json"

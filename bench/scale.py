@@ -34,16 +34,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from bench.cpu import CpuWatch
 from bench.part import Progress, main_for
 from cli.demo import EXAMPLE_PLAN
+from embedded.ports import throwaway_settings
+from embedded.stack import EmbeddedStack
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import Approval
 from operations import internships as ops
-from operations import reads, records
 from operations.access import create_api_key
+from records import read
 from runtime.clients import connect_temporal
-from runtime.ports import throwaway_settings
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack
 
 COMPANIES = 50
 MARGIN = timedelta(minutes=2)
@@ -172,8 +172,8 @@ async def run(
             progress.step("stopping the embedded stack")
     finally:
         shutil.rmtree(state, ignore_errors=True)
-    for read in ("status_http", "search_http"):
-        result[f"{read}_target_met"] = result[read]["p99_ms"] <= TARGET_READ_P99_MS
+    for kind in ("status_http", "search_http"):
+        result[f"{kind}_target_met"] = result[kind]["p99_ms"] <= TARGET_READ_P99_MS
     return result
 
 
@@ -335,15 +335,15 @@ async def _reads_in_postgresql(
     conn = await asyncpg.connect(settings.database_url)
     try:
         ids = _sample_ids(count, samples, 7)
-        await timed(functools.partial(reads.recorded_status, conn), ids[:20])
+        await timed(functools.partial(read.recorded_status, conn), ids[:20])
         result["status_postgresql"] = percentiles(
-            await timed(functools.partial(reads.recorded_status, conn), ids)
+            await timed(functools.partial(read.recorded_status, conn), ids)
         )
         companies = _sample_companies(samples, 8)
         institution = [_example().institution.id]
 
         def search(company: str) -> Any:
-            return records.list_internships(
+            return read.list_internships(
                 conn,
                 phase=Phase.IN_PROGRESS,
                 company_id=company,

@@ -42,7 +42,7 @@ def backup(
     empty state dir, on any machine.
 
     Example: internflow backup backups/internflow-2027-03-01.tar.gz"""
-    from runtime.backup import backup as write_backup
+    from embedded.backup import backup as write_backup
 
     settings = _settings()
     report = _run(write_backup(settings, file))
@@ -76,7 +76,7 @@ def restore(
     Then `internflow up` goes on with every internship from the moment of the backup.
 
     Example: INTERNFLOW_STATE_DIR=.internflow internflow restore internflow-2027-03-01.tar.gz"""
-    from runtime.backup import restore as restore_backup
+    from embedded.backup import restore as restore_backup
 
     settings = _settings()
     report = _run(restore_backup(settings, file))

@@ -21,7 +21,7 @@ from models.submissions import (
 from operations.access import AccessError
 from operations.credentials import CredentialConflict, CredentialNotFound
 from operations.internships import FieldRefused, OperationRejected
-from operations.records import records_as_of
+from records.read import records_as_of
 from runtime.availability import RECORDS_UNREACHABLE, Outage, TemporalUnreachable, unreachable
 from runtime.clients import connect_records, connect_temporal, temporal_answers
 from runtime.deployment import Need, require_secrets
@@ -137,7 +137,7 @@ def _down(part: str, message: str) -> typer.Exit:
     """The exit for a part that is down: when the embedded stack runs on this state dir and
     that part (or another) is down in it, say so and that it comes back by itself."""
     if _current is not None:
-        from runtime.stack import EmbeddedStack
+        from embedded.stack import EmbeddedStack
 
         found = EmbeddedStack.find_running(_current)
         down = found.unreachable() if found is not None else []
@@ -185,7 +185,7 @@ def _settings(*needs: Need) -> Settings:
     _errors_as_json = settings.log_format == "json"
     _current = settings
     if needs and secret_problems(settings, needs):
-        from runtime.stack import EmbeddedStack
+        from embedded.stack import EmbeddedStack
 
         embedded = EmbeddedStack.find_running(settings) is not None
         try:

@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from badges.bake import unbake_png
 from badges.verify import local_issuer_keys, verify_credential
+from embedded.stack import running_stack
 from models.ids import badge_mail_id, message_id_for
 from models.plan import InternshipPlan
 from models.status import Phase
@@ -31,11 +32,10 @@ from models.submissions import (
 )
 from operations import internships as ops
 from operations.internships import OperationRejected
-from operations.records import recorded_phase
+from records.read import recorded_phase
 from runtime.availability import RECORDS_UNREACHABLE, TemporalUnreachable
 from runtime.clients import connect_temporal, create_pool
 from runtime.settings import Settings
-from runtime.stack import running_stack
 from workflows.internship import workflow_id_for
 
 EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan.json"

@@ -281,7 +281,7 @@ def list_internships(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List internships from the records (PostgreSQL), latest start first."""
-    from operations.records import list_internships as read_list
+    from records.read import list_internships as read_list
 
     settings = _settings("database")
     _read_notice(settings)
@@ -362,7 +362,7 @@ def status(
     """Show an internship's phase, dates in force, approvals, milestones (what is owed, late,
     overdue or missed) and next deadline as JSON, from the records (no workflow is asked; they
     are as of the latest recorded step, `as_of`)."""
-    from operations.records import internship_status
+    from records.read import internship_status
 
     settings = _settings("codec_keys") if live else _settings("database")
 
@@ -418,7 +418,7 @@ def history(
 
         _run(events())
         return
-    from operations.records import internship_timeline
+    from records.read import internship_timeline
 
     _read_notice(settings)
 

@@ -31,7 +31,7 @@ def up(
     kept running, `up` stops everything and exits 1.
 
     Example: internflow up --workers 2"""
-    from runtime.supervisor import PartFailed, run_up
+    from embedded.supervisor import PartFailed, run_up
 
     try:
         _run(run_up(_settings(), workers=workers))

@@ -24,12 +24,12 @@ _JINJA = {
 }
 #: Where messages are written: a folder and how its files are read.
 SOURCES: tuple[tuple[str, list[tuple[str, str]]], ...] = (
-    ("activities/templates", [("*.j2", "jinja2")]),
+    ("mail/templates", [("*.j2", "jinja2")]),
     ("api/templates", [("*.html", "jinja2")]),
     ("api", [("**.py", "python")]),
-    ("activities", [("badge_mail.py", "python")]),  # what a badge share says
-    ("activities", [("award.py", "python")]),  # the badge's label of a self-assessment
-    ("activities", [("wallet_offer.py", "python")]),  # what a wallet asks for
+    ("mail", [("badge.py", "python")]),  # what a badge share says
+    ("issuance", [("award.py", "python")]),  # the badge's label of a self-assessment
+    ("mail", [("wallet_offer.py", "python")]),  # what a wallet asks for
 )
 
 

@@ -4,7 +4,7 @@ in (the party link and page, the API route, the CLI command).
 
 The rest of the code reads this table instead of listing the kinds again: the workflow's intake
 (`workflows/intake.py`), the phase rules (`workflows/rules.py`), the records (`SUBMISSION_KINDS`
-in `activities/records.py`), sending a submission (`operations.internships.send`), the party
+in `records/write.py`), sending a submission (`operations.internships.send`), the party
 links (`runtime/links.py`), the party steps and pages. `tests/test_kinds.py` checks that every
 kind here has its update and validator on the workflow, its API route, its party page and its
 CLI command. docs/adding-a-kind-of-submission.md says how to add one.

@@ -10,10 +10,10 @@ from typing import Any, Final, Literal, get_args
 
 import asyncpg
 
-from activities.badge_mail import badge_image
 from badges.bake import bake_png, bake_svg
 from badges.share import svg_wrapping_png
 from badges.vcjwt import decode_jwt
+from mail.badge import badge_image
 from operations.credentials import CredentialRecord
 
 Choice = Literal["show_name", "hide_name", "take_down", "publish"]

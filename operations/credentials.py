@@ -13,14 +13,14 @@ import asyncpg
 import structlog
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import Mailer, deliver
-from activities.records import append_audit_event
+from activities.notify import deliver
 from badges.status import (
     StatusList,
     StatusPurpose,
 )
 from badges.vcjwt import decode_jwt
 from badges.verify import VerificationReport, local_public_keys, verify_badge
+from mail.sending import Mailer
 from models.activities import AuditEvent, Notification, NotificationKind
 from models.ids import (
     audit_event_id,
@@ -30,6 +30,7 @@ from models.ids import (
     workflow_id_for,
 )
 from operations.status_lists import signed_status_list
+from records.write import append_audit_event
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)

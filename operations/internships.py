@@ -24,8 +24,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.badge_mail import shipped_badge_images
-from activities.records import write_event
+from mail.badge import shipped_badge_images
 from models import kinds
 from models.activities import Accepted, AuditEvent
 from models.ids import receiver_update_id
@@ -50,6 +49,7 @@ from models.submissions import (
     Validation,
     Withdrawal,
 )
+from records.write import write_event
 from runtime import search_attributes
 from runtime.availability import TemporalUnreachable, unreachable
 from runtime.settings import Settings

@@ -30,6 +30,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from embedded.temporal_server import temporal_binary
 from models import kinds
 from models.activities import AuditEvent, BadgeRequest, Notification, StoredBadge
 from models.ids import credential_id_for, notification_key
@@ -48,7 +49,6 @@ from runtime import search_attributes
 from runtime.clients import PYDANTIC
 from runtime.errors import StackError
 from runtime.settings import Settings
-from runtime.temporal_server import temporal_binary
 from workflows.internship import InternshipWorkflow
 
 StepType = Literal["phase", "e-mail", "act"]

@@ -1,6 +1,6 @@
 """The status lists as published: each list signed by its issuer's key, once per change of the
 list, and the key that signs for the deployment's issuers. (A new credential's place on a list
-is drawn by the badge activity: activities/status_places.py.)"""
+is drawn by the badge activity: issuance/status_places.py.)"""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any, Final
 
 import asyncpg
 
-from activities.issuers import issuer_of_status_list
 from badges.keyring import KeyRing
 from badges.keys import SigningKey, load_or_create_signing_key
 from badges.proof import sign
 from badges.status import StatusList, build_status_list_credential
+from issuance.issuers import issuer_of_status_list
 from runtime.settings import Settings
 
 

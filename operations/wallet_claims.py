@@ -20,13 +20,13 @@ from typing import Any, Final
 import asyncpg
 import structlog
 
-from activities.wallet_offer import make_offer
 from badges.holder_proof import ProofRefused, verify_proof_jwt
 from badges.jsonld import ensure_all_terms_defined
 from badges.keyring import KeyRing
 from badges.oid4vci import CONFIGURATION_ID, PRE_AUTHORIZED_GRANT, offer_qr_svg
 from badges.proof import sign
 from badges.vcjwt import decode_jwt
+from mail.wallet_offer import make_offer
 from models.ids import credential_id_from_uuid
 from operations import credentials as creds
 from runtime import wallet_codes as codes

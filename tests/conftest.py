@@ -19,15 +19,15 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from embedded.mail_sink import MailSink
+from embedded.ports import free_port, throwaway_settings
+from embedded.postgres import EmbeddedPostgres
+from embedded.temporal_server import temporal_binary
 from runtime import search_attributes
 from runtime.clients import PYDANTIC, create_pool
 from runtime.database import owner_dsn
-from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
-from runtime.ports import free_port, throwaway_settings
-from runtime.postgres import EmbeddedPostgres
 from runtime.settings import Settings
-from runtime.temporal_server import temporal_binary
 from tests import conformance
 
 #: Server options that make a throwaway PostgreSQL faster (no crash safety needed in tests).

@@ -17,9 +17,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.badge import BadgeActivities, badge_notification
-from activities.notify import Mailer, NotifyActivities
+from activities.notify import NotifyActivities
 from activities.records import RecordActivities
 from badges.keyring import KeyRing
+from mail.sending import Mailer
 from models.activities import BadgeRequest
 from models.plan import InternshipPlan
 from models.status import Phase

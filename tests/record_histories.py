@@ -23,12 +23,12 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from embedded.mail_sink import MailSink
+from embedded.postgres import EmbeddedPostgres
+from embedded.temporal_server import temporal_binary
 from runtime import search_attributes
 from runtime.clients import create_pool
-from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
-from runtime.postgres import EmbeddedPostgres
-from runtime.temporal_server import temporal_binary
 from tests import test_intern_voice, test_lifecycle, test_lifecycle_rules, test_signers
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
 

@@ -8,12 +8,12 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.award import build_credential
-from activities.status_places import assign_status
 from badges.credential import issuer_id_for
 from badges.keyring import KeyRing
 from badges.proof import sign
 from badges.verify import verify_badge
+from issuance.award import build_credential
+from issuance.status_places import assign_status
 from models.plan import InternshipPlan
 from operations.status_lists import signing_key
 from tests.test_api_harness import Api, api, detail, finished_internship, planned

@@ -10,13 +10,13 @@ import httpx
 from temporalio.testing import ActivityEnvironment
 
 from activities.badge import BadgeActivities
-from activities.notify import Mailer
 from activities.records import RecordActivities
 from api.app import create_app
 from badges.keyring import KeyRing
 from badges.vcjwt import decode_jwt
+from embedded.ports import throwaway_settings
+from mail.sending import Mailer
 from models.activities import BadgeRequest
-from runtime.ports import throwaway_settings
 from tests.helpers import sample_plan
 from tests.test_api_harness import Api, api, planned
 

@@ -19,8 +19,8 @@ from schemathesis import GenerationMode
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from embedded.ports import free_port
 from operations.access import create_api_key
-from runtime.ports import free_port
 from runtime.settings import Settings
 from tests.helpers import running_worker
 

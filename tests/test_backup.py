@@ -32,20 +32,19 @@ import pytest
 from rich.console import Console
 from temporalio.client import Client
 
-from activities.notify import message_id_for
 from cli.demo import EXAMPLE_PLAN, PartyPlayer, compress_plan
-from models.ids import badge_mail_id
+from embedded.backup import read_manifest
+from embedded.ports import free_port, throwaway_settings
+from embedded.postgres import EmbeddedPostgres
+from embedded.stack import EmbeddedStack
+from models.ids import badge_mail_id, message_id_for
 from models.plan import InternshipPlan
 from models.status import Phase
 from operations import internships as ops
-from operations.records import recorded_phase
-from runtime.backup import read_manifest
+from records.read import recorded_phase
 from runtime.clients import connect_temporal
 from runtime.codec import new_key
-from runtime.ports import free_port, throwaway_settings
-from runtime.postgres import EmbeddedPostgres
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack
 from workflows.internship import workflow_id_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -474,7 +473,7 @@ def test_paused_writers_go_on_when_the_backup_is_killed() -> None:
         [
             sys.executable,
             "-c",
-            "import time\nfrom runtime.backup import WriterPause\n"
+            "import time\nfrom embedded.backup import WriterPause\n"
             f"WriterPause().pause({{{writer.pid}}})\nprint('paused', flush=True)\ntime.sleep(600)",
         ],
         cwd=ROOT,

@@ -13,16 +13,16 @@ from typing import Any, cast
 import pytest
 
 from activities.badge import BadgeActivities
-from activities.issuers import did_web_id
-from activities.notify import Mailer
 from badges.conformance import SCHEMA_FILE, SCHEMA_SHA256, schema_errors
 from badges.credential import ACHIEVEMENT_CREDENTIAL_SCHEMA
 from badges.keyring import KeyRing
 from badges.status import credential_status
 from badges.vcjwt import decode_jwt
 from badges.verify import local_public_keys, verify_badge
+from embedded.ports import throwaway_settings
+from issuance.issuers import did_web_id
+from mail.sending import Mailer
 from models.activities import BadgeRequest
-from runtime.ports import throwaway_settings
 from runtime.settings import Settings
 from tests.conformance import assert_conforms
 from tests.test_badges_support import Issuer, example_plan

@@ -1,4 +1,4 @@
-"""Tests for badges.credential and badges.models, and activities.award: the OpenBadgeCredential
+"""Tests for badges.credential and badges.models, and issuance.award: the OpenBadgeCredential
 built from a plan."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from activities.award import build_credential, build_credential_model
 from badges.credential import (
     ACHIEVEMENT_CREDENTIAL_SCHEMA,
     OB_CONTEXT,
@@ -34,6 +33,7 @@ from badges.models import (
 )
 from badges.proof import sign
 from badges.verify import verify_badge
+from issuance.award import build_credential, build_credential_model
 from models.ids import credential_id_for
 from tests.test_badges_support import (
     ACHIEVED,

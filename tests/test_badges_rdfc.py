@@ -17,20 +17,20 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from structlog.testing import capture_logs
 
-from activities.award import build_credential
 from activities.badge import BadgeActivities
-from activities.issuers import issuer_id
-from activities.notify import Mailer
 from badges import jsonld, ldquads, rdfc
 from badges.jsonld import BUNDLED_CONTEXTS, canonicalize, load_document
 from badges.keyring import KeyRing
 from badges.proof import sign
 from badges.status import StatusList, build_status_list_credential, credential_status
+from embedded.ports import throwaway_settings
+from issuance.award import build_credential
+from issuance.issuers import issuer_id
+from mail.sending import Mailer
 from models.activities import BadgeRequest
 from models.base import Name, Text
 from models.plan import InternshipPlan
 from operations.wallet_claims import _claimed_document
-from runtime.ports import throwaway_settings
 from runtime.settings import Settings
 from tests.test_badges_proof import RICH_CREDENTIAL, VECTOR_PROOF_OPTIONS, VECTOR_UNSIGNED
 from tests.test_badges_support import (

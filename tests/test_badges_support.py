@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from activities.award import build_credential
 from badges.keyring import KeyRing
 from badges.keys import RsaSigningKey, SigningKey
 from badges.proof import sign
@@ -24,6 +23,7 @@ from badges.status import (
     status_entry,
 )
 from badges.vcjwt import sign_jwt
+from issuance.award import build_credential
 from models.plan import InternshipPlan
 
 pytestmark = pytest.mark.pure

@@ -19,9 +19,9 @@ from playwright.async_api import Browser, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from embedded.ports import free_port
 from models.status import Phase
 from operations.access import create_api_key
-from runtime.ports import free_port
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 from tests.helpers import advance_to, load_outbox, running_worker, wait_for_phase

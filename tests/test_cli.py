@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from cli.main import app
-from runtime.ports import free_port
+from embedded.ports import free_port
 from runtime.settings import Settings
 from tests.helpers import running_worker
 from tests.test_api_harness import planned

@@ -24,14 +24,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from temporalio.client import Client
 
+from embedded.postgres import EmbeddedPostgres, postgres_bin_dir
+from embedded.temporal_server import temporal_binary
 from runtime import search_attributes
 from runtime.codec import codec_from_settings, new_key
 from runtime.deployment import SERVER_NEEDS
 from runtime.deployment import problems as secret_problems
 from runtime.migrations import apply_migrations
-from runtime.postgres import EmbeddedPostgres, postgres_bin_dir
 from runtime.settings import Settings
-from runtime.temporal_server import temporal_binary
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
 from tests.test_lock import lock_pins
 

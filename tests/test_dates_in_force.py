@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from activities.mail_context import moment_text
+from mail.context import moment_text
 from models.status import Phase
 from models.submissions import Pause, Resume, Validation
 from operations import internships as ops
-from operations.records import internship_status
+from records.read import internship_status
 from runtime.settings import Settings
 from tests.helpers import (
     advance_to,

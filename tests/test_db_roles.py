@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from embedded.stack import EmbeddedStack
 from runtime.database import APP_ROLE, application_dsn, password_path
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
 from tests.test_runtime_stack import wait_for
 

@@ -23,14 +23,14 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from embedded.ports import free_port, throwaway_settings
+from embedded.stack import EmbeddedStack, settings_environment
 from models.plan import InternshipPlan
 from operations.access import create_api_key
 from runtime.database import application_dsn
 from runtime.links import make_token
-from runtime.ports import free_port, throwaway_settings
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack, settings_environment
 from tests.conftest import FAST_POSTGRES
 from tests.test_api_harness import in_language, planned
 

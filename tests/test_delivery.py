@@ -21,19 +21,21 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.badge import BadgeActivities, badge_notification
-from activities.notify import Mailer, NotifyActivities, TransientDeliveryError, message_id_for
+from activities.notify import NotifyActivities
 from activities.records import RecordActivities
 from badges.bake import unbake_png
 from badges.keyring import KeyRing
+from embedded.mail_sink import MailSink
+from embedded.postgres import EmbeddedPostgres
+from mail.sending import Mailer, TransientDeliveryError
 from models.activities import BadgeRequest, Notification
+from models.ids import message_id_for
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import MilestoneReport, Validation
 from operations import internships as ops
 from runtime.clients import create_pool
-from runtime.mail_sink import MailSink
 from runtime.migrations import apply_migrations
-from runtime.postgres import EmbeddedPostgres
 from runtime.settings import Settings
 from tests.conftest import FAST_POSTGRES, make_settings
 from tests.helpers import (

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from embedded.ports import free_port
 from runtime.deployment import (
     PUBLIC_CODEC_KEYS,
     SERVER_NEEDS,
@@ -23,7 +24,6 @@ from runtime.deployment import (
     problems,
     require_secrets,
 )
-from runtime.ports import free_port
 from runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

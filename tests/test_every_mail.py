@@ -26,6 +26,8 @@ from playwright.async_api import Browser
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from embedded.ports import free_port
+from embedded.postgres import EmbeddedPostgres
 from models.activities import NotificationKind
 from models.plan import PARTIES, InternshipPlan, Language
 from models.status import Phase
@@ -33,8 +35,6 @@ from operations.access import create_api_key
 from runtime.clients import create_pool
 from runtime.database import owner_dsn
 from runtime.migrations import apply_migrations
-from runtime.ports import free_port
-from runtime.postgres import EmbeddedPostgres
 from runtime.secret import load_or_create_secret
 from tests.conftest import application_dsn_of, make_settings
 from tests.helpers import advance_to, eventually, load_outbox, running_worker, wait_for_phase

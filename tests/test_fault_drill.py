@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from bench.drill import run_drill, short_schedule
-from runtime.ports import throwaway_settings
+from embedded.ports import throwaway_settings
 
 
 @pytest.mark.slow

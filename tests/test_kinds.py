@@ -24,6 +24,7 @@ from api import i18n as words
 from api.app import create_app
 from api.routers import party_pages
 from cli.main import app as cli_app
+from embedded.ports import throwaway_settings
 from models import kinds
 from models.base import StrictModel
 from models.kinds import KINDS, SubmissionKind
@@ -32,7 +33,6 @@ from models.status import Phase
 from models.submissions import PlacementEvaluation, SubmissionId
 from operations import internships as ops
 from runtime.links import PURPOSES, WHO_MAY
-from runtime.ports import throwaway_settings
 from tests.helpers import sample_plan
 from workflows import intake
 from workflows.clock import PausableClock

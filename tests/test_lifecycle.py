@@ -8,10 +8,10 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.notify import message_id_for
 from badges.bake import unbake_png
 from badges.vcjwt import decode_jwt
 from badges.verify import local_issuer_keys, local_public_keys, verify_badge, verify_credential
+from models.ids import message_id_for
 from models.status import Phase
 from models.submissions import (
     Approval,

@@ -19,24 +19,20 @@ from aiosmtpd.controller import Controller
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.mail_context import MILESTONE_KINDS, about, mail_values
-from activities.notify import (
-    Mailer,
-    NotifyActivities,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-    message_id_for,
-)
+from activities.notify import NotifyActivities
 from activities.records import RecordActivities
-from activities.templates import render, template_names
+from embedded.mail_sink import MailSink, OutboxWriter
+from mail.context import MILESTONE_KINDS, about, mail_values
+from mail.sending import Mailer, PermanentDeliveryError, TransientDeliveryError
+from mail.templates import render, template_names
 from models.activities import AuditEvent, Notification, NotificationKind
+from models.ids import message_id_for
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import Validation, Withdrawal
 from operations import internships as ops
 from runtime.clients import create_pool
 from runtime.links import read_token
-from runtime.mail_sink import MailSink, OutboxWriter
 from runtime.migrations import apply_migrations
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings

@@ -6,7 +6,7 @@ from typing import get_args
 
 import pytest
 
-from activities.mail_providers import (
+from mail.providers import (
     BADGE,
     LADDER_STEP,
     PLAIN,

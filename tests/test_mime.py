@@ -1,4 +1,4 @@
-"""E-mail as written by activities.mime: every kind of message in every language reads, through
+"""E-mail as written by mail.mime: every kind of message in every language reads, through
 the standard library's parser, exactly as the `email` package composed it before (headers,
 both bodies, every inline image and attachment); header values can never break out of their
 header; the wire format keeps its limits (CRLF, line lengths, encodings)."""
@@ -22,15 +22,16 @@ from aiosmtplib.email import flatten_message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activities import mime
-from activities.badge_mail import badge_attachments, badge_image, badge_mail_values
-from activities.mime import Attachment, HeaderValueError, Mailbox, write_message
-from activities.notify import Mailer, OutgoingMail, message_id_for
-from activities.templates import RenderedMessage
-from activities.wallet_offer import wallet_mail_values, wallet_qr_images
 from badges.bake import bake_png
 from badges.oid4vci import offer_qr_png
+from mail import mime
+from mail.badge import badge_attachments, badge_image, badge_mail_values
+from mail.mime import Attachment, HeaderValueError, Mailbox, write_message
+from mail.sending import Mailer, OutgoingMail
+from mail.templates import RenderedMessage
+from mail.wallet_offer import wallet_mail_values, wallet_qr_images
 from models.activities import Notification, NotificationKind
+from models.ids import message_id_for
 from runtime.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import sample_plan

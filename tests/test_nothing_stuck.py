@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from runtime.ports import free_port
+from embedded.ports import free_port
 from tests.helpers import eventually
 from tests.test_api_harness import Api, api, detail, planned
 

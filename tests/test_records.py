@@ -19,7 +19,7 @@ from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import Validation
 from operations import internships as ops
-from operations.records import (
+from records.read import (
     cohort_statistics,
     internship_timeline,
     list_internships,

@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 
 from api.app import create_app
+from embedded.ports import throwaway_settings
+from embedded.postgres import EmbeddedPostgres
 from operations.access import create_api_key
 from runtime.clients import create_pool
 from runtime.migrations import apply_migrations
-from runtime.ports import throwaway_settings
-from runtime.postgres import EmbeddedPostgres
 from tests.conftest import FAST_POSTGRES
 
 

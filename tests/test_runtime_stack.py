@@ -27,14 +27,14 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from embedded.child_process import process_alive
+from embedded.mail_sink import MailSink
+from embedded.postgres import EmbeddedPostgres
+from embedded.stack import EmbeddedStack, ProcessRecord, StackInfo
+from embedded.temporal_server import TemporalServer, temporal_binary
 from runtime import search_attributes
-from runtime.child_process import process_alive
 from runtime.errors import StackError
-from runtime.mail_sink import MailSink
 from runtime.migrations import MigrationError, apply_migrations, discover_migrations
-from runtime.postgres import EmbeddedPostgres
-from runtime.stack import EmbeddedStack, ProcessRecord, StackInfo
-from runtime.temporal_server import TemporalServer, temporal_binary
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
 from tests.helpers import eventually
 from worker import pool_when_reachable
@@ -472,7 +472,7 @@ async def test_run_up_serves_until_interrupted_and_a_second_up_reuses_it(tmp_pat
         sys.executable,
         "-c",
         "import asyncio; from runtime.settings import Settings;"
-        " from runtime.supervisor import run_up; asyncio.run(run_up(Settings()))",
+        " from embedded.supervisor import run_up; asyncio.run(run_up(Settings()))",
     ]
     pipe, out = asyncio.subprocess.PIPE, asyncio.subprocess.STDOUT
     first = await asyncio.create_subprocess_exec(*up, env=env, stdout=pipe, stderr=out)

@@ -21,7 +21,7 @@ from models.status import Phase
 from models.submissions import Amendment, Approval, PaperSignature, Withdrawal
 from operations import internships as ops
 from operations.internships import OperationRejected
-from operations.reads import RecordedStatus
+from records.read import RecordedStatus
 from runtime.settings import Settings
 from tests.helpers import (
     advance_to,

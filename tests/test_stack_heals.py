@@ -23,9 +23,9 @@ import pytest
 from rich.console import Console
 
 from cli.demo import run_demo
-from runtime.ports import throwaway_settings
+from embedded.ports import throwaway_settings
+from embedded.stack import EmbeddedStack, StackInfo, settings_environment
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack, StackInfo, settings_environment
 
 pytestmark = pytest.mark.slow
 

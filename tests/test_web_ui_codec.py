@@ -17,13 +17,13 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright, expect
 
+from embedded.ports import throwaway_settings
+from embedded.stack import EmbeddedStack
 from models.plan import InternshipPlan
 from operations.access import create_api_key
 from runtime.clients import create_pool
 from runtime.codec import new_key
-from runtime.ports import throwaway_settings
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack
 from tests.conftest import FAST_POSTGRES
 from tests.test_api_harness import planned
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS

@@ -26,6 +26,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from embedded.temporal_server import temporal_binary
 from models.plan import Party
 from models.status import Phase
 from models.submissions import (
@@ -43,10 +44,9 @@ from models.submissions import (
 )
 from operations import internships as ops
 from operations.access import create_api_key
-from operations.history_text import detail_fields
+from records.history_text import detail_fields
 from runtime import search_attributes
 from runtime.settings import Settings
-from runtime.temporal_server import temporal_binary
 from tests.helpers import (
     advance_to,
     clock_held,

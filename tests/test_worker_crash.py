@@ -12,12 +12,12 @@ from rich.console import Console
 
 from bench.replay_check import check_replay, workflow_code_fingerprint
 from cli.demo import PartyPlayer, compress_plan
+from embedded.stack import EmbeddedStack
 from models.plan import InternshipPlan
 from models.status import Phase
 from operations import internships as ops
-from operations.records import recorded_phase
+from records.read import recorded_phase
 from runtime.clients import connect_temporal
-from runtime.stack import EmbeddedStack
 from tests.conftest import FAST_POSTGRES, make_settings
 from tests.helpers import EXAMPLE_PLAN, load_outbox
 

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.notify import TransientDeliveryError
+from mail.sending import TransientDeliveryError
 from models.activities import AuditEvent, Notification
 from models.state import InternshipState
 from models.status import Phase

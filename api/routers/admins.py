@@ -14,7 +14,6 @@ from models.records import CohortStats, TimelineRow
 from operations import companies as host_companies
 from operations import credentials as creds
 from operations import organisations as orgs
-from operations import reads, records
 from operations.access import (
     AccessError,
     ApiKey,
@@ -24,6 +23,7 @@ from operations.access import (
 )
 from operations.access import revoke_api_key as revoke_key
 from operations.history import EventPage, WorkflowDescription, describe, event_page
+from records import read
 
 router = APIRouter(prefix="/api/admin", tags=["admins"])
 
@@ -47,7 +47,7 @@ class History(BaseModel):
 
 class Statistics(BaseModel):
     cohort: CohortStats
-    badges: reads.BadgeCounts
+    badges: read.BadgeCounts
 
 
 @router.get(
@@ -56,8 +56,8 @@ class Statistics(BaseModel):
     summary="Domain timeline from the audit trail",
 )
 async def history(internship_id: Identifier, key: Admin, pool: RecordsDep) -> History:
-    entries = await records.internship_timeline(pool, internship_id)
-    if not entries and await reads.get_internship(pool, internship_id) is None:
+    entries = await read.internship_timeline(pool, internship_id)
+    if not entries and await read.get_internship(pool, internship_id) is None:
         raise HTTPException(404, f"no internship {internship_id!r}: check the id")
     return History(internship_id=internship_id, entries=entries)
 
@@ -101,8 +101,8 @@ async def statistics(
 ) -> Statistics:
     """Internships per phase, on-time rate of milestone submissions, pass rate, badges issued,
     revoked and suspended, overdue internships; for one institution and a start-date range."""
-    cohort = await records.cohort_statistics(pool, institution, start_from, start_to)
-    return Statistics(cohort=cohort, badges=await reads.badge_counts(pool, institution))
+    cohort = await read.cohort_statistics(pool, institution, start_from, start_to)
+    return Statistics(cohort=cohort, badges=await read.badge_counts(pool, institution))
 
 
 @router.get(

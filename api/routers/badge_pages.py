@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import i18n
-from activities.badge_mail import badge_page_url, sharing, verify_page_url
 from api.i18n import LINK_EXPIRED, LINK_INVALID
 from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
@@ -20,10 +19,12 @@ from api.services import RecordsDep, SettingsDep
 from badges.credential import EQF_FRAMEWORK
 from badges.share import credential_facts, embed_snippet
 from i18n import gettext
+from mail.badge import badge_page_url, sharing, verify_page_url
 from models.plan import InternshipPlan, Language
 from operations import badge_pages as pages
 from operations import credentials as creds
-from operations import reads, wallet_claims
+from operations import wallet_claims
+from records import read
 from runtime.badge_links import read_badge_token
 from runtime.links import LinkExpired, LinkRefused
 from runtime.secret import load_or_create_secret
@@ -55,7 +56,7 @@ async def _published(
         record = await creds.get_credential(pool, credential_uuid)
     except creds.CredentialNotFound:
         return None
-    plan = await reads.latest_plan(pool, record.internship_id)
+    plan = await read.latest_plan(pool, record.internship_id)
     if plan is None:
         return None
     choices = await pages.page_choices(pool, record.credential_id)
@@ -274,7 +275,7 @@ async def choices_page(
         return _refused(request, error)
     except creds.CredentialNotFound:
         return _gone(request)
-    plan = await reads.latest_plan(pool, record.internship_id)
+    plan = await read.latest_plan(pool, record.internship_id)
     language: Language = plan.intern.language if plan is not None else browser_language(request)
     choices = await pages.page_choices(pool, record.credential_id)
     facts = credential_facts(pages.credential_document(record))

@@ -21,10 +21,10 @@ from api.services import RecordsDep, ServicesDep, SettingsDep
 from i18n import gettext
 from models.status import Phase
 from operations import companies as host_companies
-from operations import reads, records
 from operations.access import ApiKey, authenticate, get_api_key
 from operations.credentials import credential_for_internship
 from operations.history import temporal_ui_link
+from records import read
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/admin", tags=["admin dashboard"], include_in_schema=False)
@@ -163,7 +163,7 @@ async def internships(
     if key is None:
         return _to_login(request)
     phases = [p.value for p in Phase]
-    items = await records.list_internships(
+    items = await read.list_internships(
         pool,
         phase=Phase(phase) if phase in phases else None,
         company_id=company or None,
@@ -173,8 +173,8 @@ async def internships(
         limit=PAGE + 1,
         offset=(page - 1) * PAGE,
     )
-    stats = await records.cohort_statistics(pool)
-    badges = await reads.badge_counts(pool)
+    stats = await read.cohort_statistics(pool)
+    badges = await read.badge_counts(pool)
     return render(
         request,
         "admin_list.html",
@@ -207,7 +207,7 @@ async def internship(
     key = await session_key(request, app)
     if key is None:
         return _to_login(request)
-    row = await reads.get_internship(pool, internship_id)
+    row = await read.get_internship(pool, internship_id)
     if row is None:
         return render(
             request,
@@ -217,7 +217,7 @@ async def internship(
             row=None,
             key=key,
         )
-    plan = await reads.latest_plan(pool, internship_id)
+    plan = await read.latest_plan(pool, internship_id)
     return render(
         request,
         "admin_internship.html",
@@ -226,8 +226,8 @@ async def internship(
         zone=plan.period.time_zone if plan is not None else "UTC",
         row=row,
         plan=plan,
-        trail=await records.internship_timeline(pool, internship_id),
-        status=await records.internship_status(pool, internship_id),
+        trail=await read.internship_timeline(pool, internship_id),
+        status=await read.internship_status(pool, internship_id),
         credential=await credential_for_internship(pool, internship_id),
         temporal_url=temporal_ui_link(
             settings.temporal_ui_url, settings.temporal_namespace, internship_id

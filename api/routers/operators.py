@@ -31,11 +31,11 @@ from models.submissions import (
     Withdrawal,
 )
 from operations import internships as ops
-from operations import reads, records
 from operations.access import ApiKey
 from operations.batch import BatchError, BatchResult, rows_from_csv, rows_from_json, start_batch
 from operations.organisations import NameBook
-from operations.reads import RecordedStatus
+from records import read
+from records.read import RecordedStatus
 from runtime.settings import Settings
 
 router = APIRouter(prefix="/api/internships", tags=["operators"])
@@ -80,7 +80,7 @@ async def visible_to(key: ApiKey, internship_id: str, services: Services) -> boo
     records, or from Temporal for one started a moment ago). An unknown id is not visible."""
     if key.is_global:
         return True
-    institution = await records.institution_of(await services.records(), internship_id)
+    institution = await read.institution_of(await services.records(), internship_id)
     if institution is None:
         institution = await ops.workflow_institution(await services.temporal(), internship_id)
     return institution is not None and key.sees(institution)
@@ -255,7 +255,7 @@ async def list_internships(
     """From the PostgreSQL records (no workflow is asked), latest start first: phase, company,
     institution, overdue (a milestone past its reminder with something still owed) and text (in
     ids and the parties' names) combine. An operator key lists its institutions' only."""
-    items = await records.list_internships(
+    items = await read.list_internships(
         pool,
         phase=phase,
         company_id=company,
@@ -277,7 +277,7 @@ async def status(internship_id: Identifier, key: Operator, pool: RecordsDep) -> 
     with its time-dependent flags brought to now (`as_of`). A submission is answered before its
     record is written: a receipt whose `accepted_at` is after `recorded_at` is not in it yet. An
     internship started a moment ago is 404 until its first record (a moment later)."""
-    found = await reads.recorded_status(pool, internship_id)
+    found = await read.recorded_status(pool, internship_id)
     if found is None or not key.sees(found.institution_id):
         raise not_found(internship_id)
     return found.status

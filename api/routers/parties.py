@@ -25,9 +25,9 @@ from models.submissions import (
     Validation,
 )
 from operations import internships as ops
-from operations import reads
 from operations.access import KEY_PREFIX, authenticate
 from operations.party_steps import StepState, read_step
+from records import read
 from runtime.links import read_token
 
 router = APIRouter(
@@ -70,7 +70,7 @@ class PartyTask(BaseModel):
 @router.get("/{internship_id}/task", response_model=PartyTask, summary="What my link is for")
 async def task(internship_id: Identifier, grant: Party, pool: RecordsDep) -> PartyTask:
     grant.require(internship_id, grant.purpose, milestone_id=grant.milestone_id)
-    plan = await reads.latest_plan(pool, internship_id)
+    plan = await read.latest_plan(pool, internship_id)
     if plan is None:
         raise HTTPException(404, f"no internship {internship_id!r} is recorded yet")
     step = await read_step(pool, grant, plan)

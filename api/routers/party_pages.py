@@ -31,9 +31,9 @@ from models.submissions import (
     SelfAssessment,
 )
 from operations import internships as ops
-from operations import reads
 from operations.internships import OperationRejected
 from operations.party_steps import CORRECTABLE, Sent, Step, read_step
+from records import read
 from runtime.availability import RETRY_AFTER_SECONDS, TemporalUnreachable
 from runtime.links import LinkExpired, LinkRefused, PartyGrant, read_token
 
@@ -98,7 +98,7 @@ async def _context(
         grant = read_token(app.secret, token)
     except LinkRefused as error:
         return _refused_link(request, error)
-    plan = await reads.latest_plan(pool, grant.internship_id)
+    plan = await read.latest_plan(pool, grant.internship_id)
     if plan is None:
         language = browser_language(request)
         return render(

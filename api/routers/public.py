@@ -12,17 +12,18 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 import i18n
-from activities.issuers import did_web_id
 from api.pages import browser_language, render
 from api.ratelimit import rate_limited
 from api.services import RecordsDep, ServicesDep, SettingsDep
 from badges.credential import issuer_id_for
 from badges.keyring import KeyRing
 from badges.status import STATUS_PURPOSES, StatusPurpose
+from issuance.issuers import did_web_id
 from models.base import Identifier
 from operations import credentials as creds
-from operations import reads, wallet_claims
+from operations import wallet_claims
 from operations.status_lists import signed_status_list
+from records import read
 
 router = APIRouter(tags=["public"], dependencies=[Depends(rate_limited)])
 health = APIRouter(tags=["public"])
@@ -117,7 +118,7 @@ async def verify_page(
     suspended = not revoked and (bool(report.suspended) or record.suspended_at is not None)
     # A verifier reads the page in their browser's language, its times in the internship's zone.
     language = browser_language(request)
-    plan = await reads.latest_plan(pool, record.internship_id)
+    plan = await read.latest_plan(pool, record.internship_id)
     zone = plan.period.time_zone if plan is not None else "UTC"
     period = ""
     if subject.get("activityStartDate"):
@@ -169,7 +170,7 @@ async def credential_json(credential_uuid: CredentialUuid, pool: RecordsDep) -> 
     response_class=LdJsonResponse,
 )
 async def issuer(institution_id: Identifier, pool: RecordsDep, settings: SettingsDep) -> Response:
-    profile = await reads.institution_profile(pool, institution_id)
+    profile = await read.institution_profile(pool, institution_id)
     if profile is None:
         raise HTTPException(404, f"no issuer {institution_id!r} is known here")
     issuer_id = issuer_id_for(settings.public_base_url, institution_id)
@@ -191,7 +192,7 @@ async def issuer_key(
     """What a proof's `verificationMethod` (or a VC-JWT's `kid`) `<issuer id>/keys/<key id>`
     dereferences to: the key itself, controlled by the issuer, whose profile lists it under
     `assertionMethod`. Earlier keys stay served after a rotation."""
-    if await reads.institution_profile(pool, institution_id) is None:
+    if await read.institution_profile(pool, institution_id) is None:
         raise HTTPException(404, f"no issuer {institution_id!r} is known here")
     issuer_id = issuer_id_for(settings.public_base_url, institution_id)
     document = KeyRing.load(settings.keys_path).key_document(issuer_id, key_id)
@@ -282,7 +283,7 @@ async def jwks(pool: RecordsDep, settings: SettingsDep) -> dict[str, Any]:
     issuer), and `<issuer id>#<key id>` for VC-JWTs issued before keys had their own URLs."""
     issuers = [
         issuer_id_for(settings.public_base_url, institution_id)
-        for institution_id in await reads.institution_ids(pool)
+        for institution_id in await read.institution_ids(pool)
     ]
     try:
         issuers.append(did_web_id(settings.public_base_url))

@@ -25,11 +25,11 @@ from typing import Any
 import asyncpg
 import httpx
 
-from activities.wallet_offer import make_offer
 from badges.conformance import schema_errors
 from badges.oid4vci import CONFIGURATION_ID, credential_offer, offer_qr_png, offer_url
+from embedded.mail_sink import MailSink
+from mail.wallet_offer import make_offer
 from runtime import wallet_codes as codes
-from runtime.mail_sink import MailSink
 from runtime.settings import Settings
 from tests.interop.test_interop import NODE_MODULES, cli, issue, node, served, write
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 import structlog
 
+from embedded.stack import EmbeddedStack, check_workers, part_label
 from runtime.errors import StackError
 from runtime.settings import Settings
-from runtime.stack import EmbeddedStack, check_workers, part_label
 
 log = structlog.get_logger(__name__)
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from activities.mime import Attachment
 from badges.oid4vci import credential_offer, offer_qr_png, offer_url
 from i18n import gettext
+from mail.mime import Attachment
 from models.ids import credential_uuid_for
 from runtime import wallet_codes as codes
 from runtime.settings import Settings

@@ -1,6 +1,6 @@
 """A loopback SMTP sink (aiosmtpd) that stores every message it receives as an .eml file: in a
 thread of the caller (`MailSink`, for tests), or as a child process of the embedded stack
-(`MailSinkProcess`, `python -m runtime.mail_sink`), which `internflow up` restarts if it dies."""
+(`MailSinkProcess`, `python -m embedded.mail_sink`), which `internflow up` restarts if it dies."""
 
 from __future__ import annotations
 
@@ -20,13 +20,11 @@ from types import TracebackType
 from typing import Any
 
 import structlog
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
-from runtime import child_process
+from embedded import child_process
+from embedded.ports import answers
+from embedded.service import Service
 from runtime.errors import StackError, ensure_directory, ensure_port_free
-from runtime.ports import answers
-from runtime.service import Service
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -105,7 +103,9 @@ if not any(isinstance(f, _WithoutLoginDataWarning) for f in _aiosmtpd_log.filter
     _aiosmtpd_log.addFilter(_WithoutLoginDataWarning())
 
 
-def _accept_any_login(*_args: Any) -> AuthResult:
+def _accept_any_login(*_args: Any) -> Any:
+    from aiosmtpd.smtp import AuthResult
+
     return AuthResult(success=True)
 
 
@@ -118,7 +118,7 @@ class MailSink:
         self.outbox_dir = outbox_dir
         self.host = host
         self.port = port
-        self._controller: Controller | None = None
+        self._controller: Any = None  # aiosmtpd's Controller while running
         self._handler: _Handler | None = None
 
     @classmethod
@@ -142,6 +142,10 @@ class MailSink:
             return
         self.outbox_dir = ensure_directory(self.outbox_dir)
         ensure_port_free(self.host, self.port, "INTERNFLOW_SMTP_PORT")
+        # aiosmtpd comes with the `embedded` extra: imported here, so that a production install
+        # without it can still read a stack's stack.json (embedded.stack imports this module).
+        from aiosmtpd.controller import Controller
+
         self._handler = _Handler(OutboxWriter(self.outbox_dir))
         controller = Controller(
             self._handler,
@@ -238,7 +242,7 @@ class MailSinkProcess(Service):
         ensure_directory(self.settings.outbox_path)
         ensure_port_free(self.host, self.port, "INTERNFLOW_SMTP_PORT")
         self._proc = child_process.spawn(
-            [sys.executable, "-m", "runtime.mail_sink"], log_path=self.log_path, env=self.env
+            [sys.executable, "-m", "embedded.mail_sink"], log_path=self.log_path, env=self.env
         )
         deadline = time.monotonic() + self.ready_timeout
         while not answers(self.host, self.port):
@@ -273,7 +277,7 @@ class MailSinkProcess(Service):
 
 
 def main() -> None:
-    """`python -m runtime.mail_sink`: serve the settings' sink until SIGTERM or SIGINT; SIGUSR1
+    """`python -m embedded.mail_sink`: serve the settings' sink until SIGTERM or SIGINT; SIGUSR1
     holds deliveries, SIGUSR2 releases them."""
     from runtime.logging import configure_logging
 

@@ -29,7 +29,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent
 TEXT_WIDTH = 76
 
 #: What the templates may say about the internship beyond what the workflow passes (read from
-#: the records by `activities.mail_context`): empty when unknown, and the message names the
+#: the records by `mail.context`): empty when unknown, and the message names the
 #: internship by its id alone. A value a kind needs from the workflow (`milestone`, `reason`...)
 #: has no default: without it rendering fails.
 CONTEXT: dict[str, object] = {

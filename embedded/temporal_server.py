@@ -16,11 +16,11 @@ import structlog
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from runtime import child_process
+from embedded import child_process
+from embedded.service import Service
 from runtime.codec import codec_configured
 from runtime.errors import StackError, ensure_directory, ensure_port_free
 from runtime.search_attributes import dev_server_flags
-from runtime.service import Service
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)

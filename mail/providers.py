@@ -1,5 +1,5 @@
 """What each kind of e-mail carries beyond the workflow's values and what the records say about its
-internship (`activities.mail_context`): one provider per notification kind, chosen from
+internship (`mail.context`): one provider per notification kind, chosen from
 `PROVIDERS` by the kind. Delivering (`activities.notify.deliver`) is the same for every kind; what
 differs between kinds is here (but for a failed badge e-mail's reason, which its credential keeps:
 `activities.records.mark_notification_failed`, also used when the workflow gives up):
@@ -31,18 +31,18 @@ from urllib.parse import quote
 
 import asyncpg
 
-from activities.badge_mail import (
+from mail.badge import (
     badge_attachments,
     badge_mail_values,
     badge_page_url,
     verify_page_url,
 )
-from activities.mime import Attachment
-from activities.records import mark_badge_emailed, refresh_overdue
-from activities.wallet_offer import wallet_mail_values, wallet_qr_images
+from mail.mime import Attachment
+from mail.wallet_offer import wallet_mail_values, wallet_qr_images
 from models.activities import Notification, NotificationKind
 from models.ids import credential_uuid_for
 from models.plan import InternshipPlan
+from records.write import mark_badge_emailed, refresh_overdue
 from runtime.links import notification_link
 from runtime.settings import Settings
 

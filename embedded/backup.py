@@ -65,20 +65,20 @@ import psutil  # type: ignore[import-untyped]  # psutil ships no type informatio
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from runtime.codec import CodecConfigError, codec_from_settings
-from runtime.database import PASSWORD_FILE, password_of
-from runtime.errors import StackError, ensure_directory
-from runtime.migrations import discover_migrations
-from runtime.ports import free_port
-from runtime.postgres import (
+from embedded.ports import free_port
+from embedded.postgres import (
     EmbeddedPostgres,
     postgres_bin_dir,
     postgres_major_version,
     public_dsn,
 )
+from embedded.stack import STACK_FILE, EmbeddedStack, StackInfo
+from runtime.codec import CodecConfigError, codec_from_settings
+from runtime.database import PASSWORD_FILE, password_of
+from runtime.errors import StackError, ensure_directory
+from runtime.migrations import discover_migrations
 from runtime.secret import SECRET_FILE
 from runtime.settings import Settings
-from runtime.stack import STACK_FILE, EmbeddedStack, StackInfo
 
 log = structlog.get_logger(__name__)
 

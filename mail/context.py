@@ -47,7 +47,7 @@ def about(
     notification: Notification,
     status: InternshipStatus | None = None,
 ) -> dict[str, Any]:
-    """The values every template may use (see `activities.templates.CONTEXT`), from the plan
+    """The values every template may use (see `mail.templates.CONTEXT`), from the plan
     and the status the workflow last recorded: names, the period and deadlines in force."""
     zone, language = plan.period.time_zone, notification.language
     start = status.start if status is not None else plan.period.start

@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from activities.issuers import status_list_url
 from badges.status import MIN_STATUS_LIST_SIZE, StatusPurpose, allocate_index, credential_status
+from issuance.issuers import status_list_url
 from runtime.settings import Settings
 
 

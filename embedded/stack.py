@@ -21,17 +21,17 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import SecretStr
 
-from runtime import child_process
+from embedded import child_process
+from embedded.mail_sink import MailSinkProcess
+from embedded.ports import answers
+from embedded.postgres import EmbeddedPostgres, public_dsn
+from embedded.service import Service
+from embedded.temporal_server import TemporalServer
 from runtime.database import owner_dsn
 from runtime.errors import StackError, ensure_directory, ensure_port_free
-from runtime.mail_sink import MailSinkProcess
 from runtime.migrations import apply_migrations
-from runtime.ports import answers
-from runtime.postgres import EmbeddedPostgres, public_dsn
 from runtime.secret import load_or_create_secret
-from runtime.service import Service
 from runtime.settings import Settings
-from runtime.temporal_server import TemporalServer
 
 log = structlog.get_logger(__name__)
 
@@ -520,7 +520,7 @@ class EmbeddedStack(Service):
         self._write_stack_file(ready=True)
         return self._workers[0].pid
 
-    # ---- each part, for the supervisor (runtime/supervisor.py) ----------------------------------
+    # ---- each part, for the supervisor (embedded/supervisor.py) ----------------------------------
 
     def exited_parts(self) -> dict[str, int]:
         """The parts whose process has exited (by name, in start order), with exit codes."""

@@ -20,11 +20,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import structlog
 
-from runtime import child_process
-from runtime.child_process import RunAs
+from embedded import child_process
+from embedded.child_process import RunAs
+from embedded.service import Service
 from runtime.database import APP_ROLE, load_or_create_password, user_of
 from runtime.errors import StackError, ensure_directory, ensure_port_free
-from runtime.service import Service
 from runtime.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -9,11 +9,11 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-from activities.mime import Attachment
 from badges.bake import bake_png
 from badges.share import ShareLinks, credential_facts, share_links
 from badges.vcjwt import decode_jwt
 from i18n import gettext
+from mail.mime import Attachment
 from models.ids import credential_uuid_for
 from models.plan import InternshipPlan
 from runtime.badge_links import badge_choices_link

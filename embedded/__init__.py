@@ -1,0 +1,1 @@
+"""The embedded development stack behind `internflow up`, `make demo` and the tests."""

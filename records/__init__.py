@@ -1,0 +1,1 @@
+"""The records in PostgreSQL: what the workflow writes and what everyone reads."""
