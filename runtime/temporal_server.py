@@ -81,7 +81,8 @@ class TemporalServer(Service):
 
         No flag of `temporal server start-dev` disables the UI's write actions: the API's
         passthrough (api/web_ui.py) refuses them and tells the UI they are disabled. The dev
-        server's own UI on its port, like its gRPC port, is for whoever is on this machine."""
+        server's own UI on its port is not read-only: like the gRPC port, it is for whoever is
+        on this machine (both listen on loopback)."""
         flags = ["--ui-public-path", UI_PATH]
         if codec_configured(self.settings):
             flags += ["--ui-codec-endpoint", f"{self.settings.public_base_url}/codec"]
