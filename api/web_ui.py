@@ -9,18 +9,29 @@ the browser sends the cookie by default, no CORS is involved, and any host name 
 origin the UI was loaded from.
 
 The upstream is the UI the embedded Temporal dev server runs with `--ui-public-path /temporal`
-(INTERNFLOW_WEB_UI_UPSTREAM), on loopback. Every request needs the admin session: the UI can
-terminate and reset workflows, so it is never served to anyone else.
+(INTERNFLOW_WEB_UI_UPSTREAM), on loopback. Every request needs the admin session: the UI shows
+every internship's history, so it is never served to anyone else.
+
+The UI served here is read-only (docs/decisions/0035-the-web-ui-is-read-only.md): an internship
+changes only through internflow, which records who changed it and why. Temporal's UI would
+otherwise terminate, cancel, signal, update, reset, pause and start workflows, run batch
+operations and edit schedules, all by calls to its HTTP API that bypass the audit trail. So only
+reading passes: GET (and HEAD) requests, and under api/v1 only the read calls the UI makes
+(READS); everything else is refused before it reaches the dev server. The UI is also told that
+write actions are disabled (its settings), so it offers none. The dev server cannot be
+configured so (`temporal server start-dev` has no such flag).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
 import h11
+import structlog
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
@@ -28,6 +39,8 @@ from api.routers.dashboard import COOKIE, session_key
 from api.services import ServicesDep
 from runtime.codec import codec_configured
 from runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 #: Where the UI lives under the API; the dev server's --ui-public-path.
 PREFIX = "/temporal"
@@ -46,7 +59,78 @@ _HOP = {
     "content-length",
     "accept-encoding",
 }
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: The methods that pass: reading. Every write of Temporal's HTTP API is a POST, PUT, PATCH or
+#: DELETE (temporal/api/workflowservice/v1/service.proto's http rules); every GET is a read.
+READ_METHODS = frozenset({"GET", "HEAD"})
+#: The calls under api/v1 the UI reads with (the read entries of its route table, UI 2.54), each
+#: a GET of Temporal's HTTP API or of the UI's own server (tests/test_web_ui_codec.py checks it
+#: against the protos): `{}` is one path segment. Any other api/v1 path is refused, even as a
+#: GET, so a call a newer UI makes is refused until someone has checked that it reads. Queries
+#: (POST .../query/...) are refused too: they run workflow code on a worker.
+READS = (
+    "settings",
+    "cluster-info",
+    "system-info",
+    "namespaces",
+    "namespaces/{}",
+    "namespaces/{}/search-attributes",
+    "namespaces/{}/workflows",
+    "namespaces/{}/workflows/{}",
+    "namespaces/{}/workflows/{}/history",
+    "namespaces/{}/workflows/{}/history-reverse",
+    "namespaces/{}/workflows/{}/run/{}/history.json",
+    "namespaces/{}/archived-workflows",
+    "namespaces/{}/workflow-count",
+    "namespaces/{}/schedules",
+    "namespaces/{}/schedules/{}",
+    "namespaces/{}/schedule-count",
+    "namespaces/{}/task-queues/{}",
+    "namespaces/{}/task-queues/{}/worker-build-id-compatibility",
+    "namespaces/{}/task-queues/{}/worker-versioning-rules",
+    "namespaces/{}/workers",
+    "namespaces/{}/workers/describe/{}",
+    "namespaces/{}/worker-count",
+    "namespaces/{}/worker-task-reachability",
+    "namespaces/{}/worker-deployments",
+    "namespaces/{}/worker-deployments/{}",
+    "namespaces/{}/worker-deployment-versions/{}/{}",
+    "namespaces/{}/batch-operations",
+    "namespaces/{}/batch-operations/{}",
+    "namespaces/{}/activities",
+    "namespaces/{}/activities/{}",
+    "namespaces/{}/activity-count",
+    "namespaces/{}/nexus-operations",
+    "namespaces/{}/nexus-operations/{}",
+    "namespaces/{}/nexus-operations/{}/poll",
+    "namespaces/{}/nexus-operation-count",
+    "nexus/endpoints",
+    "nexus/endpoints/{}",
+)
+_API = "api/v1/"
+_READ_PATHS = re.compile(
+    "|".join(re.escape(_API + read).replace(r"\{\}", "[^/]+") for read in READS)
+)
+#: The UI's settings that turn its write actions off: every button that would change a workflow
+#: (or start one) is disabled. The UI checks DisableWriteActions and, for some actions, a setting
+#: of their own: all of them are set.
+READ_ONLY_SETTINGS = {
+    "DisableWriteActions": True,
+    "WorkflowTerminateDisabled": True,
+    "WorkflowCancelDisabled": True,
+    "WorkflowSignalDisabled": True,
+    "WorkflowUpdateDisabled": True,
+    "WorkflowResetDisabled": True,
+    "WorkflowPauseDisabled": True,
+    "BatchActionsDisabled": True,
+    "StartWorkflowDisabled": True,
+    "ActivityCommandsDisabled": True,
+}
+#: What a refused write says.
+READ_ONLY = (
+    "the Temporal Web UI is read-only: change an internship through internflow (the API, the "
+    "command line or the dashboard), which records who changed it and why"
+)
 #: What the UI shows under a failed decode: what to do about it.
 CODEC_HINT = (
     "The codec endpoint refused to decrypt: your admin session has ended. Sign in again at "
@@ -90,16 +174,31 @@ async def _exchange(
         writer.close()
 
 
-def _with_codec_of(body: bytes, origin: str) -> bytes:
-    """The UI's settings with the codec endpoint at the origin the UI was loaded from."""
+def _settings_for(body: bytes, origin: str, codec_on: bool) -> bytes:
+    """The UI's settings with its write actions disabled and, when payloads are encrypted, the
+    codec endpoint at the origin the UI was loaded from."""
     settings = json.loads(body)
-    codec = settings.setdefault("Codec", {})
-    codec["Endpoint"] = f"{origin}/codec"
-    codec["IncludeCredentials"] = True
-    codec["PassAccessToken"] = False
-    codec["DefaultErrorMessage"] = CODEC_HINT
-    codec["DefaultErrorLink"] = f"{origin}/admin/login"
+    settings.update(READ_ONLY_SETTINGS)
+    if codec_on:
+        codec = settings.setdefault("Codec", {})
+        codec["Endpoint"] = f"{origin}/codec"
+        codec["IncludeCredentials"] = True
+        codec["PassAccessToken"] = False
+        codec["DefaultErrorMessage"] = CODEC_HINT
+        codec["DefaultErrorLink"] = f"{origin}/admin/login"
     return json.dumps(settings).encode()
+
+
+def refusal(method: str, path: str) -> str | None:
+    """Why the passthrough refuses `method` on `path` (relative to /temporal), or None when it
+    reads. A path with `.` or `..` segments is refused: only what it names literally is checked."""
+    if method not in READ_METHODS:
+        return READ_ONLY
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return "a path with . or .. segments is not forwarded"
+    if path.startswith(_API) and _READ_PATHS.fullmatch(path) is None:
+        return READ_ONLY
+    return None
 
 
 def web_ui_router(settings: Settings) -> APIRouter:
@@ -111,7 +210,8 @@ def web_ui_router(settings: Settings) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     async def forward(request: Request, app: ServicesDep, path: str) -> Response:
-        if await session_key(request, app) is None:
+        admin = await session_key(request, app)
+        if admin is None:
             wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
                 return RedirectResponse(
@@ -121,10 +221,22 @@ def web_ui_router(settings: Settings) -> APIRouter:
                 {"detail": "the Temporal Web UI is for admins: sign in at /admin/login first"},
                 status_code=401,
             )
+        refused = refusal(request.method, path)
+        if refused is not None:
+            log.warning(
+                "web_ui.refused",
+                method=request.method,
+                path=f"{PREFIX}/{path}",
+                key_id=admin.key_id,
+            )
+            allow = {"Allow": ", ".join(sorted(READ_METHODS))}
+            if request.method in READ_METHODS:
+                return JSONResponse({"detail": refused}, status_code=403)
+            return JSONResponse({"detail": refused}, status_code=405, headers=allow)
         headers = [
             (name, value)
             for name, value in request.headers.items()
-            if name.lower() not in _HOP and name.lower() != "cookie"
+            if name.lower() not in _HOP and name.lower() not in ("cookie", "x-http-method-override")
         ]
         # The UI's own cookies (its CSRF token) go up; the admin session stays here.
         cookies = [f"{k}={v}" for k, v in request.cookies.items() if k != COOKIE]
@@ -133,7 +245,7 @@ def web_ui_router(settings: Settings) -> APIRouter:
         target = f"{PREFIX}/{path}" + (f"?{request.url.query}" if request.url.query else "")
         try:
             status, raw_headers, body = await asyncio.wait_for(
-                _exchange(host, port, request.method, target, headers, await request.body()),
+                _exchange(host, port, request.method, target, headers, b""),
                 UPSTREAM_TIMEOUT,
             )
         except (OSError, TimeoutError):
@@ -143,7 +255,7 @@ def web_ui_router(settings: Settings) -> APIRouter:
             )
         if path == "api/v1/settings" and status == 200:
             origin = f"{request.url.scheme}://{request.url.netloc}"
-            body = _with_codec_of(body, origin) if codec_on else body
+            body = _settings_for(body, origin, codec_on)
         response = Response(body, status_code=status)  # sets only content-length
         response.raw_headers += [
             (name, value) for name, value in raw_headers if name.decode().lower() not in _HOP

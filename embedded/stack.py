@@ -225,8 +225,9 @@ class StackInfo:
             f"Temporal gRPC     {self.temporal_address} (namespace {self.temporal_namespace})",
             f"Temporal Web UI   {self.temporal_ui_url}"
             + (
-                f" (admins: sign in at {self.api_url}/admin first; it decrypts payloads there. "
-                f"Without the API: {self.temporal_dev_ui_url})"
+                f" (admins: sign in at {self.api_url}/admin first; there it decrypts payloads "
+                f"and is read-only. Without the API: {self.temporal_dev_ui_url}, which does "
+                "neither)"
                 if self.api_url is not None and self.temporal_dev_ui_url is not None
                 else ""
             ),

@@ -77,7 +77,12 @@ class TemporalServer(Service):
 
     def ui_flags(self) -> list[str]:
         """The Web UI under /temporal (so that the API can serve it on its own origin) and,
-        when payloads are encrypted, the codec endpoint: the API's, by its public URL."""
+        when payloads are encrypted, the codec endpoint: the API's, by its public URL.
+
+        No flag of `temporal server start-dev` disables the UI's write actions: the API's
+        passthrough (api/web_ui.py) refuses them and tells the UI they are disabled. The dev
+        server's own UI on its port is not read-only: like the gRPC port, it is for whoever is
+        on this machine (both listen on loopback)."""
         flags = ["--ui-public-path", UI_PATH]
         if codec_configured(self.settings):
             flags += ["--ui-codec-endpoint", f"{self.settings.public_base_url}/codec"]

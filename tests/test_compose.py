@@ -344,6 +344,13 @@ def test_web_ui_decodes_through_the_api_codec_endpoint(compose: dict[str, Any]) 
     assert origins == [f"http://localhost:{ui['TEMPORAL_UI_PORT']}"]
 
 
+def test_web_ui_is_read_only(compose: dict[str, Any]) -> None:
+    """The UI offers no write action and its server refuses every call but GETs (the embedded
+    stack's passthrough does the same: tests/test_web_ui_codec.py)."""
+    ui = environment(compose, "temporal-ui")
+    assert ui["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+
+
 @pytest.mark.parametrize(
     "dotenv",
     [
