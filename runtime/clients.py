@@ -224,6 +224,8 @@ def temporal_connection(
     settings.temporal_client_config is off (the embedded stack). `environ` defaults to this
     process's environment. TemporalConfigError (one line) when that configuration is unusable."""
     environ = os.environ if environ is None else environ
+    # An empty variable is an unset one (the SDK would read TEMPORAL_API_KEY= as a key).
+    environ = {key: value for key, value in environ.items() if value}
     if settings.temporal_client_config:
         profile, where = _load_profile(environ)
     else:

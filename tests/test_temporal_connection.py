@@ -29,6 +29,10 @@ SECRET_KEY = "tcak_this-is-the-api-key-0123456789"
 def test_defaults_without_any_configuration(tmp_path: Path) -> None:
     target = temporal_connection(Settings(state_dir=tmp_path), environ={})
     assert (target.address, target.namespace) == ("127.0.0.1:7233", "internflow")
+    # Empty variables are unset ones (a compose file's `${TEMPORAL_API_KEY:-}`).
+    empty = dict.fromkeys(("TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_ADDRESS"), "")
+    empty["TEMPORAL_TLS_CLIENT_CERT_PATH"] = ""
+    assert temporal_connection(Settings(state_dir=tmp_path), environ=empty) == target
     assert target.address_from == target.namespace_from == "the default"
     assert target.tls is False and target.api_key is None and not target.rpc_metadata
     assert target.describe() == "127.0.0.1:7233 (namespace internflow; clear text)"
