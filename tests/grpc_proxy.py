@@ -186,7 +186,9 @@ pid {directory / "nginx.pid"};
 error_log {directory / "error.log"} notice;
 events {{ worker_connections 512; }}
 http {{
-    access_log {directory / "access.log"};
+    # Which listener, which gRPC method, which HTTP status: what a test checks went through.
+    log_format grpc '$server_port $request_uri $status';
+    access_log {directory / "access.log"} grpc;
 {temp}
     # Temporal's long polls last about a minute: never cut one short.
     grpc_read_timeout 600s;
@@ -253,6 +255,19 @@ class GrpcTlsProxy:
     @property
     def error_log(self) -> Path:
         return self.directory / "error.log"
+
+    def calls(self, port: int) -> list[str]:
+        """The gRPC methods called through the listener on `port` (its access log), each with
+        its HTTP status: `/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo 200`."""
+        path = self.directory / "access.log"
+        if not path.exists():
+            return []
+        prefix = f"{port} "
+        return [
+            line.removeprefix(prefix)
+            for line in path.read_text().splitlines()
+            if line.startswith(prefix)
+        ]
 
     def __enter__(self) -> GrpcTlsProxy:
         self.start()
