@@ -228,6 +228,31 @@ async def test_an_internship_runs_to_its_badge_through_a_secured_endpoint(
     output = rest.decode()
     assert proxy.api_key not in output and "PRIVATE KEY" not in output
 
+    # The command line, with the same environment: Temporal's own history of the internship.
+    cli = [sys.executable, "-m", "cli", "history", plan.internship_id, "--raw"]
+    code, printed = await run(cli, {**env, "INTERNFLOW_LOG_FORMAT": "console"})
+    assert code == 0, printed
+    assert "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED" in printed
+    # Without the certificate, or the key: one line, exit 2.
+    for variable in ("TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH"):
+        env.pop(variable, None)
+    env.pop("TEMPORAL_API_KEY", None)
+    env["TEMPORAL_TLS"] = "true"
+    code, printed = await run(cli, {**env, "INTERNFLOW_LOG_FORMAT": "console", "COLUMNS": "400"})
+    assert code == 2, printed
+    refusal = "requires a client certificate" if kind == "mtls" else "requires credentials"
+    assert printed.startswith(f"error: Temporal at {target.address} {refusal}"), printed
+    assert len(printed.strip().splitlines()) == 1 and "Traceback" not in printed
+
+
+async def run(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
 
 @pytest.mark.parametrize(
     ("kind", "change", "expected"),
