@@ -37,11 +37,12 @@ from models.plan import InternshipPlan
 from models.status import Phase
 from operations import internships as ops
 from operations.records import recorded_phase
-from runtime import readiness
+from runtime import readiness, search_attributes
 from runtime.clients import connect_temporal, temporal_connection
 from runtime.settings import Settings
 from tests.grpc_proxy import GrpcTlsProxy, Pki, make_pki
 
+ROOT = Path(__file__).resolve().parent.parent
 POLL = "/temporal.api.workflowservice.v1.WorkflowService/PollWorkflowTaskQueue"
 START = "/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution"
 
@@ -324,3 +325,26 @@ async def test_a_worker_without_its_credentials_is_refused_saying_what_is_missin
     assert errors[0]["error"] == expected.format(address=address)
     assert "worker running" not in text and "Traceback" not in text
     assert proxy.api_key not in text and "tcak_revoked-long-ago" not in text
+
+
+def documented(heading: str) -> dict[str, str]:
+    """The variables of the `sh` block under `heading` in docs/operating/production.md."""
+    text = (ROOT / "docs/operating/production.md").read_text()
+    section = text.split(f"\n{heading}\n", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return dict(line.split("=", 1) for line in block.splitlines() if line)
+
+
+def test_the_documented_recipes_are_the_tested_ones(proxy: GrpcTlsProxy, pki: Pki) -> None:
+    """production.md's recipes set exactly the variables the tests above run with (the Cloud
+    recipe there adds the CA of the test's own proxy certificate), and its table of search
+    attributes is runtime/search_attributes.py's."""
+    cloud = set(recipe("api-key", proxy, pki)) - {"TEMPORAL_TLS_SERVER_CA_CERT_PATH"}
+    assert set(documented("### Temporal Cloud")) == cloud
+    assert set(documented("### A self-hosted cluster with mTLS")) == set(recipe("mtls", proxy, pki))
+    text = (ROOT / "docs/operating/production.md").read_text()
+    table = text.split("\n### Search attributes\n", 1)[1].split("\n### ", 1)[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| `")]
+    assert [(name.strip(" `"), kind.strip()) for name, kind in rows] == [
+        (key.name, readiness.type_name(key.indexed_value_type)) for key in search_attributes.ALL
+    ]
