@@ -244,6 +244,21 @@ async def test_an_internship_runs_to_its_badge_through_a_secured_endpoint(
     refusal = "requires a client certificate" if kind == "mtls" else "requires credentials"
     assert printed.startswith(f"error: Temporal at {target.address} {refusal}"), printed
     assert len(printed.strip().splitlines()) == 1 and "Traceback" not in printed
+    # The API process refuses to start so, in one line; an API already running says so in
+    # /readyz.
+    code, printed = await run([sys.executable, "-m", "api"], env)
+    assert code == 2, printed
+    lines = [json.loads(line) for line in printed.splitlines()]
+    assert [line["event"] for line in lines if line["level"] == "error"] == ["api.refused"]
+    assert next(line for line in lines if line["level"] == "error")["error"].startswith(
+        f"Temporal at {target.address} {refusal}"
+    )
+    app = create_app(apply(monkeypatch, env))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["temporal"].startswith(f"Temporal at {target.address} {refusal}")
 
 
 async def run(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
