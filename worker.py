@@ -18,12 +18,13 @@ from activities.records import RecordActivities
 from badges.keyring import KeyRing
 from mail.sending import Mailer
 from runtime.availability import unreachable
-from runtime.clients import connect_temporal, create_pool
+from runtime.clients import connect_temporal, create_pool, temporal_connection
 from runtime.deployment import SERVER_NEEDS, require_secrets
 from runtime.errors import StackError
 from runtime.logging import configure_logging
 from runtime.metrics import metrics_address, metrics_runtime
 from runtime.process_exit import exit_now
+from runtime.readiness import require_deployment
 from runtime.settings import Settings
 from runtime.tracing import flush_traces
 from workflows.internship import InternshipWorkflow
@@ -84,7 +85,9 @@ async def client_when_reachable(settings: Settings, runtime: Runtime | None) -> 
         except RuntimeError as error:
             if not unreachable(error):
                 raise
-            log.warning("temporal unreachable", retry_in=delay)
+            # The SDK's words, which name no credential; the first line is enough.
+            reason = str(error).splitlines()[0][:300]
+            log.warning("temporal unreachable", retry_in=delay, error=reason)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
@@ -92,13 +95,22 @@ async def client_when_reachable(settings: Settings, runtime: Runtime | None) -> 
 async def run_worker(settings: Settings) -> None:
     """The worker process until SIGINT/SIGTERM. Refuses to start (InsecureConfiguration, naming
     each variable) with a missing or public secret key, codec keys or database password, unless
-    INTERNFLOW_DEMO=true."""
+    INTERNFLOW_DEMO=true; (TemporalRefused) when Temporal refuses its credentials; and
+    (NotReady, one line naming each problem) without the namespace, a search attribute of the
+    right type, the database's migrations or the signing key directory."""
     require_secrets(settings, SERVER_NEEDS)
     log = structlog.get_logger("worker")
+    target = temporal_connection(settings)
+    log.info("temporal.connecting", temporal=target.describe(), address_from=target.address_from)
     # The SDK's Prometheus endpoint (INTERNFLOW_METRICS_PORT); payload encryption and tracing
     # come with the client (runtime/clients.py) and reach the worker through it.
     client = await client_when_reachable(settings, metrics_runtime(settings))
     pool = await pool_when_reachable(settings)
+    try:
+        await require_deployment(settings, client, target, pool)
+    except BaseException:
+        await pool.close()
+        raise
     mailer = Mailer(settings)
     try:
         worker = build_worker(client, settings, pool, mailer)
@@ -109,6 +121,7 @@ async def run_worker(settings: Settings) -> None:
         async with worker:
             log.info(
                 "worker running",
+                temporal=target.describe(),
                 task_queue=settings.task_queue,
                 metrics=metrics_address(settings),
                 payload_encryption=client.data_converter.payload_codec is not None,

@@ -91,7 +91,13 @@ def create_app(
         app.include_router(router)
     # Admins decrypt histories here: the Temporal Web UI with the dashboard's session, the CLI
     # with an admin key.
-    app.include_router(codec_router(settings, authorize=dashboard.admin_session_or_key))
+    app.include_router(
+        codec_router(
+            settings,
+            authorize=dashboard.admin_session_or_key,
+            namespace=services.temporal_namespace,
+        )
+    )
     if settings.web_ui_upstream:
         # The Web UI on this origin, so that it reaches /codec with the admin's session.
         app.include_router(web_ui_router(settings))

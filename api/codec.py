@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
+from runtime.clients import temporal_connection
 from runtime.codec import CodecError, EncryptionCodec, codec_from_settings
 from runtime.settings import Settings
 
@@ -55,6 +56,7 @@ def codec_router(
     *,
     codec: EncryptionCodec | None = None,
     prefix: str = "/codec",
+    namespace: str | None = None,
 ) -> APIRouter:
     """The Temporal remote codec protocol: a JSON body `{"payloads": [...]}` (protobuf JSON, bytes
     in base64) in, the same shape out, through the configured codec (the identity when payload
@@ -64,7 +66,7 @@ def codec_router(
     codec = codec if codec is not None else codec_from_settings(settings)
     how_to = refusal_hint(settings.public_base_url)
     origins = allowed_origins(settings)
-    namespace = settings.temporal_namespace
+    namespace = namespace if namespace is not None else temporal_connection(settings).namespace
 
     def cors_headers(request: Request) -> dict[str, str]:
         origin = request.headers.get("origin")

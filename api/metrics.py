@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 from models.status import Phase
 from runtime.clients import connect_temporal
 from runtime.database import application_dsn
+from runtime.errors import StackError
 from runtime.search_attributes import OVERDUE
 from runtime.settings import Settings
 
@@ -116,7 +117,8 @@ class DomainMetrics(Collector):
                 if self._temporal is None:
                     self._temporal = await connect_temporal(self._settings)
                 counted = await self._temporal.count_workflows(overdue_query(self._settings))
-        except (RPCError, RuntimeError, TimeoutError) as error:  # connect fails with RuntimeError
+        # connect fails with RuntimeError (down) or StackError (refused, misconfigured)
+        except (RPCError, RuntimeError, TimeoutError, StackError) as error:
             log.warning("metrics.source_down", source="temporal", error=type(error).__name__)
             snapshot.sources_up["temporal"] = False
             return

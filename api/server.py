@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 import uvicorn
 
@@ -10,15 +12,20 @@ from runtime.deployment import SERVER_NEEDS, require_secrets
 from runtime.errors import StackError, ensure_port_free
 from runtime.logging import configure_logging
 from runtime.process_exit import exit_now
+from runtime.readiness import check_at_start
 from runtime.settings import Settings
 
 
 def serve(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM. StackError if the port is taken (naming the setting), and
+    """Serve until SIGINT/SIGTERM. StackError if the port is taken (naming the setting),
     InsecureConfiguration (naming each variable) with a missing or public secret key, codec keys
-    or database password, unless INTERNFLOW_DEMO=true."""
+    or database password, unless INTERNFLOW_DEMO=true, and NotReady (runtime/readiness.py) for
+    what the deployment lacks in the parts it reaches."""
     require_secrets(settings, SERVER_NEEDS)
     ensure_port_free(settings.api_host, settings.api_port, "INTERNFLOW_API_PORT")
+    # Refused (one line) for what is wrong in the deployment: credentials Temporal refuses, no
+    # namespace, a missing search attribute, migrations behind the code, no signing keys.
+    asyncio.run(check_at_start(settings))
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,

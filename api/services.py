@@ -12,7 +12,12 @@ from temporalio.client import Client
 
 from records import read as recorded
 from runtime.availability import RECORDS_UNREACHABLE, Outage, TemporalHealth
-from runtime.clients import connect_temporal, create_pool
+from runtime.clients import (
+    TemporalConnection,
+    connect_temporal,
+    create_pool,
+    temporal_connection,
+)
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
 
@@ -34,6 +39,21 @@ class Services:
         self.secret = load_or_create_secret(settings)
         self.temporal_health = TemporalHealth(self._connect_temporal)
         self._outage: tuple[datetime | None, Outage] | None = None
+        self._target: TemporalConnection | None = None
+
+    @property
+    def temporal_target(self) -> TemporalConnection:
+        """Where and how this process connects to Temporal (runtime/clients.py decides)."""
+        if self._target is None:
+            self._target = temporal_connection(self.settings)
+        return self._target
+
+    @property
+    def temporal_namespace(self) -> str:
+        """The namespace of the client given, or of the configured connection."""
+        if self._client is not None:
+            return self._client.namespace
+        return self.temporal_target.namespace
 
     async def _connect_temporal(self) -> Client:
         if self._client is None:

@@ -23,7 +23,12 @@ from operations.credentials import CredentialConflict, CredentialNotFound
 from operations.internships import FieldRefused, OperationRejected
 from records.read import records_as_of
 from runtime.availability import RECORDS_UNREACHABLE, Outage, TemporalUnreachable, unreachable
-from runtime.clients import connect_records, connect_temporal, temporal_answers
+from runtime.clients import (
+    connect_records,
+    connect_temporal,
+    for_embedded_stack,
+    temporal_answers,
+)
 from runtime.deployment import Need, require_secrets
 from runtime.deployment import problems as secret_problems
 from runtime.errors import StackError
@@ -183,11 +188,15 @@ def _settings(*needs: Need) -> Settings:
     configure_logging(settings)
     global _errors_as_json, _current
     _errors_as_json = settings.log_format == "json"
+    from embedded.stack import EmbeddedStack
+
+    embedded = EmbeddedStack.find_running(settings) is not None
+    if embedded and "temporal_client_config" not in settings.model_fields_set:
+        # Beside the embedded stack its Temporal is the dev server, in clear text: not what
+        # TEMPORAL_* or a Temporal config file may say about another cluster.
+        settings = for_embedded_stack(settings)
     _current = settings
     if needs and secret_problems(settings, needs):
-        from embedded.stack import EmbeddedStack
-
-        embedded = EmbeddedStack.find_running(settings) is not None
         try:
             require_secrets(
                 settings,

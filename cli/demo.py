@@ -34,7 +34,7 @@ from operations import internships as ops
 from operations.internships import OperationRejected
 from records.read import recorded_phase
 from runtime.availability import RECORDS_UNREACHABLE, TemporalUnreachable
-from runtime.clients import connect_temporal, create_pool
+from runtime.clients import connect_temporal, create_pool, for_embedded_stack
 from runtime.settings import Settings
 from workflows.internship import workflow_id_for
 
@@ -144,7 +144,8 @@ async def run_demo(settings: Settings, console: Console, seconds: float = 45.0) 
     async with running_stack(settings) as stack:
         for line in stack.describe():
             console.print(Text(f"  {line}"))
-        return await _run_internship(settings, console, seconds)
+        # The stack's own Temporal (the dev server, in clear text), whatever TEMPORAL_* says.
+        return await _run_internship(for_embedded_stack(settings), console, seconds)
 
 
 async def _run_internship(settings: Settings, console: Console, seconds: float) -> bool:

@@ -41,6 +41,8 @@ def throwaway_settings(state_dir: Path, **overrides: Any) -> Settings:
         "smtp_host": "127.0.0.1",
         "smtp_port": free_port(),
         "api_port": free_port(),
+        # Their Temporal is a dev server on the address above, whatever TEMPORAL_* may say.
+        "temporal_client_config": False,
     }
     values.update(overrides)
     return Settings(**values)

@@ -27,6 +27,7 @@ from embedded.ports import answers
 from embedded.postgres import EmbeddedPostgres, public_dsn
 from embedded.service import Service
 from embedded.temporal_server import TemporalServer
+from runtime.clients import for_embedded_stack
 from runtime.database import owner_dsn
 from runtime.errors import StackError, ensure_directory, ensure_port_free
 from runtime.migrations import apply_migrations
@@ -106,9 +107,11 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 def child_environment(settings: Settings) -> dict[str, str]:
     """The environment of the stack's worker and API: its settings, as a trial (the embedded
-    stack generates its own secrets and runs without payload encryption), without the owner's
-    DSN (they connect as the application role)."""
-    env = settings_environment(settings.model_copy(update={"demo": True}))
+    stack generates its own secrets and runs without payload encryption), without Temporal's
+    client configuration, without the owner's DSN (they connect as the application role)."""
+    # Its Temporal is the dev server, in clear text: not what TEMPORAL_* or a Temporal config
+    # file in the developer's environment may say about another cluster.
+    env = settings_environment(for_embedded_stack(settings).model_copy(update={"demo": True}))
     env.pop(f"{settings.model_config.get('env_prefix', '')}DATABASE_OWNER_URL".upper(), None)
     return env
 
@@ -322,6 +325,9 @@ class EmbeddedStack(Service):
                     self.settings.api_host, self.settings.api_port, "INTERNFLOW_API_PORT"
                 )
             load_or_create_secret(self.settings)  # before any child could race to create it
+            # A worker and the API refuse to start without the signing key directory (in
+            # production it is mounted): the stack makes it, and its first worker fills it.
+            self._ensure_key_dir()
             await self.postgres.start()
             self._write_stack_file(ready=False)
             # As the tables' owner; the worker and the API connect as the application role.
@@ -354,6 +360,12 @@ class EmbeddedStack(Service):
             if self._lock is not None and info is not None and info.owner.pid == os.getpid():
                 self.stack_file.unlink(missing_ok=True)
             self._release_lock()
+
+    def _ensure_key_dir(self) -> None:
+        keys = self.settings.keys_path
+        if not keys.is_dir():
+            ensure_directory(keys, "INTERNFLOW_KEY_DIR")
+            keys.chmod(0o700)  # as badges/keys.py makes it: the private keys are in it
 
     def _acquire_lock(self, state_dir: Path) -> None:
         if self._lock is not None:

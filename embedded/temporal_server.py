@@ -14,10 +14,10 @@ from pathlib import Path
 
 import structlog
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
 
 from embedded import child_process
 from embedded.service import Service
+from runtime.clients import TemporalConnection, open_temporal_client
 from runtime.codec import codec_configured
 from runtime.errors import StackError, ensure_directory, ensure_port_free
 from runtime.search_attributes import dev_server_flags
@@ -152,6 +152,10 @@ class TemporalServer(Service):
     async def _wait_ready(self) -> None:
         assert self._proc is not None
         namespace = self.settings.temporal_namespace
+        # The dev server itself: clear text, whatever Temporal's client configuration says.
+        target = TemporalConnection(
+            self.address, namespace, "the embedded stack", "the embedded stack"
+        )
         deadline = time.monotonic() + self.ready_timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:
@@ -163,7 +167,7 @@ class TemporalServer(Service):
                 )
             try:
                 client = await asyncio.wait_for(
-                    Client.connect(self.address, namespace=namespace), timeout=2.0
+                    open_temporal_client(self.settings, target=target), timeout=2.0
                 )
                 await client.workflow_service.describe_namespace(
                     DescribeNamespaceRequest(namespace=namespace), timeout=timedelta(seconds=2)

@@ -15,6 +15,8 @@ import structlog
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from runtime.errors import StackError
+
 log = structlog.get_logger(__name__)
 
 #: What asyncpg raises when PostgreSQL is down or restarting (under an open pool too).
@@ -94,6 +96,8 @@ class TemporalHealth:
         self._checked_at: float | None = None
         self._answered = False
         self.down_since: datetime | None = None
+        self.problem: str | None = None
+        """Why the last connection was refused (credentials, TLS, configuration), if it was."""
         self._lock = asyncio.Lock()
 
     async def answers(self) -> bool:
@@ -125,12 +129,19 @@ class TemporalHealth:
                 )
         except (RPCError, RuntimeError, OSError, TimeoutError):
             return False
+        except StackError as error:  # refused (credentials) or misconfigured: say which
+            if str(error) != self.problem:
+                log.warning("temporal.refused", error=str(error))
+            self.problem = str(error)
+            return False
         except Exception as error:  # the connect callable's own refusal: still "not reachable"
             log.warning("temporal.health_check_failed", error=type(error).__name__)
             return False
 
     def _note(self, answered: bool) -> None:
         self._checked_at = self._clock()
+        if answered:
+            self.problem = None
         if answered and not self._answered and self.down_since is not None:
             log.info("temporal.reachable_again", down_since=self.down_since.isoformat())
         if not answered and self.down_since is None:

@@ -21,8 +21,23 @@ class Settings(BaseSettings):
         Path(".internflow"),
         description="Where the embedded stack keeps its data, keys and outbox.",
     )
-    temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
-    temporal_namespace: str = "internflow"
+    temporal_address: str = Field(
+        "127.0.0.1:7233",
+        description="Temporal frontend host:port. When set, it wins over Temporal's own "
+        "TEMPORAL_ADDRESS and config file profile (runtime/clients.py, temporal_connection).",
+    )
+    temporal_namespace: str = Field(
+        "internflow",
+        description="Temporal namespace. When set, it wins over TEMPORAL_NAMESPACE and the "
+        "config file profile.",
+    )
+    temporal_client_config: bool = Field(
+        True,
+        description="Read Temporal's own client configuration (TEMPORAL_API_KEY, TEMPORAL_TLS*, "
+        "TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_PROFILE and the config file) for TLS, "
+        "client certificates and API keys. The embedded stack's processes, and commands beside "
+        "it, turn it off: its dev server speaks clear text on INTERNFLOW_TEMPORAL_ADDRESS.",
+    )
     temporal_ui_port: int = Field(8233, description="Web UI port of the embedded Temporal server.")
     task_queue: str = "internflow"
     database_url: str = Field(

@@ -17,6 +17,7 @@ from badges.vcjwt import decode_jwt
 from embedded.ports import throwaway_settings
 from mail.sending import Mailer
 from models.activities import BadgeRequest
+from runtime import readiness
 from tests.helpers import sample_plan
 from tests.test_api_harness import Api, api, planned
 
@@ -29,7 +30,15 @@ async def test_health_and_readiness(api: Api) -> None:
     assert (await api.http.get("/healthz")).json() == {"status": "ok"}
     ready = await api.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"temporal": "ok", "postgresql": "ok"}
+    assert ready.json()["checks"] == dict.fromkeys(readiness.CHECKS, "ok")
+    assert set(readiness.CHECKS) == {
+        "temporal",
+        "namespace",
+        "search_attributes",
+        "postgresql",
+        "migrations",
+        "signing_keys",
+    }
 
 
 async def test_readiness_says_which_part_is_missing(tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ DEFAULT_IS_RIGHT = {
     "did_web_institutions": "did:web is opt-in per institution, on an https public base URL",
     "database_owner_url": "only the migrate service connects as the tables' owner",
     "web_ui_upstream": "compose publishes temporalio/ui itself, with the codec endpoint set",
+    "temporal_client_config": "on: TEMPORAL_* (TLS, API key) apply when a deployment sets them",
 }
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<word>[^}]*))?\}")
 #: The secrets compose requires (`${NAME:?message}`): no default, no public fallback.

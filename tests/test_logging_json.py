@@ -26,6 +26,8 @@ def production_environment(settings: Settings, tmp_path: Path, **extra: str) -> 
     """Secrets of its own (no trial), JSON logs, the test's database and Temporal."""
     keys = tmp_path / "codec-keys.json"
     keys.write_text(json.dumps({"k1": base64.b64encode(secrets.token_bytes(32)).decode()}))
+    # The signing key directory, as production mounts it (the processes refuse to start without).
+    (tmp_path / "state" / "keys").mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERNFLOW_")}
     return {
         **env,

@@ -568,6 +568,9 @@ async def test_stack_with_two_workers_runs_two_polling_processes(tmp_path: Path)
             return set(pids) <= polling
 
         await eventually(both_poll, "both workers poll the task queue", within=60)
+        # They passed the start-up checks (runtime/readiness.py): the stack made the signing
+        # key directory before them, and the first to start filled it.
+        assert (settings.keys_path / "key-1.pem").is_file()
         found = EmbeddedStack.find_running(settings)
         assert found is not None
         assert {found.processes["worker"].pid, found.processes["worker-2"].pid} == set(pids)

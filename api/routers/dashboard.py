@@ -230,7 +230,7 @@ async def internship(
         status=await read.internship_status(pool, internship_id),
         credential=await credential_for_internship(pool, internship_id),
         temporal_url=temporal_ui_link(
-            settings.temporal_ui_url, settings.temporal_namespace, internship_id
+            settings.temporal_ui_url, app.temporal_namespace, internship_id
         ),
         key=key,
     )

@@ -24,6 +24,7 @@ from operations import credentials as creds
 from operations import wallet_claims
 from operations.status_lists import signed_status_list
 from records import read
+from runtime import readiness
 
 router = APIRouter(tags=["public"], dependencies=[Depends(rate_limited)])
 health = APIRouter(tags=["public"])
@@ -56,26 +57,47 @@ async def healthz() -> dict[str, str]:
 
 @health.get(
     "/readyz",
-    summary="Temporal and PostgreSQL are reachable",
-    responses={503: {"description": "A dependency is not reachable"}},
+    summary="Temporal and PostgreSQL are reachable, and the deployment is complete",
+    responses={503: {"description": "A part is not reachable, or the deployment lacks something"}},
 )
 async def readyz(app: ServicesDep) -> JSONResponse:
+    """Each check by name (runtime/readiness.py): `ok`, or what is wrong. Temporal: reachable,
+    its namespace, the search attributes the code sets; PostgreSQL: reachable, the migrations
+    as far as the code's; the signing key directory."""
     checks: dict[str, str] = {}
     try:
         client = await app.temporal()
         await asyncio.wait_for(client.service_client.check_health(), 5)
-        checks["temporal"] = "ok"
-    except Exception as error:  # any failure means not ready; say which part
-        checks["temporal"] = f"unreachable ({type(error).__name__})"
+        checks["temporal"] = readiness.OK
+    except Exception as error:  # any failure means not ready; say which part, and why if known
+        problem = app.temporal_health.problem
+        checks["temporal"] = problem or f"unreachable ({type(error).__name__})"
+    if checks["temporal"] == readiness.OK:
+        try:
+            async with asyncio.timeout(10):
+                checks.update(await readiness.temporal_problems(client, app.temporal_target))
+        except Exception as error:
+            for name in ("namespace", "search_attributes"):
+                checks.setdefault(name, f"could not be checked ({type(error).__name__})")
     try:
         pool = await app.records()
         await asyncio.wait_for(pool.fetchval("SELECT 1"), 5)
-        checks["postgresql"] = "ok"
+        checks["postgresql"] = readiness.OK
     except Exception as error:
         checks["postgresql"] = f"unreachable ({type(error).__name__})"
-    ready = all(value == "ok" for value in checks.values())
+    if checks["postgresql"] == readiness.OK:
+        try:
+            async with asyncio.timeout(5):
+                checks["migrations"] = await readiness.migrations_problem(pool) or readiness.OK
+        except Exception as error:
+            checks["migrations"] = f"could not be checked ({type(error).__name__})"
+    checks["signing_keys"] = readiness.signing_keys_problem(app.settings) or readiness.OK
+    ready = all(name in checks for name in readiness.CHECKS) and not readiness.failures(checks)
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": {name: checks[name] for name in readiness.CHECKS if name in checks},
+        },
         status_code=200 if ready else 503,
     )
 
