@@ -14,6 +14,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from badges.bake import unbake_png
@@ -35,6 +38,7 @@ from operations.internships import OperationRejected
 from records.read import recorded_phase
 from runtime.availability import RECORDS_UNREACHABLE, TemporalUnreachable
 from runtime.clients import connect_temporal, create_pool, for_embedded_stack
+from runtime.errors import StackError
 from runtime.settings import Settings
 from workflows.internship import workflow_id_for
 
@@ -148,12 +152,36 @@ async def run_demo(settings: Settings, console: Console, seconds: float = 45.0) 
         return await _run_internship(for_embedded_stack(settings), console, seconds)
 
 
+async def worker_polling(client: Client, task_queue: str, within: float = 120.0) -> None:
+    """Return once a worker polls `task_queue` for workflow tasks (StackError after `within`
+    seconds): a plan's deadlines should count from when someone can act on them, and a worker
+    starting on a busy machine can take seconds to poll."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    deadline = asyncio.get_running_loop().time() + within
+    while not (await client.workflow_service.describe_task_queue(request)).pollers:
+        if asyncio.get_running_loop().time() > deadline:
+            raise StackError(
+                f"no worker polls the task queue {task_queue!r} after {within:.0f} s: see the "
+                "worker's log (.internflow/logs/worker.log with the embedded stack)"
+            )
+        await asyncio.sleep(0.2)
+
+
 async def _run_internship(settings: Settings, console: Console, seconds: float) -> bool:
     client = await connect_temporal(settings)
+    # The plan's first deadline (its agreement) counts from when the worker polls, with room
+    # for the three approvals on a busy machine.
+    await worker_polling(client, settings.task_queue)
     now = datetime.now().astimezone()
     example = InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text())
     internship_id = f"demo-{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
-    plan = compress_plan(example, now, seconds=seconds, internship_id=internship_id)
+    plan = compress_plan(
+        example, now, seconds=seconds, internship_id=internship_id, lead_seconds=10.0
+    )
     console.print(
         f"\n[bold]Internship {internship_id}[/] "
         f"({example.period.start:%d %b %Y} to {example.period.end:%d %b %Y}, in a minute)"

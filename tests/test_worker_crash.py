@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from bench.replay_check import check_replay, workflow_code_fingerprint
-from cli.demo import PartyPlayer, compress_plan
+from cli.demo import PartyPlayer, compress_plan, worker_polling
 from embedded.stack import EmbeddedStack
 from models.plan import InternshipPlan
 from models.status import Phase
@@ -25,16 +25,20 @@ from tests.helpers import EXAMPLE_PLAN, load_outbox
 @pytest.mark.slow
 async def test_sigkilled_worker_loses_nothing_and_sends_one_badge(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "state")
-    plan = compress_plan(
-        InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text()),
-        datetime.now().astimezone(),
-        seconds=60,
-        internship_id="crash-drill",
-    )
     kills: list[str] = []
     code = workflow_code_fingerprint()
     async with EmbeddedStack(settings, postgres_options=FAST_POSTGRES) as stack:
         client = await connect_temporal(settings)
+        # Dates from when the worker polls (a busy machine starts it in seconds), with room
+        # for the approvals.
+        await worker_polling(client, settings.task_queue)
+        plan = compress_plan(
+            InternshipPlan.model_validate_json(EXAMPLE_PLAN.read_text()),
+            datetime.now().astimezone(),
+            seconds=60,
+            internship_id="crash-drill",
+            lead_seconds=10.0,
+        )
         handle = await ops.start_internship(client, settings, plan)
         player = PartyPlayer(client, plan, Console(quiet=True))
         records = await asyncpg.connect(settings.database_url)
