@@ -349,8 +349,10 @@ async def test_an_internship_runs_to_its_badge_over_verified_tls_and_starttls_wi
 
     monkeypatch.setenv("SSL_CERT_FILE", str(db.certificates.ca_file))
     login = ("internflow-relay", uuid.uuid4().hex)
+    key_dir = db.settings.state_dir / f"signing-keys-{uuid.uuid4().hex[:8]}"
     settings = with_changes(
         db.settings,
+        key_dir=key_dir,
         smtp_port=free_port(),
         smtp_security="starttls",
         smtp_username=login[0],
@@ -418,5 +420,7 @@ async def test_an_internship_runs_to_its_badge_over_verified_tls_and_starttls_wi
         for part in message.iter_attachments()
         if part.get_content_type() == "image/png"
     )
-    report = verify_credential(unbake_png(png), local_issuer_keys(settings.keys_path))
+    # Signed with the keys in INTERNFLOW_KEY_DIR (made there by the worker on first use).
+    assert settings.keys_path == key_dir and any(key_dir.glob("*.pem"))
+    report = verify_credential(unbake_png(png), local_issuer_keys(key_dir))
     assert report.verified, report.errors

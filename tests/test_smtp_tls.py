@@ -113,10 +113,15 @@ async def test_starttls_with_a_login_delivers_and_every_other_way_in_is_refused(
         smtp_security="starttls",
         smtp_username=LOGIN[0],
         smtp_password=LOGIN[1],
+        mail_from="Istituto Tecnico Volta <tirocini@volta.school.example>",
     )
     monkeypatch.setenv("SSL_CERT_FILE", str(certificates.ca_file))
     await send(good, "giulia@students.example.org")
     assert received(good) == ["giulia@students.example.org"]
+    # The relay sees the configured sender, in the header and in the envelope.
+    (delivered,) = load_outbox(good)
+    assert delivered["From"] == "Istituto Tecnico Volta <tirocini@volta.school.example>"
+    assert delivered["Return-Path"] == "<tirocini@volta.school.example>"
 
     def but(**changes: Any) -> Settings:
         return Settings(**{**good.model_dump(), **changes})
