@@ -61,8 +61,9 @@ def build_worker(
 
 async def pool_when_reachable(settings: Settings) -> asyncpg.Pool:
     """The connection pool, once PostgreSQL answers: a worker (re)started while the database is
-    down waits for it instead of exiting. Wrong credentials or a missing database still fail at
-    once."""
+    down waits for it instead of exiting. Wrong credentials, a certificate that does not verify
+    or a missing database still fail at once (a StackError naming the setting, for the first
+    two)."""
     log = structlog.get_logger("worker")
     delay = 0.5
     while True:

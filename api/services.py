@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 import asyncpg
+import structlog
 from fastapi import Depends, HTTPException, Request
 from temporalio.client import Client
 
@@ -18,8 +19,11 @@ from runtime.clients import (
     create_pool,
     temporal_connection,
 )
+from runtime.errors import StackError
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 class Services:
@@ -74,6 +78,13 @@ class Services:
                 if self._pool is None:
                     try:
                         self._pool = await asyncio.wait_for(create_pool(self.settings), 10)
+                    except StackError as refused:
+                        # A setting to change (TLS, credentials): the operator reads it in the
+                        # log, one line; the client is told no more than for an outage.
+                        log.error("api.database_refused", error=str(refused))
+                        raise HTTPException(
+                            503, "the database is not reachable; try again shortly"
+                        ) from None
                     except (OSError, asyncpg.PostgresError, TimeoutError):
                         raise HTTPException(
                             503, "the database is not reachable; try again shortly"

@@ -5,10 +5,12 @@ thread of the caller (`MailSink`, for tests), or as a child process of the embed
 from __future__ import annotations
 
 import asyncio
+import hmac
 import itertools
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -17,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -62,8 +64,9 @@ class _Handler:
     drill holds deliveries so that e-mails are in flight when it kills the worker. A client that
     disconnects while held has sent nothing, so nothing is stored for it."""
 
-    def __init__(self, writer: OutboxWriter) -> None:
+    def __init__(self, writer: OutboxWriter, *, login_required: bool = False) -> None:
         self.writer = writer
+        self.login_required = login_required
         self.open = asyncio.Event()
         self.open.set()
         self.held = 0
@@ -71,6 +74,8 @@ class _Handler:
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        if self.login_required and not session.authenticated:
+            return "530 5.7.0 Authentication required"
         if not self.open.is_set():
             self.held += 1
             try:
@@ -109,15 +114,63 @@ def _accept_any_login(*_args: Any) -> Any:
     return AuthResult(success=True)
 
 
+class _OneLogin:
+    """aiosmtpd authenticator that accepts one username and password (LOGIN or PLAIN) and
+    refuses anything else with 535, as a relay with accounts does."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._username = username.encode("utf-8")
+        self._password = password.encode("utf-8")
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        if isinstance(auth_data, LoginPassword):
+            right = hmac.compare_digest(auth_data.login, self._username)
+            right &= hmac.compare_digest(auth_data.password, self._password)
+            if right:
+                return AuthResult(success=True, auth_data=auth_data)
+        return AuthResult(success=False, handled=False)
+
+
+SinkSecurity = Literal["none", "starttls", "tls"]
+"""How a client reaches the sink, as INTERNFLOW_SMTP_SECURITY names it: in plain text (with
+STARTTLS offered when the sink has a certificate), STARTTLS required before anything else, or
+TLS from the first byte (implicit TLS)."""
+
+
 class MailSink:
     """An SMTP server on `host:port` (its own thread) that writes each message to `outbox_dir`.
 
-    Use `with MailSink(outbox, "127.0.0.1", port) as sink:` in tests, or `start()`/`stop()`."""
+    Use `with MailSink(outbox, "127.0.0.1", port) as sink:` in tests, or `start()`/`stop()`.
 
-    def __init__(self, outbox_dir: Path, host: str = "127.0.0.1", port: int = 8025) -> None:
+    By default it speaks plain SMTP and accepts any login, as the embedded stack's sink does. With
+    `tls` (a server context holding its certificate) and `security`, it behaves like a relay that
+    requires TLS: `starttls` refuses every command but EHLO, NOOP, QUIT and STARTTLS (530) until
+    the client has started TLS, and offers AUTH only after it; `tls` speaks TLS from the first
+    byte. With `login` (a username and password) it refuses mail from a client that has not
+    logged in (530) and refuses other credentials (535)."""
+
+    def __init__(
+        self,
+        outbox_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 8025,
+        *,
+        tls: ssl.SSLContext | None = None,
+        security: SinkSecurity = "none",
+        login: tuple[str, str] | None = None,
+    ) -> None:
+        if security != "none" and tls is None:
+            raise ValueError(f"a mail sink with security {security!r} needs a TLS context")
         self.outbox_dir = outbox_dir
         self.host = host
         self.port = port
+        self.tls = tls
+        self.security = security
+        self.login = login
         self._controller: Any = None  # aiosmtpd's Controller while running
         self._handler: _Handler | None = None
 
@@ -146,15 +199,14 @@ class MailSink:
         # without it can still read a stack's stack.json (embedded.stack imports this module).
         from aiosmtpd.controller import Controller
 
-        self._handler = _Handler(OutboxWriter(self.outbox_dir))
+        self._handler = _Handler(OutboxWriter(self.outbox_dir), login_required=bool(self.login))
         controller = Controller(
             self._handler,
             hostname=self.host,
             port=self.port,
             server_hostname="internflow-mail-sink",
-            authenticator=_accept_any_login,
-            auth_require_tls=False,
             ready_timeout=10.0,
+            **self._security_options(),
         )
         try:
             controller.start()
@@ -165,6 +217,24 @@ class MailSink:
             ) from None
         self._controller = controller
         log.info("mail_sink.started", address=self.address, outbox=str(self.outbox_dir))
+
+    def _security_options(self) -> dict[str, Any]:
+        """aiosmtpd's options for the sink's TLS and login (none of them by default)."""
+        options: dict[str, Any] = {
+            # A login, when the sink wants one, is required before MAIL by the handler: aiosmtpd's
+            # own `auth_required` warns on every connection under implicit TLS.
+            "authenticator": _OneLogin(*self.login) if self.login else _accept_any_login,
+            # With a certificate, a login is taken only once STARTTLS protects it (aiosmtpd counts
+            # STARTTLS only: under implicit TLS every byte is protected already). Without one,
+            # the development sink takes any login in clear, as it always has.
+            "auth_require_tls": self.tls is not None and self.security != "tls",
+        }
+        if self.security == "tls":
+            options["ssl_context"] = self.tls
+        elif self.tls is not None:
+            options["tls_context"] = self.tls
+            options["require_starttls"] = self.security == "starttls"
+        return options
 
     @property
     def held(self) -> int:

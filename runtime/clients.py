@@ -25,7 +25,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, TLSConfig
 
 from runtime.codec import EncryptionCodec, codec_from_settings
-from runtime.database import application_dsn
+from runtime.database import application_dsn, named_refusals
 from runtime.errors import StackError
 from runtime.settings import Settings
 from runtime.tracing import tracing_interceptors
@@ -389,7 +389,9 @@ async def temporal_answers(settings: Settings, within: float = 2.0) -> bool:
 async def connect_records(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """One connection to the application's database, as the application role, for a
     short-lived command."""
-    conn = await asyncpg.connect(application_dsn(settings))
+    dsn = application_dsn(settings)
+    with named_refusals(dsn, "INTERNFLOW_DATABASE_URL"):
+        conn = await asyncpg.connect(dsn)
     try:
         yield conn
     finally:
@@ -406,9 +408,10 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     """The process's one connection pool (as the application role); its owner closes it on
-    shutdown."""
-    pool = await asyncpg.create_pool(
-        application_dsn(settings), min_size=1, max_size=10, reset=_keep_session
-    )
+    shutdown. A connection refused for a setting's sake (TLS, credentials) is a StackError
+    naming INTERNFLOW_DATABASE_URL."""
+    dsn = application_dsn(settings)
+    with named_refusals(dsn, "INTERNFLOW_DATABASE_URL"):
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10, reset=_keep_session)
     assert pool is not None
     return pool

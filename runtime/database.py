@@ -4,14 +4,25 @@ The worker, the API and the CLI connect as the application role, `internflow_app
 that is a member of it): it may read and append to the audit trail and the submissions, change
 only the read model's columns, and cannot alter, disable or drop a table or a trigger. The
 migrations run as the tables' owner and grant exactly that (db/migrations/0013_roles.sql).
+
+A DSN carries its TLS settings in its query (`?sslmode=verify-full&sslrootcert=<CA file>`, as
+libpq's): asyncpg reads them from there, and every rewrite here (the generated password, the
+owner's DSN) keeps the query. A connection refused for a setting's sake (a certificate that does
+not verify, a CA file that is missing, a server that wants TLS or other credentials) is a
+StackError naming the variable to change (`named_refusals`).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
+
+import asyncpg
 
 from runtime.errors import StackError, ensure_directory
 from runtime.settings import Settings
@@ -100,3 +111,97 @@ def application_dsn(settings: Settings) -> str:
 def owner_dsn(settings: Settings) -> str:
     """The DSN of the tables' owner, which applies the migrations."""
     return settings.database_owner_dsn
+
+
+def _server_of(dsn: str) -> tuple[str, str]:
+    """(`host:port`, the role) a DSN connects to, for messages (never its password)."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port or 5432}", user_of(dsn) or "the default role"
+
+
+def _query_value(dsn: str, name: str) -> str | None:
+    values = parse_qs(urlsplit(dsn).query).get(name)
+    return values[-1] if values else None
+
+
+def refused_connection(error: BaseException, dsn: str, variable: str) -> StackError | None:
+    """What to change in `variable` (which holds `dsn`) when connecting failed with `error`
+    because of a setting: PostgreSQL's certificate does not verify or does not name the host,
+    the CA file cannot be read, the server offers no TLS or takes this role only over TLS, or it
+    refused the role's credentials. None for anything else (a server that is down may be back
+    later). The message is one line and never holds the password."""
+    where, role = _server_of(dsn)
+    mode = _query_value(dsn, "sslmode")
+    if isinstance(error, ssl.SSLCertVerificationError):
+        why = str(error.verify_message or error).rstrip(".")
+        if why.startswith("Hostname mismatch"):
+            return StackError(
+                f"PostgreSQL's certificate at {where} does not name that host ({why}): put a "
+                f"host name the certificate holds in {variable}"
+            )
+        return StackError(
+            f"PostgreSQL's certificate at {where} does not verify ({why}): set sslrootcert in "
+            f"{variable} to the PEM file of the CA that signed it "
+            "(...?sslmode=verify-full&sslrootcert=/path/to/ca.pem)"
+        )
+    cut = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+    if (
+        isinstance(error, ssl.SSLError)
+        and not isinstance(error, cut)
+        and error.reason != "UNEXPECTED_EOF_WHILE_READING"
+    ):  # a connection cut during the handshake (a server restarting) may pass: not a setting
+        return StackError(
+            f"TLS with PostgreSQL at {where} failed ({error.reason or error}): check the server's "
+            f"TLS settings and sslmode in {variable}"
+        )
+    root = _query_value(dsn, "sslrootcert")
+    if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)) and root:
+        return StackError(
+            f"cannot read the CA file {root} that sslrootcert names in {variable} "
+            f"({error.strerror or type(error).__name__}): give the path of a readable PEM file"
+        )
+    if isinstance(error, asyncpg.ClientConfigurationError):
+        if "root certificate file" in str(error):
+            return StackError(
+                f"{variable} asks for PostgreSQL's certificate to be verified (sslmode={mode}) "
+                "but names no CA file: add sslrootcert=/path/to/ca.pem to it"
+            )
+        return StackError(f"{variable} cannot be used: {error}")
+    if isinstance(error, ConnectionError) and "rejected SSL upgrade" in str(error):
+        return StackError(
+            f"PostgreSQL at {where} does not offer TLS, which {variable} asks for "
+            f"(sslmode={mode}): turn on ssl on the server, or change sslmode"
+        )
+    if isinstance(error, asyncpg.InvalidAuthorizationSpecificationError):
+        message = str(error)
+        if "no encryption" in message:
+            return StackError(
+                f"PostgreSQL at {where} takes {role} only over TLS ({message}): add "
+                f"sslmode=verify-full&sslrootcert=/path/to/ca.pem to {variable}"
+            )
+        return StackError(
+            f"PostgreSQL at {where} refused {role} ({message}): check the role and its password "
+            f"in {variable}"
+        )
+    return None
+
+
+@contextmanager
+def named_refusals(dsn: str, variable: str) -> Iterator[None]:
+    """Connect to `dsn` inside this block: a connection refused for a setting's sake (see
+    `refused_connection`) becomes a StackError naming `variable`; anything else passes as
+    it is."""
+    try:
+        yield
+    except (
+        OSError,
+        asyncpg.ClientConfigurationError,
+        asyncpg.InvalidAuthorizationSpecificationError,
+    ) as error:
+        refusal = refused_connection(error, dsn, variable)
+        if refusal is None:
+            raise
+        raise refusal from None

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from runtime.database import named_refusals
 from runtime.errors import StackError
 
 log = structlog.get_logger(__name__)
@@ -81,13 +82,17 @@ async def apply_migrations(
     conn_or_dsn: asyncpg.Connection | str,
     *,
     directory: Path | Traversable | None = None,
+    variable: str = "INTERNFLOW_DATABASE_OWNER_URL",
 ) -> list[str]:
     """Apply every migration not yet recorded in `schema_migrations`, each in its own
     transaction, while holding an advisory lock (concurrent starters wait, then find nothing
-    left to do). Returns the file names applied; MigrationError names a file that failed."""
+    left to do). Returns the file names applied; MigrationError names a file that failed. A
+    connection to a DSN refused for a setting's sake (TLS, credentials) is a StackError naming
+    `variable`, the one the DSN comes from."""
     migrations = discover_migrations(directory)
     if isinstance(conn_or_dsn, str):
-        conn = await asyncpg.connect(conn_or_dsn)
+        with named_refusals(conn_or_dsn, variable):
+            conn = await asyncpg.connect(conn_or_dsn)
         try:
             return await _apply(conn, migrations)
         finally:
