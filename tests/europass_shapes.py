@@ -66,7 +66,7 @@ def _contexts() -> dict[str, dict[str, Any]]:
 
 
 @functools.cache
-def _shapes() -> Graph:
+def shapes_graph() -> Graph:
     shapes = Graph()
     shapes.parse(data=official("EDC-generic-no-cv.ttl").decode(), format="turtle")
     shapes.parse(data=official("EDC-generic-full.ttl").decode(), format="turtle")
@@ -122,7 +122,7 @@ def violations(document: Mapping[str, Any]) -> list[str]:
     controlled-vocabulary constraints), and any key JSON-LD would drop; empty when it conforms."""
     problems = [f"undefined term: {where}" for where in undefined_terms(document)]
     conforms, _report, text = pyshacl.validate(
-        graph(document), shacl_graph=_shapes(), inference="none", allow_warnings=False
+        graph(document), shacl_graph=shapes_graph(), inference="none", allow_warnings=False
     )
     if not conforms:
         problems.append(text)
