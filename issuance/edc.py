@@ -51,7 +51,7 @@ EDC_SCHEMA: Final = "http://data.europa.eu/snb/model/ap/edc-generic-full"
 
 #: The EU vocabularies' concepts used here. Each URI is as the Commission's sealed sample or
 #: the EDC shapes give it; nothing is guessed (docs/badges/europass.md).
-_GENERIC_PROFILE: Final = ("http://data.europa.eu/snb/credential/e34929035b", "Generic")
+_GENERIC_PROFILE: Final = "http://data.europa.eu/snb/credential/e34929035b"
 _CREDENTIAL_SCHEME: Final = "http://data.europa.eu/snb/credential/25831c2"
 _LANGUAGE_SCHEME: Final = "http://publications.europa.eu/resource/authority/language"
 _COUNTRY_SCHEME: Final = "http://publications.europa.eu/resource/authority/country"
@@ -559,7 +559,7 @@ def build_edc(certified: CertifiedInternship, *, image_png: bytes) -> dict[str, 
         "@context": [VC_V1_CONTEXT, EDC_CONTEXT],
         "id": credential_id,
         "type": ["VerifiableCredential", "EuropeanDigitalCredential"],
-        "credentialProfiles": build.concept(*_GENERIC_PROFILE[:1], _CREDENTIAL_SCHEME, "Generic"),
+        "credentialProfiles": build.concept(_GENERIC_PROFILE, _CREDENTIAL_SCHEME, "Generic"),
         "credentialSchema": {"id": EDC_SCHEMA, "type": "ShaclValidator2017"},
         "displayParameter": build.display(image_png),
         "issuer": build.institution(),
