@@ -60,6 +60,9 @@ _ENCODING_SCHEME: Final = "http://data.europa.eu/snb/encoding/25831c2"
 _BASE64: Final = "http://data.europa.eu/snb/encoding/6146cde7dd"
 _EQF_SCHEME: Final = "http://data.europa.eu/snb/eqf/25831c2"
 _ESCO_SKILLS: Final = "http://data.europa.eu/esco/concept-scheme/skills"
+#: An ESCO skill's own URI (the concept, not a page of the ESCO portal about it): only such a URI
+#: is the outcome's `relatedESCOSkill`.
+ESCO_SKILL_URI: Final = re.compile(r"^http://data\.europa\.eu/esco/skill/[A-Za-z0-9-]+$")
 
 #: The plan's languages as the EU's language authority names them.
 _LANGUAGES: Final[dict[Language, tuple[str, str]]] = {
@@ -422,7 +425,7 @@ class _Builder:
             "type": "LearningOutcome",
             "title": self.text(outcome.title),
         }
-        if outcome.esco_uri:
+        if outcome.esco_uri and ESCO_SKILL_URI.match(outcome.esco_uri):
             learning_outcome["relatedESCOSkill"] = self.concept(outcome.esco_uri, _ESCO_SKILLS)
         return {
             "id": achievement_id,

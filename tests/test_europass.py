@@ -182,6 +182,17 @@ def test_each_learning_outcome_is_an_achievement_with_its_esco_skill_eqf_level_a
     assert "validUntil" not in edc
 
 
+def test_only_an_esco_skills_own_uri_is_its_related_skill() -> None:
+    """A plan may link a page of the ESCO portal instead of the skill's URI: that is no ESCO
+    concept, and is left out rather than named as one."""
+    plan = example_plan()
+    portal = "https://esco.ec.europa.eu/en/classification/skill?uri=x"
+    outcome = plan.learning_outcomes[0].model_copy(update={"esco_uri": portal})
+    plan = plan.model_copy(update={"learning_outcomes": (outcome, *plan.learning_outcomes[1:])})
+    achievement, _ = claims(build_edc(certified(plan), image_png=BADGE_PNG))
+    assert "relatedESCOSkill" not in achievement["hasPart"][0]["specifiedBy"]["learningOutcome"]
+
+
 def test_the_rdf_says_what_the_json_says() -> None:
     """Read as RDF with the Commission's context, the ESCO skill, the EQF level and the workload
     are there with their ELM properties and types (a term the context does not define would be
