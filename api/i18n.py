@@ -171,3 +171,11 @@ WORDS: Final = {
     "comment_of": COMMENT_OF,
     "credential_status": CREDENTIAL_STATUS,
 }
+
+#: The intern's European Digital Credential, when it cannot be made yet (its institution has no
+#: legal identifier recorded, or a seal that is not its own): theirs to ask the school about.
+EUROPASS_TITLE: Final = N_("European Digital Credential (Europass)")
+EUROPASS_NOT_YET: Final = N_(
+    "Your European Digital Credential cannot be made yet: your school has still to complete its "
+    "part. Please ask your school."
+)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, cast
 
 import typer
 from rich.text import Text
@@ -69,3 +70,61 @@ def badge_reinstate(badge_id: BadgeId, reason: Reason) -> None:
 
 
 # ---- API keys ---------------------------------------------------------------------------------
+
+
+# ---- European Digital Credentials ----------------------------------------------------------
+
+
+@badge_app.command("europass")
+def badge_europass(
+    internship_ids: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="INTERNSHIP_ID...", help="One or more certified internships, by their ids."
+        ),
+    ],
+    form: Annotated[
+        str,
+        typer.Option(
+            "--form",
+            help="uploadable: the Europass issuer's unsigned upload, for the institution to seal "
+            "there with its eIDAS seal; unsigned: the credential itself (JSON-LD); sealed: sealed "
+            "here with the institution's own seal certificate (INTERNFLOW_SEAL_DIR).",
+        ),
+    ] = "uploadable",
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="The folder the files are written to (one per internship)."),
+    ] = Path("."),
+) -> None:
+    """Each certified internship's badge as a European Digital Credential (ELM v3), a file each
+    (`europass-<id>.json`, `.jsonld` unsigned, `-sealed.json` sealed). An internship that has
+    none (no badge, a revoked or suspended one, an institution without its legal identifier,
+    no seal for `--form sealed`) is named with the reason, and the others are written; the exit
+    code is then 1.
+
+    Example: `internflow badge europass it-2027-web-001 it-2027-web-002 --out europass/`"""
+    from operations import europass
+    from runtime.clients import connect_records
+
+    if form not in europass.FORMS:
+        raise _fail(f"--form {form!r}: choose one of {', '.join(europass.FORMS)}")
+    chosen = cast(europass.Form, form)
+    settings = _settings("database")
+
+    async def go() -> europass.Batch:
+        async with connect_records(settings) as conn:
+            return await europass.europass_files(conn, settings, internship_ids, chosen)
+
+    made = _run(go())
+    out.mkdir(parents=True, exist_ok=True)
+    for file in made.files:
+        target = out / file.file_name
+        target.write_text(file.text(), encoding="utf-8")
+        console.print(Text(f"{file.internship_id}: {target}"), soft_wrap=True)
+    for internship_id, reason in made.refused.items():
+        console.print(
+            Text.assemble(("refused:", "red"), f" {internship_id}: {reason}"), soft_wrap=True
+        )
+    if made.refused:
+        raise typer.Exit(1)

@@ -1,5 +1,6 @@
-"""`internflow institutions`, `internflow institution add|rename`, `internflow company rename`:
-the records of institutions and host companies, one name each (operations/organisations.py)."""
+"""`internflow institutions`, `internflow institution add|rename|identify`, `internflow company
+rename`: the records of institutions and host companies, one name each, and an institution's
+legal identifier (operations/organisations.py)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,25 @@ NewName = Annotated[
 Reason = Annotated[
     str, typer.Option(help="Why it is renamed: kept in the name's history with who and when.")
 ]
+LegalId = Annotated[
+    str | None,
+    typer.Option(
+        "--legal-identifier",
+        help="The organisation identifier of its eIDAS seal certificate, e.g. VATIT-01234567890 "
+        "(VAT, NTR or PSD, the country, a hyphen, the number): European Digital Credentials name "
+        "their issuer by it.",
+    ),
+]
 
 
 def print_history(history: list[orgs.NameEvent]) -> None:
     """A name's history, one step a line (oldest first)."""
     for event in history:
         when = f"{event.occurred_at:%Y-%m-%d %H:%M}"
-        if event.event == "renamed":
+        if event.event == "identified":
+            why = f": {event.reason}" if event.reason else ""
+            line = f"  {when}  legal identifier {event.legal_identifier} by {event.actor}{why}"
+        elif event.event == "renamed":
             line = (
                 f"  {when}  renamed {event.previous_name!r} -> {event.name!r} by {event.actor}: "
                 f"{event.reason}"
@@ -72,7 +85,11 @@ def institutions(
             print(json.dumps(data, ensure_ascii=False, indent=2))
             return
         console.print(Text(f"{found.name} ({found.id})", style="bold"), soft_wrap=True)
+        if found.legal_identifier:
+            console.print(Text(f"  legal identifier: {found.legal_identifier}"), soft_wrap=True)
         print_history(history)
+        if found.europass_needs:
+            console.print(Text(f"note: {found.europass_needs}"), soft_wrap=True)
         return
 
     async def every() -> list[orgs.Organisation]:
@@ -85,11 +102,15 @@ def institutions(
         return
     for item in found_all:
         renamed = f", renamed {item.renamed_at:%Y-%m-%d}" if item.renamed_at else ""
+        legal = f"  {item.legal_identifier}" if item.legal_identifier else ""
         console.print(
-            Text(f"{item.id}  {item.name}  (recorded {item.recorded_at:%Y-%m-%d}{renamed})"),
+            Text(f"{item.id}  {item.name}{legal}  (recorded {item.recorded_at:%Y-%m-%d}{renamed})"),
             soft_wrap=True,
         )
     console.print(f"{len(found_all)} institution{'' if len(found_all) == 1 else 's'}")
+    for item in found_all:
+        if item.europass_needs:
+            console.print(Text(f"note: {item.europass_needs}"), soft_wrap=True)
 
 
 @institution_app.command("add")
@@ -100,6 +121,7 @@ def institution_add(
     name: Annotated[
         str, typer.Option("--name", help="Its name, as plans must give institution.name.")
     ],
+    legal_identifier: LegalId = None,
 ) -> None:
     """Record an institution before its first internship, e.g. to give it an operator key
     (`internflow keys create NAME --institution ID` refuses an institution with no record). A
@@ -115,12 +137,17 @@ def institution_add(
                 institution_id,
                 name,
                 CLI_ACTOR,
+                legal_identifier=legal_identifier,
                 id_field="INSTITUTION_ID",
                 name_field="--name",
+                legal_identifier_field="--legal-identifier",
             )
 
     added = _run(go())
-    console.print(Text(f"recorded institution {added.id} as {added.name!r}"), soft_wrap=True)
+    legal = f", legal identifier {added.legal_identifier}" if added.legal_identifier else ""
+    console.print(Text(f"recorded institution {added.id} as {added.name!r}{legal}"), soft_wrap=True)
+    if added.europass_needs:
+        console.print(Text(f"note: {added.europass_needs}"), soft_wrap=True)
 
 
 def _rename(kind: orgs.Kind, organisation_id: str, name: str, reason: str) -> None:
@@ -162,6 +189,49 @@ def institution_rename(
     Example: `internflow institution rename ipsia-bassano --name "IPSIA Bassano del Grappa"
     --reason "new name from 1 September"`"""
     _rename("institution", institution_id, name, reason)
+
+
+@institution_app.command("identify")
+def institution_identify(
+    institution_id: Annotated[
+        str, typer.Argument(metavar="INSTITUTION_ID", help="Its id, as plans give it.")
+    ],
+    legal_identifier: Annotated[
+        str,
+        typer.Option(
+            "--legal-identifier",
+            help="The organisation identifier of its eIDAS seal certificate (its subject's "
+            "organizationIdentifier), e.g. VATIT-01234567890.",
+        ),
+    ],
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why it replaces the one recorded (needed then; kept in its history)."),
+    ] = None,
+) -> None:
+    """Set an institution's legal identifier: European Digital Credentials name their issuer by
+    it, and an institution without one cannot issue them. Kept in its history with when (and,
+    when it replaces one, your reason).
+
+    Example: `internflow institution identify ipsia-bassano --legal-identifier VATIT-01234567890`"""
+    settings = _settings("database")
+
+    async def go() -> orgs.Organisation:
+        async with connect_records(settings) as conn:
+            return await orgs.identify_institution(
+                conn,
+                institution_id,
+                legal_identifier,
+                CLI_ACTOR,
+                reason,
+                field="--legal-identifier",
+                reason_field="--reason",
+            )
+
+    done = _run(go())
+    console.print(
+        Text(f"institution {done.id}: legal identifier {done.legal_identifier}"), soft_wrap=True
+    )
 
 
 @company_app.command("rename")

@@ -29,6 +29,7 @@ SOURCES: tuple[tuple[str, list[tuple[str, str]]], ...] = (
     ("api", [("**.py", "python")]),
     ("mail", [("badge.py", "python")]),  # what a badge share says
     ("issuance", [("award.py", "python")]),  # the badge's label of a self-assessment
+    ("issuance", [("edc.py", "python")]),  # what a European Digital Credential says
     ("mail", [("wallet_offer.py", "python")]),  # what a wallet asks for
 )
 

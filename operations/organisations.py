@@ -22,6 +22,7 @@ import asyncpg
 import structlog
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from issuance.edc import LegalIdentifierRefused, legal_identifier_country
 from models.base import Identifier, Name, Text
 from models.plan import InternshipPlan
 from operations.internships import FieldRefused, OperationRejected, PlanRefused
@@ -51,26 +52,53 @@ class OrganisationExists(OperationRejected):
 
 
 class Organisation(BaseModel):
-    """An institution or a host company as recorded: its one name."""
+    """An institution or a host company as recorded: its one name (and an institution's legal
+    identifier, once set)."""
 
     kind: Kind
     id: str
     name: str
     recorded_at: datetime
     renamed_at: datetime | None
+    legal_identifier: str | None = None
+    """An institution's organisation identifier, as its eIDAS seal certificate gives it (e.g.
+    VATIT-01234567890): a European Digital Credential names its issuer by it."""
+    europass_needs: str | None = None
+    """For an institution without a legal identifier: that it cannot issue European Digital
+    Credentials until one is set, and how to set it."""
 
 
 class NameEvent(BaseModel):
     """One step of a name's history: recorded (by a start, an explicit addition or the migration
-    that began the records), or renamed (by whom, when, from which name, why)."""
+    that began the records), renamed (by whom, when, from which name, why), or, for an
+    institution, identified (its legal identifier set: by whom, when, and why when it replaced
+    another)."""
 
-    event: Literal["recorded", "renamed"]
+    event: Literal["recorded", "renamed", "identified"]
     name: str
     previous_name: str | None
     reason: str | None
     actor: str
     internship_id: str | None
     occurred_at: datetime
+    legal_identifier: str | None = None
+
+
+def identify_hint(institution_id: str) -> str:
+    """How to set an institution's legal identifier, on the command line and over HTTP."""
+    return (
+        f"`internflow institution identify {institution_id} --legal-identifier VATxx-...`, or "
+        f"POST /api/admin/institutions/{institution_id}/legal-identifier"
+    )
+
+
+def europass_needs(institution_id: str) -> str:
+    """What an institution without a legal identifier is told, word for word."""
+    return (
+        f"institution {institution_id!r} has no legal identifier recorded, so it cannot issue "
+        "European Digital Credentials: set the organisation identifier of its eIDAS seal "
+        f"certificate (e.g. VATIT-01234567890) with {identify_hint(institution_id)}"
+    )
 
 
 def rename_hint(kind: Kind, organisation_id: str, name: str) -> str:
@@ -161,18 +189,20 @@ async def _event(
     conn: Connection,
     kind: Kind,
     organisation_id: str,
-    event: Literal["recorded", "renamed"],
+    event: Literal["recorded", "renamed", "identified"],
     name: str,
     actor: str,
     internship_id: str | None = None,
     previous_name: str | None = None,
     reason: str | None = None,
+    legal_identifier: str | None = None,
 ) -> None:
     await conn.execute(
         """
         INSERT INTO organisation_events (organisation, organisation_id, event, name,
-                                         previous_name, reason, actor, internship_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                         previous_name, reason, actor, internship_id,
+                                         legal_identifier)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         """,
         kind,
         organisation_id,
@@ -182,6 +212,7 @@ async def _event(
         reason,
         actor,
         internship_id,
+        legal_identifier,
     )
 
 
@@ -193,29 +224,46 @@ def _valid(adapter: TypeAdapter[str], value: str, field: str, what: str) -> str:
         raise FieldRefused(f"{field}: {said} ({what})", field) from None
 
 
+def valid_legal_identifier(value: str, field: str) -> str:
+    """The legal identifier as given (surrounding blanks dropped); FieldRefused naming `field`
+    and the form expected."""
+    value = value.strip()
+    try:
+        legal_identifier_country(value)
+    except LegalIdentifierRefused as refused:
+        raise FieldRefused(f"{field}: {refused}", field) from None
+    return value
+
+
 async def add_institution(
     conn: Connection,
     institution_id: str,
     name: str,
     actor: str,
     *,
+    legal_identifier: str | None = None,
     id_field: str = "institution_id",
     name_field: str = "name",
+    legal_identifier_field: str = "legal_identifier",
 ) -> Organisation:
     """Record an institution before its first internship (so that an operator key can belong to
-    it). FieldRefused for an id or a name that is not one (naming `id_field`, `name_field`);
+    it), with its legal identifier if given. FieldRefused for an id, a name or a legal
+    identifier that is not one (naming `id_field`, `name_field`, `legal_identifier_field`);
     OrganisationExists when the id is recorded already."""
     institution_id = _valid(_IDENTIFIER, institution_id, id_field, "as a plan's institution.id")
     name = _valid(_NAME, name, name_field, "the institution's name, as plans will give it")
+    if legal_identifier is not None:
+        legal_identifier = valid_legal_identifier(legal_identifier, legal_identifier_field)
     async with _transaction(conn) as tx:
         row = await tx.fetchrow(
             """
-            INSERT INTO institutions (institution_id, name) VALUES ($1, $2)
+            INSERT INTO institutions (institution_id, name, legal_identifier) VALUES ($1, $2, $3)
             ON CONFLICT (institution_id) DO NOTHING
-            RETURNING institution_id, name, recorded_at, renamed_at
+            RETURNING institution_id, name, recorded_at, renamed_at, legal_identifier
             """,
             institution_id,
             name,
+            legal_identifier,
         )
         if row is None:
             recorded = await tx.fetchval(
@@ -227,7 +275,75 @@ async def add_institution(
                 f"{rename_hint('institution', institution_id, name)})"
             )
         await _event(tx, "institution", institution_id, "recorded", name, actor)
+        if legal_identifier is not None:
+            await _event(
+                tx,
+                "institution",
+                institution_id,
+                "identified",
+                name,
+                actor,
+                legal_identifier=legal_identifier,
+            )
     log.info("organisation.recorded", kind="institution", organisation_id=institution_id)
+    return _organisation("institution", row)
+
+
+async def identify_institution(
+    conn: Connection,
+    institution_id: str,
+    legal_identifier: str,
+    actor: str,
+    reason: str | None = None,
+    *,
+    field: str = "legal_identifier",
+    reason_field: str = "reason",
+) -> Organisation:
+    """Set a recorded institution's legal identifier (the organisation identifier of its eIDAS
+    seal certificate), kept in its history with `actor`. Replacing one already set needs a
+    reason. OrganisationNotFound for an id not recorded; FieldRefused for an identifier that is
+    not one, the same as the recorded one, or a replacement without a reason."""
+    legal_identifier = valid_legal_identifier(legal_identifier, field)
+    if reason is not None:
+        reason = _valid(_REASON, reason, reason_field, "why it is replaced: kept in its history")
+    async with _transaction(conn) as tx:
+        current = await tx.fetchrow(
+            "SELECT name, legal_identifier FROM institutions WHERE institution_id = $1 FOR UPDATE",
+            institution_id,
+        )
+        if current is None:
+            raise not_recorded("institution", institution_id)
+        if current["legal_identifier"] == legal_identifier:
+            raise FieldRefused(
+                f"{field}: institution {institution_id!r} has this legal identifier already",
+                field,
+            )
+        if current["legal_identifier"] is not None and reason is None:
+            raise FieldRefused(
+                f"{reason_field}: institution {institution_id!r} has the legal identifier "
+                f"{current['legal_identifier']!r}: give a reason to replace it (kept in its "
+                "history; credentials issued before keep the one they name)",
+                reason_field,
+            )
+        row = await tx.fetchrow(
+            """
+            UPDATE institutions SET legal_identifier = $2 WHERE institution_id = $1
+            RETURNING institution_id, name, recorded_at, renamed_at, legal_identifier
+            """,
+            institution_id,
+            legal_identifier,
+        )
+        await _event(
+            tx,
+            "institution",
+            institution_id,
+            "identified",
+            current["name"],
+            actor,
+            reason=reason,
+            legal_identifier=legal_identifier,
+        )
+    log.info("organisation.identified", organisation_id=institution_id, actor=actor)
     return _organisation("institution", row)
 
 
@@ -265,7 +381,7 @@ async def rename(
         row = await tx.fetchrow(
             f"""
             UPDATE {table} SET name = $2, renamed_at = now() WHERE {column} = $1
-            RETURNING {column}, name, recorded_at, renamed_at
+            RETURNING {column}, name, recorded_at, renamed_at, {_LEGAL[kind]}
             """,  # noqa: S608 - constants
             organisation_id,
             name,
@@ -295,13 +411,25 @@ async def _transaction(conn: Connection) -> AsyncIterator[asyncpg.Connection]:
             yield conn
 
 
+#: The legal identifier column of each kind's table (companies have none).
+_LEGAL: Final[dict[Kind, str]] = {
+    "institution": "legal_identifier",
+    "company": "NULL::text AS legal_identifier",
+}
+
+
 def _organisation(kind: Kind, row: asyncpg.Record) -> Organisation:
+    legal_identifier = row["legal_identifier"]
     return Organisation(
         kind=kind,
         id=row[0],
         name=row["name"],
         recorded_at=row["recorded_at"],
         renamed_at=row["renamed_at"],
+        legal_identifier=legal_identifier,
+        europass_needs=(
+            europass_needs(row[0]) if kind == "institution" and legal_identifier is None else None
+        ),
     )
 
 
@@ -312,7 +440,7 @@ async def organisations(
     table, column = _TABLES[kind]
     rows = await conn.fetch(
         f"""
-        SELECT {column}, name, recorded_at, renamed_at FROM {table}
+        SELECT {column}, name, recorded_at, renamed_at, {_LEGAL[kind]} FROM {table}
         WHERE $1::text[] IS NULL OR {column} = ANY($1::text[])
         ORDER BY {column}
         """,  # noqa: S608 - constants
@@ -330,7 +458,8 @@ async def name_history(conn: Connection, kind: Kind, organisation_id: str) -> li
     """Every step of the id's name, oldest first."""
     rows = await conn.fetch(
         """
-        SELECT event, name, previous_name, reason, actor, internship_id, occurred_at
+        SELECT event, name, previous_name, reason, actor, internship_id, occurred_at,
+               legal_identifier
         FROM organisation_events WHERE organisation = $1 AND organisation_id = $2
         ORDER BY seq
         """,

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         "instead of the HTTPS profile URL; needs an https:// public base URL.",
     )
     key_dir: Path | None = Field(None, description="Signing keys; default <state_dir>/keys.")
+    seal_dir: Path | None = Field(
+        None,
+        description="Institutions' own electronic seal certificates for European Digital "
+        "Credentials, one PKCS#12 file each (<institution id>.p12, its passphrase, if any, in "
+        "<institution id>.p12.pass); default <state_dir>/seals.",
+    )
     api_host: str = Field(
         "127.0.0.1", description="Where `internflow serve` (the HTTP API) listens."
     )
@@ -179,6 +185,10 @@ class Settings(BaseSettings):
     @cached_property
     def keys_path(self) -> Path:
         return self.key_dir if self.key_dir is not None else self.state_dir / "keys"
+
+    @cached_property
+    def seals_path(self) -> Path:
+        return self.seal_dir if self.seal_dir is not None else self.state_dir / "seals"
 
     @cached_property
     def outbox_path(self) -> Path:

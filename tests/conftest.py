@@ -28,7 +28,7 @@ from runtime.clients import PYDANTIC, create_pool
 from runtime.database import owner_dsn
 from runtime.migrations import apply_migrations
 from runtime.settings import Settings
-from tests import conformance
+from tests import conformance, europass_shapes
 
 #: Server options that make a throwaway PostgreSQL faster (no crash safety needed in tests).
 FAST_POSTGRES = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
@@ -92,6 +92,22 @@ def official_schema(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail(
             "a badge issued by this test fails 1EdTech's AchievementCredential schema:\n"
             + "\n".join(problems[:20]),
+            pytrace=False,
+        )
+
+
+@pytest.fixture(autouse=True)
+def europass_profile() -> Iterator[None]:
+    """Every European Digital Credential a test builds must conform to the Commission's shapes of
+    the generic EDC profile, with every term defined (see tests/europass_shapes.py)."""
+    europass_shapes.install()
+    europass_shapes.take_problems()
+    yield
+    _, problems = europass_shapes.take_problems()
+    if problems:
+        pytest.fail(
+            "a European Digital Credential built by this test does not conform to the EDC "
+            "generic profile:\n" + "\n".join(problems[:5]),
             pytrace=False,
         )
 

@@ -38,9 +38,11 @@ COMMANDS = [
     ["institutions"],
     ["institution", "add"],
     ["institution", "rename"],
+    ["institution", "identify"],
     ["company", "rename"],
     ["extend"],
     ["badge", "revoke"],
+    ["badge", "europass"],
     ["keys", "create"],
 ]
 

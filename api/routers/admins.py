@@ -163,9 +163,24 @@ class InstitutionView(orgs.Organisation):
     name_history: list[orgs.NameEvent]
 
 
+_LEGAL_IDENTIFIER = (
+    "The organisation identifier of its eIDAS seal certificate (ETSI EN 319 412-1: VAT, NTR or "
+    "PSD, the country, a hyphen, the number; e.g. VATIT-01234567890): European Digital "
+    "Credentials name their issuer by it"
+)
+
+
 class NewInstitution(BaseModel):
     institution_id: Identifier = Field(description="Its id, as plans give it in institution.id")
     name: Name = Field(description="Its name, as plans must give it in institution.name")
+    legal_identifier: str | None = Field(None, max_length=70, description=_LEGAL_IDENTIFIER)
+
+
+class LegalIdentifier(BaseModel):
+    legal_identifier: str = Field(max_length=70, description=_LEGAL_IDENTIFIER)
+    reason: Text | None = Field(
+        None, description="Why it replaces the one recorded (needed then; kept in its history)"
+    )
 
 
 @router.get(
@@ -186,8 +201,12 @@ async def institutions(key: Operator, pool: RecordsDep) -> list[orgs.Organisatio
 )
 async def add_institution(new: NewInstitution, key: Admin, pool: RecordsDep) -> orgs.Organisation:
     """Record an institution with its name, e.g. to give it an operator key before its first
-    internship (a start records a new institution by itself). 409 when the id is recorded."""
-    return await orgs.add_institution(pool, new.institution_id, new.name, actor_of(key))
+    internship (a start records a new institution by itself), and its legal identifier if given
+    (without one it cannot issue European Digital Credentials: `europass_needs` says so). 409
+    when the id is recorded."""
+    return await orgs.add_institution(
+        pool, new.institution_id, new.name, actor_of(key), legal_identifier=new.legal_identifier
+    )
 
 
 @router.get(
@@ -220,6 +239,32 @@ async def rename_institution(
         raise orgs.not_recorded("institution", institution_id)
     return await orgs.rename(
         pool, "institution", institution_id, rename.name, rename.reason, actor_of(key)
+    )
+
+
+@router.post(
+    "/institutions/{institution_id}/legal-identifier",
+    response_model=orgs.Organisation,
+    summary="Set an institution's legal identifier (for European Digital Credentials)",
+)
+async def identify_institution(
+    institution_id: Identifier, given: LegalIdentifier, key: Operator, pool: RecordsDep
+) -> orgs.Organisation:
+    """The institution's legal identifier becomes `legal_identifier` (the organisation
+    identifier its eIDAS seal certificate carries); European Digital Credentials made from now on
+    name their issuer by it. Kept in its `name_history` with the key and the time; replacing one
+    needs a `reason` (422 otherwise). An operator key sets its own institutions' (404 for
+    others, as for an unknown id); an admin key any."""
+    if not key.sees(institution_id):
+        raise orgs.not_recorded("institution", institution_id)
+    return await orgs.identify_institution(
+        pool,
+        institution_id,
+        given.legal_identifier,
+        actor_of(key),
+        given.reason,
+        field="legal_identifier",
+        reason_field="reason",
     )
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import i18n
-from api.i18n import LINK_EXPIRED, LINK_INVALID
+from api.i18n import EUROPASS_NOT_YET, EUROPASS_TITLE, LINK_EXPIRED, LINK_INVALID
 from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
 from api.services import RecordsDep, SettingsDep
@@ -23,7 +23,7 @@ from mail.badge import badge_page_url, sharing, verify_page_url
 from models.plan import InternshipPlan, Language
 from operations import badge_pages as pages
 from operations import credentials as creds
-from operations import wallet_claims
+from operations import europass, wallet_claims
 from records import read
 from runtime.badge_links import read_badge_token
 from runtime.links import LinkExpired, LinkRefused
@@ -279,6 +279,16 @@ async def choices_page(
     language: Language = plan.intern.language if plan is not None else browser_language(request)
     choices = await pages.page_choices(pool, record.credential_id)
     facts = credential_facts(pages.credential_document(record))
+    offered = None
+    if plan is not None and record.status == "active":
+        # The European Digital Credential, when the institution can issue one: sealed by its
+        # own seal if it has one, else unsigned (it seals through the Europass issuer).
+        legal = await pool.fetchval(
+            "SELECT legal_identifier FROM institutions WHERE institution_id = $1",
+            plan.institution.id,
+        )
+        if legal is not None:
+            offered = europass.interns_form(settings, plan.institution.id)
     return render(
         request,
         "badge_choices.html",
@@ -289,6 +299,58 @@ async def choices_page(
         done=done if done in pages.CHOICES else "",
         zone=plan.period.time_zone if plan is not None else "UTC",
         page_url=page_url(settings, grant.credential_uuid),
+        europass=offered,
+        europass_url=f"/b/{token}/europass",
+    )
+
+
+@router.get(
+    "/b/{token}/europass",
+    summary="The intern's badge as a European Digital Credential (ELM v3), from their own link",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}, "application/ld+json": {}}}},
+)
+async def interns_europass(
+    token: str, request: Request, pool: RecordsDep, settings: SettingsDep
+) -> Response:
+    """Sealed with the institution's own seal when it has one configured, else the unsigned
+    credential (the institution has it sealed through the Europass issuer). It names the intern,
+    so it is offered on the intern's own page only, never on the public one."""
+    try:
+        grant = read_badge_token(load_or_create_secret(settings), token)
+        record = await creds.get_credential(pool, grant.credential_uuid)
+    except LinkRefused as error:
+        return _refused(request, error)
+    except creds.CredentialNotFound:
+        return _gone(request)
+    plan = await read.latest_plan(pool, record.internship_id)
+    if plan is None:
+        return _gone(request)
+    form = europass.interns_form(settings, plan.institution.id)
+    try:
+        made = await europass.europass_file(pool, settings, record.internship_id, form)
+    except europass.EuropassRefused as refused:
+        # Not the intern's to fix: their institution is told the same when it asks.
+        log.warning(
+            "europass.refused", internship_id=record.internship_id, reason=type(refused).__name__
+        )
+        language: Language = plan.intern.language
+        return render(
+            request,
+            "error.html",
+            language,
+            status_code=409,
+            status=409,
+            title=gettext(language, EUROPASS_TITLE),
+            message=gettext(language, EUROPASS_NOT_YET),
+        )
+    return Response(
+        made.text(),
+        media_type=made.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{made.file_name}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 

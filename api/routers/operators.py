@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 from temporalio.client import Client
 
@@ -30,6 +30,7 @@ from models.submissions import (
     Resume,
     Withdrawal,
 )
+from operations import europass
 from operations import internships as ops
 from operations.access import ApiKey
 from operations.batch import BatchError, BatchResult, rows_from_csv, rows_from_json, start_batch
@@ -375,3 +376,99 @@ async def withdraw(
 ) -> Receipt:
     await require_visible(key, internship_id, services)
     return await ops.withdraw(client, internship_id, withdrawal, records)
+
+
+# ---- European Digital Credentials ----------------------------------------------------------
+
+EuropassForm = Annotated[
+    europass.Form,
+    Query(
+        description="`uploadable` (default): the Europass issuer's unsigned upload, for the "
+        "institution to seal there with its eIDAS seal; `unsigned`: the credential itself "
+        "(JSON-LD); `sealed`: sealed here with the institution's own seal certificate"
+    ),
+]
+
+
+@router.get(
+    "/{internship_id}/europass",
+    response_class=Response,
+    summary="The certified internship as a European Digital Credential (ELM v3)",
+    responses={
+        200: {"content": {"application/json": {}, "application/ld+json": {}}},
+        404: {"description": "No such internship (or not one of the key's institutions)"},
+        409: {
+            "description": "No badge, a revoked or suspended badge, an institution without a "
+            "legal identifier, or no seal certificate for `sealed`: the answer says which and "
+            "what to do"
+        },
+    },
+)
+async def europass_credential(
+    internship_id: Identifier,
+    key: Operator,
+    pool: RecordsDep,
+    settings: SettingsDep,
+    services: ServicesDep,
+    form: EuropassForm = "uploadable",
+) -> Response:
+    """Built from the records of the certified internship (its plan, its two assessments, its
+    badge), as a file to save (`Content-Disposition`). Its institution must have its legal
+    identifier recorded (`POST /api/admin/institutions/{id}/legal-identifier`)."""
+    await require_visible(key, internship_id, services)
+    made = await europass.europass_file(pool, settings, internship_id, form)
+    return Response(
+        made.text(),
+        media_type=made.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{made.file_name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+class EuropassBatchRequest(BaseModel):
+    internship_ids: list[Identifier] = Field(min_length=1, max_length=1000)
+    form: europass.Form = "uploadable"
+
+
+class EuropassDocument(BaseModel):
+    internship_id: str
+    file_name: str
+    document: dict[str, object]
+
+
+class EuropassBatch(BaseModel):
+    credentials: list[EuropassDocument]
+    refused: dict[str, str] = Field(
+        description="Each internship that has no credential, with why (an unknown id, or one of "
+        "another institution, is refused as `no internship`)"
+    )
+
+
+@router.post(
+    "/europass",
+    response_model=EuropassBatch,
+    summary="Many certified internships as European Digital Credentials, in one answer",
+)
+async def europass_batch(
+    batch: EuropassBatchRequest, key: Operator, pool: RecordsDep, settings: SettingsDep
+) -> EuropassBatch:
+    """Each internship's credential in `form`; one that has none is listed under `refused` with
+    the reason, and the others are made. At most 1000 ids."""
+    made = await europass.europass_files(
+        pool,
+        settings,
+        batch.internship_ids,
+        batch.form,
+        visible=None if key.is_global else set(key.institutions),
+    )
+    return EuropassBatch(
+        credentials=[
+            EuropassDocument(
+                internship_id=f.internship_id, file_name=f.file_name, document=f.document
+            )
+            for f in made.files
+        ],
+        refused=made.refused,
+    )
