@@ -21,9 +21,10 @@ from temporalio.worker import Worker
 
 from mail.sending import TransientDeliveryError
 from models.activities import AuditEvent, Notification
+from models.plan import InternshipPlan
 from models.state import InternshipState
 from models.status import Phase
-from models.submissions import Amendment, Pause, Resume, Withdrawal
+from models.submissions import Amendment, ChangeRequest, Pause, Resume, Withdrawal
 from operations import internships as ops
 from operations.rehearsal import StandIns
 from runtime.settings import Settings
@@ -82,9 +83,16 @@ class StandInsOnDemand(StandIns):
     def __init__(self, fail: Failure) -> None:
         super().__init__()
         self.fail = fail
+        self.saving = asyncio.Event()
+        """Set: `save_plan` saves (a test can hold it, as a slow PostgreSQL would)."""
+        self.saving.set()
         self.events: list[AuditEvent] = []
         self.attempts: Counter[str] = Counter()
         """Attempts to send, by notification id."""
+        self.sent: list[Notification] = []
+        """Every notification sent (not failed), as the activity got it."""
+        self.done: list[str] = []
+        """What the activities did, in order: `save_plan`, and `<kind>` for each e-mail sent."""
 
     @activity.defn(name="record_event")
     async def record_event(self, event: AuditEvent) -> bool:
@@ -97,7 +105,14 @@ class StandInsOnDemand(StandIns):
         failure = self.fail(notification)
         if failure is not None:
             raise failure
+        self.sent.append(notification)
+        self.done.append(notification.kind)
         return await super().send_notification(notification)
+
+    @activity.defn(name="save_plan")
+    async def save_plan(self, plan: InternshipPlan) -> None:
+        await self.saving.wait()
+        self.done.append("save_plan")
 
     def recorded(self, kind: str) -> list[AuditEvent]:
         return [event for event in self.events if event.kind == kind]
@@ -416,3 +431,46 @@ async def test_a_withdrawal_drops_the_e_mails_still_trying_that_no_longer_hold(
         ("delivery_failed", "operator", "withdrawal-final-mentor"),
         ("withdrawal", "intern", "final"),
     ]
+
+
+# ----------------------------------------------------------------- what an e-mail carries
+
+
+async def test_a_change_request_e_mail_carries_its_comment_and_follows_the_plan(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A change request that comes while the workflow is still saving its plan: the receipt comes
+    back at once, the e-mail is not scheduled before the plan is saved, and the comment travels
+    in the e-mail's values (its activity reads nothing written beside it)."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    comment = "Please plan two lab days on Fridays."
+    async with stand_in_worker(env) as (stand_ins, settings):
+        stand_ins.saving.clear()  # the plan is being saved, slowly
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        receipt = await ops.request_changes(
+            client,
+            plan.internship_id,
+            ChangeRequest(submission_id="c-1", party="mentor", plan_version=1, comment=comment),
+        )
+        assert receipt.kind == "change_request"
+        # Whatever the update's workflow task scheduled is in the history with its answer.
+        scheduled = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            async for e in handle.fetch_history_events()
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert scheduled == ["save_plan"]
+        stand_ins.saving.set()
+        await eventually(lambda: _asked(stand_ins, "change_request", 1), "the change request")
+        await handle.terminate("end of test")
+    (mail,) = [n for n in stand_ins.sent if n.kind == "change_request"]
+    assert mail.recipient_role == "operator"
+    assert mail.values == {
+        "internship": plan.internship_id,
+        "party": "mentor",
+        "version": "1",
+        "comment": comment,
+    }
+    assert stand_ins.done.index("save_plan") < stand_ins.done.index("change_request")

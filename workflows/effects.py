@@ -75,6 +75,11 @@ SIGNERS_TOLD_OF_WITHDRAWAL = "signers-told-of-withdrawal"
 #: recorded before it wait in the run that was agreed.
 FRESH_RUN_TO_WAIT_FOR_START = "fresh-run-to-wait-for-start"
 
+#: Version marker: a change request's e-mail carries the comment in its values and goes out once
+#: the plan is saved, so its activity reads no record written beside it. Runs recorded before it
+#: send it at once, and its activity read the comment (and the plan) from the records.
+CHANGE_REQUEST_CARRIES_COMMENT = "change-request-carries-comment"
+
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
 ENDING_MAIL: frozenset[NotificationKind] = frozenset(
