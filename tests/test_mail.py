@@ -29,6 +29,7 @@ from mail.templates import render, template_names
 from models.activities import AuditEvent, Notification, NotificationKind
 from models.ids import message_id_for
 from models.plan import InternshipPlan
+from models.state import InternshipState
 from models.status import Phase
 from models.submissions import ChangeRequest, Validation, Withdrawal
 from operations import internships as ops
@@ -52,6 +53,7 @@ from tests.helpers import (
     sent,
     wait_for_phase,
 )
+from workflows import rules
 
 LANGUAGES = ("en", "it", "de", "fr", "es")
 GREETINGS = {"en": "Dear", "it": "Gentile", "de": "Guten Tag", "fr": "Bonjour", "es": "Estimado/a"}
@@ -335,6 +337,52 @@ async def test_a_change_request_reaches_the_institution_with_its_comment(
     assert comment in " ".join(str(body.get_content()).split())
     rows = [r for r in await audit_rows(pool, iid) if r["kind"] == "change_request"]
     assert [json.loads(r["detail"])["comment"] for r in rows] == [comment]
+
+
+async def test_a_ladder_e_mail_leaves_the_read_model_to_the_workflow(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """A reminder goes out past the milestone's reminder time, when the status last recorded
+    makes the internship overdue: the e-mail's activity writes its `notifications` row and
+    nothing of the read model. The overdue flag is the workflow's to record
+    (`test_workflow_fast.test_a_ladder_step_that_makes_the_internship_overdue_records_it`)."""
+    plan = sample_plan(datetime(2027, 2, 15, 17, tzinfo=UTC))
+    milestone = plan.milestones[0]
+    records = RecordActivities(pool)
+    await ActivityEnvironment().run(records.save_plan, plan)
+    before = milestone.due - timedelta(hours=1)
+    recorded = rules.status(plan, InternshipState(started=True, phase=Phase.IN_PROGRESS), before)
+    await ActivityEnvironment().run(
+        records.record_event,
+        AuditEvent(
+            event_id=f"internship-{plan.internship_id}/phase/in_progress",
+            internship_id=plan.internship_id,
+            workflow_id=f"internship-{plan.internship_id}",
+            run_id="r",
+            plan_version=1,
+            actor="system",
+            kind="phase",
+            phase="in_progress",
+            occurred_at=before,
+            status=recorded,
+        ),
+    )
+    reminded_at = milestone.due + plan.reminder_policy.remind_after + timedelta(hours=1)
+    assert recorded.at(reminded_at).overdue  # what an e-mail that wrote the flag would write
+    reminder = _in(plan, "reminder", milestone.id, "intern").model_copy(
+        update={
+            "planned_at": reminded_at,
+            "values": {"internship": plan.internship_id, "milestone": milestone.title},
+        }
+    )
+    notify = NotifyActivities(pool, Mailer(settings))
+    assert await ActivityEnvironment().run(notify.send, reminder) is True
+    assert [m["X-Internflow-Kind"] for m in load_outbox(settings)] == ["reminder"]
+    row = await pool.fetchrow(
+        "SELECT overdue, updated_at FROM internships WHERE internship_id = $1",
+        plan.internship_id,
+    )
+    assert row is not None and (row["overdue"], row["updated_at"]) == (False, before)
 
 
 def test_italian_messages_name_roles_in_italian() -> None:

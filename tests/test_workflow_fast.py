@@ -474,3 +474,46 @@ async def test_a_change_request_e_mail_carries_its_comment_and_follows_the_plan(
         "comment": comment,
     }
     assert stand_ins.done.index("save_plan") < stand_ins.done.index("change_request")
+
+
+async def test_a_ladder_step_that_makes_the_internship_overdue_records_it(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The time passing a milestone's reminder makes the internship overdue: the workflow records
+    that change (an `overdue` event whose status says so, from which the read model takes its
+    flag), once; the submissions that settle what was owed carry the flag back in their own
+    records. No e-mail activity is involved."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
+    check_in = plan.milestone("check-in")
+    assert check_in is not None
+    policy = plan.reminder_policy
+    async with stand_in_worker(env) as (stand_ins, settings):
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        await advance_to(env, handle, check_in.due + policy.remind_after + timedelta(hours=1))
+
+        async def recorded_overdue() -> bool:
+            return bool(stand_ins.recorded("overdue"))
+
+        await eventually(recorded_overdue, "the overdue flag recorded")
+        await report_and_feedback(client, plan, "check-in")
+
+        async def feedback_recorded() -> bool:
+            return bool(stand_ins.recorded("company_feedback"))
+
+        await eventually(feedback_recorded, "the feedback recorded")
+        await handle.terminate("end of test")
+    (event,) = stand_ins.recorded("overdue")
+    assert event.event_id.startswith(f"{handle.id}/overdue/check-in-")
+    assert (event.actor, event.detail) == ("system", {"overdue": True, "milestone_id": "check-in"})
+    assert event.status is not None
+    # What records/write.py writes into the read model's `overdue` column for this record.
+    assert event.status.at(event.occurred_at).overdue is True
+    assert event.occurred_at > check_in.due + policy.remind_after
+    (report,) = stand_ins.recorded("milestone_report")
+    (feedback,) = stand_ins.recorded("company_feedback")
+    assert report.status is not None and feedback.status is not None
+    last = max((report, feedback), key=lambda e: e.seq)
+    assert last.status is not None and last.status.at(last.occurred_at).overdue is False

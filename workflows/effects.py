@@ -80,6 +80,11 @@ FRESH_RUN_TO_WAIT_FOR_START = "fresh-run-to-wait-for-start"
 #: send it at once, and its activity read the comment (and the plan) from the records.
 CHANGE_REQUEST_CARRIES_COMMENT = "change-request-carries-comment"
 
+#: Version marker: a ladder step that changes the internship's overdue flag records the change
+#: (an `overdue` audit event with the status), so the read model's flag follows the workflow's
+#: record. Runs recorded before it left the flag to the ladder e-mail's activity.
+OVERDUE_RECORDED = "overdue-recorded"
+
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
 ENDING_MAIL: frozenset[NotificationKind] = frozenset(
