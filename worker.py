@@ -27,6 +27,7 @@ from runtime.process_exit import exit_now
 from runtime.settings import Settings
 from runtime.tracing import flush_traces
 from workflows.internship import InternshipWorkflow
+from workflows.notice import StatusNoticeWorkflow
 
 
 def build_worker(
@@ -41,12 +42,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[InternshipWorkflow],
+        workflows=[InternshipWorkflow, StatusNoticeWorkflow],
         activities=[
             records.save_plan,
             records.record_event,
             records.missing_records,
             records.record_events,
+            records.append_event,
             notify.send,
             badge.store_badge,
             badge.issue_badge,  # for runs recorded before the badge was issued in two steps

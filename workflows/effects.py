@@ -113,6 +113,16 @@ async def record(event: AuditEvent) -> None:
     )
 
 
+async def append(event: AuditEvent) -> None:
+    """Append an event to the audit trail without the read model (a status notice's record)."""
+    await workflow.execute_activity_method(
+        RecordActivities.append_event,
+        event,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
+
+
 async def missing_records(event_ids: list[str]) -> list[str]:
     """Which rows that the submissions' receiver should have written are missing (the
     workflow's confirmation, workflows/trail.py)."""
