@@ -17,6 +17,7 @@ from activities.notify import NotifyActivities
 from activities.records import RecordActivities
 from badges.keyring import KeyRing
 from mail.sending import Mailer
+from operations.notices import sweeping_pending_notices
 from runtime.availability import unreachable
 from runtime.clients import connect_temporal, create_pool
 from runtime.deployment import SERVER_NEEDS, require_secrets
@@ -108,7 +109,8 @@ async def run_worker(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with worker:
+        # Beside it, every worker starts the badges' status notices that wait for Temporal.
+        async with worker, sweeping_pending_notices(client, settings, pool):
             log.info(
                 "worker running",
                 task_queue=settings.task_queue,
