@@ -11,7 +11,8 @@ CREATE TABLE status_notices (
     internship_id text NOT NULL,
     credential_id text NOT NULL,
     change        integer NOT NULL CHECK (change >= 1),
-    kind          text NOT NULL CHECK (kind IN ('revocation', 'suspension', 'reinstatement')),
+    kind          text NOT NULL
+                  CHECK (kind = ANY (ARRAY['revocation', 'suspension', 'reinstatement'])),
     created_at    timestamptz NOT NULL DEFAULT now(),
     started_at    timestamptz
 );
