@@ -7,7 +7,7 @@
 -- change's audit event, the plan) when it is started.
 CREATE TABLE status_notices (
     notice_id     text PRIMARY KEY,
-    event_id      text NOT NULL UNIQUE REFERENCES audit_events (event_id),
+    event_id      text NOT NULL UNIQUE,  -- the change's audit event (written with it)
     internship_id text NOT NULL,
     credential_id text NOT NULL,
     change        integer NOT NULL CHECK (change >= 1),
