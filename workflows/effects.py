@@ -10,6 +10,8 @@ How each kind fails (the README's "When something fails" says the same):
   retried.
 - the badge: building, signing and storing it retries until PostgreSQL answers, like a record;
   its e-mail is an ordinary notification (it carries the stored credential).
+- a badge's status notice (workflows/notice.py) is sent by `send`, like the internship's e-mails,
+  and records its failure with `append` (the audit trail only).
 
 A worker that dies loses its work in flight for: a record or the badge's storing, its
 start-to-close timeout (10 s); an e-mail, which can take longer, its heartbeat timeout (8 s; it
