@@ -176,7 +176,9 @@ async def start_pending_notices(
     older_than: timedelta = timedelta(0),
 ) -> int:
     """Start every notice recorded at least `older_than` ago and not started (oldest first);
-    how many were started. Stops at the first that meets Temporal unreachable."""
+    how many were started. Stops at the first that meets Temporal unreachable; one that cannot
+    be built or started for another reason is logged and left for the next sweep, and does not
+    hold up the others."""
     pending = await pool.fetch(
         "SELECT notice_id FROM status_notices WHERE started_at IS NULL "
         "AND created_at <= now() - $1::interval ORDER BY created_at",
@@ -184,9 +186,16 @@ async def start_pending_notices(
     )
     started = 0
     for row in pending:
-        if not await start_recorded_notice(pool, settings, row["notice_id"], temporal):
-            log.warning("status notices wait for Temporal", pending=len(pending) - started)
-            break
+        notice_id = row["notice_id"]
+        try:
+            if not await start_recorded_notice(pool, settings, notice_id, temporal):
+                log.warning("status notices wait for Temporal", pending=len(pending) - started)
+                break
+        except RECORDS_UNREACHABLE:
+            raise
+        except Exception as error:
+            log.error("status notice not started", notice_id=notice_id, error=type(error).__name__)
+            continue
         started += 1
     return started
 

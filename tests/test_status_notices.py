@@ -354,3 +354,38 @@ async def test_the_command_line_changes_a_badge_and_its_notice_follows(
 
         await eventually(told, "the revocation told")
     assert of_kind(settings, "suspension") == []  # its notice waits for a worker's sweep
+
+
+async def test_a_notice_that_cannot_be_built_holds_up_no_other(stack: Stack) -> None:
+    """A pending notice whose change's record is not there (it cannot be built) is logged and
+    left pending; the sweep still starts the notices after it."""
+    plan, credential_id = await issued_badge(stack.pool, stack.settings)
+    await stack.pool.execute(
+        "INSERT INTO status_notices (notice_id, event_id, internship_id, credential_id, change, "
+        "kind, created_at) VALUES ('notice-broken-1', 'no/such/event', $1, $2, 9, 'revocation', "
+        "now() - interval '1 hour')",
+        plan.internship_id,
+        credential_id,
+    )
+    down = stack.settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    cut_off = create_app(down, pool=stack.pool)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=cut_off), base_url=down.public_base_url
+    ) as http:
+        answer = await http.post(
+            f"/api/admin/credentials/{credential_uuid_from_id(credential_id)}/revoke",
+            json={"reason": REASON},
+            headers=stack.admin,
+        )
+    assert answer.json()["notice"] == "pending", answer.text
+
+    async def connect() -> Client:
+        return stack.env.client
+
+    assert await start_pending_notices(stack.pool, stack.settings, connect) == 1
+    handle = stack.env.client.get_workflow_handle(status_notice_id(credential_id, 1))
+    assert await handle.result() is True
+    assert len(of_kind(stack.settings, "revocation")) == 1
+    assert await stack.pool.fetchval(
+        "SELECT started_at IS NULL FROM status_notices WHERE notice_id = 'notice-broken-1'"
+    )
