@@ -17,6 +17,7 @@ from activities.notify import NotifyActivities
 from activities.records import RecordActivities
 from badges.keyring import KeyRing
 from mail.sending import Mailer
+from operations.notices import sweeping_pending_notices
 from runtime.availability import unreachable
 from runtime.clients import connect_temporal, create_pool, temporal_connection
 from runtime.deployment import SERVER_NEEDS, require_secrets
@@ -28,6 +29,7 @@ from runtime.readiness import require_deployment
 from runtime.settings import Settings
 from runtime.tracing import flush_traces
 from workflows.internship import InternshipWorkflow
+from workflows.notice import StatusNoticeWorkflow
 
 
 def build_worker(
@@ -42,12 +44,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[InternshipWorkflow],
+        workflows=[InternshipWorkflow, StatusNoticeWorkflow],
         activities=[
             records.save_plan,
             records.record_event,
             records.missing_records,
             records.record_events,
+            records.append_event,
             notify.send,
             badge.store_badge,
             badge.issue_badge,  # for runs recorded before the badge was issued in two steps
@@ -119,7 +122,8 @@ async def run_worker(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with worker:
+        # Beside it, every worker starts the badges' status notices that wait for Temporal.
+        async with worker, sweeping_pending_notices(client, settings, pool):
             log.info(
                 "worker running",
                 temporal=target.describe(),

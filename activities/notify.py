@@ -59,7 +59,6 @@ async def deliver(
         kind=notification.kind,
         role=notification.recipient_role,
     )
-    await kind.before(conn, notification)
     context = await load_context(conn, notification, bound)
     try:
         carried = await kind.carried(conn, notification)

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from models.activities import AuditEvent
 from models.plan import InternshipPlan
-from records.write import plan_parties, write_event
+from records.write import append_event, plan_parties, write_event
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +112,25 @@ class RecordActivities:
     async def _record_event(self, event: AuditEvent) -> bool:
         async with self._pool.acquire() as conn:
             return await write_event(conn, event)
+
+    @activity.defn(name="append_event")
+    async def append_event(self, event: AuditEvent) -> bool:
+        """Append the event to the audit trail and nothing else: a workflow beside the
+        internship's (a status notice) records there without writing the read model, which is
+        the internship workflow's. A `notification_failed` marks its e-mail failed. Returns
+        False when the event was already recorded (a retry)."""
+        try:
+            async with self._pool.acquire() as conn:
+                inserted = await append_event(conn, event)
+        except _REFUSED_DATA as error:
+            raise refused(f"the {event.kind} record", error) from None
+        log.info(
+            "recorded",
+            internship_id=event.internship_id,
+            kind=event.kind,
+            duplicate=not inserted,
+        )
+        return inserted
 
     @activity.defn(name="missing_records")
     async def missing_records(self, event_ids: list[str]) -> list[str]:

@@ -21,9 +21,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Interceptor, Replayer
 
 from workflows.internship import InternshipWorkflow
+from workflows.notice import StatusNoticeWorkflow
 
 #: What the worker registers (worker.py).
-WORKFLOWS: tuple[type, ...] = (InternshipWorkflow,)
+WORKFLOWS: tuple[type, ...] = (InternshipWorkflow, StatusNoticeWorkflow)
 
 #: The packages the workflow code is made of (the workflow and the models it carries).
 _WORKFLOW_CODE = ("workflows", "models")

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from cli.app import badge_app
 from cli.common import _fail, _run, _settings, console
 from operations.credentials import CredentialNotFound, StatusAction
 
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
 
 def _change_badge(badge_id: str, action: StatusAction, why: str) -> None:
     from operations.credentials import change_status, credential_for_internship, credential_id_of
-    from runtime.clients import create_pool
+    from runtime.availability import TemporalUnreachable
+    from runtime.clients import connect_temporal, create_pool, temporal_answers
 
-    settings = _settings("database")
+    settings = _settings("codec_keys", "database")
+
+    async def temporal() -> Client:
+        # Asked first (two seconds at most): an unreachable server would be retried for ten.
+        if not await temporal_answers(settings):
+            raise TemporalUnreachable()
+        return await connect_temporal(settings)
 
     async def go() -> Any:
         pool = await create_pool(settings)
@@ -31,15 +42,30 @@ def _change_badge(badge_id: str, action: StatusAction, why: str) -> None:
                         f"{badge_id!r} is neither a credential id nor an internship with a badge"
                     ) from None
                 credential_id = record.credential_id
-            return await change_status(pool, settings, credential_id, action, why, actor="cli")
+            return await change_status(
+                pool, settings, credential_id, action, why, actor="cli", temporal=temporal
+            )
         finally:
             await pool.close()
 
     try:
-        record = _run(go())
+        changed = _run(go())
     except ValueError as error:
         raise _fail(str(error)) from None
+    record = changed.record
     console.print(Text.assemble(f"{record.credential_id}: ", (record.status, "bold"), f" ({why})"))
+    if changed.notice == "started":
+        console.print(
+            "The intern's e-mail follows (retried for a day; the institution is told if it fails)."
+        )
+    elif changed.notice == "pending":
+        Console(stderr=True).print(
+            Text.assemble(
+                ("note:", "yellow"),
+                " Temporal is not reachable: the intern's e-mail is recorded and a worker sends "
+                "it once Temporal is back",
+            )
+        )
 
 
 BadgeId = Annotated[

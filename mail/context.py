@@ -1,12 +1,12 @@
 """What an e-mail says about its internship beyond what the workflow passes: who (intern,
 company, the people still owing), the milestone and its due date in force, what is asked and by
-when, the comment of a change request; read from the records (plan versions, the read model's
-status, submissions) and worded in the reader's language and the internship's time zone."""
+when; read from the records the workflow wrote before it asked for the e-mail (the plan version,
+the read model's status) and worded in the reader's language and the internship's time zone.
+Nothing here waits for a record: what an e-mail needs that is written beside it (a change
+request's comment) travels in the workflow's values."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import datetime
 from typing import Any
 
@@ -38,8 +38,6 @@ def moment_text(when: datetime, time_zone: str, language: Language) -> str:
 
 #: Kinds whose key (`<workflow id>/<kind>/<key>/<role>`) is a milestone id.
 MILESTONE_KINDS = frozenset({"milestone_request", "reminder", "escalation", "missed"})
-#: How long a change request's e-mail waits for the records it tells of (written beside it).
-COMMENT_WAIT_SECONDS = 10.0
 
 
 def about(
@@ -140,26 +138,20 @@ async def load_context(
 
 
 async def mail_values(conn: asyncpg.Connection, notification: Notification) -> dict[str, Any]:
-    """`about` for the internship as recorded, and a change request's comment; nothing when the
-    internship is not recorded (the e-mail then names it by its id only). A change request can
-    come while the workflow is still saving the plan it started with: its e-mail waits for the
-    plan a few seconds (every other e-mail comes after the plan is saved)."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + (COMMENT_WAIT_SECONDS if notification.kind == "change_request" else 0)
-    while True:
-        row = await conn.fetchrow(
-            """
-            SELECT v.plan, i.status FROM plan_versions v
-            LEFT JOIN internships i USING (internship_id)
-            WHERE v.internship_id = $1 ORDER BY v.version DESC LIMIT 1
-            """,
-            notification.internship_id,
-        )
-        if row is not None:
-            break
-        if loop.time() >= until:
-            return {}
-        await asyncio.sleep(0.2)
+    """`about` for the internship as recorded: one read, no wait. Every e-mail is asked for once
+    the plan is saved (a change request's, since the `change-request-carries-comment` patch, too;
+    its comment is in the workflow's values); nothing when the internship is not recorded (the
+    e-mail then names it by its id only)."""
+    row = await conn.fetchrow(
+        """
+        SELECT v.plan, i.status FROM plan_versions v
+        LEFT JOIN internships i USING (internship_id)
+        WHERE v.internship_id = $1 ORDER BY v.version DESC LIMIT 1
+        """,
+        notification.internship_id,
+    )
+    if row is None:
+        return {}
     plan = InternshipPlan.model_validate_json(row["plan"])
     status = None
     if row["status"] is not None:
@@ -167,29 +159,4 @@ async def mail_values(conn: asyncpg.Connection, notification: Notification) -> d
             status = InternshipStatus.model_validate_json(row["status"])
         except ValidationError:
             log.warning("status not readable", internship_id=notification.internship_id)
-    values = about(plan, notification, status)
-    if notification.kind == "change_request":
-        values["comment"] = await _change_comment(conn, notification)
-    return values
-
-
-async def _change_comment(conn: asyncpg.Connection, notification: Notification) -> str:
-    """The comment of the change request the e-mail is about. Its submission row is written
-    beside the e-mail, so it may come a moment later: wait for it a few seconds; without it the
-    e-mail points to the dashboard, where the comment is."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + COMMENT_WAIT_SECONDS
-    while True:
-        payload = await conn.fetchval(
-            "SELECT payload FROM submissions WHERE internship_id = $1 AND submission_id = $2 "
-            "AND kind = 'change_request'",
-            notification.internship_id,
-            notification_key(notification.notification_id),
-        )
-        if payload is not None:
-            data = json.loads(payload) if isinstance(payload, str) else payload
-            return str(data.get("comment") or "")
-        if loop.time() >= until:
-            log.info("change request comment not recorded yet", kind=notification.kind)
-            return ""
-        await asyncio.sleep(0.2)
+    return about(plan, notification, status)

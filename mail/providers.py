@@ -9,16 +9,15 @@ differs between kinds is here (but for a failed badge e-mail's reason, which its
   page to share; once sent, the credential keeps when it was e-mailed;
 - `revocation`, `suspension`, `reinstatement` (`StatusNotice`): the button and `verify_url` lead
   to the badge's verification page;
-- `reminder`, `escalation`, `missed` (`LadderStep`): the plain e-mail, after bringing the
-  internship's overdue flag up to date;
 - every other kind (`PlainMail`): nothing more; the button is the party's own link, or the
   internship on the dashboard for the institution.
 
-A provider answers, in the order of a delivery: `before` (records to bring up to date before the
-e-mail reads them), `carried` (the records the e-mail carries; I/O, retried when PostgreSQL is
-away), `parts` (template values, inline images and attachments made from them; no I/O, so a
-failure is the same on every retry), and `sent` (what the records keep once the SMTP server took
-the e-mail). `button` and `fixed_values` serve the rendering (`Mailer.render`) of every message.
+A provider answers, in the order of a delivery: `carried` (the records the e-mail carries; I/O,
+retried when PostgreSQL is away), `parts` (template values, inline images and attachments made
+from them; no I/O, so a failure is the same on every retry), and `sent` (what the records keep
+once the SMTP server took the e-mail). `button` and `fixed_values` serve the rendering
+(`Mailer.render`) of every message. No provider writes the workflow's records: the read model
+(the overdue flag too) is written by the workflow's own records.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ from mail.wallet_offer import wallet_mail_values, wallet_qr_images
 from models.activities import Notification, NotificationKind
 from models.ids import credential_uuid_for
 from models.plan import InternshipPlan
-from records.write import mark_badge_emailed, refresh_overdue
+from records.write import mark_badge_emailed
 from runtime.links import notification_link
 from runtime.settings import Settings
 
@@ -93,9 +92,6 @@ class MailKind(ABC, Generic[Carried]):
         """Template values that neither the workflow nor the records can change."""
         return {}
 
-    async def before(self, conn: asyncpg.Connection, notification: Notification) -> None:
-        """Bring up to date the records the e-mail reads."""
-
     @abstractmethod
     async def carried(self, conn: asyncpg.Connection, notification: Notification) -> Carried:
         """The records the e-mail carries; RecordMissing when one is not there."""
@@ -116,15 +112,6 @@ class PlainMail(MailKind[None]):
 
     def parts(self, settings: Settings, notification: Notification, carried: None) -> MailParts:
         return MailParts()
-
-
-class LadderStep(PlainMail):
-    """A milestone ladder step: sent when a deadline passes with something still owed, so it
-    brings the internship's `overdue` flag up to date first."""
-
-    async def before(self, conn: asyncpg.Connection, notification: Notification) -> None:
-        async with conn.transaction():
-            await refresh_overdue(conn, notification.internship_id, notification.planned_at)
 
 
 class StatusNotice(PlainMail):
@@ -196,7 +183,6 @@ class BadgeMail(MailKind[StoredBadgeMail]):
 
 
 PLAIN: Final = PlainMail()
-LADDER_STEP: Final = LadderStep()
 STATUS_NOTICE: Final = StatusNotice()
 BADGE: Final = BadgeMail()
 
@@ -206,9 +192,9 @@ PROVIDERS: Final[Mapping[NotificationKind, MailKind[Any]]] = {
     "agreement_reminder": PLAIN,
     "change_request": PLAIN,
     "milestone_request": PLAIN,
-    "reminder": LADDER_STEP,
-    "escalation": LADDER_STEP,
-    "missed": LADDER_STEP,
+    "reminder": PLAIN,
+    "escalation": PLAIN,
+    "missed": PLAIN,
     "assessment_request": PLAIN,
     "assessment_reminder": PLAIN,
     "validation_request": PLAIN,

@@ -33,8 +33,9 @@ NotificationKind = Literal[
     "final_review",
 ]
 """What an e-mail is about. `revocation`, `suspension` and `reinstatement` tell the intern of a
-change to their badge's status (sent by the change itself, not the workflow); `delivery_failed`
-tells the operator that the mail server refused an e-mail to someone else for good."""
+change to their badge's status (sent by a workflow of its own per change, `StatusNotice`);
+`delivery_failed` tells the operator that an e-mail to someone else was refused for good or given
+up."""
 
 
 class AuditEvent(StrictModel):
@@ -72,6 +73,27 @@ class Notification(StrictModel):
     planned_at: AwareDatetime
     """The workflow's time when it decided to send: the plan time the e-mail belongs to."""
     values: dict[str, str] = {}
+
+
+class StatusNotice(StrictModel):
+    """A change of an issued badge's status told to its intern by a workflow of its own
+    (workflows/notice.py): the e-mail, and what its records and the operator's notice need if it
+    is given up. Built from the records once the change is committed (operations/notices.py)."""
+
+    credential_id: str
+    change: int
+    """Which of the credential's status changes (1, 2, ...), counted as its audit event ids count
+    them: with the credential, it names the notice's workflow (`status_notice_id`)."""
+    notification: Notification
+    internship_workflow_id: str
+    """The internship's workflow id: a failure is recorded in its audit trail."""
+    plan_version: int
+    phase: str
+    """The internship's plan version and phase when the change was made (its audit event's)."""
+    operator_name: str
+    operator_email: str
+    operator_language: Language
+    """Who is told when the e-mail is given up: the institution, in its tutor's language."""
 
 
 class BadgeRequest(StrictModel):

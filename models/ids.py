@@ -65,6 +65,13 @@ def badge_mail_id(workflow_id: str) -> str:
     return f"{workflow_id}/badge"
 
 
+def status_notice_id(credential_id: str, change: int) -> str:
+    """The workflow that tells the intern of their badge's `change`th status change
+    (`notice-<credential uuid>-<n>`): one per change, so that starting it again for the same
+    change starts nothing new."""
+    return f"notice-{credential_uuid_from_id(credential_id)}-{change}"
+
+
 #: A credential id is its UUID as a URN; pages, links and codes name it by the UUID alone.
 _CREDENTIAL_URN: Final = "urn:uuid:"
 

@@ -1,4 +1,5 @@
-"""Issued badges after issuance: status lists, revocation, suspension and reinstatement, lookup."""
+"""Issued badges after issuance: status lists, revocation, suspension and reinstatement (each
+told to the intern by a notice of its own: operations/notices.py), lookup."""
 
 from __future__ import annotations
 
@@ -11,24 +12,21 @@ from typing import Any, Final, Literal
 
 import asyncpg
 import structlog
-from temporalio.exceptions import ApplicationError
 
-from activities.notify import deliver
 from badges.status import (
     StatusList,
     StatusPurpose,
 )
 from badges.vcjwt import decode_jwt
 from badges.verify import VerificationReport, local_public_keys, verify_badge
-from mail.sending import Mailer
-from models.activities import AuditEvent, Notification, NotificationKind
+from models.activities import AuditEvent, NotificationKind
 from models.ids import (
     audit_event_id,
     credential_id_from_uuid,
     credential_uuid_from_id,
-    notification_id,
     workflow_id_for,
 )
+from operations.notices import ConnectTemporal, record_status_notice, start_recorded_notice
 from operations.status_lists import signed_status_list
 from records.write import append_audit_event
 from runtime.settings import Settings
@@ -153,6 +151,27 @@ _PAST: Final[dict[StatusAction, str]] = {
 }
 
 
+_NOTICE: Final[dict[StatusAction, NotificationKind]] = {
+    "revoke": "revocation",
+    "suspend": "suspension",
+    "reinstate": "reinstatement",
+}
+"""The e-mail that tells the intern of each change."""
+
+NoticeState = Literal["started", "pending", "none"]
+"""The intern's notice of a status change: its workflow `started` (the e-mail is sent, retried
+and given up like every e-mail); `pending` (Temporal could not be reached: a worker starts it
+once it answers); `none` (no plan recorded, so nobody to tell)."""
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    """A committed status change and what became of the intern's notice of it."""
+
+    record: CredentialRecord
+    notice: NoticeState
+
+
 async def change_status(
     pool: asyncpg.Pool,
     settings: Settings,
@@ -160,14 +179,20 @@ async def change_status(
     action: StatusAction,
     reason: str,
     actor: str,
-) -> CredentialRecord:
+    temporal: ConnectTemporal,
+) -> StatusChanged:
     """Revoke (for good), suspend, or reinstate (lift a suspension) a credential, in one
     transaction: its bit on the issuer's status list (revocation; and suspension for badges
     issued before a credential carried one status entry: a newer badge's suspension is the
     issuer's own state, shown on its verification page and by the API), its row (time and
-    reason) and an
-    append-only audit event (`<workflow id>/credential_<action>/<n>`, n counting this
-    credential's status changes). CredentialConflict when the change does not fit."""
+    reason), an append-only audit event (`<workflow id>/credential_<action>/<n>`, n counting
+    this credential's status changes) and the intern's notice to send (`status_notices`).
+    CredentialConflict when the change does not fit.
+
+    Once committed, the notice's workflow is started (`temporal` gives the client): the e-mail
+    follows, retried and given up like every e-mail, and this returns without waiting for it.
+    With Temporal unreachable the change stands and the notice waits, recorded, for a worker
+    to start it (operations/notices.py)."""
     reason = reason.strip()
     if not reason or len(reason) > 2000:
         raise ValueError("give a reason (1-2000 characters): it is kept in the audit trail")
@@ -235,10 +260,11 @@ async def change_status(
             wanted,
         )
         kind = f"credential_{_PAST[action]}"
+        event_id = audit_event_id(workflow_id, kind, str(count + 1))
         await append_audit_event(
             conn,
             AuditEvent(
-                event_id=audit_event_id(workflow_id, kind, str(count + 1)),
+                event_id=event_id,
                 internship_id=current.internship_id,
                 workflow_id=workflow_id,
                 run_id="",
@@ -255,84 +281,31 @@ async def change_status(
                 },
             ),
         )
+        notice_id = await record_status_notice(
+            conn,
+            event_id=event_id,
+            internship_id=current.internship_id,
+            credential_id=wanted,
+            change=count + 1,
+            kind=_NOTICE[action],
+        )
     log.info(
         "credential.status_changed",
         credential_id=wanted,
         internship_id=current.internship_id,
         action=action,
     )
-    changed = _record(updated)
-    await tell_intern(pool, settings, changed, action, reason, workflow_id, count + 1)
-    return changed
-
-
-_NOTICE: Final[dict[StatusAction, NotificationKind]] = {
-    "revoke": "revocation",
-    "suspend": "suspension",
-    "reinstate": "reinstatement",
-}
-
-
-async def tell_intern(
-    pool: asyncpg.Pool,
-    settings: Settings,
-    record: CredentialRecord,
-    action: StatusAction,
-    reason: str,
-    workflow_id: str,
-    number: int,
-) -> bool:
-    """E-mail the intern that their badge was revoked, suspended or reinstated, with the reason,
-    through the workflow's delivery path (`notifications` row, deterministic Message-ID): the
-    notification id counts the credential's status changes as their audit event ids do
-    (`<workflow id>/<kind>/<n>/intern`), so the same change is told once. Tried once; a failure
-    is recorded in `notifications` and logged, and the change stands. False when not sent."""
-    kind = _NOTICE[action]
-    bound = log.bind(internship_id=record.internship_id, kind=kind)
-    try:
-        async with pool.acquire() as conn:
-            intern = await conn.fetchrow(
-                "SELECT name, email, language FROM parties "
-                "WHERE internship_id = $1 AND role = 'intern'",
-                record.internship_id,
-            )
-            if intern is None:
-                bound.warning("intern not told: no intern recorded")
-                return False
-            name = await conn.fetchval(
-                "SELECT plan->'badge'->>'name' FROM plan_versions WHERE internship_id = $1 "
-                "ORDER BY version DESC LIMIT 1",
-                record.internship_id,
-            )
-            notification = Notification(
-                notification_id=notification_id(workflow_id, kind, str(number), "intern"),
-                internship_id=record.internship_id,
-                kind=kind,
-                recipient_role="intern",
-                recipient_email=intern["email"],
-                recipient_name=intern["name"],
-                language=intern["language"],
-                planned_at=datetime.now(UTC),
-                values={
-                    "internship": record.internship_id,
-                    "badge": name or _achievement_name(record),
-                    "reason": reason,
-                },
-            )
-            mailer = await asyncio.to_thread(Mailer, settings)
-            return await deliver(conn, mailer, notification, last_attempt=True)
-    except ApplicationError as failed:
-        bound.warning("intern not told", error=failed.message)
-    except Exception as failed:  # the change stands whatever the e-mail does
-        bound.error("intern not told", error=type(failed).__name__)
-    return False
-
-
-def _achievement_name(record: CredentialRecord) -> str:
-    subject = record.document.get("credentialSubject") or {}
-    achievement = subject.get("achievement") if isinstance(subject, dict) else None
-    name = achievement.get("name") if isinstance(achievement, dict) else None
-    return str(name or "Open Badge")
+    notice: NoticeState = "none"
+    if notice_id is not None:
+        try:
+            started = await start_recorded_notice(pool, settings, notice_id, temporal)
+        except Exception as failed:  # the change is committed: it stands, the notice waits
+            log.error("status notice not started", notice_id=notice_id, error=type(failed).__name__)
+            started = False
+        notice = "started" if started else "pending"
+        if not started:
+            log.warning("status notice waits for a worker to start it", notice_id=notice_id)
+    return StatusChanged(_record(updated), notice)
 
 
 async def verify_issued(

@@ -171,6 +171,26 @@ def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
     )
 
 
+def failed_notification_id(event: AuditEvent) -> str:
+    """The e-mail a `notification_failed` event is about (its key: the notification id, which
+    has slashes of its own)."""
+    return event.event_id.removeprefix(audit_event_id(event.workflow_id, event.kind, ""))
+
+
+async def append_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
+    """Append one event to the audit trail, and leave the read model to the internship's
+    workflow (a status notice's records: `append_event` activity); a `notification_failed` marks
+    its e-mail failed too, as `write_event` does. One transaction; False when it was recorded
+    before (a retry)."""
+    async with conn.transaction():
+        inserted = await append_audit_event(conn, event)
+        if event.kind == "notification_failed":
+            await mark_notification_failed(
+                conn, failed_notification_id(event), str(event.detail.get("error", ""))
+            )
+    return inserted
+
+
 async def append_audit_event(conn: asyncpg.Connection, event: AuditEvent) -> bool:
     """Append one event to the audit trail and nothing else (a credential's status change; the
     workflow's records go through `write_event`); False when an event with its id is there
@@ -254,9 +274,7 @@ async def _write_event(conn: asyncpg.Connection, event: AuditEvent, overdue: boo
     if event.kind == "notification_failed":
         # The workflow gave up on the e-mail (its retries spent): the row says so.
         await mark_notification_failed(
-            conn,
-            event.event_id.removeprefix(audit_event_id(event.workflow_id, event.kind, "")),
-            str(detail.get("error", "")),
+            conn, failed_notification_id(event), str(detail.get("error", ""))
         )
     if row["newest"] and overdue is None:
         await refresh_overdue(conn, event.internship_id, event.occurred_at)

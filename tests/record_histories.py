@@ -29,7 +29,14 @@ from embedded.temporal_server import temporal_binary
 from runtime import search_attributes
 from runtime.clients import create_pool
 from runtime.migrations import apply_migrations
-from tests import test_intern_voice, test_lifecycle, test_lifecycle_rules, test_signers
+from tests import (
+    test_intern_voice,
+    test_lifecycle,
+    test_lifecycle_rules,
+    test_mail,
+    test_signers,
+    test_status_notices,
+)
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -54,6 +61,15 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "guardian": test_signers.test_a_guardian_s_agreement_through_the_workflow,
     "fresh-run-for-start": (
         test_lifecycle_rules.test_an_agreed_internship_waits_for_its_start_in_a_fresh_run
+    ),
+    # The missed-milestone scenario again, with the overdue flag recorded by the workflow.
+    "overdue-recorded": (
+        test_lifecycle_rules.test_reminder_ladder_asks_reminds_escalates_and_marks_missed_on_plan_time
+    ),
+    "change-requested": test_mail.test_a_change_request_reaches_the_institution_with_its_comment,
+    # Three runs of the status notice's workflow (suspension, reinstatement, revocation).
+    "status-notice": (
+        test_status_notices.test_a_revocation_is_told_to_the_intern_by_a_notice_of_its_own
     ),
 }
 

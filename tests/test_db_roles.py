@@ -66,6 +66,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "companies": {"SELECT": set(), "INSERT": set(), "UPDATE": {"name", "renamed_at"}},
     "organisation_events": {"SELECT": set(), "INSERT": set()},
+    "status_notices": {"SELECT": set(), "INSERT": set(), "UPDATE": {"started_at"}},
     "schema_migrations": {"SELECT": set()},
 }
 

@@ -227,6 +227,8 @@ async def badge_and_its_status_changes(api: Api, language: Language | None) -> I
                 headers=api.admin,
             )
         )
+    # Each change's notice follows its answer, by a workflow of its own.
+    await _kinds_arrived(api, plan.internship_id, {"suspension", "reinstatement", "revocation"})
     return plan
 
 

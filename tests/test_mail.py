@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -22,14 +23,15 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.notify import NotifyActivities
 from activities.records import RecordActivities
 from embedded.mail_sink import MailSink, OutboxWriter
-from mail.context import MILESTONE_KINDS, about, mail_values
+from mail.context import MILESTONE_KINDS, about
 from mail.sending import Mailer, PermanentDeliveryError, TransientDeliveryError
 from mail.templates import render, template_names
 from models.activities import AuditEvent, Notification, NotificationKind
 from models.ids import message_id_for
 from models.plan import InternshipPlan
+from models.state import InternshipState
 from models.status import Phase
-from models.submissions import Validation, Withdrawal
+from models.submissions import ChangeRequest, Validation, Withdrawal
 from operations import internships as ops
 from runtime.clients import create_pool
 from runtime.links import read_token
@@ -51,6 +53,7 @@ from tests.helpers import (
     sent,
     wait_for_phase,
 )
+from workflows import rules
 
 LANGUAGES = ("en", "it", "de", "fr", "es")
 GREETINGS = {"en": "Dear", "it": "Gentile", "de": "Guten Tag", "fr": "Bonjour", "es": "Estimado/a"}
@@ -271,44 +274,115 @@ def _in(plan: InternshipPlan, kind: str, key: str, role: str, language: str = "e
     )
 
 
-async def test_a_change_request_e_mail_waits_for_the_records_it_tells_of(
+async def test_a_change_request_e_mail_carries_its_comment_and_reads_nothing_beside_it(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
-    """A change request can reach the workflow while it is still saving its plan, and its own
-    record is written beside its e-mail: the e-mail waits a moment for both, and so names the
-    intern and company and carries the comment."""
+    """The comment travels in the workflow's values: the activity sends it without waiting for
+    the change request's own record (never written here), and names the intern and company from
+    the plan the workflow saved before asking for the e-mail."""
     plan = sample_plan(datetime(2027, 2, 15, 17, tzinfo=UTC))
-    workflow_id = f"internship-{plan.internship_id}"
+    await ActivityEnvironment().run(RecordActivities(pool).save_plan, plan)
+    comment = "Two lab days, please."
     notification = _in(plan, "change_request", "c-1", "operator").model_copy(
-        update={"values": {"internship": plan.internship_id, "party": "mentor", "version": "1"}}
+        update={
+            "values": {
+                "internship": plan.internship_id,
+                "party": "mentor",
+                "version": "1",
+                "comment": comment,
+            }
+        }
     )
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    notify = NotifyActivities(pool, Mailer(settings))
+    assert await ActivityEnvironment().run(notify.send, notification) is True
+    took = loop.time() - began
+    assert await pool.fetchval("SELECT count(*) FROM submissions") == 0
+    (message,) = load_outbox(settings)
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = " ".join(str(body.get_content()).split())
+    assert comment in text and plan.mentor.name in text and plan.company.name in text
+    assert took < 5, f"the e-mail took {took:.1f} s: something waited"
 
-    async def recorded_late() -> None:
-        await asyncio.sleep(0.5)
-        await ActivityEnvironment().run(RecordActivities(pool).save_plan, plan)
-        await asyncio.sleep(0.5)
-        await ActivityEnvironment().run(
-            RecordActivities(pool).record_event,
-            AuditEvent(
-                event_id=f"{workflow_id}/change_request/c-1",
-                internship_id=plan.internship_id,
-                workflow_id=workflow_id,
-                run_id="r",
-                plan_version=1,
-                actor="mentor",
-                kind="change_request",
-                phase="planning",
-                occurred_at=datetime(2027, 2, 1, tzinfo=UTC),
-                detail={"plan_version": 1, "comment": "Two lab days, please."},
-            ),
+
+async def test_a_change_request_reaches_the_institution_with_its_comment(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """Through the workflow on the real parts: the change request's e-mail to the institution
+    quotes the comment, and the audit trail keeps it."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    iid = plan.internship_id
+    comment = "Please plan two lab days on Fridays."
+    async with running_worker(client, settings, pool):
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        await ops.request_changes(
+            client,
+            iid,
+            ChangeRequest(submission_id="c-1", party="mentor", plan_version=1, comment=comment),
         )
 
-    writer = asyncio.create_task(recorded_late())
-    async with pool.acquire() as conn:
-        values = await mail_values(conn, notification)
-    await writer
-    assert values["company"] == plan.company.name and values["party_name"] == plan.mentor.name
-    assert values["comment"] == "Two lab days, please."
+        async def told() -> bool:
+            return ("change_request", plan.institution.email) in sent(load_outbox(settings), iid)
+
+        await eventually(told, "the change request e-mail")
+        await ops.withdraw(client, iid, Withdrawal(submission_id="w-1", reason="moved abroad"))
+        assert (await handle.result()).phase == Phase.WITHDRAWN
+    message = next(m for m in load_outbox(settings) if m["X-Internflow-Kind"] == "change_request")
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert comment in " ".join(str(body.get_content()).split())
+    rows = [r for r in await audit_rows(pool, iid) if r["kind"] == "change_request"]
+    assert [json.loads(r["detail"])["comment"] for r in rows] == [comment]
+
+
+async def test_a_ladder_e_mail_leaves_the_read_model_to_the_workflow(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """A reminder goes out past the milestone's reminder time, when the status last recorded
+    makes the internship overdue: the e-mail's activity writes its `notifications` row and
+    nothing of the read model. The overdue flag is the workflow's to record
+    (`test_workflow_fast.test_a_ladder_step_that_makes_the_internship_overdue_records_it`)."""
+    plan = sample_plan(datetime(2027, 2, 15, 17, tzinfo=UTC))
+    milestone = plan.milestones[0]
+    records = RecordActivities(pool)
+    await ActivityEnvironment().run(records.save_plan, plan)
+    before = milestone.due - timedelta(hours=1)
+    recorded = rules.status(plan, InternshipState(started=True, phase=Phase.IN_PROGRESS), before)
+    await ActivityEnvironment().run(
+        records.record_event,
+        AuditEvent(
+            event_id=f"internship-{plan.internship_id}/phase/in_progress",
+            internship_id=plan.internship_id,
+            workflow_id=f"internship-{plan.internship_id}",
+            run_id="r",
+            plan_version=1,
+            actor="system",
+            kind="phase",
+            phase="in_progress",
+            occurred_at=before,
+            status=recorded,
+        ),
+    )
+    reminded_at = milestone.due + plan.reminder_policy.remind_after + timedelta(hours=1)
+    assert recorded.at(reminded_at).overdue  # what an e-mail that wrote the flag would write
+    reminder = _in(plan, "reminder", milestone.id, "intern").model_copy(
+        update={
+            "planned_at": reminded_at,
+            "values": {"internship": plan.internship_id, "milestone": milestone.title},
+        }
+    )
+    notify = NotifyActivities(pool, Mailer(settings))
+    assert await ActivityEnvironment().run(notify.send, reminder) is True
+    assert [m["X-Internflow-Kind"] for m in load_outbox(settings)] == ["reminder"]
+    row = await pool.fetchrow(
+        "SELECT overdue, updated_at FROM internships WHERE internship_id = $1",
+        plan.internship_id,
+    )
+    assert row is not None and (row["overdue"], row["updated_at"]) == (False, before)
 
 
 def test_italian_messages_name_roles_in_italian() -> None:

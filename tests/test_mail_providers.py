@@ -8,7 +8,6 @@ import pytest
 
 from mail.providers import (
     BADGE,
-    LADDER_STEP,
     PLAIN,
     PROVIDERS,
     STATUS_NOTICE,
@@ -35,7 +34,8 @@ def test_every_kind_has_its_provider() -> None:
     assert {provider_for(k) for k in ("revocation", "suspension", "reinstatement")} == {
         STATUS_NOTICE
     }
-    assert {provider_for(k) for k in ("reminder", "escalation", "missed")} == {LADDER_STEP}
+    # A ladder step is a plain e-mail: the workflow records the overdue flag it may change.
+    assert {provider_for(k) for k in ("reminder", "escalation", "missed")} == {PLAIN}
     assert provider_for("approval_request") is PLAIN
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -160,7 +161,7 @@ async def test_records_made_at_one_time_set_the_phase_in_the_order_the_workflow_
 
 
 async def _wait_overdue(pool: asyncpg.Pool, internship_id: str, expected: bool) -> None:
-    """The overdue flag is written by activities the workflow runs after a time skip."""
+    """The overdue flag is written by the workflow's records after a time skip."""
     for _ in range(200):
         flag = await pool.fetchval(
             "SELECT overdue FROM internships WHERE internship_id = $1", internship_id
@@ -197,6 +198,16 @@ async def test_a_whole_internship_leaves_exact_records(
             env, handle, m["mid-term"].due + policy.escalate_after + timedelta(hours=1)
         )
         await _wait_overdue(pool, iid, True)
+        # The workflow's own record of the change brought the flag (no e-mail writes it).
+        flagged = await pool.fetch(
+            "SELECT event_id, detail FROM audit_events WHERE internship_id = $1 "
+            "AND kind = 'overdue'",
+            iid,
+        )
+        assert [
+            (r["event_id"].rpartition("/")[2].startswith("mid-term-"), json.loads(r["detail"]))
+            for r in flagged
+        ] == [(True, {"overdue": True, "milestone_id": "mid-term"})]
         overdue = await list_internships(pool, overdue=True)
         assert [row.internship_id for row in overdue] == [iid]
         assert await list_internships(pool, overdue=False) == []

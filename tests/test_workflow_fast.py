@@ -11,20 +11,30 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from mail.sending import TransientDeliveryError
-from models.activities import AuditEvent, Notification
+from models.activities import AuditEvent, Notification, StatusNotice
+from models.ids import (
+    credential_id_for,
+    notification_id,
+    status_notice_id,
+    workflow_id_for,
+)
+from models.plan import InternshipPlan
 from models.state import InternshipState
 from models.status import Phase
-from models.submissions import Amendment, Pause, Resume, Withdrawal
+from models.submissions import Amendment, ChangeRequest, Pause, Resume, Withdrawal
 from operations import internships as ops
+from operations.notices import start_status_notice
 from operations.rehearsal import StandIns
 from runtime.settings import Settings
 from tests.helpers import (
@@ -36,6 +46,7 @@ from tests.helpers import (
     sample_plan,
 )
 from workflows.internship import InternshipWorkflow
+from workflows.notice import StatusNoticeWorkflow
 
 pytestmark = pytest.mark.fast
 
@@ -82,9 +93,16 @@ class StandInsOnDemand(StandIns):
     def __init__(self, fail: Failure) -> None:
         super().__init__()
         self.fail = fail
+        self.saving = asyncio.Event()
+        """Set: `save_plan` saves (a test can hold it, as a slow PostgreSQL would)."""
+        self.saving.set()
         self.events: list[AuditEvent] = []
         self.attempts: Counter[str] = Counter()
         """Attempts to send, by notification id."""
+        self.sent: list[Notification] = []
+        """Every notification sent (not failed), as the activity got it."""
+        self.done: list[str] = []
+        """What the activities did, in order: `save_plan`, and `<kind>` for each e-mail sent."""
 
     @activity.defn(name="record_event")
     async def record_event(self, event: AuditEvent) -> bool:
@@ -97,7 +115,23 @@ class StandInsOnDemand(StandIns):
         failure = self.fail(notification)
         if failure is not None:
             raise failure
+        self.sent.append(notification)
+        self.done.append(notification.kind)
         return await super().send_notification(notification)
+
+    @activity.defn(name="save_plan")
+    async def save_plan(self, plan: InternshipPlan) -> None:
+        await self.saving.wait()
+        self.done.append("save_plan")
+
+    @activity.defn(name="append_event")
+    async def append_event(self, event: AuditEvent) -> bool:
+        """A status notice's record (the audit trail only)."""
+        self.events.append(event)
+        return True
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [*super().activities(), self.append_event]
 
     def recorded(self, kind: str) -> list[AuditEvent]:
         return [event for event in self.events if event.kind == kind]
@@ -120,7 +154,7 @@ async def stand_in_worker(
     async with Worker(
         env.client,
         task_queue=queue,
-        workflows=[InternshipWorkflow],
+        workflows=[InternshipWorkflow, StatusNoticeWorkflow],
         activities=stand_ins.activities(),
     ):
         yield stand_ins, Settings(task_queue=queue)
@@ -416,3 +450,243 @@ async def test_a_withdrawal_drops_the_e_mails_still_trying_that_no_longer_hold(
         ("delivery_failed", "operator", "withdrawal-final-mentor"),
         ("withdrawal", "intern", "final"),
     ]
+
+
+# ----------------------------------------------------------------- what an e-mail carries
+
+
+async def test_a_change_request_e_mail_carries_its_comment_and_follows_the_plan(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A change request that comes while the workflow is still saving its plan: the receipt comes
+    back at once, the e-mail is not scheduled before the plan is saved, and the comment travels
+    in the e-mail's values (its activity reads nothing written beside it)."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=10))
+    comment = "Please plan two lab days on Fridays."
+    async with stand_in_worker(env) as (stand_ins, settings):
+        stand_ins.saving.clear()  # the plan is being saved, slowly
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        receipt = await ops.request_changes(
+            client,
+            plan.internship_id,
+            ChangeRequest(submission_id="c-1", party="mentor", plan_version=1, comment=comment),
+        )
+        assert receipt.kind == "change_request"
+        # Whatever the update's workflow task scheduled is in the history with its answer.
+        scheduled = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            async for e in handle.fetch_history_events()
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert scheduled == ["save_plan"]
+        stand_ins.saving.set()
+        await eventually(lambda: _asked(stand_ins, "change_request", 1), "the change request")
+        await handle.terminate("end of test")
+    (mail,) = [n for n in stand_ins.sent if n.kind == "change_request"]
+    assert mail.recipient_role == "operator"
+    assert mail.values == {
+        "internship": plan.internship_id,
+        "party": "mentor",
+        "version": "1",
+        "comment": comment,
+    }
+    assert stand_ins.done.index("save_plan") < stand_ins.done.index("change_request")
+
+
+async def test_a_ladder_step_that_makes_the_internship_overdue_records_it(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The time passing a milestone's reminder makes the internship overdue: the workflow records
+    that change (an `overdue` event whose status says so, from which the read model takes its
+    flag), once; the submissions that settle what was owed carry the flag back in their own
+    records. No e-mail activity is involved."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
+    check_in = plan.milestone("check-in")
+    assert check_in is not None
+    policy = plan.reminder_policy
+    async with stand_in_worker(env) as (stand_ins, settings):
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        await advance_to(env, handle, check_in.due + policy.remind_after + timedelta(hours=1))
+
+        async def recorded_overdue() -> bool:
+            return bool(stand_ins.recorded("overdue"))
+
+        await eventually(recorded_overdue, "the overdue flag recorded")
+        await report_and_feedback(client, plan, "check-in")
+
+        async def feedback_recorded() -> bool:
+            return bool(stand_ins.recorded("company_feedback"))
+
+        await eventually(feedback_recorded, "the feedback recorded")
+        await handle.terminate("end of test")
+    (event,) = stand_ins.recorded("overdue")
+    assert event.event_id.startswith(f"{handle.id}/overdue/check-in-")
+    assert (event.actor, event.detail) == ("system", {"overdue": True, "milestone_id": "check-in"})
+    assert event.status is not None
+    # What records/write.py writes into the read model's `overdue` column for this record.
+    assert event.status.at(event.occurred_at).overdue is True
+    assert event.occurred_at > check_in.due + policy.remind_after
+    (report,) = stand_ins.recorded("milestone_report")
+    (feedback,) = stand_ins.recorded("company_feedback")
+    assert report.status is not None and feedback.status is not None
+    last = max((report, feedback), key=lambda e: e.seq)
+    assert last.status is not None and last.status.at(last.occurred_at).overdue is False
+
+
+# ----------------------------------------------------------------- a badge's status notices
+
+
+def status_notice(plan: InternshipPlan, change: int = 1) -> StatusNotice:
+    """The notice of a badge's `change`th status change (a revocation), as the records give it."""
+    iid, workflow_id = plan.internship_id, workflow_id_for(plan.internship_id)
+    return StatusNotice(
+        credential_id=credential_id_for(iid),
+        change=change,
+        notification=Notification(
+            notification_id=notification_id(workflow_id, "revocation", str(change), "intern"),
+            internship_id=iid,
+            kind="revocation",
+            recipient_role="intern",
+            recipient_email=plan.intern.email,
+            recipient_name=plan.intern.name,
+            language=plan.intern.language,
+            planned_at=datetime.now(UTC),
+            values={"internship": iid, "badge": plan.badge.name, "reason": "awarded by mistake"},
+        ),
+        internship_workflow_id=workflow_id,
+        plan_version=plan.version,
+        phase="completed",
+        operator_name=plan.institution.name,
+        operator_email=plan.institution.email,
+        operator_language=plan.tutor.language,
+    )
+
+
+async def test_a_status_notice_deferred_then_accepted_is_sent_once(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    client = time_skipping_env.client
+    notice = status_notice(sample_plan(datetime.now().astimezone() + timedelta(days=1)))
+    mail_id = notice.notification.notification_id
+
+    def fail(n: Notification) -> Exception | None:
+        return deferred(n) if activity.info().attempt < 3 else None
+
+    async with stand_in_worker(time_skipping_env, fail) as (stand_ins, settings):
+        await start_status_notice(client, settings.task_queue, notice)
+        handle = client.get_workflow_handle(status_notice_id(notice.credential_id, 1))
+        assert await asyncio.wait_for(handle.result(), 30) is True
+    assert stand_ins.attempts == Counter({mail_id: 3})  # retried by the e-mails' policy
+    assert [n.notification_id for n in stand_ins.sent] == [mail_id]
+    assert stand_ins.events == []
+
+
+@pytest.mark.parametrize(
+    ("failure", "attempts", "why"),
+    [
+        (refused, 1, "PermanentDeliveryError: recipient refused with SMTP [550]"),
+        (given_up_at(3), 3, "DeliveryGaveUp: gave up: recipient deferred with SMTP [451]"),
+    ],
+    ids=["refused", "deferred-then-given-up"],
+)
+async def test_a_status_notice_given_up_is_recorded_and_the_operator_told(
+    time_skipping_env: WorkflowEnvironment, failure: Failure, attempts: int, why: str
+) -> None:
+    client = time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=1))
+    notice = status_notice(plan)
+    mail = notice.notification
+
+    def fail(n: Notification) -> Exception | None:
+        return failure(n) if n.kind == "revocation" else None
+
+    async with stand_in_worker(time_skipping_env, fail) as (stand_ins, settings):
+        await start_status_notice(client, settings.task_queue, notice)
+        handle = client.get_workflow_handle(status_notice_id(notice.credential_id, 1))
+        assert await asyncio.wait_for(handle.result(), 30) is False
+    assert stand_ins.attempts[mail.notification_id] == attempts
+    (failed,) = stand_ins.events
+    assert failed.event_id == (
+        f"internship-{plan.internship_id}/notification_failed/{mail.notification_id}"
+    )
+    assert (failed.kind, failed.actor, failed.phase, failed.status, failed.detail) == (
+        "notification_failed",
+        "system",
+        "completed",
+        None,
+        {"error": why},
+    )
+    (told,) = stand_ins.sent
+    assert (told.kind, told.recipient_role, told.recipient_email) == (
+        "delivery_failed",
+        "operator",
+        plan.institution.email,
+    )
+    assert told.notification_id == (
+        f"internship-{plan.internship_id}/delivery_failed/revocation-1-intern/operator"
+    )
+    assert told.values == {
+        "internship": plan.internship_id,
+        "failed_kind": "revocation",
+        "failed_role": "intern",
+        "error": why,
+    }
+
+
+async def test_a_status_notice_whose_operator_notice_fails_too_tells_nobody_more(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    client = time_skipping_env.client
+    notice = status_notice(sample_plan(datetime.now().astimezone() + timedelta(days=1)))
+    async with stand_in_worker(time_skipping_env, refused) as (stand_ins, settings):
+        await start_status_notice(client, settings.task_queue, notice)
+        handle = client.get_workflow_handle(status_notice_id(notice.credential_id, 1))
+        assert await asyncio.wait_for(handle.result(), 30) is False
+    told = f"{notice.internship_workflow_id}/delivery_failed/revocation-1-intern/operator"
+    assert stand_ins.attempts == Counter({notice.notification.notification_id: 1, told: 1})
+    assert [e.event_id.partition("/notification_failed/")[2] for e in stand_ins.events] == [
+        notice.notification.notification_id,
+        told,
+    ]
+    assert stand_ins.sent == []
+
+
+async def test_starting_the_same_status_notice_again_starts_nothing_new(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Started again while it runs (a retried request, the worker's sweep), the running notice is
+    kept; started again once it has closed, nothing runs and nothing is sent again."""
+    env, client = time_skipping_env, time_skipping_env.client
+    notice = status_notice(sample_plan(datetime.now().astimezone() + timedelta(days=1)))
+    mail_id = notice.notification.notification_id
+    held = True
+
+    def fail(n: Notification) -> Exception | None:
+        return deferred(n) if held else None
+
+    async with stand_in_worker(env, fail) as (stand_ins, settings):
+        handle = client.get_workflow_handle(status_notice_id(notice.credential_id, 1))
+        with clock_held(env):
+            await start_status_notice(client, settings.task_queue, notice)
+            first = await handle.describe()
+
+            async def tried() -> bool:
+                return stand_ins.attempts[mail_id] >= 1
+
+            await eventually(tried, "the notice tried")
+            await start_status_notice(client, settings.task_queue, notice)
+        again = await handle.describe()
+        assert again.status == WorkflowExecutionStatus.RUNNING
+        assert again.run_id == first.run_id
+        held = False
+        assert await asyncio.wait_for(handle.result(), 30) is True
+        await start_status_notice(client, settings.task_queue, notice)
+        closed = await handle.describe()
+    assert closed.run_id == first.run_id
+    assert closed.status == WorkflowExecutionStatus.COMPLETED
+    assert [n.notification_id for n in stand_ins.sent] == [mail_id]

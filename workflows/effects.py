@@ -10,6 +10,8 @@ How each kind fails (the README's "When something fails" says the same):
   retried.
 - the badge: building, signing and storing it retries until PostgreSQL answers, like a record;
   its e-mail is an ordinary notification (it carries the stored credential).
+- a badge's status notice (workflows/notice.py) is sent by `send`, like the internship's e-mails,
+  and records its failure with `append` (the audit trail only).
 
 A worker that dies loses its work in flight for: a record or the badge's storing, its
 start-to-close timeout (10 s); an e-mail, which can take longer, its heartbeat timeout (8 s; it
@@ -75,6 +77,16 @@ SIGNERS_TOLD_OF_WITHDRAWAL = "signers-told-of-withdrawal"
 #: recorded before it wait in the run that was agreed.
 FRESH_RUN_TO_WAIT_FOR_START = "fresh-run-to-wait-for-start"
 
+#: Version marker: a change request's e-mail carries the comment in its values and goes out once
+#: the plan is saved, so its activity reads no record written beside it. Runs recorded before it
+#: send it at once, and its activity read the comment (and the plan) from the records.
+CHANGE_REQUEST_CARRIES_COMMENT = "change-request-carries-comment"
+
+#: Version marker: a ladder step that changes the internship's overdue flag records the change
+#: (an `overdue` audit event with the status), so the read model's flag follows the workflow's
+#: record. Runs recorded before it left the flag to the ladder e-mail's activity.
+OVERDUE_RECORDED = "overdue-recorded"
+
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
 ENDING_MAIL: frozenset[NotificationKind] = frozenset(
@@ -97,6 +109,16 @@ async def record(event: AuditEvent) -> None:
     # overran their timeout and were replayed (bench/scale.py).
     await workflow.execute_activity_method(
         RecordActivities.record_event,
+        event,
+        start_to_close_timeout=RECORD_TIMEOUT,
+        retry_policy=RECORD_RETRY,
+    )
+
+
+async def append(event: AuditEvent) -> None:
+    """Append an event to the audit trail without the read model (a status notice's record)."""
+    await workflow.execute_activity_method(
+        RecordActivities.append_event,
         event,
         start_to_close_timeout=RECORD_TIMEOUT,
         retry_policy=RECORD_RETRY,

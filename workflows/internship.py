@@ -385,9 +385,21 @@ class InternshipWorkflow:
         receipt = await self._accept(request)
         version = str(request.plan_version)
         key = request.submission_id
-        await self._mail.notify(
-            "change_request", "operator", key=key, party=request.party, version=version
-        )
+        if workflow.patched(effects.CHANGE_REQUEST_CARRIES_COMMENT):
+            # The comment travels with the e-mail, which goes out once the plan is saved: its
+            # activity reads nothing written beside it.
+            await self._mail.notify_after_plan(
+                "change_request",
+                "operator",
+                key=key,
+                party=request.party,
+                version=version,
+                comment=request.comment,
+            )
+        else:
+            await self._mail.notify(
+                "change_request", "operator", key=key, party=request.party, version=version
+            )
         return receipt
 
     @request_changes.validator

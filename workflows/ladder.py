@@ -1,6 +1,7 @@
 """A milestone's reminder ladder as a table: each step, and when it comes relative to the due
 date, taken from the plan's reminder policy. `climb` runs the steps in order, each only while
-something is still owed, and counts the steps done (`ladder_done`) so a new run skips them.
+something is still owed, and counts the steps done (`ladder_done`) so a new run skips them; a
+step that changes the overdue flag records it (since the `overdue-recorded` patch).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
+from temporalio import workflow
+
 from models.plan import InternshipPlan, Milestone, ReminderPolicy
 from models.state import InternshipState
-from workflows import rules
+from workflows import effects, rules
 
 if TYPE_CHECKING:  # workflow-side helpers, handed in by the workflow
     from workflows.clock import PausableClock
@@ -67,4 +70,7 @@ async def climb(
             await trail.record("milestone_missed", "system", milestone.id, owing=owing)
             await mail.notify("missed", "operator", key=milestone.id, milestone=milestone.title)
         s.ladder_done[milestone.id] = index + 1
-        trail.set_overdue()
+        if trail.set_overdue() and workflow.patched(effects.OVERDUE_RECORDED):
+            # The time passing this step made the internship overdue (or no longer): recorded
+            # like every other change, so the read model's flag follows the workflow.
+            trail.record_overdue(f"{milestone.id}-{step}", milestone_id=milestone.id)

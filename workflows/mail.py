@@ -45,10 +45,23 @@ class Mailroom:
         server that defers every message holds up no step, deadline or withdrawal. A failure is
         recorded and the internship goes on; for anyone but the operator, the operator is told
         with a `delivery_failed` e-mail."""
+        await self._notify(kind, role, key, values, after_plan=False)
+
+    async def notify_after_plan(
+        self, kind: NotificationKind, role: str, key: str, **values: str
+    ) -> None:
+        """`notify`, for an e-mail that can be asked for while the run is still saving its plan
+        (a change request): it goes out once the plan is saved, so that its activity reads the
+        plan's record and never waits for one."""
+        await self._notify(kind, role, key, values, after_plan=True)
+
+    async def _notify(
+        self, kind: NotificationKind, role: str, key: str, values: dict[str, str], after_plan: bool
+    ) -> None:
         if not workflow.patched(effects.MAIL_BESIDE_MAIN_LINE):
-            await self.send(kind, role, key, values)
+            await self.send(kind, role, key, values, after_plan=after_plan)
             return
-        task = asyncio.create_task(self.send(kind, role, key, values))
+        task = asyncio.create_task(self.send(kind, role, key, values, after_plan=after_plan))
         self._pending[task] = kind
         self._background.add(task)
         task.add_done_callback(self._done)
@@ -79,6 +92,8 @@ class Mailroom:
         key: str,
         values: dict[str, Any],
         mail_id: str | None = None,
+        *,
+        after_plan: bool = False,
     ) -> None:
         """Send one e-mail and wait for it (`notify` calls this beside the main line)."""
         name, address, language = self._recipient(role)
@@ -86,6 +101,9 @@ class Mailroom:
         mail_id = mail_id or notification_id(workflow.info().workflow_id, kind, key, role)
         now = workflow.now()
         try:
+            if after_plan and not self._s.started:
+                # Sent once the plan is saved (a withdrawal meanwhile drops it).
+                await workflow.wait_condition(lambda: self._s.started)
             await effects.send(
                 Notification(
                     notification_id=mail_id,

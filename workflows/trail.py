@@ -51,15 +51,31 @@ class Trail:
         self._confirming: asyncio.Task[None] | None = None
         self._closing = False
 
-    def set_overdue(self, status: InternshipStatus | None = None) -> None:
+    def set_overdue(self, status: InternshipStatus | None = None) -> bool:
         """Keep the `overdue` search attribute as the status (now) says (only a change is
-        written)."""
+        written); True when it changed. A change that no record of its own carries (the time
+        passing a milestone's reminder) is recorded by the caller (`record_overdue`)."""
         if status is None:
             status = rules.status(self._plan(), self._s, workflow.now())
         overdue = status.overdue
-        if overdue != self._s.overdue:
-            self._s.overdue = overdue
-            workflow.upsert_search_attributes([sa.OVERDUE.value_set(overdue)])
+        if overdue == self._s.overdue:
+            return False
+        self._s.overdue = overdue
+        workflow.upsert_search_attributes([sa.OVERDUE.value_set(overdue)])
+        return True
+
+    def record_overdue(self, key: str, **detail: Any) -> None:
+        """Record a change of the overdue flag that time made (a ladder step): the record carries
+        the status, from which the read model takes its flag as from every record
+        (records/write.py); no activity writes it for the workflow. `key` names the step (once
+        per internship). Written in the background: a ladder cancelled meanwhile (the run
+        continuing as new, the monitoring ending) does not cancel it, and the run waits for it
+        before it ends or continues."""
+        task = asyncio.create_task(
+            self.record("overdue", "system", key, overdue=self._s.overdue, **detail)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def enter(self, phase: Phase, detail: dict[str, Any] | None = None) -> None:
         s = self._s

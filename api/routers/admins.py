@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import Admin, Operator, actor_of
-from api.services import RecordsDep, SettingsDep, TemporalDep
+from api.services import RecordsDep, ServicesDep, SettingsDep, TemporalDep
 from models.base import Identifier, Name, Text
 from models.records import CohortStats, TimelineRow
 from operations import companies as host_companies
@@ -279,6 +279,14 @@ class CredentialState(BaseModel):
     on_status_lists: bool
 
 
+class ChangedCredential(CredentialState):
+    notice: Literal["started", "pending", "none"] = Field(
+        description="The intern's e-mail about the change: `started` (it follows, retried for a "
+        "day, and the institution is told if it is given up), `pending` (Temporal is not "
+        "reachable: a worker starts it once it is), `none` (no plan recorded: nobody to tell)"
+    )
+
+
 class StatusChange(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, description="Kept in the audit trail")
 
@@ -296,8 +304,10 @@ async def credential(
 
 @router.post(
     "/credentials/{credential_uuid}/{action}",
-    response_model=CredentialState,
+    response_model=ChangedCredential,
     summary="Revoke (for good), suspend or reinstate a badge, with a reason",
+    description="Answers once the change is committed; the intern's e-mail about it follows "
+    "(`notice`), also when Temporal is not reachable at that moment.",
 )
 async def change_credential_status(
     credential_uuid: CredentialUuid,
@@ -305,15 +315,21 @@ async def change_credential_status(
     change: StatusChange,
     key: Admin,
     pool: RecordsDep,
-    settings: SettingsDep,
-) -> CredentialState:
+    services: ServicesDep,
+) -> ChangedCredential:
     try:
-        record = await creds.change_status(
-            pool, settings, credential_uuid, action, change.reason, actor=f"admin:{key.key_id}"
+        changed = await creds.change_status(
+            pool,
+            services.settings,
+            credential_uuid,
+            action,
+            change.reason,
+            actor=f"admin:{key.key_id}",
+            temporal=services.temporal,
         )
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    return CredentialState(**record.as_dict())
+    return ChangedCredential(**changed.record.as_dict(), notice=changed.notice)
 
 
 class KeyView(BaseModel):
