@@ -94,7 +94,7 @@ def credentials() -> list[dict[str, Any]]:
         issuer_image_url="https://badges.example.org/logo.png",
     )
     signed = issuer.signed(built)
-    options = {"@context": built["@context"], **signed["proof"]}
+    options = {"@context": built["@context"], **signed["proof"][0]}
     del options["proofValue"]
     status = issuer.status_lists()
     return [
@@ -285,7 +285,7 @@ def rich_credentials() -> list[dict[str, Any]]:
         subject_id="did:example:ünïcode",
     )
     signed = Issuer.create().signed(credential)
-    options = {"@context": credential["@context"], **signed["proof"]}
+    options = {"@context": credential["@context"], **signed["proof"][0]}
     del options["proofValue"]
     return [credential, options]
 
@@ -483,7 +483,7 @@ def _oxigraph_canonical(dataset: Any) -> str:
 def _with_options(name: str, signed: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What signing canonicalizes: the document without its proof, and the proof's options
     (with the document's context)."""
-    options = {"@context": signed["@context"], **signed["proof"]}
+    options = {"@context": signed["@context"], **signed["proof"][0]}
     del options["proofValue"]
     unsigned = {key: value for key, value in signed.items() if key != "proof"}
     return {name: unsigned, f"{name}: proof options": options}
