@@ -30,6 +30,7 @@ from mail.sending import Mailer
 from models.activities import BadgeRequest
 from models.base import Name, Text
 from models.plan import InternshipPlan
+from operations.status_lists import STATUS_LIST_TTL
 from operations.wallet_claims import _claimed_document
 from runtime.settings import Settings
 from tests.test_badges_proof import RICH_CREDENTIAL, VECTOR_PROOF_OPTIONS, VECTOR_UNSIGNED
@@ -576,6 +577,7 @@ def issued_shapes(folder: Path) -> dict[str, dict[str, Any]]:
             purpose,  # type: ignore[arg-type]
             bits,
             valid_from=ISSUED_AT,
+            ttl=STATUS_LIST_TTL,
         )
         key = KeyRing.load_or_create(https.keys_path).signing_key
         method = KeyRing.verification_method(issuer_id(https, plan.institution.id), key)
