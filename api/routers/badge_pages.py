@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import i18n
+from api.documents import cacheable
 from api.i18n import LINK_EXPIRED, LINK_INVALID
 from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
@@ -40,7 +41,9 @@ CredentialUuid = Annotated[
         description="The credential's UUID (its id without `urn:uuid:`)",
     ),
 ]
-_NO_STORE: Final = {"Cache-Control": "no-store"}
+#: The page's files: kept by a cache only if it asks again every time (a 304 when unchanged),
+#: so that the earner taking the page down takes them down at once.
+PAGE_FILE_CACHE: Final = "no-cache"
 
 
 def page_url(settings: Settings, credential_uuid: str) -> str:
@@ -198,14 +201,15 @@ async def badge_page(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-async def badge_png(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+async def badge_png(
+    credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
+) -> Response:
     found = await _published(pool, credential_uuid)
     if found is None:
         return Response("no such badge page", status_code=404, media_type="text/plain")
     record, plan, _ = found
-    return Response(
-        pages.baked_png(record, plan.badge.image), media_type="image/png", headers=_NO_STORE
-    )
+    png = pages.baked_png(record, plan.badge.image)
+    return cacheable(request, png, "image/png", PAGE_FILE_CACHE)
 
 
 @router.get(
@@ -214,13 +218,15 @@ async def badge_png(credential_uuid: CredentialUuid, pool: RecordsDep) -> Respon
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}},
 )
-async def badge_svg(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+async def badge_svg(
+    credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
+) -> Response:
     found = await _published(pool, credential_uuid)
     if found is None:
         return Response("no such badge page", status_code=404, media_type="text/plain")
     record, plan, _ = found
     svg = pages.baked_svg(record, plan.badge.image, plan.badge.name)
-    return Response(svg, media_type="image/svg+xml", headers=_NO_STORE)
+    return cacheable(request, svg, "image/svg+xml", PAGE_FILE_CACHE)
 
 
 @router.get(
@@ -229,16 +235,19 @@ async def badge_svg(credential_uuid: CredentialUuid, pool: RecordsDep) -> Respon
     response_class=Response,
     responses={200: {"content": {"application/ld+json": {}, "application/jwt": {}}}},
 )
-async def badge_credential(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+async def badge_credential(
+    credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
+) -> Response:
     found = await _published(pool, credential_uuid)
     if found is None:
         return Response("no such badge page", status_code=404, media_type="text/plain")
     record, _, _ = found
     jwt = isinstance(record.credential, str)
-    return Response(
-        pages.stored_text(record),
-        media_type="application/jwt" if jwt else "application/ld+json",
-        headers=_NO_STORE,
+    return cacheable(
+        request,
+        pages.stored_text(record).encode(),
+        "application/jwt" if jwt else "application/ld+json",
+        PAGE_FILE_CACHE,
     )
 
 
