@@ -1,5 +1,6 @@
-"""`internflow institutions`, `internflow institution add|rename`, `internflow company rename`:
-the records of institutions and host companies, one name each (operations/organisations.py)."""
+"""`internflow institutions`, `internflow institution add|rename|linkedin`, `internflow company
+rename`: the records of institutions and host companies, one name each, and an institution's
+LinkedIn organization id (operations/organisations.py)."""
 
 from __future__ import annotations
 
@@ -85,8 +86,15 @@ def institutions(
         return
     for item in found_all:
         renamed = f", renamed {item.renamed_at:%Y-%m-%d}" if item.renamed_at else ""
+        linkedin = (
+            f", LinkedIn organization {item.linkedin_organization_id}"
+            if item.linkedin_organization_id
+            else ""
+        )
         console.print(
-            Text(f"{item.id}  {item.name}  (recorded {item.recorded_at:%Y-%m-%d}{renamed})"),
+            Text(
+                f"{item.id}  {item.name}  (recorded {item.recorded_at:%Y-%m-%d}{renamed}{linkedin})"
+            ),
             soft_wrap=True,
         )
     console.print(f"{len(found_all)} institution{'' if len(found_all) == 1 else 's'}")
@@ -162,6 +170,49 @@ def institution_rename(
     Example: `internflow institution rename ipsia-bassano --name "IPSIA Bassano del Grappa"
     --reason "new name from 1 September"`"""
     _rename("institution", institution_id, name, reason)
+
+
+@institution_app.command("linkedin")
+def institution_linkedin(
+    institution_id: Annotated[
+        str, typer.Argument(metavar="INSTITUTION_ID", help="Its id, as plans give it.")
+    ],
+    organization_id: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="ORGANIZATION_ID",
+            help="The number in the address of its LinkedIn page as the page's admins see it "
+            "(linkedin.com/company/<number>/admin/).",
+        ),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Forget it: the link names the institution again.")
+    ] = False,
+) -> None:
+    """Give an institution its LinkedIn organization id: the "Add to LinkedIn profile" link of
+    its badges (on the badge page and in badge e-mails from now on, earlier badges included)
+    then names it by `organizationId`, so that LinkedIn shows its page and logo, instead of by
+    its name.
+
+    Example: `internflow institution linkedin ipsia-bassano 2414183`, and to undo it
+    `internflow institution linkedin ipsia-bassano --clear`"""
+    if (organization_id is None) == (not clear):
+        raise _fail("give ORGANIZATION_ID, or --clear to forget it (not both)")
+    settings = _settings("database")
+
+    async def go() -> orgs.Organisation:
+        async with connect_records(settings) as conn:
+            return await orgs.set_linkedin_organization(
+                conn, institution_id, organization_id, CLI_ACTOR, field="ORGANIZATION_ID"
+            )
+
+    done = _run(go())
+    said = (
+        f"LinkedIn organization {done.linkedin_organization_id}"
+        if done.linkedin_organization_id
+        else "no LinkedIn organization (the link names it by its name)"
+    )
+    console.print(Text(f"institution {done.id}: {said}"), soft_wrap=True)
 
 
 @company_app.command("rename")

@@ -13,6 +13,7 @@ for every institution that sends interns there."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -51,13 +52,15 @@ class OrganisationExists(OperationRejected):
 
 
 class Organisation(BaseModel):
-    """An institution or a host company as recorded: its one name."""
+    """An institution or a host company as recorded: its one name (and, for an institution, its
+    LinkedIn page's organization id, if it gave one)."""
 
     kind: Kind
     id: str
     name: str
     recorded_at: datetime
     renamed_at: datetime | None
+    linkedin_organization_id: str | None = None
 
 
 class NameEvent(BaseModel):
@@ -212,7 +215,7 @@ async def add_institution(
             """
             INSERT INTO institutions (institution_id, name) VALUES ($1, $2)
             ON CONFLICT (institution_id) DO NOTHING
-            RETURNING institution_id, name, recorded_at, renamed_at
+            RETURNING institution_id, name, recorded_at, renamed_at, linkedin_organization_id
             """,
             institution_id,
             name,
@@ -249,6 +252,7 @@ async def rename(
     name = _valid(_NAME, name, name_field, f"the {kind}'s new name")
     reason = _valid(_REASON, reason, reason_field, "why it is renamed: kept in its history")
     table, column = _TABLES[kind]
+    linkedin = ", linkedin_organization_id" if kind == "institution" else ""
     async with _transaction(conn) as tx:
         previous = await tx.fetchval(
             f"SELECT name FROM {table} WHERE {column} = $1 FOR UPDATE",  # noqa: S608 - constants
@@ -265,7 +269,7 @@ async def rename(
         row = await tx.fetchrow(
             f"""
             UPDATE {table} SET name = $2, renamed_at = now() WHERE {column} = $1
-            RETURNING {column}, name, recorded_at, renamed_at
+            RETURNING {column}, name, recorded_at, renamed_at{linkedin}
             """,  # noqa: S608 - constants
             organisation_id,
             name,
@@ -302,6 +306,7 @@ def _organisation(kind: Kind, row: asyncpg.Record) -> Organisation:
         name=row["name"],
         recorded_at=row["recorded_at"],
         renamed_at=row["renamed_at"],
+        linkedin_organization_id=row.get("linkedin_organization_id"),
     )
 
 
@@ -310,9 +315,10 @@ async def organisations(
 ) -> list[Organisation]:
     """The recorded institutions or companies, by id (`ids`: only these)."""
     table, column = _TABLES[kind]
+    linkedin = ", linkedin_organization_id" if kind == "institution" else ""
     rows = await conn.fetch(
         f"""
-        SELECT {column}, name, recorded_at, renamed_at FROM {table}
+        SELECT {column}, name, recorded_at, renamed_at{linkedin} FROM {table}
         WHERE $1::text[] IS NULL OR {column} = ANY($1::text[])
         ORDER BY {column}
         """,  # noqa: S608 - constants
@@ -338,6 +344,61 @@ async def name_history(conn: Connection, kind: Kind, organisation_id: str) -> li
         organisation_id,
     )
     return [NameEvent(**dict(row)) for row in rows]
+
+
+#: A LinkedIn organization id: the number in the address of the organization's page as its
+#: admins see it (linkedin.com/company/<number>/admin/).
+_LINKEDIN_ORGANIZATION: Final = re.compile(r"^[1-9][0-9]{0,18}$")
+
+
+async def set_linkedin_organization(
+    conn: Connection,
+    institution_id: str,
+    organization_id: str | None,
+    actor: str,
+    *,
+    field: str = "organization_id",
+) -> Organisation:
+    """Give a recorded institution its LinkedIn organization id (None clears it): from now on
+    the "Add to LinkedIn profile" link of its badges, already issued ones included, names it by
+    `organizationId` instead of `organizationName` (it is in no signed document).
+    FieldRefused naming `field` for anything but a LinkedIn organization id (digits);
+    OrganisationNotFound for an institution not recorded."""
+    if organization_id is not None:
+        organization_id = organization_id.strip()
+        if not _LINKEDIN_ORGANIZATION.match(organization_id):
+            raise FieldRefused(
+                f"{field}: {organization_id!r} is not a LinkedIn organization id: give the number "
+                "in the address of the institution's LinkedIn page as its admins see it "
+                "(linkedin.com/company/<number>/admin/)",
+                field,
+            )
+    row = await conn.fetchrow(
+        """
+        UPDATE institutions SET linkedin_organization_id = $2 WHERE institution_id = $1
+        RETURNING institution_id, name, recorded_at, renamed_at, linkedin_organization_id
+        """,
+        institution_id,
+        organization_id,
+    )
+    if row is None:
+        raise not_recorded("institution", institution_id)
+    log.info(
+        "organisation.linkedin_organization",
+        organisation_id=institution_id,
+        linkedin_organization_id=organization_id,
+        actor=actor,
+    )
+    return _organisation("institution", row)
+
+
+async def linkedin_organization(conn: Connection, institution_id: str) -> str | None:
+    """The institution's LinkedIn organization id, if it gave one."""
+    value = await conn.fetchval(
+        "SELECT linkedin_organization_id FROM institutions WHERE institution_id = $1",
+        institution_id,
+    )
+    return str(value) if value is not None else None
 
 
 async def require_institutions(conn: Connection, ids: Sequence[str], field: str) -> None:

@@ -59,7 +59,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "api_keys": {"SELECT": set(), "INSERT": set(), "UPDATE": {"revoked_at"}},
     "badge_page_choices": {"SELECT": set(), "INSERT": set()},
     "wallet_claims": {"SELECT": set(), "INSERT": set()},
-    "institutions": {"SELECT": set(), "INSERT": set(), "UPDATE": {"name", "renamed_at"}},
+    "institutions": {
+        "SELECT": set(),
+        "INSERT": set(),
+        "UPDATE": {"name", "renamed_at", "linkedin_organization_id"},
+    },
     "companies": {"SELECT": set(), "INSERT": set(), "UPDATE": {"name", "renamed_at"}},
     "organisation_events": {"SELECT": set(), "INSERT": set()},
     "schema_migrations": {},

@@ -24,7 +24,7 @@ from mail.badge import badge_page_url, sharing, verify_page_url
 from models.plan import InternshipPlan, Language
 from operations import badge_pages as pages
 from operations import credentials as creds
-from operations import wallet_claims
+from operations import organisations, wallet_claims
 from records import read
 from runtime.badge_links import read_badge_token
 from runtime.links import LinkExpired, LinkRefused
@@ -164,7 +164,8 @@ async def badge_page(
     image_url = f"{url}/badge.png"
     zone = plan.period.time_zone
     name = plan.intern.name if choices.show_name else None
-    shares = sharing(document, url, language)
+    linkedin = await organisations.linkedin_organization(pool, plan.institution.id)
+    shares = sharing(document, url, language, linkedin)
     jwt = isinstance(record.credential, str)
     return render(
         request,
