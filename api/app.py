@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Final
 
 import asyncpg
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from temporalio.client import Client
 
 from api.codec import codec_router
+from api.documents import HeadAsGet, PublicCors
 from api.errors import install_error_handlers
 from api.limits import FormBodyLimit
 from api.metrics import install_metrics
@@ -50,6 +52,20 @@ can be sent again. While Temporal is down, reads still answer from the records, 
 `Internflow-Notice` header saying what they are as of.
 """
 
+#: The routers every app includes, in order.
+ROUTERS: Final = (
+    public.health,
+    public.router,
+    operators.router,
+    parties.router,
+    parties.validation_router,
+    admins.router,
+    party_pages.router,
+    badge_pages.router,
+    dashboard.router,
+    wallet.router,
+)
+
 
 def create_app(
     settings: Settings, client: Client | None = None, pool: asyncpg.Pool | None = None
@@ -73,21 +89,11 @@ def create_app(
     )
     app.state.services = services
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.document_limiter = RateLimiter(settings.document_rate_limit_per_minute)
     install_error_handlers(app)
     app.add_middleware(FormBodyLimit)
     app.add_middleware(OutageNotice)
-    for router in (
-        public.health,
-        public.router,
-        operators.router,
-        parties.router,
-        parties.validation_router,
-        admins.router,
-        party_pages.router,
-        badge_pages.router,
-        dashboard.router,
-        wallet.router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     # Admins decrypt histories here: the Temporal Web UI with the dashboard's session, the CLI
     # with an admin key.
@@ -102,6 +108,10 @@ def create_app(
         # The Web UI on this origin, so that it reaches /codec with the admin's session.
         app.include_router(web_ui_router(settings))
     install_metrics(app, settings, temporal=client)
+    # Outermost: HEAD wherever GET is, then CORS on the public documents (every answer of theirs,
+    # refusals and 304s included, and their preflights before any route or limit).
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(PublicCors)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
+from api.documents import is_verification_document
+
 
 @dataclass
 class _Bucket:
@@ -52,8 +54,14 @@ def client_address(request: Request) -> str:
 
 
 async def rate_limited(request: Request) -> None:
-    """Dependency of public and party routes: 429 with Retry-After when over the limit."""
-    limiter: RateLimiter = request.app.state.limiter
+    """Dependency of public and party routes: 429 with Retry-After when over the limit. The
+    verification documents (api.documents) count against a limit of their own, far above what
+    verifiers need, so that checking many badges never waits on the pages' limit (nor the other
+    way round)."""
+    document = request.method in ("GET", "HEAD") and is_verification_document(request.url.path)
+    limiter: RateLimiter = (
+        request.app.state.document_limiter if document else request.app.state.limiter
+    )
     wait = limiter.allow(client_address(request))
     if wait > 0:
         raise HTTPException(

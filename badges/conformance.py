@@ -45,12 +45,9 @@ def schema_errors(credential: Mapping[str, Any]) -> list[str]:
     """Every way credential (a JSON-LD credential, or the payload of a VC-JWT) fails the official
     AchievementCredential schema, as 'path: message'; empty if it conforms.
 
-    The one normalisation: a single proof object is wrapped in a list (this revision of the
-    schema wants an array; a single object is equally valid and later revisions accept it)."""
-    document = dict(credential)
-    if isinstance(document.get("proof"), Mapping):
-        document["proof"] = [document["proof"]]
-    errors = sorted(_validator().iter_errors(document), key=lambda error: list(error.path))
+    Applied strictly, as verifiers that follow `credentialSchema` apply it: nothing is
+    normalised first (a single `proof` object fails, "is not of type 'array'")."""
+    errors = sorted(_validator().iter_errors(dict(credential)), key=lambda error: list(error.path))
     found: list[str] = []
     for error in errors:
         where = "/".join(str(part) for part in error.absolute_path) or "(root)"

@@ -416,6 +416,8 @@ class BitstringStatusList(OBModel):
     type: Literal["BitstringStatusList"] = "BitstringStatusList"
     status_purpose: str
     encoded_list: str
+    ttl: int | None = Field(default=None, ge=0)
+    """How long a verifier may keep the list before fetching it again, in milliseconds."""
 
 
 class BitstringStatusListCredential(OBModel):

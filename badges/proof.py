@@ -1,4 +1,10 @@
-"""Data Integrity proofs with cryptosuite eddsa-rdfc-2022: sign and verify credentials."""
+"""Data Integrity proofs with cryptosuite eddsa-rdfc-2022: sign and verify credentials.
+
+A signed document carries its proof as a one-element array (`"proof": [{...}]`): VC Data Model
+2.0 allows one proof object or a set of them, and 1EdTech's Open Badges 3.0 JSON Schema, which
+verifiers apply through `credentialSchema`, accepts only the array. `verify` reads both forms, so
+documents signed before with a single proof object keep verifying (the container is not signed:
+the proof options and the document without `proof` are)."""
 
 from __future__ import annotations
 
@@ -62,7 +68,8 @@ def sign(
     verification_method: str,
     created: datetime,
 ) -> dict[str, Any]:
-    """Return a copy of credential with an eddsa-rdfc-2022 DataIntegrityProof added.
+    """Return a copy of credential with an eddsa-rdfc-2022 DataIntegrityProof added, as the one
+    element of its `proof` array.
 
     The copy is shallow: nested values are shared with credential. Raises ValueError if the
     credential already has a proof, has no @context, or is not safe to sign (an UndefinedTermError
@@ -84,7 +91,7 @@ def sign(
     proof_options = {"@context": credential["@context"], **proof}
     signature = key.sign(_signing_input(credential, proof_options))
     proof["proofValue"] = "z" + b58encode(signature)
-    return {**credential, "proof": proof}
+    return {**credential, "proof": [proof]}
 
 
 def resolve_key(verification_method: str) -> Ed25519PublicKey:

@@ -16,6 +16,7 @@ __all__ = [
     "LINKEDIN_ADD_TO_PROFILE",
     "ShareLinks",
     "credential_facts",
+    "credential_number",
     "embed_snippet",
     "linkedin_add_to_profile",
     "png_size",
@@ -78,6 +79,14 @@ def credential_facts(credential: dict[str, Any]) -> CredentialFacts:
     )
 
 
+def credential_number(credential_id: str) -> str:
+    """A credential id as people are shown it: its UUID for `urn:uuid:<UUID>` (any case), the id
+    itself otherwise."""
+    if credential_id[:9].lower() == "urn:uuid:" and len(credential_id) > 9:
+        return credential_id[9:]
+    return credential_id
+
+
 def linkedin_add_to_profile(
     facts: CredentialFacts, cert_url: str, organization_id: str | None = None
 ) -> str:
@@ -85,7 +94,8 @@ def linkedin_add_to_profile(
     `name`, the issuing organization (`organizationId` when the institution has a LinkedIn
     page id, else `organizationName`), `issueYear`/`issueMonth`, `expirationYear`/
     `expirationMonth` when the badge expires, `certUrl` (where the badge can be seen and checked)
-    and `certId` (the credential's id)."""
+    and `certId`: the credential's id, its UUID without `urn:uuid:` (the form LinkedIn shows as
+    the "Credential ID", and the one the badge's own pages are named by)."""
     params: list[tuple[str, str]] = [("startTask", "CERTIFICATION_NAME"), ("name", facts.name)]
     if organization_id:
         params.append(("organizationId", organization_id))
@@ -98,7 +108,7 @@ def linkedin_add_to_profile(
             ("expirationYear", str(facts.expires.year)),
             ("expirationMonth", str(facts.expires.month)),
         ]
-    params += [("certUrl", cert_url), ("certId", facts.credential_id)]
+    params += [("certUrl", cert_url), ("certId", credential_number(facts.credential_id))]
     return f"{LINKEDIN_ADD_TO_PROFILE}?{_query(params)}"
 
 

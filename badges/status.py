@@ -6,7 +6,7 @@ import gzip
 import secrets
 import zlib
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from badges.keys import b64url_decode, b64url_encode
@@ -168,11 +168,14 @@ def build_status_list_credential(
     *,
     valid_from: datetime,
     valid_until: datetime | None = None,
+    ttl: timedelta | None = None,
 ) -> dict[str, Any]:
     """The unsigned BitstringStatusListCredential published at list_url, ready for proof.sign().
 
     issuer is the issuer id (or its Profile object, which then needs the OB context: pass an id
     unless a verifier needs more); it must be the issuer of the credentials that point here.
+    ttl: how long verifiers may keep the list before fetching it again (the list's `ttl`, in
+    whole milliseconds as Bitstring Status List writes it); None leaves it out.
     """
     if purpose not in STATUS_PURPOSES:
         raise ValueError(f"status purpose must be one of {STATUS_PURPOSES}")
@@ -190,6 +193,7 @@ def build_status_list_credential(
                 id=f"{list_url}#list",
                 status_purpose=purpose,
                 encoded_list=status_list.encode(),
+                ttl=None if ttl is None else int(ttl.total_seconds() * 1000),
             ),
         }
     )

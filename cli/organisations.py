@@ -1,6 +1,6 @@
-"""`internflow institutions`, `internflow institution add|rename|identify`, `internflow company
-rename`: the records of institutions and host companies, one name each, and an institution's
-legal identifier (operations/organisations.py)."""
+"""`internflow institutions`, `internflow institution add|rename|identify|linkedin`, `internflow
+company rename`: the records of institutions and host companies, one name each, an institution's
+legal identifier and its LinkedIn organization id (operations/organisations.py)."""
 
 from __future__ import annotations
 
@@ -103,8 +103,16 @@ def institutions(
     for item in found_all:
         renamed = f", renamed {item.renamed_at:%Y-%m-%d}" if item.renamed_at else ""
         legal = f"  {item.legal_identifier}" if item.legal_identifier else ""
+        linkedin = (
+            f", LinkedIn organization {item.linkedin_organization_id}"
+            if item.linkedin_organization_id
+            else ""
+        )
         console.print(
-            Text(f"{item.id}  {item.name}{legal}  (recorded {item.recorded_at:%Y-%m-%d}{renamed})"),
+            Text(
+                f"{item.id}  {item.name}{legal}  (recorded {item.recorded_at:%Y-%m-%d}{renamed}"
+                f"{linkedin})"
+            ),
             soft_wrap=True,
         )
     console.print(f"{len(found_all)} institution{'' if len(found_all) == 1 else 's'}")
@@ -232,6 +240,49 @@ def institution_identify(
     console.print(
         Text(f"institution {done.id}: legal identifier {done.legal_identifier}"), soft_wrap=True
     )
+
+
+@institution_app.command("linkedin")
+def institution_linkedin(
+    institution_id: Annotated[
+        str, typer.Argument(metavar="INSTITUTION_ID", help="Its id, as plans give it.")
+    ],
+    organization_id: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="ORGANIZATION_ID",
+            help="The number in the address of its LinkedIn page as the page's admins see it "
+            "(linkedin.com/company/<number>/admin/).",
+        ),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Forget it: the link names the institution again.")
+    ] = False,
+) -> None:
+    """Give an institution its LinkedIn organization id: the "Add to LinkedIn profile" link of
+    its badges (on the badge page and in badge e-mails from now on, earlier badges included)
+    then names it by `organizationId`, so that LinkedIn shows its page and logo, instead of by
+    its name.
+
+    Example: `internflow institution linkedin ipsia-bassano 2414183`, and to undo it
+    `internflow institution linkedin ipsia-bassano --clear`"""
+    if (organization_id is None) == (not clear):
+        raise _fail("give ORGANIZATION_ID, or --clear to forget it (not both)")
+    settings = _settings("database")
+
+    async def go() -> orgs.Organisation:
+        async with connect_records(settings) as conn:
+            return await orgs.set_linkedin_organization(
+                conn, institution_id, organization_id, CLI_ACTOR, field="ORGANIZATION_ID"
+            )
+
+    done = _run(go())
+    said = (
+        f"LinkedIn organization {done.linkedin_organization_id}"
+        if done.linkedin_organization_id
+        else "no LinkedIn organization (the link names it by its name)"
+    )
+    console.print(Text(f"institution {done.id}: {said}"), soft_wrap=True)
 
 
 @company_app.command("rename")

@@ -49,8 +49,14 @@ def document_of(stored: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def sharing(document: dict[str, Any], page_url: str, language: str) -> ShareLinks:
-    """The share links of a badge page, their words in `language`."""
+def sharing(
+    document: dict[str, Any],
+    page_url: str,
+    language: str,
+    linkedin_organization_id: str | None = None,
+) -> ShareLinks:
+    """The share links of a badge page, their words in `language`; LinkedIn's "Add to profile"
+    names the issuer by its LinkedIn organization id when the institution gave one."""
     facts = credential_facts(document)
     words = {"badge": facts.name, "issuer": facts.issuer_name}
     return share_links(
@@ -59,17 +65,22 @@ def sharing(document: dict[str, Any], page_url: str, language: str) -> ShareLink
         post_text=gettext(language, SHARE_POST, **words),
         email_subject=gettext(language, SHARE_SUBJECT, badge=facts.name),
         email_body=gettext(language, SHARE_BODY, **words),
+        organization_id=linkedin_organization_id,
     )
 
 
 def badge_mail_values(
-    settings: Settings, internship_id: str, stored: str, language: str
+    settings: Settings,
+    internship_id: str,
+    stored: str,
+    language: str,
+    linkedin_organization_id: str | None = None,
 ) -> dict[str, Any]:
     """What the badge e-mail says beyond the workflow's values: the badge page, the intern's
     link to their choices about it, and the share links."""
     credential_uuid = credential_uuid_for(internship_id)
     page = badge_page_url(settings.public_base_url, credential_uuid)
-    links = sharing(document_of(stored), page, language)
+    links = sharing(document_of(stored), page, language, linkedin_organization_id)
     return {
         "badge_page_url": page,
         "choices_url": badge_choices_link(settings, credential_uuid),

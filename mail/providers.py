@@ -132,6 +132,8 @@ class StoredBadgeMail:
 
     plan: InternshipPlan
     credential: str
+    linkedin_organization_id: str | None = None
+    """The institution's LinkedIn organization id, if it gave one (its records, now)."""
 
 
 class BadgeMail(MailKind[StoredBadgeMail]):
@@ -154,22 +156,33 @@ class BadgeMail(MailKind[StoredBadgeMail]):
     ) -> StoredBadgeMail:
         row = await conn.fetchrow(
             """
-            SELECT c.credential, v.plan FROM credentials c
+            SELECT c.credential, v.plan, n.linkedin_organization_id FROM credentials c
             JOIN plan_versions v USING (internship_id)
+            LEFT JOIN institutions n ON n.institution_id = v.plan->'institution'->>'id'
             WHERE c.internship_id = $1 ORDER BY v.version DESC LIMIT 1
             """,
             notification.internship_id,
         )
         if row is None:
             raise RecordMissing("the badge e-mail has no stored credential to carry")
-        return StoredBadgeMail(InternshipPlan.model_validate_json(row["plan"]), row["credential"])
+        return StoredBadgeMail(
+            InternshipPlan.model_validate_json(row["plan"]),
+            row["credential"],
+            row["linkedin_organization_id"],
+        )
 
     def parts(
         self, settings: Settings, notification: Notification, carried: StoredBadgeMail
     ) -> MailParts:
         internship_id, language = notification.internship_id, notification.language
         values = {
-            **badge_mail_values(settings, internship_id, carried.credential, language),
+            **badge_mail_values(
+                settings,
+                internship_id,
+                carried.credential,
+                language,
+                carried.linkedin_organization_id,
+            ),
             **wallet_mail_values(settings, internship_id, language),
         }
         return MailParts(

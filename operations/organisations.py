@@ -13,6 +13,7 @@ for every institution that sends interns there."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -53,7 +54,7 @@ class OrganisationExists(OperationRejected):
 
 class Organisation(BaseModel):
     """An institution or a host company as recorded: its one name (and an institution's legal
-    identifier, once set)."""
+    identifier once set, and its LinkedIn page's organization id if it gave one)."""
 
     kind: Kind
     id: str
@@ -66,6 +67,7 @@ class Organisation(BaseModel):
     europass_needs: str | None = None
     """For an institution without a legal identifier: that it cannot issue European Digital
     Credentials until one is set, and how to set it."""
+    linkedin_organization_id: str | None = None
 
 
 class NameEvent(BaseModel):
@@ -259,7 +261,8 @@ async def add_institution(
             """
             INSERT INTO institutions (institution_id, name, legal_identifier) VALUES ($1, $2, $3)
             ON CONFLICT (institution_id) DO NOTHING
-            RETURNING institution_id, name, recorded_at, renamed_at, legal_identifier
+            RETURNING institution_id, name, recorded_at, renamed_at, legal_identifier,
+                linkedin_organization_id
             """,
             institution_id,
             name,
@@ -381,7 +384,7 @@ async def rename(
         row = await tx.fetchrow(
             f"""
             UPDATE {table} SET name = $2, renamed_at = now() WHERE {column} = $1
-            RETURNING {column}, name, recorded_at, renamed_at, {_LEGAL[kind]}
+            RETURNING {column}, name, recorded_at, renamed_at, {_EXTRA[kind]}
             """,  # noqa: S608 - constants
             organisation_id,
             name,
@@ -411,10 +414,10 @@ async def _transaction(conn: Connection) -> AsyncIterator[asyncpg.Connection]:
             yield conn
 
 
-#: The legal identifier column of each kind's table (companies have none).
-_LEGAL: Final[dict[Kind, str]] = {
-    "institution": "legal_identifier",
-    "company": "NULL::text AS legal_identifier",
+#: The columns beyond the name of each kind's table (a company has neither).
+_EXTRA: Final[dict[Kind, str]] = {
+    "institution": "legal_identifier, linkedin_organization_id",
+    "company": "NULL::text AS legal_identifier, NULL::text AS linkedin_organization_id",
 }
 
 
@@ -430,6 +433,7 @@ def _organisation(kind: Kind, row: asyncpg.Record) -> Organisation:
         europass_needs=(
             europass_needs(row[0]) if kind == "institution" and legal_identifier is None else None
         ),
+        linkedin_organization_id=row["linkedin_organization_id"],
     )
 
 
@@ -440,7 +444,7 @@ async def organisations(
     table, column = _TABLES[kind]
     rows = await conn.fetch(
         f"""
-        SELECT {column}, name, recorded_at, renamed_at, {_LEGAL[kind]} FROM {table}
+        SELECT {column}, name, recorded_at, renamed_at, {_EXTRA[kind]} FROM {table}
         WHERE $1::text[] IS NULL OR {column} = ANY($1::text[])
         ORDER BY {column}
         """,  # noqa: S608 - constants
@@ -467,6 +471,61 @@ async def name_history(conn: Connection, kind: Kind, organisation_id: str) -> li
         organisation_id,
     )
     return [NameEvent(**dict(row)) for row in rows]
+
+
+#: A LinkedIn organization id: the number in the address of the organization's page as its
+#: admins see it (linkedin.com/company/<number>/admin/).
+_LINKEDIN_ORGANIZATION: Final = re.compile(r"^[1-9][0-9]{0,18}$")
+
+
+async def set_linkedin_organization(
+    conn: Connection,
+    institution_id: str,
+    organization_id: str | None,
+    actor: str,
+    *,
+    field: str = "organization_id",
+) -> Organisation:
+    """Give a recorded institution its LinkedIn organization id (None clears it): from now on
+    the "Add to LinkedIn profile" link of its badges, already issued ones included, names it by
+    `organizationId` instead of `organizationName` (it is in no signed document).
+    FieldRefused naming `field` for anything but a LinkedIn organization id (digits);
+    OrganisationNotFound for an institution not recorded."""
+    if organization_id is not None:
+        organization_id = organization_id.strip()
+        if not _LINKEDIN_ORGANIZATION.match(organization_id):
+            raise FieldRefused(
+                f"{field}: {organization_id!r} is not a LinkedIn organization id: give the number "
+                "in the address of the institution's LinkedIn page as its admins see it "
+                "(linkedin.com/company/<number>/admin/)",
+                field,
+            )
+    row = await conn.fetchrow(
+        """
+        UPDATE institutions SET linkedin_organization_id = $2 WHERE institution_id = $1
+        RETURNING institution_id, name, recorded_at, renamed_at, linkedin_organization_id
+        """,
+        institution_id,
+        organization_id,
+    )
+    if row is None:
+        raise not_recorded("institution", institution_id)
+    log.info(
+        "organisation.linkedin_organization",
+        organisation_id=institution_id,
+        linkedin_organization_id=organization_id,
+        actor=actor,
+    )
+    return _organisation("institution", row)
+
+
+async def linkedin_organization(conn: Connection, institution_id: str) -> str | None:
+    """The institution's LinkedIn organization id, if it gave one."""
+    value = await conn.fetchval(
+        "SELECT linkedin_organization_id FROM institutions WHERE institution_id = $1",
+        institution_id,
+    )
+    return str(value) if value is not None else None
 
 
 async def require_institutions(conn: Connection, ids: Sequence[str], field: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
@@ -16,16 +16,22 @@ from badges.keys import SigningKey, load_or_create_signing_key
 from badges.proof import sign
 from badges.status import StatusList, build_status_list_credential
 from issuance.issuers import issuer_of_status_list
+from operations.key_ring import current_ring
 from runtime.settings import Settings
 
 
 def signing_key(settings: Settings) -> SigningKey:
     """The key that signs for the deployment's issuers: the key ring's active Ed25519 key."""
-    ring = KeyRing.load(settings.keys_path)
+    ring = current_ring(settings.keys_path)
     if not ring.ed25519_keys:
         return load_or_create_signing_key(settings.keys_path)
     return ring.signing_key
 
+
+#: How long a verifier may keep a status list before fetching it again: the lists' `ttl`, and
+#: the `max-age` they are served with (decision 0038). A revocation reaches every verifier within
+#: this time.
+STATUS_LIST_TTL: Final = timedelta(minutes=5)
 
 #: How many signed lists the process keeps. A deployment has one revocation list per issuer (and
 #: the suspension lists of older badges), so this holds every list of an ordinary deployment.
@@ -42,8 +48,8 @@ async def signed_status_list(
     conn: asyncpg.Connection | asyncpg.Pool, settings: Settings, list_id: str
 ) -> dict[str, Any] | None:
     """The BitstringStatusListCredential published at `list_id`, signed by the issuer's key
-    (validFrom: when the list last changed), or None if there is no such list. Signed once per
-    change of the list."""
+    (validFrom: when the list last changed; ttl: STATUS_LIST_TTL), or None if there is no such
+    list. Signed once per change of the list."""
     row = await conn.fetchrow(
         "SELECT purpose, bits, updated_at FROM status_lists WHERE list_id = $1", list_id
     )
@@ -61,6 +67,7 @@ async def signed_status_list(
         row["purpose"],
         StatusList.from_bytes(row["bits"]),
         valid_from=row["updated_at"],
+        ttl=STATUS_LIST_TTL,
     )
     signed = await asyncio.to_thread(
         sign,

@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         120, ge=1, description="Requests per minute per client address on public and party pages."
     )
+    document_rate_limit_per_minute: int = Field(
+        6000,
+        ge=1,
+        description="Requests per minute per client address for the verification documents "
+        "(issuer profiles, keys, DID documents, JWKS, status lists, credential JSON, wallet "
+        "metadata), a limit of their own: a verifier fetches at most five per badge, so the "
+        "default lets one address check 1,200 badges a minute without any HTTP cache.",
+    )
     workflow_cache: int = Field(
         1000,
         ge=1,

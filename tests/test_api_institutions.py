@@ -5,19 +5,31 @@ made for every institution see everything. Keys made before institutions existed
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 import httpx
 import pytest
 
+from models.activities import BadgeRequest
 from models.plan import InternshipPlan
 from models.status import Phase
+from operations import organisations as orgs
 from operations.access import authenticate, create_api_key, key_hash
 from runtime.migrations import apply_migrations, discover_migrations
 from runtime.settings import Settings
-from tests.helpers import clock_held, wait_for_phase
+from tests.helpers import (
+    clock_held,
+    issue_badge_through_activities,
+    load_outbox,
+    sample_plan,
+    wait_for_phase,
+)
 from tests.test_api_harness import Api, api, detail, planned
 from tests.test_cli import cli_for
 
@@ -281,3 +293,103 @@ async def test_keys_made_before_institutions_see_every_institution(
             )
     finally:
         await pool.close()
+
+
+ADD_TO_PROFILE = re.compile(r"https://www\.linkedin\.com/profile/add\?[^\s\"'<>]+")
+
+
+async def _badge_of(api: Api, institution: str) -> tuple[InternshipPlan, str]:
+    """A badge of `institution` issued and e-mailed by the real activities; (plan, its uuid)."""
+    now = datetime.now(UTC)
+    plan = sample_plan(now - timedelta(days=200))
+    plan = plan.model_copy(
+        update={"institution": plan.institution.model_copy(update={"id": institution})}
+    )
+    request = BadgeRequest(
+        plan=plan,
+        achieved_levels={o.id: "good" for o in plan.learning_outcomes},
+        issued_at=now - timedelta(hours=1),
+        workflow_id=f"internship-{plan.internship_id}",
+    )
+    await api.pool.execute(
+        "INSERT INTO internships (internship_id, workflow_id, institution_id, company_id, phase, "
+        "plan_version, start_at, end_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, 'certification', 1, $5, $6, now())",
+        plan.internship_id,
+        request.workflow_id,
+        institution,
+        plan.company.id,
+        plan.period.start,
+        plan.period.end,
+    )
+    credential_id = await issue_badge_through_activities(api.pool, api.settings, request)
+    return plan, credential_id.removeprefix("urn:uuid:")
+
+
+async def _page_link(api: Api, uuid: str) -> dict[str, str]:
+    page = await api.http.get(f"/badges/{uuid}")
+    assert page.status_code == 200, page.text
+    [link] = {html.unescape(found) for found in ADD_TO_PROFILE.findall(page.text)}
+    return dict(parse_qsl(urlsplit(link).query))
+
+
+async def test_an_institution_s_linkedin_organization_names_it_in_add_to_profile(
+    api: Api,
+) -> None:
+    """Set through the admin API (or the CLI), the institution's LinkedIn organization id
+    replaces organizationName in the "Add to LinkedIn profile" link of its badges, on the page
+    and in the badge e-mail; certId is the credential's UUID; cleared, the name is back."""
+    await orgs.add_institution(api.pool, "liceo-linkedin", "Liceo Linkedin", "test")
+    url = "/api/admin/institutions/liceo-linkedin/linkedin"
+    done = await api.http.put(url, json={"organization_id": "2414183"}, headers=api.admin)
+    assert done.status_code == 200, done.text
+    assert done.json()["linkedin_organization_id"] == "2414183"
+
+    plan, uuid = await _badge_of(api, "liceo-linkedin")
+    page = await _page_link(api, uuid)
+    assert page["organizationId"] == "2414183" and "organizationName" not in page
+    assert page["certId"] == uuid and page["name"] == plan.badge.name
+    [mail] = [
+        m
+        for m in load_outbox(api.settings)
+        if m["X-Internflow-Internship"] == plan.internship_id and m["X-Internflow-Kind"] == "badge"
+    ]
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None
+    [mailed] = ADD_TO_PROFILE.findall(str(body.get_content()))
+    assert dict(parse_qsl(urlsplit(mailed).query)) == page
+
+    cleared = await api.http.put(url, json={"organization_id": None}, headers=api.admin)
+    assert cleared.status_code == 200 and cleared.json()["linkedin_organization_id"] is None
+    page = await _page_link(api, uuid)
+    assert page["organizationName"] == plan.institution.name and "organizationId" not in page
+    assert page["certId"] == uuid
+
+    # Refused: not an organization id (nothing changes), another school's key, an unknown one.
+    wrong = await api.http.put(
+        url, json={"organization_id": "linkedin.com/company/acme"}, headers=api.admin
+    )
+    assert wrong.status_code == 422 and "organization_id" in detail(wrong)
+    other = await key_for(api, "other-school", ["ipsia-bassano"])
+    await orgs.add_institution(api.pool, "ipsia-bassano", "Istituto Professionale Bassano", "t")
+    assert (
+        await api.http.put(url, json={"organization_id": "1"}, headers=other)
+    ).status_code == 404
+    unknown = "/api/admin/institutions/nobody/linkedin"
+    assert (
+        await api.http.put(unknown, json={"organization_id": "1"}, headers=api.admin)
+    ).status_code == 404
+    assert "organizationId" not in await _page_link(api, uuid)
+
+    # The command line: set, listed, cleared.
+    cli = cli_for(api.env, api.settings)
+    code, out = await cli("institution", "linkedin", "liceo-linkedin", "77")
+    assert code == 0 and "LinkedIn organization 77" in out, out
+    assert (await _page_link(api, uuid))["organizationId"] == "77"
+    code, out = await cli("institutions")
+    assert code == 0 and "LinkedIn organization 77" in out, out
+    code, out = await cli("institution", "linkedin", "liceo-linkedin", "--clear")
+    assert code == 0, out
+    assert "organizationId" not in await _page_link(api, uuid)
+    code, out = await cli("institution", "linkedin", "liceo-linkedin")
+    assert code != 0 and "--clear" in out, out

@@ -3,15 +3,20 @@ the OpenAPI document."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 from temporalio.testing import ActivityEnvironment
 
 from activities.badge import BadgeActivities
 from activities.records import RecordActivities
 from api.app import create_app
+from badges.bake import unbake
+from badges.conformance import schema_errors
 from badges.keyring import KeyRing
 from badges.vcjwt import decode_jwt
 from embedded.ports import throwaway_settings
@@ -196,3 +201,72 @@ async def test_a_vc_jwt_badge_has_its_verification_page_file_and_revocation(api:
     assert revoked.status_code == 200, revoked.text
     page = await api.http.get(f"/verify/{uuid}")
     assert page.status_code == 200 and "issued in error" in page.text
+
+
+async def _stored_badge(api: Api) -> str:
+    """A Data Integrity badge built, signed and stored by the real badge activity; its uuid."""
+    now = datetime.now(UTC)
+    plan = sample_plan(now - timedelta(days=200))
+    request = BadgeRequest(
+        plan=plan,
+        achieved_levels={o.id: "good" for o in plan.learning_outcomes},
+        issued_at=now - timedelta(hours=1),
+        workflow_id=f"internship-{plan.internship_id}",
+    )
+    env = ActivityEnvironment()
+    await env.run(RecordActivities(api.pool).save_plan, plan)
+    ring = KeyRing.load_or_create(api.settings.keys_path)
+    badge = BadgeActivities(api.pool, Mailer(api.settings), ring, api.settings)
+    stored = await env.run(badge.store_badge, request)
+    return stored.credential_id.removeprefix("urn:uuid:")
+
+
+async def _every_container(api: Api, uuid: str) -> dict[str, Any]:
+    """The credential as each public download carries it, parsed."""
+    found: dict[str, Any] = {}
+    for name, path in (
+        ("json", f"/credentials/{uuid}.json"),
+        ("page json", f"/badges/{uuid}/credential"),
+        ("png", f"/badges/{uuid}/badge.png"),
+        ("svg", f"/badges/{uuid}/badge.svg"),
+    ):
+        answer = await api.http.get(path)
+        assert answer.status_code == 200, (name, answer.text)
+        body = answer.content
+        found[name] = json.loads(unbake(body) if name in ("png", "svg") else body)
+    return found
+
+
+async def test_new_badges_carry_a_proof_array_and_old_ones_are_served_as_signed(
+    api: Api,
+) -> None:
+    """Every container of a new badge carries `proof` as a one-element array and passes the
+    official schema as it is; a badge stored before, with its single proof object, is served
+    exactly as it was signed (never rewritten) and still verifies."""
+    new = await _stored_badge(api)
+    for name, document in (await _every_container(api, new)).items():
+        assert isinstance(document["proof"], list) and len(document["proof"]) == 1, name
+        assert schema_errors(document) == [], name
+
+    old = await _stored_badge(api)
+    credential_id = f"urn:uuid:{old}"
+    signed = json.loads(
+        await api.pool.fetchval(
+            "SELECT credential FROM credentials WHERE credential_id = $1", credential_id
+        )
+    )
+    # As an earlier version stored it: the same signature, the proof a single object.
+    before = {**signed, "proof": signed["proof"][0]}
+    owner = await asyncpg.connect(api.settings.database_owner_dsn)
+    try:
+        await owner.execute(
+            "UPDATE credentials SET credential = $2 WHERE credential_id = $1",
+            credential_id,
+            json.dumps(before),
+        )
+    finally:
+        await owner.close()
+    for name, document in (await _every_container(api, old)).items():
+        assert document == before, name
+    page = await api.http.get(f"/verify/{old}")
+    assert page.status_code == 200 and 'data-verdict="verified"' in page.text

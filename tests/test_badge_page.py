@@ -90,7 +90,7 @@ async def test_the_badge_page_previews_shares_and_downloads_badges_that_verify(
         "https://www.linkedin.com/profile/add?startTask=CERTIFICATION_NAME"
         f"&name={_q(plan.badge.name)}&organizationName={_q(plan.institution.name)}"
         f"&issueYear={issued.year}&issueMonth={issued.month}"
-        f"&certUrl={_q(url)}&certId={_q(credential['id'])}"
+        f"&certUrl={_q(url)}&certId={uuid}"
     )
     assert ADD_TO_PROFILE.findall(text) == [expected_add]
     assert f"https://www.linkedin.com/sharing/share-offsite/?url={_q(url)}" in text

@@ -119,7 +119,7 @@ def test_rotation_keeps_earlier_badges_verifiable(key_dir: Path) -> None:
     new_badge = sign(
         credential, new_key, rotated.verification_method(ISSUER_ID, new_key), ISSUED_AT
     )
-    assert new_badge["proof"]["proofValue"] != old_badge["proof"]["proofValue"]
+    assert new_badge["proof"][0]["proofValue"] != old_badge["proof"][0]["proofValue"]
 
     keys = local_public_keys(key_dir)
     for badge in (old_badge, new_badge):

@@ -274,9 +274,12 @@ def test_vector_proof_options_canonical_hash() -> None:
 def test_vector_sign_reproduces_proof_value_byte_for_byte(vector_key: SigningKey) -> None:
     before = copy.deepcopy(VECTOR_UNSIGNED)
     signed = sign(VECTOR_UNSIGNED, vector_key, VECTOR_VERIFICATION_METHOD, VECTOR_CREATED)
-    assert signed["proof"]["proofValue"] == VECTOR_PROOF_VALUE
-    assert signed == VECTOR_SIGNED
-    assert list(signed["proof"]) == list(VECTOR_SIGNED["proof"])
+    # The same proof, byte for byte, written as the one element of a proof array (the vector
+    # writes the single object: the container is not signed, so both verify).
+    assert signed["proof"][0]["proofValue"] == VECTOR_PROOF_VALUE
+    assert signed == {**VECTOR_SIGNED, "proof": [VECTOR_SIGNED["proof"]]}
+    assert list(signed["proof"][0]) == list(VECTOR_SIGNED["proof"])
+    assert verify(signed, resolve_key).verified
     assert VECTOR_UNSIGNED == before, "sign() must not modify its input"
 
 
@@ -435,9 +438,16 @@ def test_verify_reports_unresolvable_key() -> None:
     assert not not_a_key.verified
 
 
-def test_verify_accepts_single_proof_in_a_list() -> None:
-    document = {**VECTOR_SIGNED, "proof": [VECTOR_SIGNED["proof"]]}
-    assert verify(document, resolve_key).verified
+def test_verify_accepts_the_proof_array_and_the_single_object_alike() -> None:
+    """Badges are signed with a one-element proof array now; those signed before carry the
+    single object (as the 1EdTech vector does): both verify, and a change to the proof is caught
+    in either form."""
+    array = {**VECTOR_SIGNED, "proof": [VECTOR_SIGNED["proof"]]}
+    assert verify(array, resolve_key).verified
+    assert verify(VECTOR_SIGNED, resolve_key).verified
+    changed = {**VECTOR_SIGNED["proof"], "created": "2010-01-01T19:23:25Z"}
+    assert not verify({**VECTOR_SIGNED, "proof": [changed]}, resolve_key).verified
+    assert not verify({**VECTOR_SIGNED, "proof": changed}, resolve_key).verified
 
 
 # --- signing --------------------------------------------------------------------------------
@@ -461,7 +471,7 @@ def test_created_is_formatted_in_utc_without_fraction(vector_key: SigningKey) ->
     created = datetime(2010, 1, 1, 21, 23, 24, 987654, tzinfo=plus_two)
     assert format_created(created) == "2010-01-01T19:23:24Z"
     signed = sign(VECTOR_UNSIGNED, vector_key, VECTOR_VERIFICATION_METHOD, created)
-    assert signed["proof"]["proofValue"] == VECTOR_PROOF_VALUE
+    assert signed["proof"][0]["proofValue"] == VECTOR_PROOF_VALUE
     with pytest.raises(ValueError, match="timezone-aware"):
         sign(VECTOR_UNSIGNED, vector_key, VECTOR_VERIFICATION_METHOD, datetime(2010, 1, 1))
 

@@ -30,6 +30,7 @@ from mail.sending import Mailer
 from models.activities import BadgeRequest
 from models.base import Name, Text
 from models.plan import InternshipPlan
+from operations.status_lists import STATUS_LIST_TTL
 from operations.wallet_claims import _claimed_document
 from runtime.settings import Settings
 from tests.test_badges_proof import RICH_CREDENTIAL, VECTOR_PROOF_OPTIONS, VECTOR_UNSIGNED
@@ -94,7 +95,7 @@ def credentials() -> list[dict[str, Any]]:
         issuer_image_url="https://badges.example.org/logo.png",
     )
     signed = issuer.signed(built)
-    options = {"@context": built["@context"], **signed["proof"]}
+    options = {"@context": built["@context"], **signed["proof"][0]}
     del options["proofValue"]
     status = issuer.status_lists()
     return [
@@ -285,7 +286,7 @@ def rich_credentials() -> list[dict[str, Any]]:
         subject_id="did:example:ünïcode",
     )
     signed = Issuer.create().signed(credential)
-    options = {"@context": credential["@context"], **signed["proof"]}
+    options = {"@context": credential["@context"], **signed["proof"][0]}
     del options["proofValue"]
     return [credential, options]
 
@@ -483,7 +484,7 @@ def _oxigraph_canonical(dataset: Any) -> str:
 def _with_options(name: str, signed: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What signing canonicalizes: the document without its proof, and the proof's options
     (with the document's context)."""
-    options = {"@context": signed["@context"], **signed["proof"]}
+    options = {"@context": signed["@context"], **signed["proof"][0]}
     del options["proofValue"]
     unsigned = {key: value for key, value in signed.items() if key != "proof"}
     return {name: unsigned, f"{name}: proof options": options}
@@ -576,6 +577,7 @@ def issued_shapes(folder: Path) -> dict[str, dict[str, Any]]:
             purpose,  # type: ignore[arg-type]
             bits,
             valid_from=ISSUED_AT,
+            ttl=STATUS_LIST_TTL,
         )
         key = KeyRing.load_or_create(https.keys_path).signing_key
         method = KeyRing.verification_method(issuer_id(https, plan.institution.id), key)

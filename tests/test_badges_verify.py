@@ -73,6 +73,33 @@ def test_every_form_verifies(issuer: Issuer) -> None:
         assert report.credential_id == issuer.credential()["id"]
 
 
+def test_badges_signed_before_with_a_single_proof_object_keep_verifying(issuer: Issuer) -> None:
+    """Badges are signed with a one-element proof array; those issued before carry the single
+    proof object. Both verify in every container (the container is not part of what is signed),
+    status lists included, and the old form still fails when tampered with."""
+    signed = issuer.signed()
+    assert isinstance(signed["proof"], list) and len(signed["proof"]) == 1
+    before = {**signed, "proof": signed["proof"][0]}
+    tampered = copy.deepcopy(before)
+    tampered["credentialSubject"]["achievement"]["name"] += " (with honours)"
+    for name, document in (("array", signed), ("single object", before)):
+        for data in (
+            document,
+            bake_png(png_image(), as_json(document)),
+            bake_svg(SVG_IMAGE, as_json(document)),
+        ):
+            report = verify_badge(
+                data,
+                issuer_keys=issuer.ring.public_keys(),
+                status_lists=issuer.status_lists().__getitem__,
+                now=AFTER_ISSUE,
+            )
+            assert report.verified, (name, report.errors)
+            assert report.revoked is False, name
+    refused = verify_badge(tampered, issuer_keys=issuer.ring.public_keys(), now=AFTER_ISSUE)
+    assert refused.checks["proof"] is False
+
+
 def test_report_as_dict(issuer: Issuer) -> None:
     report = verify_badge(
         as_json(issuer.signed()), issuer_keys=issuer.ring.public_keys(), now=AFTER_ISSUE

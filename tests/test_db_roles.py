@@ -62,7 +62,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "institutions": {
         "SELECT": set(),
         "INSERT": set(),
-        "UPDATE": {"name", "renamed_at", "legal_identifier"},
+        "UPDATE": {"name", "renamed_at", "legal_identifier", "linkedin_organization_id"},
     },
     "companies": {"SELECT": set(), "INSERT": set(), "UPDATE": {"name", "renamed_at"}},
     "organisation_events": {"SELECT": set(), "INSERT": set()},

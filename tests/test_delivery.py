@@ -204,7 +204,7 @@ def _proof_values(messages: list[EmailMessage]) -> list[str]:
     values = []
     for message in messages:
         png = next(p for p in message.iter_attachments() if p.get_content_type() == "image/png")
-        values.append(json.loads(unbake_png(png.get_content()))["proof"]["proofValue"])
+        values.append(json.loads(unbake_png(png.get_content()))["proof"][0]["proofValue"])
     return values
 
 
@@ -228,7 +228,7 @@ async def test_a_crash_between_smtp_acceptance_and_bookkeeping_resends_the_badge
         await env.run(crashing.send, mail)
     stored = await _stored_credential(pool)
     assert stored["emailed_at"] is None
-    signed = json.loads(stored["credential"])["proof"]["proofValue"]
+    signed = json.loads(stored["credential"])["proof"][0]["proofValue"]
     assert len(load_outbox(settings)) == 1
 
     retried = NotifyActivities(pool, Mailer(settings))  # a new worker
@@ -242,7 +242,7 @@ async def test_a_crash_between_smtp_acceptance_and_bookkeeping_resends_the_badge
     assert _proof_values(badges) == [signed, signed]
     after = await _stored_credential(pool)
     assert after["emailed_at"] is not None
-    assert json.loads(after["credential"])["proof"]["proofValue"] == signed
+    assert json.loads(after["credential"])["proof"][0]["proofValue"] == signed
     assert after["message_id"] == expected
 
 
@@ -271,7 +271,7 @@ async def test_a_badge_retried_after_a_failure_before_the_handover_goes_once(
             await env.run(notify.send, mail)
         mail_sink.start()
         stored = await _stored_credential(pool)
-        signed = json.loads(stored["credential"])["proof"]["proofValue"]
+        signed = json.loads(stored["credential"])["proof"][0]["proofValue"]
     assert load_outbox(settings) == []
 
     ids = [await _store(env, pool, settings, badge_request) for _ in range(2)]
@@ -281,7 +281,7 @@ async def test_a_badge_retried_after_a_failure_before_the_handover_goes_once(
     assert len(badges) == 1
     stored = await _stored_credential(pool)
     assert stored["emailed_at"] is not None
-    proof = json.loads(stored["credential"])["proof"]["proofValue"]
+    proof = json.loads(stored["credential"])["proof"][0]["proofValue"]
     assert _proof_values(badges) == [proof]
     if signed is not None:
         assert proof == signed  # stored before the failed send, reused by the retry

@@ -465,9 +465,10 @@ async def test_migration_0021_records_what_the_internships_held(
                     party,
                     name,
                 )
-        applied = await apply_migrations(database)
-        assert applied == [m.name for m in discover_migrations() if m.version >= 21]
-        assert applied[0] == "0021_organisations.sql"
+        # 0021 itself (later migrations are not this test's business).
+        [organisations] = [m for m in discover_migrations() if m.version == 21]
+        shutil.copy(str(organisations.source), earlier / organisations.name)
+        assert await apply_migrations(database, directory=earlier) == ["0021_organisations.sql"]
         companies = await owner.fetch("SELECT company_id, name FROM companies ORDER BY 1")
         assert [tuple(r) for r in companies] == [
             ("fjord", "Fjord AS"),

@@ -268,6 +268,33 @@ async def identify_institution(
     )
 
 
+class LinkedInOrganization(BaseModel):
+    organization_id: str | None = Field(
+        description="The number in the address of the institution's LinkedIn page as its admins "
+        "see it (linkedin.com/company/<number>/admin/); null forgets it",
+        examples=["2414183"],
+    )
+
+
+@router.put(
+    "/institutions/{institution_id}/linkedin",
+    response_model=orgs.Organisation,
+    summary="Set (or clear) the institution's LinkedIn organization id",
+)
+async def set_linkedin_organization(
+    institution_id: Identifier, given: LinkedInOrganization, key: Operator, pool: RecordsDep
+) -> orgs.Organisation:
+    """The "Add to LinkedIn profile" link of the institution's badges names it by
+    `organizationId` from now on (earlier badges included: it is in no signed document), or by
+    its name again once cleared. An operator key sets its own institutions' (404 for others, as
+    for an unknown id); an admin key any. 422 for anything but digits."""
+    if not key.sees(institution_id):
+        raise orgs.not_recorded("institution", institution_id)
+    return await orgs.set_linkedin_organization(
+        pool, institution_id, given.organization_id, actor_of(key)
+    )
+
+
 class CredentialState(BaseModel):
     credential_id: str
     internship_id: str

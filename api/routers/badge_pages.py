@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 import i18n
+from api.documents import cacheable
 from api.i18n import EUROPASS_NOT_YET, EUROPASS_TITLE, LINK_EXPIRED, LINK_INVALID
 from api.pages import browser_language, render
 from api.ratelimit import client_address, rate_limited
@@ -23,7 +24,7 @@ from mail.badge import badge_page_url, sharing, verify_page_url
 from models.plan import InternshipPlan, Language
 from operations import badge_pages as pages
 from operations import credentials as creds
-from operations import europass, wallet_claims
+from operations import europass, organisations, wallet_claims
 from records import read
 from runtime.badge_links import read_badge_token
 from runtime.links import LinkExpired, LinkRefused
@@ -40,7 +41,9 @@ CredentialUuid = Annotated[
         description="The credential's UUID (its id without `urn:uuid:`)",
     ),
 ]
-_NO_STORE: Final = {"Cache-Control": "no-store"}
+#: The page's files: kept by a cache only if it asks again every time (a 304 when unchanged),
+#: so that the earner taking the page down takes them down at once.
+PAGE_FILE_CACHE: Final = "no-cache"
 
 
 def page_url(settings: Settings, credential_uuid: str) -> str:
@@ -161,7 +164,8 @@ async def badge_page(
     image_url = f"{url}/badge.png"
     zone = plan.period.time_zone
     name = plan.intern.name if choices.show_name else None
-    shares = sharing(document, url, language)
+    linkedin = await organisations.linkedin_organization(pool, plan.institution.id)
+    shares = sharing(document, url, language, linkedin)
     jwt = isinstance(record.credential, str)
     return render(
         request,
@@ -198,14 +202,15 @@ async def badge_page(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-async def badge_png(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+async def badge_png(
+    credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
+) -> Response:
     found = await _published(pool, credential_uuid)
     if found is None:
         return Response("no such badge page", status_code=404, media_type="text/plain")
     record, plan, _ = found
-    return Response(
-        pages.baked_png(record, plan.badge.image), media_type="image/png", headers=_NO_STORE
-    )
+    png = pages.baked_png(record, plan.badge.image)
+    return cacheable(request, png, "image/png", PAGE_FILE_CACHE)
 
 
 @router.get(
@@ -214,13 +219,15 @@ async def badge_png(credential_uuid: CredentialUuid, pool: RecordsDep) -> Respon
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}},
 )
-async def badge_svg(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+async def badge_svg(
+    credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
+) -> Response:
     found = await _published(pool, credential_uuid)
     if found is None:
         return Response("no such badge page", status_code=404, media_type="text/plain")
     record, plan, _ = found
     svg = pages.baked_svg(record, plan.badge.image, plan.badge.name)
-    return Response(svg, media_type="image/svg+xml", headers=_NO_STORE)
+    return cacheable(request, svg, "image/svg+xml", PAGE_FILE_CACHE)
 
 
 @router.get(
@@ -229,16 +236,19 @@ async def badge_svg(credential_uuid: CredentialUuid, pool: RecordsDep) -> Respon
     response_class=Response,
     responses={200: {"content": {"application/ld+json": {}, "application/jwt": {}}}},
 )
-async def badge_credential(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+async def badge_credential(
+    credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
+) -> Response:
     found = await _published(pool, credential_uuid)
     if found is None:
         return Response("no such badge page", status_code=404, media_type="text/plain")
     record, _, _ = found
     jwt = isinstance(record.credential, str)
-    return Response(
-        pages.stored_text(record),
-        media_type="application/jwt" if jwt else "application/ld+json",
-        headers=_NO_STORE,
+    return cacheable(
+        request,
+        pages.stored_text(record).encode(),
+        "application/jwt" if jwt else "application/ld+json",
+        PAGE_FILE_CACHE,
     )
 
 

@@ -6,22 +6,23 @@ import asyncio
 import re
 from datetime import datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 import i18n
+from api.documents import cacheable, json_document
 from api.pages import browser_language, render
 from api.ratelimit import rate_limited
 from api.services import RecordsDep, ServicesDep, SettingsDep
 from badges.credential import issuer_id_for
-from badges.keyring import KeyRing
 from badges.status import STATUS_PURPOSES, StatusPurpose
 from issuance.issuers import did_web_id
 from models.base import Identifier
 from operations import credentials as creds
 from operations import wallet_claims
+from operations.key_ring import current_ring
 from operations.status_lists import signed_status_list
 from records import read
 from runtime import readiness
@@ -44,6 +45,17 @@ KeyId = Annotated[
 LD_JSON = "application/ld+json"
 JWK_JSON = "application/jwk+json"
 DID_JSON = "application/did+ld+json"
+
+
+#: How long verifiers and caches may keep each kind of document before asking again (every one
+#: also has an ETag, so asking again costs a 304): keys never change under their id; a profile,
+#: a DID document or the JWKS lists every key, so a rotation reaches verifiers within minutes;
+#: a signed credential never changes; the issuer-kept status must be asked every time.
+KEY_CACHE: Final = "public, max-age=3600"
+KEY_LIST_CACHE: Final = "public, max-age=300"
+CREDENTIAL_CACHE: Final = "public, max-age=86400"
+ALWAYS_REVALIDATE: Final = "no-cache"
+IMAGE_CACHE: Final = "public, max-age=86400"
 
 
 class LdJsonResponse(JSONResponse):
@@ -176,14 +188,26 @@ async def verify_page(
     summary="The signed credential (Open Badges 3.0, eddsa-rdfc-2022)",
     response_class=LdJsonResponse,
 )
-async def credential_json(credential_uuid: CredentialUuid, pool: RecordsDep) -> Response:
+async def credential_json(
+    credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
+) -> Response:
+    """Exactly as it was signed and stored (a badge signed before proofs were arrays keeps its
+    single proof object): a signed document is never rewritten."""
     try:
         record = await creds.get_credential(pool, credential_uuid)
     except creds.CredentialNotFound as error:
         raise HTTPException(404, str(error)) from None
     if isinstance(record.credential, str):  # a VC-JWT: the compact JWS itself
-        return Response(record.credential, media_type="application/jwt")
-    return LdJsonResponse(record.credential)
+        return cacheable(
+            request,
+            record.credential.encode(),
+            "application/jwt",
+            CREDENTIAL_CACHE,
+            last_modified=record.issued_at,
+        )
+    return json_document(
+        request, record.credential, LD_JSON, CREDENTIAL_CACHE, last_modified=record.issued_at
+    )
 
 
 @router.get(
@@ -191,15 +215,17 @@ async def credential_json(credential_uuid: CredentialUuid, pool: RecordsDep) -> 
     summary="The issuer's profile: a controller document with its public keys",
     response_class=LdJsonResponse,
 )
-async def issuer(institution_id: Identifier, pool: RecordsDep, settings: SettingsDep) -> Response:
+async def issuer(
+    institution_id: Identifier, request: Request, pool: RecordsDep, settings: SettingsDep
+) -> Response:
     profile = await read.institution_profile(pool, institution_id)
     if profile is None:
         raise HTTPException(404, f"no issuer {institution_id!r} is known here")
     issuer_id = issuer_id_for(settings.public_base_url, institution_id)
-    document = KeyRing.load(settings.keys_path).controller_document(
+    document = current_ring(settings.keys_path).controller_document(
         issuer_id, name=profile["name"], url=profile.get("url"), email=profile.get("email")
     )
-    return LdJsonResponse(document)
+    return json_document(request, document, LD_JSON, KEY_LIST_CACHE)
 
 
 @router.get(
@@ -209,7 +235,11 @@ async def issuer(institution_id: Identifier, pool: RecordsDep, settings: Setting
     response_class=LdJsonResponse,
 )
 async def issuer_key(
-    institution_id: Identifier, key_id: KeyId, pool: RecordsDep, settings: SettingsDep
+    institution_id: Identifier,
+    key_id: KeyId,
+    request: Request,
+    pool: RecordsDep,
+    settings: SettingsDep,
 ) -> Response:
     """What a proof's `verificationMethod` (or a VC-JWT's `kid`) `<issuer id>/keys/<key id>`
     dereferences to: the key itself, controlled by the issuer, whose profile lists it under
@@ -217,11 +247,11 @@ async def issuer_key(
     if await read.institution_profile(pool, institution_id) is None:
         raise HTTPException(404, f"no issuer {institution_id!r} is known here")
     issuer_id = issuer_id_for(settings.public_base_url, institution_id)
-    document = KeyRing.load(settings.keys_path).key_document(issuer_id, key_id)
+    document = current_ring(settings.keys_path).key_document(issuer_id, key_id)
     if document is None:
         raise HTTPException(404, f"the issuer has no key {key_id!r}")
     media = LD_JSON if "@context" in document else JWK_JSON
-    return JSONResponse(document, media_type=media, headers={"Cache-Control": "max-age=300"})
+    return json_document(request, document, media, KEY_CACHE)
 
 
 @router.get(
@@ -229,7 +259,7 @@ async def issuer_key(
     summary="The deployment's did:web DID document (when its public base URL is https)",
     response_class=LdJsonResponse,
 )
-async def did_document(settings: SettingsDep) -> Response:
+async def did_document(request: Request, settings: SettingsDep) -> Response:
     """`did:web:<public host>`: every key of the key ring as a verification method
     `<DID>#<key id>` under `assertionMethod`. Badges of the institutions configured for did:web
     (INTERNFLOW_DID_WEB_INSTITUTIONS) name this DID as their issuer."""
@@ -237,8 +267,8 @@ async def did_document(settings: SettingsDep) -> Response:
         did = did_web_id(settings.public_base_url)
     except ValueError:
         raise HTTPException(404, "no did:web here: the public base URL is not https") from None
-    document = KeyRing.load(settings.keys_path).did_document(did)
-    return JSONResponse(document, media_type=DID_JSON, headers={"Cache-Control": "max-age=300"})
+    document = current_ring(settings.keys_path).did_document(did)
+    return json_document(request, document, DID_JSON, KEY_LIST_CACHE)
 
 
 @router.get(
@@ -250,12 +280,13 @@ async def did_document(settings: SettingsDep) -> Response:
 async def status_list(
     institution_id: Identifier,
     purpose: StatusPurpose,
+    request: Request,
     pool: RecordsDep,
     settings: SettingsDep,
 ) -> Response:
     assert purpose in STATUS_PURPOSES
     list_id = f"{issuer_id_for(settings.public_base_url, institution_id)}/status/{purpose}"
-    return await _status_list_response(pool, settings, list_id)
+    return await _status_list_response(request, pool, settings, list_id)
 
 
 @router.get(
@@ -264,25 +295,35 @@ async def status_list(
     response_class=LdJsonResponse,
 )
 async def did_status_list(
-    purpose: StatusPurpose, pool: RecordsDep, settings: SettingsDep
+    purpose: StatusPurpose, request: Request, pool: RecordsDep, settings: SettingsDep
 ) -> Response:
     assert purpose in STATUS_PURPOSES
     list_id = f"{settings.public_base_url.rstrip('/')}/status/{purpose}"
-    return await _status_list_response(pool, settings, list_id)
+    return await _status_list_response(request, pool, settings, list_id)
 
 
-async def _status_list_response(pool: Any, settings: Any, list_id: str) -> Response:
+async def _status_list_response(
+    request: Request, pool: Any, settings: Any, list_id: str
+) -> Response:
+    """The signed list, kept by caches as long as its own `ttl` says (Bitstring Status List's
+    hint to verifiers), last modified when the list last changed (its validFrom)."""
     document = await signed_status_list(pool, settings, list_id)
     if document is None:
         raise HTTPException(404, "this issuer has no such status list (yet)")
-    return LdJsonResponse(document, headers={"Cache-Control": "max-age=60"})
+    ttl = document["credentialSubject"].get("ttl")
+    max_age = int(ttl) // 1000 if isinstance(ttl, int) else 0
+    changed = datetime.fromisoformat(document["validFrom"])
+    cache = f"public, max-age={max_age}" if max_age else ALWAYS_REVALIDATE
+    return json_document(request, document, LD_JSON, cache, last_modified=changed)
 
 
 @router.get(
     "/credentials/{credential_uuid}/status",
     summary="An issued badge's status as its issuer keeps it: active, suspended or revoked",
 )
-async def credential_status(credential_uuid: CredentialUuid, pool: RecordsDep) -> dict[str, Any]:
+async def credential_status(
+    credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
+) -> Response:
     """Revocation is also on the badge's status list, which any verifier reads; suspension is
     the issuer's own state (a badge carries one status entry, its revocation), so this is where
     it is published. The reason is not: it stays in the audit trail."""
@@ -290,16 +331,19 @@ async def credential_status(credential_uuid: CredentialUuid, pool: RecordsDep) -
         record = await creds.get_credential(pool, credential_uuid)
     except creds.CredentialNotFound as error:
         raise HTTPException(404, str(error)) from None
-    return {
+    answer = {
         "credential_id": record.credential_id,
         "status": record.status,
         "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
         "suspended_at": record.suspended_at.isoformat() if record.suspended_at else None,
     }
+    # It changes whenever the issuer suspends or reinstates: asked again every time (a 304 when
+    # it has not changed).
+    return json_document(request, answer, "application/json", ALWAYS_REVALIDATE)
 
 
 @router.get("/.well-known/jwks.json", summary="The deployment's RSA public keys (VC-JWT)")
-async def jwks(pool: RecordsDep, settings: SettingsDep) -> dict[str, Any]:
+async def jwks(request: Request, pool: RecordsDep, settings: SettingsDep) -> Response:
     """Every RSA key under each `kid` that VC-JWTs of this deployment carry: per issuer,
     `<issuer id>/keys/<key id>` (where the JWK itself is served; `<DID>#<key id>` for the did:web
     issuer), and `<issuer id>#<key id>` for VC-JWTs issued before keys had their own URLs."""
@@ -311,7 +355,8 @@ async def jwks(pool: RecordsDep, settings: SettingsDep) -> dict[str, Any]:
         issuers.append(did_web_id(settings.public_base_url))
     except ValueError:
         pass  # no did:web on a plain-http (loopback) deployment
-    return KeyRing.load(settings.keys_path).jwks(issuers)
+    document = current_ring(settings.keys_path).jwks(issuers)
+    return json_document(request, document, "application/json", KEY_LIST_CACHE)
 
 
 @router.get(
@@ -320,11 +365,11 @@ async def jwks(pool: RecordsDep, settings: SettingsDep) -> dict[str, Any]:
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
     response_class=Response,
 )
-async def image(name: Annotated[str, Path(max_length=70)]) -> Response:
+async def image(name: Annotated[str, Path(max_length=70)], request: Request) -> Response:
     if not _IMAGE_NAME.match(name):
         raise HTTPException(404, "no such image")
     file = resources.files("badges") / "images" / name
     if not file.is_file():
         raise HTTPException(404, "no such image")
     media = "image/png" if name.endswith(".png") else "image/svg+xml"
-    return Response(file.read_bytes(), media_type=media, headers={"Cache-Control": "max-age=86400"})
+    return cacheable(request, file.read_bytes(), media, IMAGE_CACHE)

@@ -5,11 +5,10 @@ endpoints (operations/wallet_claims.py). Errors are OAuth 2.0 error objects (`er
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from api.documents import json_document
 from api.ratelimit import rate_limited
 from api.services import RecordsDep, SettingsDep
 from badges.oid4vci import (
@@ -23,6 +22,8 @@ from operations import wallet_claims as claims
 
 router = APIRouter(tags=["wallet (OpenID4VCI)"], dependencies=[Depends(rate_limited)])
 _NO_STORE = {"Cache-Control": "no-store"}
+#: The metadata changes only with the deployment's configuration.
+METADATA_CACHE = "public, max-age=3600"
 
 
 def _refused(refused: claims.ClaimRefused) -> JSONResponse:
@@ -38,16 +39,23 @@ def _refused(refused: claims.ClaimRefused) -> JSONResponse:
     "/.well-known/openid-credential-issuer",
     summary="Credential issuer metadata (OpenID4VCI 1.0): one ldp_vc configuration, the badge",
 )
-async def credential_issuer_metadata(settings: SettingsDep) -> dict[str, Any]:
-    return issuer_metadata(settings.public_base_url)
+async def credential_issuer_metadata(request: Request, settings: SettingsDep) -> Response:
+    return json_document(
+        request, issuer_metadata(settings.public_base_url), "application/json", METADATA_CACHE
+    )
 
 
 @router.get(
     "/.well-known/oauth-authorization-server",
     summary="Authorization server metadata (RFC 8414): the pre-authorized code grant",
 )
-async def oauth_authorization_server(settings: SettingsDep) -> dict[str, Any]:
-    return authorization_server_metadata(settings.public_base_url)
+async def oauth_authorization_server(request: Request, settings: SettingsDep) -> Response:
+    return json_document(
+        request,
+        authorization_server_metadata(settings.public_base_url),
+        "application/json",
+        METADATA_CACHE,
+    )
 
 
 @router.post(

@@ -186,7 +186,7 @@ async def test_digital_bazaar_verifies_fetching_the_key_from_the_live_issuer(
 ) -> None:
     credential_id, credential = await issue(pool, settings)
     document = json.loads(credential)
-    method = document["proof"]["verificationMethod"]
+    method = document["proof"][0]["verificationMethod"]
     issuer_id = document["issuer"]["id"]
     assert method == f"{issuer_id}/keys/key-1"
     badge = write(tmp_path, "badge.json", credential)
@@ -295,9 +295,9 @@ async def test_did_web_issuer_and_key_rotation(
     for (_, credential), key_id in ((old_did, "key-1"), (new_did, "key-2")):
         document = json.loads(credential)
         assert document["issuer"]["id"] == did
-        assert document["proof"]["verificationMethod"] == f"{did}#{key_id}"
+        assert document["proof"][0]["verificationMethod"] == f"{did}#{key_id}"
         assert document["credentialStatus"]["statusListCredential"] == f"{public}/status/revocation"
-    assert json.loads(new_https[1])["proof"]["verificationMethod"].endswith("/keys/key-2")
+    assert json.loads(new_https[1])["proof"][0]["verificationMethod"].endswith("/keys/key-2")
 
     async with served(did_settings, tmp_path / "api.log") as base:
         for name, (_, credential) in {

@@ -126,7 +126,7 @@ async def test_a_wallet_claims_the_badge_and_verifies_it(
         )
         assert credential["credentialSubject"]["result"] == badge["credentialSubject"]["result"]
         assert credential["credentialStatus"] == badge["credentialStatus"]
-        assert credential["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
+        assert credential["proof"][0]["cryptosuite"] == "eddsa-rdfc-2022"
         # Still an Open Badge by 1EdTech's AchievementCredential schema.
         assert schema_errors(credential) == []
         # Digital Bazaar's verifier, the key fetched from the live issuer.
