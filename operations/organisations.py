@@ -331,7 +331,8 @@ async def identify_institution(
         row = await tx.fetchrow(
             """
             UPDATE institutions SET legal_identifier = $2 WHERE institution_id = $1
-            RETURNING institution_id, name, recorded_at, renamed_at, legal_identifier
+            RETURNING institution_id, name, recorded_at, renamed_at, legal_identifier,
+                linkedin_organization_id
             """,
             institution_id,
             legal_identifier,
@@ -503,7 +504,8 @@ async def set_linkedin_organization(
     row = await conn.fetchrow(
         """
         UPDATE institutions SET linkedin_organization_id = $2 WHERE institution_id = $1
-        RETURNING institution_id, name, recorded_at, renamed_at, linkedin_organization_id
+        RETURNING institution_id, name, recorded_at, renamed_at, legal_identifier,
+            linkedin_organization_id
         """,
         institution_id,
         organization_id,
