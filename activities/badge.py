@@ -21,7 +21,7 @@ from badges.keyring import KeyRing
 from badges.proof import sign
 from badges.vcjwt import sign_jwt
 from issuance.award import build_credential
-from issuance.issuers import issuer_id
+from issuance.issuers import institution_of_did, institution_ring, issuer_id
 from issuance.status_places import assign_status
 from mail.sending import Mailer
 from models.activities import BadgeRequest, IssuedBadge, Notification, StoredBadge
@@ -53,8 +53,10 @@ def badge_notification(request: BadgeRequest) -> Notification:
 
 
 class BadgeActivities:
-    """`ring`: the issuer's keys, loaded once when the worker starts (a key added to the ring on
-    disk signs after the worker's next start; badges signed before keep verifying)."""
+    """`ring`: the deployment's keys, loaded once when the worker starts (a key added to the ring
+    on disk signs after the worker's next start; badges signed before keep verifying). An
+    institution on did:web signs with its own keys instead, read from its key directory at each
+    badge (created on first use), so a key it rotates in signs its next badge."""
 
     def __init__(
         self, pool: asyncpg.Pool, mailer: Mailer, ring: KeyRing, settings: Settings
@@ -140,10 +142,15 @@ class BadgeActivities:
             self_assessed_levels=request.self_assessed_levels,
         )
         ensure_all_terms_defined(credential)
-        if plan.badge.proof_format == "vc-jwt":
-            rsa = self._ring.rsa_key
+        jwt = plan.badge.proof_format == "vc-jwt"
+        ring = self._ring
+        institution = institution_of_did(self._settings, issuer)
+        if institution is not None:
+            ring = institution_ring(self._settings, institution, rsa=jwt)
+        if jwt:
+            rsa = ring.rsa_key
             return sign_jwt(credential, rsa, KeyRing.kid(issuer, rsa))
-        key = self._ring.signing_key
+        key = ring.signing_key
         return sign(
             credential,
             key,

@@ -3,7 +3,7 @@ public keys, DID documents, the JWKS, status lists, the credential JSON, the wal
 served to any origin (CORS, preflight included), cacheable (ETag, Last-Modified, Cache-Control,
 conditional requests answered 304), under a rate limit of their own; and HEAD on every GET route.
 
-Decision 0036 says why each is as it is."""
+Decision 0038 (docs/decisions/0038-what-verifiers-fetch.md) says why each is as it is."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ _UUID: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 #: The verification documents, by path: what a verifier (or a wallet) fetches to check a badge.
 _DOCUMENTS: Final = re.compile(
     rf"""^(?:
-        /issuers/[^/]+(?:/keys/[^/]+|/status/[^/]+)?   # profile, keys, revocation list
+        /issuers/[^/]+(?:/keys/[^/]+|(?:/did)?/status/[^/]+)?  # profile, keys, revocation list
       | /status/[^/]+                                  # the did:web issuer's list
       | (?:/[^/]+)*/did\.json                          # any did:web DID document
       | /\.well-known/(?:jwks\.json|openid-credential-issuer|oauth-authorization-server)

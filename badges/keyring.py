@@ -102,6 +102,9 @@ class PublicKeySet:
     rsa_key_ids: key id -> RSA public key, accepted as kid '<issuer id>#<key id>' for any issuer
         (a deployment's own keys, which sign for every institution it hosts).
     controller: if set, only credentials whose issuer is this id are accepted.
+    issuers: issuer id -> the only keys accepted for that issuer (an issuer with keys of its
+        own, such as an institution's did:web DID): for an issuer listed here, none of the
+        other keys of the set count.
     """
 
     multikeys: frozenset[str] = frozenset()
@@ -110,6 +113,7 @@ class PublicKeySet:
     rsa: Mapping[str, RSAPublicKey] = field(default_factory=dict)
     rsa_key_ids: Mapping[str, RSAPublicKey] = field(default_factory=dict)
     controller: str | None = None
+    issuers: Mapping[str, PublicKeySet] = field(default_factory=dict)
 
     @classmethod
     def of(cls, keys: PublicKeySet | Iterable[str]) -> PublicKeySet:
@@ -179,10 +183,25 @@ class PublicKeySet:
             rsa={**self.rsa, **other.rsa},
             rsa_key_ids={**self.rsa_key_ids, **other.rsa_key_ids},
             controller=self.controller or other.controller,
+            issuers={**self.issuers, **other.issuers},
+        )
+
+    def with_issuer(self, issuer_id: str, keys: PublicKeySet) -> PublicKeySet:
+        """This set, with `keys` as the only keys accepted for issuer_id."""
+        return PublicKeySet(
+            multikeys=self.multikeys,
+            ed25519_key_ids=self.ed25519_key_ids,
+            methods=self.methods,
+            rsa=self.rsa,
+            rsa_key_ids=self.rsa_key_ids,
+            controller=self.controller,
+            issuers={**self.issuers, issuer_id: keys},
         )
 
     def ed25519_for(self, verification_method: str, issuer_id: str) -> Ed25519PublicKey:
         """The trusted key for a Data Integrity proof by issuer_id; ValueError if there is none."""
+        if issuer_id in self.issuers:
+            return self.issuers[issuer_id].ed25519_for(verification_method, issuer_id)
         controller, fragment = method_parts(verification_method)
         self._check_controller(controller, issuer_id)
         multibase = self.methods.get(verification_method)
@@ -198,6 +217,8 @@ class PublicKeySet:
 
     def rsa_for(self, kid: str, issuer_id: str) -> RSAPublicKey:
         """The trusted RSA key with JWS kid for a VC-JWT by issuer_id; ValueError otherwise."""
+        if issuer_id in self.issuers:
+            return self.issuers[issuer_id].rsa_for(kid, issuer_id)
         controller, key_id = method_parts(kid)
         self._check_controller(controller, issuer_id)
         key = self.rsa.get(kid) or self.rsa_key_ids.get(key_id)
@@ -205,8 +226,11 @@ class PublicKeySet:
             raise ValueError(f"kid {kid!r} is not one of the issuer's published keys")
         return key
 
-    def rsa_matching(self, jwk: Mapping[str, Any]) -> RSAPublicKey:
-        """The trusted RSA key equal to an embedded JWK; ValueError if none is."""
+    def rsa_matching(self, jwk: Mapping[str, Any], issuer_id: str | None = None) -> RSAPublicKey:
+        """The trusted RSA key (of issuer_id, if given) equal to an embedded JWK; ValueError if
+        none is."""
+        if issuer_id is not None and issuer_id in self.issuers:
+            return self.issuers[issuer_id].rsa_matching(jwk)
         wanted = rsa_public_key_from_jwk(jwk).public_numbers()
         for key in [*self.rsa.values(), *self.rsa_key_ids.values()]:
             if key.public_numbers() == wanted:

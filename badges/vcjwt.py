@@ -1,4 +1,6 @@
-"""VC-JWT: a credential as the payload of a compact JWS signed with RS256, and its verification."""
+"""VC-JWT: a credential as the payload of a compact JWS signed with RS256, and its verification.
+Signing and the signature check go through joserfc (badges/jws.py); which claims a VC-JWT carries
+and how its key is found are Open Badges 3.0's rules, kept here."""
 
 from __future__ import annotations
 
@@ -10,13 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from badges.jsonld import ensure_all_terms_defined
-from badges.keys import RsaSigningKey, b64url_decode, b64url_encode
+from badges.jws import JwsError, JwsRules, decode_compact, rsa_key, sign_compact, verify_compact
+from badges.keys import RsaSigningKey, b64url_decode
 
 __all__ = [
     "JWT_ALG",
@@ -36,6 +36,8 @@ JWT_CLAIMS: Final = ("iss", "jti", "nbf", "sub", "exp")
 _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _MAX_TOKEN_LENGTH: Final = 4 * 1024 * 1024
 _SUBJECT_NAMESPACE: Final = uuid.UUID("0b7c2e36-5d0f-4a57-9a8e-51c1f1b6f3d4")
+#: RS256 only; a badge with its evidence can be large, its header is not.
+_RULES: Final = JwsRules((JWT_ALG,), max_payload=_MAX_TOKEN_LENGTH, max_header=4096)
 
 
 def subject_id_for(subject: Mapping[str, Any]) -> str | None:
@@ -137,14 +139,8 @@ def sign_jwt(credential: Mapping[str, Any], key: RsaSigningKey, kid: str) -> str
     payload = {**credential, **claims}
     ensure_all_terms_defined(payload)
     header = {"alg": JWT_ALG, "typ": "JWT", "kid": kid}
-    signing_input = f"{_encode_json(header)}.{_encode_json(payload)}"
-    signature = key.sign(signing_input.encode("ascii"))
-    return f"{signing_input}.{b64url_encode(signature)}"
-
-
-def _encode_json(value: Mapping[str, Any]) -> str:
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return b64url_encode(text.encode("utf-8"))
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return sign_compact(header, text.encode("utf-8"), rsa_key(key.private_key), _RULES)
 
 
 @dataclass(frozen=True)
@@ -158,7 +154,8 @@ class DecodedJwt:
 
 
 def decode_jwt(token: str) -> DecodedJwt:
-    """Split and decode a compact JWS; ValueError if it is not one with JSON object parts."""
+    """Split and decode a compact JWS, to read it (nothing is checked or trusted: verify_jwt
+    does that); ValueError if it is not one with JSON object parts."""
     token = token.strip()
     if not is_compact_jwt(token):
         raise ValueError("not a compact JWS (three base64url parts separated by '.')")
@@ -226,10 +223,13 @@ def verify_jwt(
         errors.append("the JWT's key is not an RSA public key")
         return JwtVerificationResult(False, errors, kid, payload)
     try:
-        public_key.verify(
-            decoded.signature, decoded.signing_input, padding.PKCS1v15(), hashes.SHA256()
+        verified = verify_compact(
+            decode_compact(token.strip(), _RULES), rsa_key(public_key), _RULES
         )
-    except InvalidSignature:
+    except JwsError as error:
+        errors.append(f"JWT not acceptable: {error}")
+        return JwtVerificationResult(False, errors, kid, payload)
+    if not verified:
         errors.append(
             "JWT signature does not match: the token was changed after signing, or it was "
             "signed with a different key"

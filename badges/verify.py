@@ -373,7 +373,7 @@ def _check_jwt(
             kid = decoded.header.get("kid")
             if isinstance(kid, str):
                 return keys.rsa_for(kid, issuer_id)
-            return keys.rsa_matching(decoded.header["jwk"])
+            return keys.rsa_matching(decoded.header["jwk"], issuer_id)
         except ValueError as error:
             binding.append(str(error))
             raise

@@ -52,7 +52,8 @@ def verify(
     could not be had (e.g. the issuer cannot be reached), so the badge may be revoked.
 
     Example: internflow verify badge.png --email giulia@example.org"""
-    from badges.verify import local_public_keys, verify_badge
+    from badges.verify import verify_badge
+    from issuance.issuers import public_keys
 
     settings = _settings()
     try:
@@ -61,7 +62,7 @@ def verify(
         print(f"error: cannot read {file}: {error.strerror or error}", file=sys.stderr)
         raise typer.Exit(USER_ERROR) from None
     try:
-        keys = local_public_keys(settings.keys_path)
+        keys = public_keys(settings)
     except (OSError, ValueError) as error:
         print(
             f"error: cannot read the issuer keys in {settings.keys_path}: {error}", file=sys.stderr

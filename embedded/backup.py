@@ -5,7 +5,8 @@
     manifest.json              what is inside (sha256 of each member), versions, row counts
     postgres/internflow.dump   the application database (pg_dump, custom format)
     temporal/temporal.sqlite   Temporal's state (SQLite's online backup of the dev server's file)
-    keys/*.pem                 the issuer's signing keys
+    keys/*.pem                 the deployment's signing keys
+    keys/issuers/<id>/*.pem    each did:web institution's own signing keys
     secret                     the key that signs party links and admin sessions
     database-password          the application role's generated password, when there is one
     codec-keys.json            the payload encryption keys, when payloads are encrypted
@@ -88,6 +89,8 @@ MANIFEST = "manifest.json"
 DUMP = "postgres/internflow.dump"
 TEMPORAL_DB = "temporal/temporal.sqlite"
 KEYS = "keys/"
+#: Under KEYS: a directory of keys per institution on did:web (issuance/issuers.py).
+INSTITUTION_KEYS = "issuers/"
 CODEC_KEYS = "codec-keys.json"
 SECRET = SECRET_FILE
 PASSWORD = PASSWORD_FILE
@@ -558,6 +561,21 @@ def _collect_files(settings: Settings, staging: Path, manifest: Manifest) -> lis
             raise BackupError(f"{path} has a name a key file cannot have: rename or move it")
         _write_private(staging / "keys" / path.name, path.read_bytes())
         names.append(f"{KEYS}{path.name}")
+    # Each did:web institution's own keys: losing them leaves its badges unverifiable too.
+    own = keys / INSTITUTION_KEYS
+    for directory in sorted(own.iterdir()) if own.is_dir() else []:
+        files = sorted(p for p in directory.glob("*.pem") if p.is_file())
+        if not files:
+            continue
+        if not _KEY_NAME.match(directory.name):
+            raise BackupError(f"{directory} has a name an institution cannot have: move it")
+        target = staging / "keys" / INSTITUTION_KEYS / directory.name
+        target.mkdir(mode=0o700, parents=True)
+        for path in files:
+            if not _KEY_NAME.match(path.name):
+                raise BackupError(f"{path} has a name a key file cannot have: rename or move it")
+            _write_private(target / path.name, path.read_bytes())
+            names.append(f"{KEYS}{INSTITUTION_KEYS}{directory.name}/{path.name}")
     if settings.secret_key is not None:
         secret: bytes | None = settings.secret_key.get_secret_value().encode() + b"\n"
     else:
@@ -861,6 +879,10 @@ def _member_path(name: str) -> Path:
         return Path(name)
     if name.startswith(KEYS) and _KEY_NAME.match(name.removeprefix(KEYS)):
         return Path("keys") / name.removeprefix(KEYS)
+    if name.startswith(KEYS + INSTITUTION_KEYS):
+        institution, slash, file = name.removeprefix(KEYS + INSTITUTION_KEYS).partition("/")
+        if slash and _KEY_NAME.match(institution) and _KEY_NAME.match(file):
+            return Path("keys") / INSTITUTION_KEYS / institution / file
     raise ValueError(f"unexpected member {name!r}")
 
 
@@ -905,6 +927,10 @@ def _place(staging: Path, settings: Settings, manifest: Manifest) -> Path | None
     os.chmod(keys, 0o700)
     for path in sorted((staging / "keys").iterdir()):
         shutil.move(path, keys / path.name)  # the key dir may be on another file system
+    own = keys / INSTITUTION_KEYS
+    if own.is_dir():  # each institution's keys: owner-only, as the key dir itself
+        for directory in [own, *own.iterdir()]:
+            os.chmod(directory, 0o700)
     for name in (SECRET, PASSWORD, CODEC_KEYS):
         if (staging / name).is_file():
             os.replace(staging / name, state_dir / name)

@@ -18,7 +18,8 @@ from badges.status import (
     StatusPurpose,
 )
 from badges.vcjwt import decode_jwt
-from badges.verify import VerificationReport, local_public_keys, verify_badge
+from badges.verify import VerificationReport, verify_badge
+from issuance.issuers import public_keys
 from models.activities import AuditEvent, NotificationKind
 from models.ids import (
     audit_event_id,
@@ -327,7 +328,7 @@ async def verify_issued(
             raise LookupError("this deployment publishes no such status list")
         return lists[url]
 
-    keys = local_public_keys(settings.keys_path)
+    keys = public_keys(settings)
     return await asyncio.to_thread(
         verify_badge,
         record.credential,

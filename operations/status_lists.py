@@ -15,13 +15,17 @@ from badges.keyring import KeyRing
 from badges.keys import SigningKey, load_or_create_signing_key
 from badges.proof import sign
 from badges.status import StatusList, build_status_list_credential
-from issuance.issuers import issuer_of_status_list
+from issuance.issuers import institution_of_did, institution_ring, issuer_of_status_list
 from operations.key_ring import current_ring
 from runtime.settings import Settings
 
 
-def signing_key(settings: Settings) -> SigningKey:
-    """The key that signs for the deployment's issuers: the key ring's active Ed25519 key."""
+def signing_key(settings: Settings, issuer_id: str | None = None) -> SigningKey:
+    """The key that signs for an issuer of the deployment: the active Ed25519 key of the
+    institution's own ring for its DID, else of the deployment's key ring."""
+    institution = institution_of_did(settings, issuer_id) if issuer_id else None
+    if institution is not None:
+        return institution_ring(settings, institution).signing_key
     ring = current_ring(settings.keys_path)
     if not ring.ed25519_keys:
         return load_or_create_signing_key(settings.keys_path)
@@ -60,7 +64,7 @@ async def signed_status_list(
         _signed_lists.move_to_end(list_id)
         return cached[1]
     issuer_id = issuer_of_status_list(settings, list_id)
-    key = signing_key(settings)
+    key = signing_key(settings, issuer_id)
     unsigned = build_status_list_credential(
         list_id,
         issuer_id,

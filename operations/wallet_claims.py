@@ -26,6 +26,7 @@ from badges.keyring import KeyRing
 from badges.oid4vci import CONFIGURATION_ID, PRE_AUTHORIZED_GRANT, offer_qr_svg
 from badges.proof import sign
 from badges.vcjwt import decode_jwt
+from issuance.issuers import signing_ring
 from mail.wallet_offer import make_offer
 from models.ids import credential_id_from_uuid
 from operations import credentials as creds
@@ -43,16 +44,27 @@ _JWT_CLAIMS: Final = ("iss", "sub", "jti", "nbf", "exp", "iat", "aud")
 
 
 class ClaimRefused(Exception):
-    """An OAuth 2.0 / OID4VCI error: `error` (the code), `description`, the HTTP status."""
+    """An OAuth 2.0 / OID4VCI error: `error` (the code), `description`, the HTTP status. A 401
+    without an error code is RFC 6750's answer to a request with no access token at all."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(self, error: str | None, description: str, status: int = 400) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
 
     def as_dict(self) -> dict[str, str]:
-        return {"error": self.error, "error_description": self.description}
+        answer = {"error_description": oauth_text(self.description)}
+        if self.error is not None:
+            answer = {"error": self.error, **answer}
+        return answer
+
+
+def oauth_text(text: str) -> str:
+    """text as an OAuth error_description may carry it (RFC 6749 section 5.2, RFC 6750 section
+    3, OID4VCI 1.0 section 8.3.1): printable ASCII without '"' and '\\'."""
+    text = text.replace('"', "'")
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c != "\\" else "?" for c in text)
 
 
 @dataclass(frozen=True)
@@ -218,6 +230,8 @@ def new_nonce(settings: Settings) -> dict[str, Any]:
 
 def _proof_jwt(body: dict[str, Any]) -> str:
     """The one `jwt` proof of a credential request (`proofs.jwt[0]`, or the older `proof`)."""
+    if "proofs" in body and "proof" in body:
+        raise ClaimRefused("invalid_proof", "send proofs or proof, not both")
     proofs = body.get("proofs")
     if isinstance(proofs, dict):
         if set(proofs) != {"jwt"}:
@@ -257,62 +271,75 @@ async def issue_to_wallet(
     """The credential endpoint: the badge, bound to the holder's key, for a valid access token
     and a proof of possession carrying a fresh c_nonce; once per redeemed code."""
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ClaimRefused("invalid_token", "send the access token as a Bearer token", 401)
+    if scheme.lower() != "bearer" or not token.strip():
+        # RFC 6750 section 3.1: a request with no access token gets no error code.
+        raise ClaimRefused(None, "send the access token from the token endpoint as a Bearer token",
+                           401)  # fmt: skip
     secret = codes.claim_secret(settings)
     try:
         access = codes.read_access_token(secret, token.strip())
     except (codes.TokenInvalid, codes.TokenExpired) as refused:
         raise ClaimRefused("invalid_token", str(refused), 401) from None
+    credential_id = credential_id_from_uuid(access.credential_uuid)
+    if await _token_spent(pool, access.code_id):
+        await _record(pool, credential_id, "proof_refused", code_id=access.code_id,
+                      reason="invalid_token: access token used before")  # fmt: skip
+        raise ClaimRefused("invalid_token", _SPENT, 401)
     if not isinstance(body, dict):
         raise ClaimRefused("invalid_credential_request", "the request body is a JSON object")
     if "credential_identifier" in body:
         raise ClaimRefused(
             "invalid_credential_request", "this issuer gives no credential_identifiers"
         )
+    if "credential_configuration_id" not in body:
+        raise ClaimRefused("invalid_credential_request", "credential_configuration_id is missing")
     if body.get("credential_configuration_id") != CONFIGURATION_ID:
         raise ClaimRefused(
             "unknown_credential_configuration",
             f"the only credential configuration is {CONFIGURATION_ID}",
         )
-    credential_id = credential_id_from_uuid(access.credential_uuid)
     audience = settings.public_base_url.rstrip("/")
     try:
         proof = verify_proof_jwt(_proof_jwt(body), audience)
         if not proof.nonce:
-            raise ProofRefused("the proof carries no nonce: ask the nonce endpoint for a c_nonce",
-                               "invalid_nonce")  # fmt: skip
+            # OID4VCI 1.0 section 8.3.1: a key proof without a c_nonce is invalid_proof.
+            raise ProofRefused("the proof carries no nonce: ask the nonce endpoint for a c_nonce")
         try:
             nonce_id = codes.read_nonce(secret, proof.nonce)
         except (codes.TokenInvalid, codes.TokenExpired) as stale:
             raise ProofRefused(f"{stale}; ask the nonce endpoint for a fresh one",
                                "invalid_nonce") from None  # fmt: skip
     except (ProofRefused, ClaimRefused) as refused:
-        error = refused.error
+        error = refused.error or "invalid_proof"
         description = refused.description
         await _record(pool, credential_id, "proof_refused", code_id=access.code_id,
                       reason=f"{error}: {description}"[:500])  # fmt: skip
         raise ClaimRefused(error, description) from None
-    ring = KeyRing.load(settings.keys_path)
     async with pool.acquire() as conn, _keeping_refusals(conn):
         record = await creds.get_credential(conn, credential_id)
         if record.revoked_at is not None:
             await _record(conn, credential_id, "proof_refused", code_id=access.code_id,
                           reason="credential_request_denied: revoked")  # fmt: skip
             raise ClaimRefused("credential_request_denied", "this badge has been revoked")
-        used = await conn.fetchval(
-            "SELECT event FROM wallet_claims WHERE event = 'credential_issued' "
-            "AND (code_id = $1 OR nonce_id = $2) LIMIT 1",
-            access.code_id,
+        # One credential request of a badge at a time: the checks below are exact.
+        await conn.execute(
+            "SELECT 1 FROM credentials WHERE credential_id = $1 FOR UPDATE", credential_id
+        )
+        if await _token_spent(conn, access.code_id):
+            await _record(conn, credential_id, "proof_refused", code_id=access.code_id,
+                          reason="invalid_token: access token used before")  # fmt: skip
+            raise ClaimRefused("invalid_token", _SPENT, 401)
+        nonce_used = await conn.fetchval(
+            "SELECT true FROM wallet_claims WHERE event = 'credential_issued' AND nonce_id = $1",
             nonce_id,
         )
-        if used is not None:
+        if nonce_used:
             await _record(conn, credential_id, "proof_refused", code_id=access.code_id,
-                          reason="invalid_nonce: c_nonce or access token used before")  # fmt: skip
+                          reason="invalid_nonce: c_nonce used before")  # fmt: skip
             raise ClaimRefused(
                 "invalid_nonce",
-                "this c_nonce or access token was already used for a credential: redeem a new "
-                "offer, with a fresh c_nonce",
+                "this c_nonce was already used for a credential: ask the nonce endpoint for a "
+                "fresh one",
             )
         # The stored badge: a document, or (a VC-JWT badge) the compact JWT as a string.
         stored: dict[str, Any] | str = record.credential
@@ -321,7 +348,8 @@ async def issue_to_wallet(
         issuer = document["issuer"]
         issuer_id = issuer["id"] if isinstance(issuer, dict) else str(issuer)
         ensure_all_terms_defined(document)
-        key = ring.signing_key
+        # Signed by the badge's issuer as it is now: an institution's own key for its DID.
+        key = signing_ring(settings, issuer_id).signing_key
         signed = sign(
             document,
             key,
@@ -343,6 +371,21 @@ async def issue_to_wallet(
         )
     log.info("wallet_claim.credential_issued", internship_id=record.internship_id)
     return {"credentials": [{"credential": signed}]}
+
+
+_SPENT: Final = (
+    "this access token was already used for a credential: each is good for one; redeem a new "
+    "offer (open the badge's page for one)"
+)
+
+
+async def _token_spent(conn: asyncpg.Connection | asyncpg.Pool, code_id: str) -> bool:
+    """Whether the access token of this code has already been given a credential."""
+    spent = await conn.fetchval(
+        "SELECT true FROM wallet_claims WHERE event = 'credential_issued' AND code_id = $1",
+        code_id,
+    )
+    return bool(spent)
 
 
 async def claims_of(pool: asyncpg.Pool, credential_id: str) -> list[dict[str, Any]]:

@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     did_web_institutions: str | None = Field(
         None,
         description="Comma-separated institution ids (or *) whose new badges name the "
-        "deployment's did:web DID (did:web:<public host>, /.well-known/did.json) as issuer id "
-        "instead of the HTTPS profile URL; needs an https:// public base URL.",
+        "institution's own did:web DID (did:web:<public host>:issuers:<id>, its document at "
+        "/issuers/<id>/did.json, its keys in <key_dir>/issuers/<id>/) as issuer id instead of "
+        "the HTTPS profile URL; needs an https:// public base URL.",
     )
     key_dir: Path | None = Field(None, description="Signing keys; default <state_dir>/keys.")
     seal_dir: Path | None = Field(

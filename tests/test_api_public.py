@@ -20,6 +20,7 @@ from badges.conformance import schema_errors
 from badges.keyring import KeyRing
 from badges.vcjwt import decode_jwt
 from embedded.ports import throwaway_settings
+from issuance.issuers import institution_key_dir, institution_ring
 from mail.sending import Mailer
 from models.activities import BadgeRequest
 from runtime import readiness
@@ -165,6 +166,44 @@ async def test_did_web_document_on_an_https_deployment(tmp_path: Path) -> None:
     ids = [method["id"] for method in document["verificationMethod"]]
     assert ids == [f"{did}#key-1", f"{did}#rsa-1"] == document["assertionMethod"]
     assert all(method["controller"] == did for method in document["verificationMethod"])
+
+
+async def test_each_institution_on_did_web_has_its_own_did_document(tmp_path: Path) -> None:
+    """/issuers/<id>/did.json is the institution's own DID document: its own keys only, every
+    one of them after a rotation; none for an institution that is not on did:web; the
+    deployment's document stays as it was (no database needed once the keys exist)."""
+    settings = throwaway_settings(
+        tmp_path, public_base_url="https://badges.example.org", did_web_institutions="school-a"
+    )
+    deployment = KeyRing.load_or_create(settings.keys_path, rsa=False)
+    ring = institution_ring(settings, "school-a")
+    did = "did:web:badges.example.org:issuers:school-a"
+    transport = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        answer = await http.get("/issuers/school-a/did.json")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/did+ld+json"
+        document = answer.json()
+        assert document["id"] == did
+        assert document["verificationMethod"] == [
+            {
+                "id": f"{did}#key-1",
+                "type": "Multikey",
+                "controller": did,
+                "publicKeyMultibase": ring.signing_key.public_key_multibase,
+            }
+        ]
+        assert document["assertionMethod"] == [f"{did}#key-1"]
+        ring.rotate(institution_key_dir(settings, "school-a"))
+        rotated = (await http.get("/issuers/school-a/did.json")).json()
+        assert rotated["assertionMethod"] == [f"{did}#key-1", f"{did}#key-2"]
+        assert rotated["verificationMethod"][0] == document["verificationMethod"][0]
+        assert (await http.get("/issuers/school-b/did.json")).status_code == 404
+        shared = (await http.get("/.well-known/did.json")).json()
+    assert shared["id"] == "did:web:badges.example.org"
+    assert [m["publicKeyMultibase"] for m in shared["verificationMethod"]] == [
+        deployment.signing_key.public_key_multibase
+    ]
 
 
 async def test_a_vc_jwt_badge_has_its_verification_page_file_and_revocation(api: Api) -> None:

@@ -32,11 +32,13 @@ import pytest
 from rich.console import Console
 from temporalio.client import Client
 
+from badges.keyring import KeyRing
 from cli.demo import EXAMPLE_PLAN, PartyPlayer, compress_plan
 from embedded.backup import read_manifest
 from embedded.ports import free_port, throwaway_settings
 from embedded.postgres import EmbeddedPostgres
 from embedded.stack import EmbeddedStack
+from issuance.issuers import institution_key_dir, institution_ring
 from models.ids import badge_mail_id, message_id_for
 from models.plan import InternshipPlan
 from models.status import Phase
@@ -259,6 +261,8 @@ async def test_backup_while_running_restore_elsewhere_and_every_internship_finis
         code, out = await internflow(first_env, "restore", str(archive))
         assert code == 2 and "does not exist" in out, out
 
+        # An institution on did:web has keys of its own: they are in the backup too.
+        own_key = institution_ring(first, "school-x").signing_key.public_key_multibase
         code, out = await internflow(first_env, "backup", str(archive))
         outputs.append(out)
         assert code == 0, out
@@ -285,6 +289,7 @@ async def test_backup_while_running_restore_elsewhere_and_every_internship_finis
         "postgres/internflow.dump",
         "temporal/temporal.sqlite",
         "keys/key-1.pem",
+        "keys/issuers/school-x/key-1.pem",
         "secret",
         "codec-keys.json",
     }
@@ -344,8 +349,12 @@ async def test_backup_while_running_restore_elsewhere_and_every_internship_finis
     assert codec_file is not None, out
     assert Path(codec_file.group(1)) == second.state_dir / "codec-keys.json"
     assert mode(second.state_dir / "keys") == 0o700
+    restored = institution_key_dir(second, "school-x")
+    assert mode(restored) == mode(restored.parent) == 0o700
+    assert institution_ring(second, "school-x").signing_key.public_key_multibase == own_key
     for private in [
-        *(second.state_dir / "keys").iterdir(),
+        *(second.state_dir / "keys").glob("*.pem"),
+        *restored.iterdir(),
         second.state_dir / "secret",
         second.state_dir / "codec-keys.json",
         second.state_dir / "temporal" / "temporal.sqlite",
@@ -493,3 +502,40 @@ def test_paused_writers_go_on_when_the_backup_is_killed() -> None:
         for process in (backup, writer):
             process.kill()
             process.wait()
+
+
+def test_each_institutions_own_keys_are_backed_up_and_put_back(tmp_path: Path) -> None:
+    """The keys of an institution on did:web (keys/issuers/<id>/) are members of the archive
+    under names the restore reads back, and are put back owner-only: without them its badges
+    could not be verified after a restore. (The whole round trip through `internflow backup`
+    and `restore` is the test above; this one needs no stack.)"""
+    from embedded.backup import Manifest, _collect_files, _member_path, _place
+
+    first = throwaway_settings(tmp_path / "first")
+    KeyRing.load_or_create(first.keys_path, rsa=False)
+    own_key = institution_ring(first, "school-x").signing_key.public_key_multibase
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    manifest = Manifest(
+        created_at="now",
+        internflow_version="test",
+        postgresql_major="18",
+        online=False,
+        public_base_url=first.public_base_url,
+    )
+    names = _collect_files(first, staging, manifest)
+    assert set(names) == {"keys/key-1.pem", "keys/issuers/school-x/key-1.pem"}
+    for name in names:
+        assert (staging / _member_path(name)).read_bytes() == (first.state_dir / name).read_bytes()
+    for foreign in ("keys/issuers/../key-1.pem", "keys/issuers/a/b/key-1.pem", "keys/a/b.pem"):
+        with pytest.raises(ValueError):
+            _member_path(foreign)
+    (staging / "temporal").mkdir()
+    (staging / "temporal" / "temporal.sqlite").write_bytes(b"")
+    second = throwaway_settings(tmp_path / "second")
+    second.state_dir.mkdir()
+    _place(staging, second, manifest)
+    restored = institution_key_dir(second, "school-x")
+    assert mode(restored) == mode(restored.parent) == mode(second.keys_path) == 0o700
+    assert mode(restored / "key-1.pem") == 0o600
+    assert institution_ring(second, "school-x").signing_key.public_key_multibase == own_key

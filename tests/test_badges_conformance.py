@@ -20,7 +20,7 @@ from badges.status import credential_status
 from badges.vcjwt import decode_jwt
 from badges.verify import local_public_keys, verify_badge
 from embedded.ports import throwaway_settings
-from issuance.issuers import did_web_id
+from issuance.issuers import institution_did, public_keys
 from mail.sending import Mailer
 from models.activities import BadgeRequest
 from runtime.settings import Settings
@@ -78,14 +78,17 @@ def test_the_demos_badge_passes_the_official_schema(
     document = decode_jwt(badge).payload if isinstance(badge, str) else badge
     assert isinstance(document["credentialStatus"], dict)
     issuer = document["issuer"]["id"]
+    institution = example_plan().institution.id
+    text = badge if isinstance(badge, str) else json.dumps(badge)
     if issuer_form == "did:web":
-        assert issuer == did_web_id(settings.public_base_url) == "did:web:badges.example.org"
+        # The institution's own DID, signed by its own key, not the deployment's.
+        did = f"did:web:badges.example.org:issuers:{institution}"
+        assert issuer == institution_did(settings.public_base_url, institution) == did
+        deployment_only = local_public_keys(settings.keys_path)
+        assert not verify_badge(text, issuer_keys=deployment_only).verified
     else:
-        assert issuer == f"{settings.public_base_url}/issuers/{example_plan().institution.id}"
-    report = verify_badge(
-        badge if isinstance(badge, str) else json.dumps(badge),
-        issuer_keys=local_public_keys(settings.keys_path),
-    )
+        assert issuer == f"{settings.public_base_url}/issuers/{institution}"
+    report = verify_badge(text, issuer_keys=public_keys(settings))
     assert report.verified, report.errors
 
 

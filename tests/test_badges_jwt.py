@@ -210,3 +210,25 @@ def test_numeric_dates_follow_the_credential_time_zone() -> None:
 
 def test_shared_rsa_key_helper_is_2048_bits() -> None:
     assert rsa_key().private_key.key_size == 2048
+
+
+def test_headers_outside_the_jws_rules_are_refused(issuer: Issuer) -> None:
+    """Signed by the right key, yet refused: an unencoded payload (RFC 7797 `b64`), a header
+    member no JWS registry knows, a critical extension."""
+    key = issuer.ring.rsa_key
+    credential = issuer.credential()
+    payload = {**credential, **jwt_claims(credential)}
+
+    def signed(header: dict[str, Any]) -> str:
+        signing_input = (
+            f"{b64url_encode(json.dumps(header).encode())}."
+            f"{b64url_encode(json.dumps(payload).encode())}"
+        )
+        return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode()))}"
+
+    base = {"alg": "RS256", "typ": "JWT", "kid": issuer.kid}
+    assert verify_jwt(signed(base), trusted(issuer)).verified
+    for extra in ({"b64": False}, {"x-made-up": 1}, {"crit": ["b64"], "b64": False}):
+        result = verify_jwt(signed({**base, **extra}), trusted(issuer))
+        assert not result.verified, extra
+        assert any("not" in error for error in result.errors), result.errors

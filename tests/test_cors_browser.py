@@ -122,9 +122,18 @@ async def test_a_page_on_another_origin_reads_every_verification_document(
         "admin dashboard": f"{api}/admin/",
     }
     async with did_web_deployment(site) as (did_base, did_settings):
-        await _issue(_with(site, did_settings), 1)
-        documents["DID document"] = f"{did_base}/.well-known/did.json"
-        documents["did:web status list"] = f"{did_base}/status/revocation"
+        [did_id] = await _issue(_with(site, did_settings), 1)
+        did_uuid = did_id.removeprefix("urn:uuid:")
+        did_badge = (await site.http.get(f"/credentials/{did_uuid}.json")).json()
+        # did:web:<host>:issuers:<id>, its document and list on the did:web deployment.
+        institution = did_badge["issuer"]["id"].rsplit(":", 1)[-1]
+        did_list = did_badge["credentialStatus"]["statusListCredential"]
+        documents["deployment's DID document"] = f"{did_base}/.well-known/did.json"
+        documents["institution's DID document"] = f"{did_base}/issuers/{institution}/did.json"
+        documents["did:web status list"] = did_list.replace(did_settings.public_base_url, did_base)
+        assert documents["did:web status list"].endswith(
+            f"/issuers/{institution}/did/status/revocation"
+        )
 
         with verifier_origin() as origin:
             assert origin.split(":")[-1] != api.split(":")[-1]
@@ -163,7 +172,10 @@ async def test_a_page_on_another_origin_reads_every_verification_document(
     assert by_url[documents["credential JSON"]]["id"] == credential_id
     assert by_url[documents["issuer profile"]]["id"] == issuer
     assert by_url[documents["status list"]]["id"] == status_list
-    assert by_url[documents["DID document"]]["id"].startswith("did:web:localhost%3A")
+    assert by_url[documents["deployment's DID document"]]["id"].startswith("did:web:localhost%3A")
+    institution_did = by_url[documents["institution's DID document"]]["id"]
+    assert institution_did == did_badge["issuer"]["id"], institution_did
+    assert by_url[documents["did:web status list"]]["id"] == did_list
     # A conditional request (its If-None-Match needs a preflight too) gets 304.
     for [got] in conditional:
         assert got.get("status") == 304, got

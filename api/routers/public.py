@@ -18,7 +18,15 @@ from api.ratelimit import rate_limited
 from api.services import RecordsDep, ServicesDep, SettingsDep
 from badges.credential import issuer_id_for
 from badges.status import STATUS_PURPOSES, StatusPurpose
-from issuance.issuers import did_web_id
+from issuance.issuers import (
+    did_status_list_url,
+    did_web_id,
+    institution_did,
+    institution_key_dir,
+    institution_ring,
+    institutions_with_keys,
+    uses_did_web,
+)
 from models.base import Identifier
 from operations import credentials as creds
 from operations import wallet_claims
@@ -261,14 +269,59 @@ async def issuer_key(
 )
 async def did_document(request: Request, settings: SettingsDep) -> Response:
     """`did:web:<public host>`: every key of the key ring as a verification method
-    `<DID>#<key id>` under `assertionMethod`. Badges of the institutions configured for did:web
-    (INTERNFLOW_DID_WEB_INSTITUTIONS) name this DID as their issuer."""
+    `<DID>#<key id>` under `assertionMethod`. Badges that institutions on did:web issued before
+    each had a DID of its own name this DID as their issuer: it stays served for them."""
     try:
         did = did_web_id(settings.public_base_url)
     except ValueError:
         raise HTTPException(404, "no did:web here: the public base URL is not https") from None
     document = current_ring(settings.keys_path).did_document(did)
     return json_document(request, document, DID_JSON, KEY_LIST_CACHE)
+
+
+@router.get(
+    "/issuers/{institution_id}/did.json",
+    summary="The institution's own did:web DID document (did:web:<host>:issuers:<id>)",
+    response_class=LdJsonResponse,
+    responses={200: {"content": {DID_JSON: {}}}},
+)
+async def institution_did_document(
+    institution_id: Identifier, request: Request, app: ServicesDep, settings: SettingsDep
+) -> Response:
+    """Where did:web resolves `did:web:<host>:issuers:<institution id>`: every key of the
+    institution's own ring (earlier keys too, so that badges they signed keep verifying) as a
+    verification method `<DID>#<key id>` under `assertionMethod`. Served for an institution
+    that has keys of its own, or that is configured for did:web and recorded (its first key is
+    then created, as the first badge would). Once it has keys, the document needs no database."""
+    try:
+        did = institution_did(settings.public_base_url, institution_id)
+    except ValueError:
+        raise HTTPException(404, "no did:web here: the public base URL is not https") from None
+    ring = current_ring(institution_key_dir(settings, institution_id))
+    if not ring.ed25519_keys:
+        if not uses_did_web(settings, institution_id):
+            raise HTTPException(404, f"{institution_id!r} has no did:web DID here")
+        if await read.institution_profile(await app.records(), institution_id) is None:
+            raise HTTPException(404, f"no issuer {institution_id!r} is known here")
+        ring = institution_ring(settings, institution_id)
+    return json_document(request, ring.did_document(did), DID_JSON, KEY_LIST_CACHE)
+
+
+@router.get(
+    "/issuers/{institution_id}/did/status/{purpose}",
+    summary="The revocation list of the badges the institution issued under its own DID",
+    response_class=LdJsonResponse,
+)
+async def institution_did_status_list(
+    institution_id: Identifier,
+    purpose: StatusPurpose,
+    request: Request,
+    pool: RecordsDep,
+    settings: SettingsDep,
+) -> Response:
+    assert purpose in STATUS_PURPOSES
+    list_id = did_status_list_url(settings.public_base_url, institution_id, purpose)
+    return await _status_list_response(request, pool, settings, list_id)
 
 
 @router.get(
@@ -345,8 +398,9 @@ async def credential_status(
 @router.get("/.well-known/jwks.json", summary="The deployment's RSA public keys (VC-JWT)")
 async def jwks(request: Request, pool: RecordsDep, settings: SettingsDep) -> Response:
     """Every RSA key under each `kid` that VC-JWTs of this deployment carry: per issuer,
-    `<issuer id>/keys/<key id>` (where the JWK itself is served; `<DID>#<key id>` for the did:web
-    issuer), and `<issuer id>#<key id>` for VC-JWTs issued before keys had their own URLs."""
+    `<issuer id>/keys/<key id>` (where the JWK itself is served; `<DID>#<key id>` for a did:web
+    issuer, with each institution's own keys under its own DID), and `<issuer id>#<key id>` for
+    VC-JWTs issued before keys had their own URLs."""
     issuers = [
         issuer_id_for(settings.public_base_url, institution_id)
         for institution_id in await read.institution_ids(pool)
@@ -354,8 +408,14 @@ async def jwks(request: Request, pool: RecordsDep, settings: SettingsDep) -> Res
     try:
         issuers.append(did_web_id(settings.public_base_url))
     except ValueError:
-        pass  # no did:web on a plain-http (loopback) deployment
+        # No did:web on a plain-http (loopback) deployment.
+        document = current_ring(settings.keys_path).jwks(issuers)
+        return json_document(request, document, "application/json", KEY_LIST_CACHE)
     document = current_ring(settings.keys_path).jwks(issuers)
+    for institution_id in institutions_with_keys(settings):
+        did = institution_did(settings.public_base_url, institution_id)
+        own = current_ring(institution_key_dir(settings, institution_id)).jwks([did])
+        document["keys"] += own["keys"]
     return json_document(request, document, "application/json", KEY_LIST_CACHE)
 
 

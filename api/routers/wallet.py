@@ -27,11 +27,15 @@ METADATA_CACHE = "public, max-age=3600"
 
 
 def _refused(refused: claims.ClaimRefused) -> JSONResponse:
+    """An OAuth error object; a 401 also says, in WWW-Authenticate, what RFC 6750 section 3 has
+    a protected resource say: `Bearer` alone without a token, with the error code otherwise."""
     headers = dict(_NO_STORE)
     if refused.status == 401:
-        headers["WWW-Authenticate"] = (
-            f'Bearer error="{refused.error}", error_description="{refused.description}"'
-        )
+        challenge = "Bearer"
+        if refused.error is not None:
+            description = claims.oauth_text(refused.description)
+            challenge += f' error="{refused.error}", error_description="{description}"'
+        headers["WWW-Authenticate"] = challenge
     return JSONResponse(refused.as_dict(), status_code=refused.status, headers=headers)
 
 

@@ -1,19 +1,25 @@
 // A wallet claims a badge from internflow with OpenID for Verifiable Credential Issuance 1.0 (the
 // pre-authorized code flow), run by tests/interop/test_wallet_claim.py. The wallet side is the
-// OpenWallet Foundation's @openid4vc/openid4vci client; the wallet's key is made here, and what
-// it receives is verified with Digital Bazaar's verifier (the issuer key fetched over HTTP).
-// Every command prints one JSON object on stdout.
+// OpenWallet Foundation's @openid4vc/openid4vci client, or Sphereon's @sphereon/oid4vci-client
+// (the `sphereon` command); the wallet's key is made here, and what it receives is verified with
+// Digital Bazaar's verifier (the issuer key fetched over HTTP). Every command prints one JSON
+// object on stdout.
 //
 //   node claim.mjs claim OFFER_URL --api URL [--tx-code CODE] [--alg EdDSA|ES256]
 //                  [--key-as did:key|did:jwk|jwk]
 //       Resolve the offer and the issuer's metadata, redeem the code, ask for a c_nonce, prove
 //       possession of a fresh key and receive the credential; then verify it.
+//   node claim.mjs sphereon OFFER_URL --api URL --tx-code CODE [--alg EdDSA|ES256]
+//       The same claim by Sphereon's client: it reads the offer and the metadata, redeems the
+//       code with the transaction code, fetches a c_nonce from the nonce endpoint, has the
+//       proof signed (a did:key here) and receives the credential; then it is verified.
 //   node claim.mjs token OFFER_URL --api URL [--tx-code CODE]
 //       Only redeem the code: the token endpoint's answer, or its OAuth error.
-//   node claim.mjs stale-nonce OFFER_URL --api URL --tx-code CODE
-//       Redeem the code, then ask for the credential twice with one c_nonce: the second is
-//       refused (invalid_nonce or the token spent), then once with a nonce that is not the
-//       issuer's.
+//   node claim.mjs stale-nonce OFFER_URL --api URL --tx-code CODE --second-offer OFFER_URL
+//       Redeem the code and receive the credential; the same access token again (spent:
+//       invalid_token, 401); then, with the second offer's token, the first c_nonce again
+//       (invalid_nonce), a nonce that is not the issuer's (invalid_nonce), a proof without a
+//       nonce (invalid_proof), and finally a fresh c_nonce, which that token is still good for.
 import {createHash, randomBytes} from 'node:crypto';
 import {parseArgs} from 'node:util';
 import * as jose from 'jose';
@@ -21,6 +27,7 @@ import {
   Openid4vciClient, Openid4vciRetrieveCredentialsError, setGlobalConfig
 } from '@openid4vc/openid4vci';
 import {clientAuthenticationAnonymous, Oauth2ClientErrorResponseError} from '@openid4vc/oauth2';
+import {OpenID4VCIClientV1_0_15} from '@sphereon/oid4vci-client';
 import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {cryptosuite as eddsaRdfc2022} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
@@ -33,7 +40,8 @@ const {values, positionals} = parseArgs({
     api: {type: 'string'},
     'tx-code': {type: 'string'},
     alg: {type: 'string', default: 'EdDSA'},
-    'key-as': {type: 'string', default: 'did:key'}
+    'key-as': {type: 'string', default: 'did:key'},
+    'second-offer': {type: 'string'}
   }
 });
 const [command, offerUrl] = positionals;
@@ -111,7 +119,12 @@ function oauthError(error) {
   }
   if(error instanceof Openid4vciRetrieveCredentialsError) {
     const data = error.response.credentialErrorResponseResult?.data || {};
-    return {status: error.response.response?.status, ...data};
+    // What the client read from WWW-Authenticate (RFC 6750), for a 401.
+    const challenge = (error.response.wwwAuthenticate || [])[0];
+    return {
+      status: error.response.response?.status, ...data,
+      challenge: challenge ? {scheme: challenge.scheme, error: challenge.error} : null
+    };
   }
   throw error;
 }
@@ -162,8 +175,44 @@ async function verifyReceived(credential) {
   };
 }
 
+/** The claim by Sphereon's client, from the offer URL to the credential, and its check. */
+async function sphereonClaim(holder) {
+  const signCallback = async ({header, payload}) => new jose.SignJWT(payload)
+    .setProtectedHeader(header).sign(holder.privateKey);
+  const client = await OpenID4VCIClientV1_0_15.fromURI({
+    uri: offerUrl, kid: holder.signer.didUrl, alg: values.alg, retrieveServerMetadata: true
+  });
+  const configurationId = client.getCredentialOfferConfigurationIds()[0];
+  let token;
+  try {
+    token = await client.acquireAccessToken({pin: values['tx-code']});
+  } catch(error) {
+    return {command, ok: false, step: 'token', message: String(error && error.message)};
+  }
+  const response = await client.acquireCredentials({
+    credentialConfigurationId: configurationId, format: 'ldp_vc',
+    proofCallbacks: {signCallback}, kid: holder.signer.didUrl, alg: values.alg
+  });
+  // The client answers with the credential response itself (and throws on an error).
+  const credential = response.credentials[0].credential;
+  return {
+    command,
+    ok: true,
+    version: client.version(),
+    configurationId,
+    tokenType: token.token_type,
+    nonceEndpoint: client.getNonceEndpoint(),
+    holder: holder.did,
+    credential,
+    verification: await verifyReceived(credential)
+  };
+}
+
 async function main() {
   const holder = await holderKey(values.alg, values['key-as']);
+  if(command === 'sphereon') {
+    return sphereonClaim(holder);
+  }
   const wallet = client(new Map([[holder.signer.didUrl || 'jwk', holder.privateKey]]));
   const offer = await wallet.resolveCredentialOffer(offerUrl);
   const metadata = await wallet.resolveIssuerMetadata(offer.credential_issuer);
@@ -196,10 +245,21 @@ async function main() {
   if(command === 'stale-nonce') {
     const {c_nonce: nonce} = await wallet.requestNonce({issuerMetadata: metadata});
     const first = await requestCredential(wallet, metadata, offer, accessToken, holder, nonce);
-    const again = await requestCredential(wallet, metadata, offer, accessToken, holder, nonce);
+    const {c_nonce: other} = await wallet.requestNonce({issuerMetadata: metadata});
+    const spent = await requestCredential(wallet, metadata, offer, accessToken, holder, other);
+    const second = await wallet.resolveCredentialOffer(values['second-offer']);
+    const redeemedAgain = await redeem(wallet, second, metadata);
+    if(!redeemedAgain.ok) {
+      return {command, first: {ok: first.ok}, spent, secondRedeemed: redeemedAgain};
+    }
+    const token = redeemedAgain.accessTokenResponse.access_token;
+    const again = await requestCredential(wallet, metadata, second, token, holder, nonce);
     const forged = await requestCredential(
-      wallet, metadata, offer, accessToken, holder, 'not-a-nonce-of-this-issuer');
-    return {command, first: {ok: first.ok}, again, forged};
+      wallet, metadata, second, token, holder, 'not-a-nonce-of-this-issuer');
+    const missing = await requestCredential(wallet, metadata, second, token, holder, undefined);
+    const {c_nonce: fresh} = await wallet.requestNonce({issuerMetadata: metadata});
+    const last = await requestCredential(wallet, metadata, second, token, holder, fresh);
+    return {command, first: {ok: first.ok}, spent, again, forged, missing, last: {ok: last.ok}};
   }
   throw new Error(`unknown command ${command}`);
 }

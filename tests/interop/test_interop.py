@@ -23,9 +23,17 @@ from typing import Any
 
 import asyncpg
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from badges.keyring import KeyRing
-from badges.status import MIN_STATUS_LIST_SIZE, StatusList
+from badges.proof import sign
+from badges.status import MIN_STATUS_LIST_SIZE, StatusList, credential_status
+from embedded.ports import free_port
+from issuance.award import build_credential
+from issuance.issuers import did_web_id, institution_key_dir, institution_ring
 from models.activities import BadgeRequest
 from runtime.settings import Settings
 from tests.helpers import issue_badge_through_activities, sample_plan
@@ -133,12 +141,18 @@ async def served(settings: Settings, log: Path) -> AsyncIterator[str]:
 
 
 async def issue(
-    pool: asyncpg.Pool, settings: Settings, proof_format: str = "data-integrity"
+    pool: asyncpg.Pool,
+    settings: Settings,
+    proof_format: str = "data-integrity",
+    institution: str | None = None,
 ) -> tuple[str, str]:
     """(credential id, the stored credential: JSON text, or the compact VC-JWT) of one badge
-    issued by the real badge activity."""
+    issued by the real badge activity (for the example's institution, or another id)."""
     now = datetime.now(UTC)
     plan = sample_plan(now - timedelta(days=200))
+    if institution is not None:
+        school = plan.institution.model_copy(update={"id": institution, "name": institution})
+        plan = plan.model_copy(update={"institution": school})
     if proof_format != "data-integrity":
         plan = plan.model_copy(
             update={"badge": plan.badge.model_copy(update={"proof_format": proof_format})}
@@ -276,40 +290,182 @@ async def test_jose_verifies_the_vc_jwt_with_the_live_jwks(
     assert claims["iss"] == issuer_id and claims["jti"] == credential_id == result["credentialId"]
 
 
-async def test_did_web_issuer_and_key_rotation(
+def tls_for_localhost(folder: Path) -> tuple[Path, Path, Path]:
+    """(authority certificate, server certificate, server key) for https://localhost: a test
+    certificate authority of its own, which the Node.js side trusts (NODE_EXTRA_CA_CERTS)."""
+    now = datetime.now(UTC)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    authority_key = ec.generate_private_key(ec.SECP256R1())
+    authority = (
+        x509.CertificateBuilder()
+        .subject_name(name("internflow interop test authority"))
+        .issuer_name(name("internflow interop test authority"))
+        .public_key(authority_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+        )
+        .sign(authority_key, hashes.SHA256())
+    )
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(name("localhost"))
+        .issuer_name(authority.subject)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(authority_key, hashes.SHA256())
+    )
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server-key.pem"
+    paths[0].write_bytes(authority.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+def did_web(*files: str, api: str, public: str, tls: tuple[Path, Path, Path]) -> dict[str, Any]:
+    """Run tests/interop/didweb.mjs (two did:web resolvers) on the badges in files: for each,
+    the outcome of each resolver, by its name."""
+    executable = shutil.which("node")
+    assert executable and NODE_MODULES.is_dir(), "run `npm ci --prefix tests/interop`"
+    authority, certificate, key = tls
+    done = subprocess.run(
+        [executable, str(HERE / "didweb.mjs"), *files, "--api", api, "--public", public,
+         "--cert", str(certificate), "--key", str(key)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, "NODE_EXTRA_CA_CERTS": str(authority)},
+    )  # fmt: skip
+    lines = done.stdout.strip().splitlines()
+    assert lines, f"didweb.mjs printed nothing (exit {done.returncode}): {done.stderr}"
+    result = json.loads(lines[-1])
+    assert "badges" in result, result
+    return {badge["file"]: badge["resolvers"] for badge in result["badges"]}
+
+
+def badge_under_the_deployments_did(settings: Settings, list_id: str, index: int) -> str:
+    """A badge as internflow issued it before each institution on did:web had a DID of its
+    own: issuer the deployment's DID, signed by the deployment's key, on its shared list."""
+    now = datetime.now(UTC)
+    plan = sample_plan(now - timedelta(days=200))
+    did = did_web_id(settings.public_base_url)
+    credential = build_credential(
+        plan,
+        {o.id: "good" for o in plan.learning_outcomes},
+        issuer_id=did,
+        image_url=f"{settings.public_base_url}/images/{plan.badge.image}",
+        issued_at=now - timedelta(hours=1),
+        credential_status=credential_status((list_id, index)),
+    )
+    key = KeyRing.load_or_create(settings.keys_path).signing_key
+    method = KeyRing.verification_method(did, key)
+    return json.dumps(sign(credential, key, method, now - timedelta(hours=1)))
+
+
+async def test_each_institution_is_its_own_did_web_issuer_for_two_resolvers(
     pool: asyncpg.Pool, settings: Settings, tmp_path: Path
 ) -> None:
-    """An institution on did:web: its badges name did:web:<host> as issuer and '<DID>#key-N' as
-    key; Digital Bazaar's verifier resolves the DID document from /.well-known/did.json. After a
-    rotation, badges signed with the earlier key verify in both issuer forms."""
-    public = f"https://localhost:{settings.api_port}"
+    """Two institutions on did:web, each its own DID with its own keys. Two independent did:web
+    resolvers (did-resolver with web-did-resolver; Digital Bazaar's did-io with
+    did-method-web) fetch each DID document over HTTPS, by themselves, and verify live badges
+    with the keys they resolved: school A's badge before and after a rotation of its keys (the
+    old key stays in its DID document), a VC-JWT of school B, and a badge issued before under
+    the deployment's one DID, which stays served."""
+    port = free_port()
+    public = f"https://localhost:{port}"
     did_settings = settings.model_copy(
-        update={"public_base_url": public, "did_web_institutions": "*"}
+        update={"public_base_url": public, "did_web_institutions": "school-a,school-b"}
     )
-    old_did = await issue(pool, did_settings)
+    shared_list = f"{public}/status/revocation"
+    await pool.execute(
+        "INSERT INTO status_lists (list_id, purpose, size, bits) VALUES ($1, 'revocation', $2, $3)",
+        shared_list,
+        MIN_STATUS_LIST_SIZE,
+        bytes(MIN_STATUS_LIST_SIZE // 8),
+    )
+    before = badge_under_the_deployments_did(did_settings, shared_list, 7)
+    old_a_id, old_a = await issue(pool, did_settings, institution="school-a")
+    institution_ring(did_settings, "school-a").rotate(institution_key_dir(did_settings, "school-a"))
+    _, new_a = await issue(pool, did_settings, institution="school-a")
+    _, jwt_b = await issue(pool, did_settings, "vc-jwt", institution="school-b")
+    did_a = f"did:web:localhost%3A{port}:issuers:school-a"
+    did_b = f"did:web:localhost%3A{port}:issuers:school-b"
+    for credential, key_id in ((old_a, "key-1"), (new_a, "key-2")):
+        document = json.loads(credential)
+        assert document["issuer"]["id"] == did_a
+        assert document["proof"][0]["verificationMethod"] == f"{did_a}#{key_id}"
+        status = document["credentialStatus"]["statusListCredential"]
+        assert status == f"{public}/issuers/school-a/did/status/revocation"
+    files = {
+        "before": write(tmp_path, "before.json", before),
+        "old-a": write(tmp_path, "old-a.json", old_a),
+        "new-a": write(tmp_path, "new-a.json", new_a),
+        "jwt-b": write(tmp_path, "b.jwt", jwt_b),
+    }
+    tls = tls_for_localhost(tmp_path)
+    async with served(did_settings, tmp_path / "api.log") as base:
+        outcomes = did_web(*files.values(), api=base, public=public, tls=tls)
+        done = await cli(did_settings, "badge", "revoke", old_a_id, "--reason", "x")
+        assert done.returncode == 0, done
+        revoked = did_web(files["old-a"], api=base, public=public, tls=tls)[files["old-a"]]
+    resolvers = {"web-did-resolver", "did-method-web"}
+    for name, file in files.items():
+        assert set(outcomes[file]) == resolvers, (name, outcomes[file])
+        for resolver, outcome in outcomes[file].items():
+            assert outcome["verified"] is True, (name, resolver, outcome)
+    for resolver in resolvers:
+        old, new = outcomes[files["old-a"]][resolver], outcomes[files["new-a"]][resolver]
+        # School A's DID document, over TLS from its own path, lists the old key and the new.
+        assert old["didDocumentId"] == new["didDocumentId"] == did_a
+        assert old["assertionMethod"] == [f"{did_a}#key-1", f"{did_a}#key-2"], old
+        assert old["verificationMethod"] == f"{did_a}#key-1"
+        assert new["verificationMethod"] == f"{did_a}#key-2"
+        assert "/issuers/school-a/did.json" in old["fetched"], old["fetched"]
+        assert "/issuers/school-a/did/status/revocation" in old["fetched"], old["fetched"]
+        assert old["statusVerified"] is True and old["revoked"] is False
+        # School B is another issuer with other keys; its VC-JWT's kid is in its own document.
+        b = outcomes[files["jwt-b"]][resolver]
+        assert b["didDocumentId"] == did_b and b["verificationMethod"] == f"{did_b}#rsa-1"
+        assert not set(b["assertionMethod"]) & set(old["assertionMethod"])
+        # The deployment's one DID, as badges issued before name it, still resolves and holds.
+        shared = outcomes[files["before"]][resolver]
+        assert shared["didDocumentId"] == f"did:web:localhost%3A{port}"
+        assert "/.well-known/did.json" in shared["fetched"], shared["fetched"]
+        assert shared["statusVerified"] is True
+        # Revoked with the CLI: both resolvers' verifiers read it from school A's own list.
+        assert revoked[resolver]["revoked"] is True, revoked[resolver]
+        assert revoked[resolver]["proofVerified"] is True
+
+
+async def test_https_issuer_key_rotation(
+    pool: asyncpg.Pool, settings: Settings, tmp_path: Path
+) -> None:
+    """After a rotation of the deployment's keys, badges of an HTTPS profile issuer signed with
+    the earlier key and the new one verify, each key fetched from the live API."""
     old_https = await issue(pool, settings)
     KeyRing.load_or_create(settings.keys_path).rotate(settings.keys_path)
-    new_did = await issue(pool, did_settings)
     new_https = await issue(pool, settings)
-    did = f"did:web:localhost%3A{settings.api_port}"
-    for (_, credential), key_id in ((old_did, "key-1"), (new_did, "key-2")):
-        document = json.loads(credential)
-        assert document["issuer"]["id"] == did
-        assert document["proof"][0]["verificationMethod"] == f"{did}#{key_id}"
-        assert document["credentialStatus"]["statusListCredential"] == f"{public}/status/revocation"
     assert json.loads(new_https[1])["proof"][0]["verificationMethod"].endswith("/keys/key-2")
-
-    async with served(did_settings, tmp_path / "api.log") as base:
-        for name, (_, credential) in {
-            "old-did": old_did,
-            "new-did": new_did,
-        }.items():
-            result = node("di", write(tmp_path, f"{name}.json", credential), "--api", base,
-                          "--public", public)  # fmt: skip
-            assert result["verified"] is True, (name, result)
-            assert result["keyController"] == did
-            assert f"{public}/.well-known/did.json" in result["fetched"]
-    async with served(settings, tmp_path / "api2.log") as base:
+    async with served(settings, tmp_path / "api.log") as base:
         for name, (_, credential) in {"old-https": old_https, "new-https": new_https}.items():
             result = node("di", write(tmp_path, f"{name}.json", credential), "--api", base)
             assert result["verified"] is True, (name, result)

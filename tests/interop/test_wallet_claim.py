@@ -26,12 +26,24 @@ import asyncpg
 import httpx
 
 from badges.conformance import schema_errors
-from badges.oid4vci import CONFIGURATION_ID, credential_offer, offer_qr_png, offer_url
+from badges.holder_proof import holder_did_of_jwk
+from badges.keyring import KeyRing
+from badges.oid4vci import (
+    CONFIGURATION_ID,
+    PRE_AUTHORIZED_GRANT,
+    credential_offer,
+    offer_qr_png,
+    offer_url,
+)
+from badges.verify import verify_badge
 from embedded.mail_sink import MailSink
+from issuance.issuers import institution_key_dir, institution_ring, public_keys
 from mail.wallet_offer import make_offer
+from operations import wallet_claims
 from runtime import wallet_codes as codes
 from runtime.settings import Settings
 from tests.interop.test_interop import NODE_MODULES, cli, issue, node, served, write
+from tests.test_badges_holder_proof import Holder
 
 HERE = Path(__file__).resolve().parent
 OFFER = re.compile(r"openid-credential-offer://\S+")
@@ -231,12 +243,24 @@ async def test_refused_codes_and_proofs(
         refused = wallet("token", forged, "--api", base, "--tx-code", tx_code)
         assert refused["error"] == "invalid_grant", refused
 
-        # One c_nonce serves one credential; a nonce the issuer did not make is refused.
+        # An access token serves one credential, and so does a c_nonce; a nonce the issuer did
+        # not make, or none at all, is refused. Each refusal leaves the token good.
         offer = make_offer(settings, uuid, timedelta(minutes=5))
-        stale = wallet("stale-nonce", offer.url, "--api", base, "--tx-code", tx_code)
+        second = make_offer(settings, uuid, timedelta(minutes=5))
+        stale = wallet("stale-nonce", offer.url, "--api", base, "--tx-code", tx_code,
+                       "--second-offer", second.url)  # fmt: skip
         assert stale["first"]["ok"] is True, stale
-        assert stale["again"]["ok"] is False and stale["again"]["error"] == "invalid_nonce", stale
+        spent = stale["spent"]
+        assert spent["ok"] is False and spent["status"] == 401, stale
+        assert spent["error"] == "invalid_token", stale
+        # ... and the client read RFC 6750's challenge from WWW-Authenticate.
+        assert spent["challenge"] == {"scheme": "Bearer", "error": "invalid_token"}, stale
+        assert stale["again"]["status"] == 400, stale
+        assert stale["again"]["error"] == "invalid_nonce", stale
         assert stale["forged"]["error"] == "invalid_nonce", stale
+        assert stale["missing"]["error"] == "invalid_proof", stale
+        assert "no nonce" in stale["missing"]["error_description"], stale
+        assert stale["last"]["ok"] is True, stale
 
         offer = make_offer(settings, uuid, timedelta(minutes=5))
         es256 = wallet(
@@ -272,6 +296,14 @@ async def test_refused_codes_and_proofs(
             )  # fmt: skip
             assert answer.status_code == 400
             assert answer.json()["error"] == "invalid_proof"
+            bearer = {"Authorization": f"Bearer {access}"}
+            for body, error in (
+                ({"proofs": {"jwt": ["e30.e30.AA"]}}, "invalid_credential_request"),
+                ({"credential_configuration_id": "Other"}, "unknown_credential_configuration"),
+                ([], "invalid_credential_request"),
+            ):
+                answer = await http.post("/oid4vci/credential", json=body, headers=bearer)
+                assert answer.status_code == 400 and answer.json()["error"] == error, body
             unauthorized = await http.post(
                 "/oid4vci/credential",
                 json={"credential_configuration_id": CONFIGURATION_ID},
@@ -279,11 +311,102 @@ async def test_refused_codes_and_proofs(
             )
             assert unauthorized.status_code == 401
             assert unauthorized.json()["error"] == "invalid_token"
-            assert "invalid_token" in unauthorized.headers["www-authenticate"]
+            challenge = unauthorized.headers["www-authenticate"]
+            assert challenge.startswith('Bearer error="invalid_token", error_description="')
+            # RFC 6750 section 3.1: no token at all is answered without an error code.
+            anonymous = await http.post(
+                "/oid4vci/credential", json={"credential_configuration_id": CONFIGURATION_ID}
+            )
+            assert anonymous.status_code == 401
+            assert anonymous.headers["www-authenticate"] == "Bearer"
+            assert "error" not in anonymous.json()
 
     events = await claims(pool, credential_id)
     assert ("code_refused", "wrong transaction code") in events
     assert ("code_refused", "expired") in events
-    assert sum(1 for event, _ in events if event == "credential_issued") == 2
+    assert sum(1 for event, _ in events if event == "credential_issued") == 3
+    assert ("proof_refused", "invalid_token: access token used before") in events
     assert any(e == "proof_refused" and r and r.startswith("invalid_nonce") for e, r in events)
     assert any(e == "proof_refused" and r and r.startswith("invalid_proof") for e, r in events)
+
+
+async def test_sphereons_client_claims_the_badge_too(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Sphereon's @sphereon/oid4vci-client, a second wallet-side implementation, claims a live
+    badge from an offer: it redeems the code with the transaction code, gets its c_nonce from
+    the nonce endpoint, has its proof signed (an Ed25519 did:key) and receives the badge bound to
+    that key, which Digital Bazaar's verifier verifies with the issuer's key fetched over HTTP."""
+    credential_id, stored = await issue(pool, settings)
+    badge = json.loads(stored)
+    uuid = credential_id.removeprefix("urn:uuid:")
+    tx_code = codes.transaction_code(codes.claim_secret(settings), uuid)
+    async with served(settings, tmp_path / "api.log") as base:
+        offer = make_offer(settings, uuid, timedelta(minutes=5))
+        claimed = wallet("sphereon", offer.url, "--api", base, "--tx-code", tx_code)
+        assert claimed["ok"] is True, claimed
+        assert claimed["configurationId"] == CONFIGURATION_ID
+        assert claimed["tokenType"] == "Bearer"
+        assert claimed["nonceEndpoint"] == f"{settings.public_base_url}/oid4vci/nonce"
+        credential, holder = claimed["credential"], claimed["holder"]
+        assert holder.startswith("did:key:z6Mk"), holder
+        assert credential["credentialSubject"]["id"] == holder
+        assert credential["issuer"] == badge["issuer"]
+        assert credential["credentialStatus"] == badge["credentialStatus"]
+        assert schema_errors(credential) == []
+        verification = claimed["verification"]
+        assert verification["verified"] is True, verification
+        assert verification["verificationMethod"] == f"{badge['issuer']['id']}/keys/key-1"
+        # The same offer again is refused to Sphereon's client as to any other.
+        again = wallet("sphereon", offer.url, "--api", base, "--tx-code", tx_code)
+        assert again["ok"] is False, again
+        assert again["step"] == "token" and "status: 400" in again["message"], again
+    issued = await pool.fetchrow(
+        "SELECT holder, claimed_credential_id FROM wallet_claims "
+        "WHERE credential_id = $1 AND event = 'credential_issued'",
+        credential_id,
+    )
+    assert issued is not None
+    assert issued["holder"] == holder and issued["claimed_credential_id"] == credential["id"]
+    assert (await claims(pool, credential_id))[-1] == ("code_refused", "already redeemed")
+
+
+async def test_a_claimed_copy_of_an_institutions_did_badge_is_signed_by_that_institution(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """A badge an institution issued under its own DID, claimed after a rotation of its keys:
+    the copy is signed by the institution's current key under its DID (not by the deployment's),
+    and the deployment's verifier accepts it with that institution's keys only."""
+    public = "https://badges.example.org"
+    did_settings = settings.model_copy(
+        update={"public_base_url": public, "did_web_institutions": "school-a"}
+    )
+    credential_id, stored = await issue(pool, did_settings, institution="school-a")
+    did = "did:web:badges.example.org:issuers:school-a"
+    assert json.loads(stored)["proof"][0]["verificationMethod"] == f"{did}#key-1"
+    institution_ring(did_settings, "school-a").rotate(institution_key_dir(did_settings, "school-a"))
+    uuid = credential_id.removeprefix("urn:uuid:")
+    secret = codes.claim_secret(did_settings)
+    code = codes.make_code(secret, uuid, timedelta(minutes=5))
+    token = await wallet_claims.redeem_code(
+        pool, did_settings, PRE_AUTHORIZED_GRANT, code, codes.transaction_code(secret, uuid)
+    )
+    holder = Holder("EdDSA")
+    nonce = wallet_claims.new_nonce(did_settings)["c_nonce"]
+    proof = holder.proof(
+        payload={"aud": public, "iat": int(datetime.now(UTC).timestamp()), "nonce": nonce}
+    )
+    answer = await wallet_claims.issue_to_wallet(
+        pool,
+        did_settings,
+        f"Bearer {token['access_token']}",
+        {"credential_configuration_id": CONFIGURATION_ID, "proofs": {"jwt": [proof]}},
+    )
+    claimed = answer["credentials"][0]["credential"]
+    assert claimed["issuer"]["id"] == did
+    assert claimed["proof"][0]["verificationMethod"] == f"{did}#key-2"
+    assert claimed["credentialSubject"]["id"] == holder_did_of_jwk(holder.jwk)
+    text = json.dumps(claimed)
+    assert verify_badge(text, issuer_keys=public_keys(did_settings)).verified
+    deployment_only = KeyRing.load(did_settings.keys_path).public_keys()
+    assert not verify_badge(text, issuer_keys=deployment_only).verified
