@@ -76,13 +76,15 @@ def badge_mail_values(
     language: str,
     linkedin_organization_id: str | None = None,
 ) -> dict[str, Any]:
-    """What the badge e-mail says beyond the workflow's values: the badge page, the intern's
-    link to their choices about it, and the share links."""
+    """What the badge e-mail says beyond the workflow's values: the badge page and its image
+    to download (the PNG with the credential baked in), the intern's link to their choices about
+    the page, and the share links."""
     credential_uuid = credential_uuid_for(internship_id)
     page = badge_page_url(settings.public_base_url, credential_uuid)
     links = sharing(document_of(stored), page, language, linkedin_organization_id)
     return {
         "badge_page_url": page,
+        "badge_image_url": f"{page}/badge.png",
         "choices_url": badge_choices_link(settings, credential_uuid),
         **{f"share_{name}": url for name, url in links.as_dict().items()},
     }

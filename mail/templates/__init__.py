@@ -52,8 +52,10 @@ CONTEXT: dict[str, object] = {
     "outstanding": [],
     "comment": "",
     "link": "",
-    # The badge e-mail: the page to share, the intern's link to their choices, the share links.
+    # The badge e-mail: the page to share and its image to download, the intern's link to their
+    # choices, the share links.
     "badge_page_url": "",
+    "badge_image_url": "",
     "choices_url": "",
     "share_linkedin_add": "",
     "share_linkedin": "",
