@@ -4,7 +4,9 @@ reader's language (its words from the gettext catalogues in `i18n/locale`).
 Each message is one template, `<kind>.j2`, with a `subject` block, a `body` block
 (paragraphs separated by blank lines) and, when the reader has something to do, an `action` block:
 the label of the link `link`. Two layouts turn it into a plain-text part (`layout.txt.j2`) and an
-HTML part (`layout.html.j2`, autoescaped); so both parts always say the same thing.
+HTML part (`layout.html.j2`, autoescaped); so both parts always say the same thing. A message
+laid out by itself (the badge's: a button for each thing to do) overrides what lies between the
+greeting and the signature in both, with the blocks `html_content` and `text_content`.
 """
 
 from __future__ import annotations
