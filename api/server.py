@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
+from collections.abc import Iterator
 
 import structlog
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from api.app import create_app
 from runtime.deployment import SERVER_NEEDS, require_secrets
@@ -26,7 +30,7 @@ def serve(settings: Settings) -> None:
     # Refused (one line) for what is wrong in the deployment: credentials Temporal refuses, no
     # namespace, a missing search attribute, migrations behind the code, no signing keys.
     asyncio.run(check_at_start(settings))
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
@@ -40,6 +44,25 @@ def serve(settings: Settings) -> None:
         log_config=None,
         access_log=False,
     )
+    server = _StoppedBySignalIsDone(config)
+    server.run()
+    if not server.started:  # what uvicorn.run does: the app's startup failed (logged)
+        sys.exit(STARTUP_FAILURE)
+
+
+class _StoppedBySignalIsDone(uvicorn.Server):
+    """uvicorn's server, except that SIGTERM or SIGINT ends it like a finished job: uvicorn
+    shuts down gracefully (requests in flight answered, the app's shutdown run), then raises
+    the signal again by default, so the process dies of it (exit 143 for SIGTERM) and a
+    supervisor counts a normal stop as a failure. Here the process goes on to exit 0, as the
+    worker does."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            # Read by the base class once the server has stopped: nothing left to raise.
+            self._captured_signals.clear()
 
 
 def main() -> None:

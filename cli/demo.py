@@ -21,6 +21,7 @@ from temporalio.client import Client
 
 from badges.bake import unbake_png
 from badges.verify import local_issuer_keys, verify_credential
+from cli.examples import example_plan
 from embedded.stack import running_stack
 from models.ids import badge_mail_id, message_id_for
 from models.plan import InternshipPlan
@@ -42,7 +43,8 @@ from runtime.errors import StackError
 from runtime.settings import Settings
 from workflows.internship import workflow_id_for
 
-EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan.json"
+#: The sample plan: the checkout's examples/plan.json, or the one installed with internflow.
+EXAMPLE_PLAN = example_plan()
 
 
 def compress_plan(

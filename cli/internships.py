@@ -37,6 +37,7 @@ from cli.common import (
     _submit,
     console,
 )
+from cli.examples import plan_path
 from models.plan import InternshipPlan, Signatory
 from models.records import InternshipRow, TimelineRow
 from models.status import Phase
@@ -62,6 +63,7 @@ from runtime.settings import Settings
 
 
 def _read_plan(plan_file: Path) -> InternshipPlan:
+    plan_file = plan_path(plan_file)  # examples/NAME: the sample, where no such file is here
     try:
         return InternshipPlan.model_validate_json(plan_file.read_text())
     except OSError as error:
@@ -78,8 +80,8 @@ def start(
         Path | None,
         typer.Argument(
             metavar="PLAN_FILE",
-            help="A plan as JSON, like examples/plan.json; with --batch CSV, the template that "
-            "every row fills in.",
+            help="A plan as JSON, like examples/plan.json (a sample installed with internflow); "
+            "with --batch CSV, the template that every row fills in.",
         ),
     ] = None,
     batch: Annotated[
@@ -209,7 +211,11 @@ def _start_batch(settings: Settings, template_file: Path | None, batch: Path) ->
 @app.command()
 def rehearse(
     plan_file: Annotated[
-        Path, typer.Argument(metavar="PLAN_FILE", help="A plan as JSON, like examples/plan.json.")
+        Path,
+        typer.Argument(
+            metavar="PLAN_FILE",
+            help="A plan as JSON, like examples/plan.json (a sample installed with internflow).",
+        ),
     ],
     everyone_on_time: Annotated[
         bool,

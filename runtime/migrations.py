@@ -88,16 +88,64 @@ async def apply_migrations(
     transaction, while holding an advisory lock (concurrent starters wait, then find nothing
     left to do). Returns the file names applied; MigrationError names a file that failed. A
     connection to a DSN refused for a setting's sake (TLS, credentials) is a StackError naming
-    `variable`, the one the DSN comes from."""
+    `variable`, the one the DSN comes from; so is a role that may not create or change the
+    tables (NotTheOwner: it names the role to connect as instead)."""
     migrations = discover_migrations(directory)
     if isinstance(conn_or_dsn, str):
         with named_refusals(conn_or_dsn, variable):
             conn = await asyncpg.connect(conn_or_dsn)
         try:
-            return await _apply(conn, migrations)
+            return await _apply_as_owner(conn, migrations, variable)
         finally:
             await conn.close()
-    return await _apply(conn_or_dsn, migrations)
+    return await _apply_as_owner(conn_or_dsn, migrations, variable)
+
+
+class NotTheOwner(StackError):
+    """The migrations connected as a role that may not create or change the tables."""
+
+
+async def _apply_as_owner(
+    conn: asyncpg.Connection, migrations: list[Migration], variable: str
+) -> list[str]:
+    try:
+        return await _apply(conn, migrations)
+    except asyncpg.InsufficientPrivilegeError as error:
+        raise await _not_the_owner(conn, variable, error) from None
+    except MigrationError as error:
+        # Where every role may create in the schema (PostgreSQL 14 and older), the refusal comes
+        # later, from a migration that changes a table the role does not own.
+        if isinstance(error.__cause__, asyncpg.InsufficientPrivilegeError):
+            raise await _not_the_owner(conn, variable, error.__cause__) from None
+        raise
+
+
+async def _not_the_owner(
+    conn: asyncpg.Connection, variable: str, error: asyncpg.InsufficientPrivilegeError
+) -> NotTheOwner:
+    """One sentence: the setting, the role it connects as, the owner it should be (that of the
+    tables once there are any, else the database's), PostgreSQL's own words."""
+    role, owner = await conn.fetchrow(
+        """
+        SELECT current_user,
+               coalesce(
+                   (SELECT tableowner FROM pg_tables
+                     WHERE tablename = 'schema_migrations' AND schemaname = current_schema()),
+                   (SELECT pg_get_userbyid(datdba) FROM pg_database
+                     WHERE datname = current_database()))
+        """
+    )
+    if role == owner:  # the owner, refused all the same (a privilege revoked by hand)
+        return NotTheOwner(
+            f"{variable} connects as role {role!r}, the database's owner, and PostgreSQL "
+            f"refused it ({error}): give that role back the ownership of the schema and its "
+            "tables"
+        )
+    return NotTheOwner(
+        f"{variable} connects as role {role!r}, which does not own the database's tables "
+        f"({error}): set {variable} to the URL of the tables' owner, role {owner!r} here "
+        "(not the application's role of INTERNFLOW_DATABASE_URL)"
+    )
 
 
 async def _apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:

@@ -10,14 +10,18 @@ import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
+from embedded.postgres import EmbeddedPostgres
 from embedded.stack import EmbeddedStack
 from runtime.database import APP_ROLE, application_dsn, password_path
+from runtime.migrations import apply_migrations
 from runtime.settings import Settings
 from tests.conftest import FAST_POSTGRES, free_port, make_settings
+from tests.test_postgres_tls import command_env, internflow, one_error_line
 from tests.test_runtime_stack import wait_for
 
 #: What the application role may do with each table (UPDATE: the columns it may change). A new
@@ -280,3 +284,34 @@ async def test_the_embedded_stack_runs_the_application_as_its_own_role(tmp_path:
         await conn.close()
     finally:
         await again.stop()
+
+
+@pytest.mark.parametrize("migrated", [False, True], ids=["new-database", "migrated-database"])
+async def test_migrate_as_a_role_that_is_not_the_owner_says_which_setting_in_one_line(
+    settings: Settings, database: str, postgres: EmbeddedPostgres, tmp_path: Path, migrated: bool
+) -> None:
+    """`internflow migrate` with INTERNFLOW_DATABASE_OWNER_URL naming the application role (the
+    easy mistake: the two URLs side by side), on a new database and on one already migrated:
+    one line naming the setting, the role it connects as and the owner it should be, exit 2."""
+    if migrated:
+        await apply_migrations(database)
+    env = command_env(settings, INTERNFLOW_DATABASE_OWNER_URL=settings.database_url)
+    code, output = await internflow(env, "migrate")
+    line = one_error_line(output)
+    assert code == 2, output
+    owner = urlsplit(database).username
+    assert "INTERNFLOW_DATABASE_OWNER_URL" in line and f"'{APP_ROLE}'" in line, line
+    assert f"'{owner}'" in line, line  # the role it should connect as
+    assert "permission denied" in line, line  # PostgreSQL's own words, for a search
+    # Nothing was changed, and the owner's migrate still works.
+    conn = await asyncpg.connect(database)
+    try:
+        tables = await conn.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = $1",
+            APP_ROLE,
+        )
+        assert tables == 0
+    finally:
+        await conn.close()
+    code, output = await internflow(command_env(settings), "migrate")
+    assert code == 0, output

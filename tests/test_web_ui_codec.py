@@ -2,14 +2,17 @@
 payload encryption on, an internship started through the API, an admin who signs in and opens
 its workflow in the Web UI (served by the API under /temporal, on the codec endpoint's origin)
 in headless Chromium and reads the intern's name in clear; a Web UI that offers no way to change
-an internship and refuses the calls that would; and a codec endpoint that tells a caller without
-an admin session or key what to do."""
+an internship and refuses the calls that would; a codec endpoint that tells a caller without an
+admin session or key what to do; and the Temporal CLI decrypting through it, or failing with
+only its deadline when refused (what the documentation tells CLI users to expect)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
@@ -27,6 +30,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from api.web_ui import READ_ONLY, READS, refusal
 from embedded.ports import throwaway_settings
 from embedded.stack import EmbeddedStack
+from embedded.temporal_server import temporal_binary
 from models.plan import InternshipPlan
 from operations.access import create_api_key
 from runtime.clients import create_pool
@@ -291,3 +295,73 @@ async def test_a_refused_codec_call_says_what_to_do(
             "/codec/decode", json=body, headers={"Authorization": f"Bearer {admin_key}"}
         )
         assert fine.status_code == 200, fine.text
+
+
+#: What the Temporal CLI prints, and all it prints about it, when the codec refuses its call: it
+#: retries the call until its command's deadline, then gives up without the codec's answer.
+CLI_REFUSED = "Error: displaying history failed: context deadline exceeded"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_temporal_cli_decrypts_with_an_admin_key_and_says_only_deadline_when_refused(
+    encrypted_stack: tuple[Settings, str, str],
+) -> None:
+    """What docs/operating/production.md says a CLI user sees: with an admin key, the history in
+    clear; with any other key, after the command's deadline, one line that names no refusal
+    (the Temporal CLI shows no codec answer), while the API's log says why, and the same key sent
+    to the codec by hand gets the reason."""
+    settings, admin_key, operator_key = encrypted_stack
+    plan = await _start(settings, operator_key)
+
+    def show(key: str, *more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                temporal_binary(),
+                "workflow",
+                "show",
+                "--workflow-id",
+                f"internship-{plan.internship_id}",
+                "--address",
+                settings.temporal_address,
+                "--namespace",
+                settings.temporal_namespace,
+                "--codec-endpoint",
+                f"{settings.public_base_url}/codec",
+                "--codec-auth",
+                f"Bearer {key}",
+                *more,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")},
+        )
+
+    shown = show(admin_key, "--output", "json")
+    assert shown.returncode == 0, shown.stderr
+    started = json.loads(shown.stdout)["events"][0]["workflowExecutionStartedEventAttributes"]
+    (payload,) = started["input"]["payloads"]  # decrypted by the API's codec
+    assert base64.b64decode(payload["metadata"]["encoding"]) == b"json/plain"
+    assert plan.intern.name in base64.b64decode(payload["data"]).decode()
+
+    log = settings.state_dir / "logs" / "api.log"
+    for key, logged in (("not-a-key", "auth.refused"), (operator_key, "auth.forbidden")):
+        before = log.read_text().count(logged)
+        refused = show(key, "--command-timeout", "3s")
+        assert refused.returncode == 1, refused
+        assert refused.stderr.strip() == CLI_REFUSED, refused.stderr
+        assert "codec" not in refused.stdout + refused.stderr, refused
+        assert plan.intern.name not in refused.stdout
+        assert log.read_text().count(logged) > before, logged
+
+    # The check the documentation gives instead: the key sent by hand with no payloads.
+    async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=30) as http:
+        for key, status in ((admin_key, 200), (operator_key, 403), ("not-a-key", 401)):
+            answer = await http.post(
+                "/codec/decode", json={"payloads": []}, headers={"Authorization": f"Bearer {key}"}
+            )
+            assert answer.status_code == status, answer.text
+            if status == 200:
+                assert answer.json() == {"payloads": []}
+            else:
+                assert "--codec-auth" in answer.json()["detail"], answer.text
