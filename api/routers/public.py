@@ -127,6 +127,7 @@ async def readyz(app: ServicesDep) -> JSONResponse:
     "/verify/{credential_uuid}",
     response_class=HTMLResponse,
     summary="Verification page of an issued badge",
+    responses={404: {"description": "No such badge, or its earner took it down"}},
 )
 async def verify_page(
     credential_uuid: CredentialUuid, request: Request, pool: RecordsDep, settings: SettingsDep
@@ -197,6 +198,7 @@ async def verify_page(
     "/credentials/{credential_uuid}.json",
     summary="The signed credential (Open Badges 3.0, eddsa-rdfc-2022)",
     response_class=LdJsonResponse,
+    responses={404: {"description": "No such badge, or its earner took it down"}},
 )
 async def credential_json(
     credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
