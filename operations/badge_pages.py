@@ -14,7 +14,7 @@ from badges.bake import bake_png, bake_svg
 from badges.share import svg_wrapping_png
 from badges.vcjwt import decode_jwt
 from mail.badge import badge_image
-from operations.credentials import CredentialRecord
+from operations.credentials import CredentialNotFound, CredentialRecord, get_credential
 
 Choice = Literal["show_name", "hide_name", "take_down", "publish"]
 CHOICES: Final[tuple[Choice, ...]] = get_args(Choice)
@@ -60,6 +60,19 @@ async def record_choice(
         choice,
     )
     return await page_choices(conn, credential_id)
+
+
+async def public_credential(
+    conn: asyncpg.Connection | asyncpg.Pool, credential_uuid: str
+) -> CredentialRecord:
+    """The credential as anyone may fetch it by its id (its verification page, its JSON): once
+    its earner has taken the badge page down, CredentialNotFound exactly as for a credential never
+    issued here. The status list, the per-credential status and the issuer's keys stay public,
+    so whoever holds the credential can still check its signature and status."""
+    record = await get_credential(conn, credential_uuid)
+    if not (await page_choices(conn, record.credential_id)).published:
+        raise CredentialNotFound.of(credential_uuid)
+    return record
 
 
 def credential_document(record: CredentialRecord) -> dict[str, Any]:

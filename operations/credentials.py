@@ -42,6 +42,12 @@ _UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 class CredentialNotFound(Exception):
     """No credential with that id was issued here."""
 
+    @classmethod
+    def of(cls, credential_id: str) -> CredentialNotFound:
+        """The refusal for `credential_id` as the caller gave it: the same words whether no such
+        credential was issued or (`badge_pages.public_credential`) its earner took it down."""
+        return cls(f"no credential {credential_id!r} was issued here")
+
 
 class CredentialConflict(Exception):
     """The change does not fit the credential's status (e.g. reinstating a revoked badge)."""
@@ -132,7 +138,7 @@ async def get_credential(
 ) -> CredentialRecord:
     row = await conn.fetchrow(_SELECT_CREDENTIAL, credential_id_of(credential_id))
     if row is None:
-        raise CredentialNotFound(f"no credential {credential_id!r} was issued here")
+        raise CredentialNotFound.of(credential_id)
     return _record(row)
 
 
@@ -201,7 +207,7 @@ async def change_status(
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(_SELECT_CREDENTIAL + " FOR UPDATE", wanted)
         if row is None:
-            raise CredentialNotFound(f"no credential {credential_id!r} was issued here")
+            raise CredentialNotFound.of(credential_id)
         current = _record(row)
         purpose: StatusPurpose = "revocation" if action == "revoke" else "suspension"
         if current.revoked_at is not None:

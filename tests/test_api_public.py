@@ -239,7 +239,8 @@ async def test_a_vc_jwt_badge_has_its_verification_page_file_and_revocation(api:
     revoked = await api.http.post(url, json={"reason": "issued in error"}, headers=api.admin)
     assert revoked.status_code == 200, revoked.text
     page = await api.http.get(f"/verify/{uuid}")
-    assert page.status_code == 200 and "issued in error" in page.text
+    assert page.status_code == 200 and 'data-verdict="revoked"' in page.text
+    assert 'id="revoked-on"' in page.text and "issued in error" not in page.text
 
 
 async def _stored_badge(api: Api) -> str:

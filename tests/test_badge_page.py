@@ -234,9 +234,12 @@ async def test_the_intern_shows_their_name_and_takes_the_page_down_from_the_e_ma
     assert await badge.locator("#gone").count() == 1
     for path in ("badge.png", "badge.svg", "credential"):
         assert (await badge.request.get(f"{url}/{path}")).status == 404, path
-    # The verification page stays: the badge itself is still valid.
+    # The verification page and the credential's JSON are gone too (decision 0044); the badge
+    # itself is still valid, and what a holder needs to check it stays
+    # (tests/test_badge_take_down.py).
     uuid = url.rsplit("/", 1)[1]
-    assert (await site.http.get(f"/verify/{uuid}")).status_code == 200
+    assert (await site.http.get(f"/verify/{uuid}")).status_code == 404
+    assert (await site.http.get(f"/credentials/{uuid}.json")).status_code == 404
 
     await choices.click("#publish")
     await choices.wait_for_selector("#done[data-choice='publish']")

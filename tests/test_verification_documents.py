@@ -168,7 +168,7 @@ async def test_verification_documents_are_cacheable(api: Api) -> None:
     issuer = credential["issuer"]["id"]
     status_url = credential["credentialStatus"]["statusListCredential"]
     expected = {
-        f"/credentials/{uuid}.json": "public, max-age=86400",
+        f"/credentials/{uuid}.json": "no-cache",
         f"/credentials/{uuid}/status": "no-cache",
         issuer: "public, max-age=300",
         credential["proof"][0]["verificationMethod"]: "public, max-age=3600",

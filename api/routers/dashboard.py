@@ -22,6 +22,7 @@ from i18n import gettext
 from models.status import Phase
 from operations import companies as host_companies
 from operations.access import ApiKey, authenticate, get_api_key
+from operations.badge_pages import page_choices
 from operations.credentials import credential_for_internship
 from operations.history import temporal_ui_link
 from records import read
@@ -218,6 +219,7 @@ async def internship(
             key=key,
         )
     plan = await read.latest_plan(pool, internship_id)
+    credential = await credential_for_internship(pool, internship_id)
     return render(
         request,
         "admin_internship.html",
@@ -226,9 +228,20 @@ async def internship(
         zone=plan.period.time_zone if plan is not None else "UTC",
         row=row,
         plan=plan,
+        # Who holds each role, by the plan in force: the approvals and the milestones name them.
+        names=(
+            {role: plan.person(role).name for role in plan.signatories()}
+            if plan is not None
+            else {}
+        ),
         trail=await read.internship_timeline(pool, internship_id),
         status=await read.internship_status(pool, internship_id),
-        credential=await credential_for_internship(pool, internship_id),
+        credential=credential,
+        # Its earner took it down: its public pages (the badge link below too) answer 404.
+        taken_down=(
+            credential is not None
+            and not (await page_choices(pool, credential.credential_id)).published
+        ),
         temporal_url=temporal_ui_link(
             settings.temporal_ui_url, app.temporal_namespace, internship_id
         ),

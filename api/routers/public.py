@@ -28,8 +28,8 @@ from issuance.issuers import (
     uses_did_web,
 )
 from models.base import Identifier
+from operations import badge_pages, wallet_claims
 from operations import credentials as creds
-from operations import wallet_claims
 from operations.key_ring import current_ring
 from operations.status_lists import signed_status_list
 from records import read
@@ -58,10 +58,11 @@ DID_JSON = "application/did+ld+json"
 #: How long verifiers and caches may keep each kind of document before asking again (every one
 #: also has an ETag, so asking again costs a 304): keys never change under their id; a profile,
 #: a DID document or the JWKS lists every key, so a rotation reaches verifiers within minutes;
-#: a signed credential never changes; the issuer-kept status must be asked every time.
+#: a signed credential never changes, but its earner can take it down at any time, so it is
+#: asked for again every time, like the issuer-kept status.
 KEY_CACHE: Final = "public, max-age=3600"
 KEY_LIST_CACHE: Final = "public, max-age=300"
-CREDENTIAL_CACHE: Final = "public, max-age=86400"
+CREDENTIAL_CACHE: Final = "no-cache"
 ALWAYS_REVALIDATE: Final = "no-cache"
 IMAGE_CACHE: Final = "public, max-age=86400"
 
@@ -126,12 +127,14 @@ async def readyz(app: ServicesDep) -> JSONResponse:
     "/verify/{credential_uuid}",
     response_class=HTMLResponse,
     summary="Verification page of an issued badge",
+    responses={404: {"description": "No such badge, or its earner took it down"}},
 )
 async def verify_page(
     credential_uuid: CredentialUuid, request: Request, pool: RecordsDep, settings: SettingsDep
 ) -> HTMLResponse:
     try:
-        record = await creds.get_credential(pool, credential_uuid)
+        # A badge its earner took down is, here, a badge never issued (decision 0044).
+        record = await badge_pages.public_credential(pool, credential_uuid)
     except creds.CredentialNotFound:
         language = browser_language(request)
         return render(request, "verify.html", language, status_code=404, record=None, report=None)
@@ -195,14 +198,16 @@ async def verify_page(
     "/credentials/{credential_uuid}.json",
     summary="The signed credential (Open Badges 3.0, eddsa-rdfc-2022)",
     response_class=LdJsonResponse,
+    responses={404: {"description": "No such badge, or its earner took it down"}},
 )
 async def credential_json(
     credential_uuid: CredentialUuid, request: Request, pool: RecordsDep
 ) -> Response:
     """Exactly as it was signed and stored (a badge signed before proofs were arrays keeps its
-    single proof object): a signed document is never rewritten."""
+    single proof object): a signed document is never rewritten. A 404 as for an unknown id once
+    its earner has taken the badge down."""
     try:
-        record = await creds.get_credential(pool, credential_uuid)
+        record = await badge_pages.public_credential(pool, credential_uuid)
     except creds.CredentialNotFound as error:
         raise HTTPException(404, str(error)) from None
     if isinstance(record.credential, str):  # a VC-JWT: the compact JWS itself
