@@ -158,26 +158,22 @@ def test_the_image_environment_holds_together_and_finds_its_sample_plans(tmp_pat
     # `internflow start examples/plan.json` reads it, then needs Temporal (down here: exit 75,
     # the plan was read); a name that is no sample is still refused as a missing file (exit 2).
     down = {**env, "INTERNFLOW_DEMO": "true", "INTERNFLOW_TEMPORAL_ADDRESS": "127.0.0.1:1"}
-    started = subprocess.run(
-        [venv / "bin/internflow", "start", "examples/plan.json"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **down},
-        check=False,
-    )
+
+    def start(plan: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [venv / "bin/internflow", "start", plan],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **down},
+            check=False,
+        )
+
+    started = start("examples/plan.json")
     assert started.returncode == 75, started.stdout + started.stderr
     assert "cannot reach Temporal" in started.stdout, started.stdout
-    missing = subprocess.run(
-        [venv / "bin/internflow", "start", "examples/not-a-sample.json"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **down},
-        check=False,
-    )
+    missing = start("examples/not-a-sample.json")
     assert missing.returncode == 2
     assert "cannot read examples/not-a-sample.json" in missing.stdout, missing.stdout
 
