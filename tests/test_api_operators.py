@@ -6,7 +6,8 @@ import json
 from datetime import timedelta
 
 from models.status import Phase
-from tests.helpers import clock_held, wait_for_phase
+from records.read import internship_status
+from tests.helpers import clock_held, eventually, wait_for_phase
 from tests.test_api_harness import Api, api, detail, planned
 
 __all__ = ["api"]
@@ -153,6 +154,23 @@ async def test_pause_resume_extend_withdraw_and_their_refusals(api: Api) -> None
     assert (
         await api.http.post(f"{base}/resume", json={"submission_id": "r-1"}, headers=api.operator)
     ).status_code == 200
+
+    # The dashboard says how far the pause moved the dates in a unit that fits it: a pause of
+    # seconds says nothing (never "moved by 0 days").
+    async def resumed() -> bool:
+        status = await internship_status(api.pool, iid)
+        return status is not None and status.paused_for > 0
+
+    await eventually(resumed, "the resume in the read model")
+    status = await internship_status(api.pool, iid)
+    assert status is not None
+    key = api.admin["Authorization"].removeprefix("Bearer ")
+    assert (await api.http.post("/admin/login", data={"key": key})).status_code == 303
+    page = await api.http.get(f"/admin/internships/{iid}", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "Dates in force" in page.text, page.text
+    assert "moved by 0" not in page.text
+    assert ("moved by" in page.text) == (status.paused_for >= 60), status.paused_for
+    api.http.cookies.clear()
 
     withdrawn = await api.http.post(
         f"{base}/withdrawal",
