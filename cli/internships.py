@@ -501,10 +501,10 @@ def approve(
     comment: Annotated[str | None, typer.Option(help="A comment kept with the approval.")] = None,
     submission_id: SubmissionIdOption = None,
 ) -> None:
-    """Record a party's approval of the learning agreement, given to you in person or in
-    writing other than a signed paper: it is recorded as an approval not on paper (on_paper
-    false). For a signature on paper, use `internflow paper-signature`: it records when the
-    paper was signed and where it is, and shows as "on paper"."""
+    """Record a party's approval of the learning agreement on their behalf (e.g. given by
+    e-mail or in person): it is recorded as not on paper (on_paper false). For a signature on
+    paper, use `internflow paper-signature`: it records when the paper was signed and where it
+    is, and shows as "on paper"."""
 
     async def call(client: Any) -> Receipt:
         plan_version = version or await _recorded_plan_version(internship_id)

@@ -255,16 +255,31 @@ async def test_batch_from_json_and_from_csv_reports_each_row(api: Api) -> None:
     assert (await api.start(running)).status_code == 201
     broken = good.model_dump(mode="json")
     broken["internship_id"] = "Not An Id"
-    plans = [good.model_dump(mode="json"), running.model_dump(mode="json"), broken]
+    # The last row repeats the first one's id (a copied line): a duplicate, named as such.
+    plans = [
+        good.model_dump(mode="json"),
+        running.model_dump(mode="json"),
+        broken,
+        good.model_dump(mode="json"),
+    ]
     with clock_held(api.env):
         response = await api.http.post(
             "/api/internships/batch", content=json.dumps(plans), headers=api.operator
         )
     assert response.status_code == 200, response.text
     result = response.json()
-    assert [row["status"] for row in result["rows"]] == ["started", "already_running", "invalid"]
+    assert [row["status"] for row in result["rows"]] == [
+        "started",
+        "already_running",
+        "invalid",
+        "invalid",
+    ]
     assert "internship_id" in result["rows"][2]["errors"][0]
-    assert (result["started"], result["already_running"], result["failed"]) == (1, 1, 1)
+    assert result["rows"][3]["errors"] == [
+        f"internship_id: duplicate id {good.internship_id!r} (row 1 has it already): give each "
+        "row its own id"
+    ]
+    assert (result["started"], result["already_running"], result["failed"]) == (1, 1, 2)
 
     template = planned()
     ids = [f"{template.internship_id}-csv{n}" for n in range(2)]

@@ -182,6 +182,21 @@ async def test_help_fits_80_columns_and_names_the_command(cli: Cli, command: lis
         assert unreadable not in out, out
 
 
+async def test_approve_says_what_it_records_and_points_to_paper_signature(cli: Cli) -> None:
+    """`approve` records an approval with on_paper false: its help says so, and sends a paper
+    signature to `paper-signature`; `report` offers the report page's badge choice."""
+    code, out = await cli("approve", "--help")
+    assert code == 0, out
+    said = " ".join(out.replace("│", " ").split())
+    assert "recorded as not on paper (on_paper false)" in said, said
+    assert "For a signature on paper, use internflow paper-signature" in said, said
+    assert "e.g. one given on paper" not in said
+    code, out = await cli("report", "--help")
+    assert code == 0, out
+    said = " ".join(out.replace("│", " ").split())
+    assert "--share-in-badge" in said and "Show this report in my badge" in said, said
+
+
 async def test_list_shows_whole_ids_at_80_columns(
     time_skipping_env: WorkflowEnvironment,
     settings: Settings,
