@@ -135,11 +135,11 @@ def _print_keys(keys: list[Any]) -> None:
             dates = f"created {key.created_at:%Y-%m-%d %H:%M}" + (
                 f" · revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
             )
-            for label, value in (
-                ("name", key.name),
-                ("institutions", key.describe_scope()),
-                (None, dates),
-            ):
-                line = Text(f"{label}: {value}" if label else value, overflow="fold")
-                console.print(Padding(line, (0, 0, 0, 2)))
+            for label, value in (("name", key.name), ("institutions", key.describe_scope())):
+                if len(f"  {label}: {value}") <= console.width:
+                    console.print(Padding(Text(f"{label}: {value}"), (0, 0, 0, 2)))
+                else:  # a long field on lines of its own, under its label, folded
+                    console.print(Padding(Text(f"{label}:"), (0, 0, 0, 2)))
+                    console.print(Padding(Text(value, overflow="fold"), (0, 0, 0, 4)))
+            console.print(Padding(Text(dates), (0, 0, 0, 2)))
     console.print(f"{len(keys)} key{'' if len(keys) == 1 else 's'}")
