@@ -44,6 +44,9 @@ COMMANDS = [
     ["badge", "revoke"],
     ["badge", "europass"],
     ["keys", "create"],
+    ["keys", "list"],
+    ["report"],
+    ["demo"],
 ]
 
 
