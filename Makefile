@@ -15,12 +15,12 @@ export UV_PYTHON_DOWNLOADS := never
 .PHONY: demo test test-fast lint lock up drill bench clean help
 
 help:
-	@echo "make demo   - start the embedded stack and run one internship to a verified badge"
+	@echo "make demo   - start the embedded stack and run one internship to a verified badge (DEBUG=1: debug log lines too)"
 	@echo "make test   - lint, type-check, check the imports between layers and run the test suite on the embedded parts (and Node verifiers)"
 	@echo "make test-fast - the pure and fast layers: rules, badges, e-mails, and the workflow on stand-in activities"
 	@echo "make up     - start the embedded stack (Temporal, PostgreSQL, mail sink, worker)"
 	@echo "make drill  - fault drill: 50 internships through worker kills and outages"
-	@echo "make bench  - benchmarks; prints a table and writes bench/results.json"
+	@echo "make bench  - benchmarks; prints a table and writes bench/results.json (DEBUG=1: debug log lines too)"
 	@echo "make lock   - take the newest releases within pyproject.toml's ranges into uv.lock and its exports"
 	@echo "make clean  - remove the virtual environment and the local state (.internflow/)"
 
@@ -42,14 +42,15 @@ lock: $(VENV)/.uv
 	$(BIN)/python deploy/locks.py write
 	touch $(STAMP)
 
+# DEBUG=1: every log line on the console, debug ones too (by default info and above).
 demo: $(STAMP)
-	$(BIN)/python -m cli demo
+	$(BIN)/python -m cli demo $(if $(DEBUG),--debug)
 
 up: $(STAMP)
 	$(BIN)/python -m cli up
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(if $(DEBUG),--debug)
 
 drill: $(STAMP)
 	$(BIN)/python -m bench.drill

@@ -12,6 +12,16 @@ def N_(message: str) -> str:
     return message
 
 
+Plural = tuple[str, str]
+"""A message with a count: its singular and plural English forms (`i18n.ngettext` picks the
+language's form for the count)."""
+
+
+def Np_(singular: str, plural: str) -> Plural:
+    """Marks a message with a count for the catalogues (singular and plural)."""
+    return singular, plural
+
+
 PARTY: Final = {
     "intern": N_("Intern"),
     "tutor": N_("Institution tutor"),
@@ -119,8 +129,16 @@ ADMIN_OUTAGE_BANNER: Final = N_(
     "Temporal is unreachable, so no internship moves until it is back and changes are refused: "
     "what you see is as of %(as_of)s (the latest step recorded)."
 )
+#: How far a pause moved an internship's dates (the dashboard): in days, or in hours or minutes
+#: for a shorter pause; a pause of less than a minute says nothing.
+PAUSED_DAYS: Final = Np_("(moved by %(count)s day paused)", "(moved by %(count)s days paused)")
+PAUSED_HOURS: Final = Np_("(moved by %(count)s hour paused)", "(moved by %(count)s hours paused)")
+PAUSED_MINUTES: Final = Np_(
+    "(moved by %(count)s minute paused)", "(moved by %(count)s minutes paused)"
+)
+
 #: An error page's title and text by HTTP status; `%(seconds)s` is the time to wait.
-ERRORS: Final[dict[int | None, tuple[str, str]]] = {
+ERRORS: Final[dict[int | None, tuple[str, str | Plural]]] = {
     413: (
         N_("Too much to send"),
         N_(
@@ -130,9 +148,11 @@ ERRORS: Final[dict[int | None, tuple[str, str]]] = {
     ),
     429: (
         N_("Too many requests"),
-        N_(
+        Np_(
             "Too many requests came from your address in a short time. Wait %(seconds)s "
-            "seconds, then reload the page."
+            "second, then reload the page.",
+            "Too many requests came from your address in a short time. Wait %(seconds)s "
+            "seconds, then reload the page.",
         ),
     ),
     404: (

@@ -10,8 +10,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from api.i18n import ADMIN_OUTAGE_BANNER, ERRORS, OUTAGE_BANNER, WORDS
-from i18n import LANGUAGES, day, gettext, moment, number, percent, translations
+from api.i18n import (
+    ADMIN_OUTAGE_BANNER,
+    ERRORS,
+    OUTAGE_BANNER,
+    PAUSED_DAYS,
+    PAUSED_HOURS,
+    PAUSED_MINUTES,
+    WORDS,
+)
+from i18n import LANGUAGES, day, gettext, moment, ngettext, number, percent, translations
 from models.plan import Language
 from runtime.availability import Outage
 
@@ -41,7 +49,27 @@ def _environment(language: Language) -> Environment:
     env.globals["number"] = lambda value: number(value, language)
     env.globals["percent"] = lambda rate: percent(rate, language) if rate is not None else "—"
     env.globals["words"] = WORDS
+    env.globals["paused_shift"] = lambda seconds: paused_shift(seconds, language)
     return env
+
+
+def paused_shift(seconds: float, language: Language) -> str:
+    """How far pauses moved the dates, in the largest unit that is at least one (days to one
+    decimal; whole hours or minutes below a day); nothing below a minute."""
+    if seconds >= 86400:
+        days = round(seconds / 86400, 1)
+        # The form for the count: a fraction takes the plural (1.5 days).
+        count = int(days) if days == int(days) else 2
+        message, value = PAUSED_DAYS, number(days, language)
+    elif seconds >= 3600:
+        count = int(seconds // 3600)
+        message, value = PAUSED_HOURS, number(count, language)
+    elif seconds >= 60:
+        count = int(seconds // 60)
+        message, value = PAUSED_MINUTES, number(count, language)
+    else:
+        return ""
+    return ngettext(language, *message, count, count=value)
 
 
 #: The pages' templates in each language.
@@ -60,7 +88,7 @@ SECURITY_HEADERS = {
 
 
 #: Paths whose pages people open in a browser: their errors are pages too (for a browser).
-HTML_PATHS = ("/p/", "/admin", "/verify/")
+HTML_PATHS = ("/p/", "/b/", "/admin", "/verify/")
 
 
 def wants_html(request: Request) -> bool:
@@ -71,15 +99,16 @@ def wants_html(request: Request) -> bool:
     return (path.startswith(HTML_PATHS) or path == "/p") and "text/html" in accepts
 
 
-def browser_language(request: Request) -> Language:
+def browser_language(request: Request, fallback: Language = "en") -> Language:
     """The first language of the browser's Accept-Language that the pages are written in (its
-    weights are in preference order in practice), else English."""
+    weights are in preference order in practice), else `fallback` (a page whose content is
+    written in one language passes it: the page is then all in that language)."""
     for item in request.headers.get("accept-language", "").split(","):
         tag = item.split(";")[0].strip().lower()
         primary = tag.split("-")[0]
         if primary in LANGUAGES:
             return primary
-    return "en"
+    return fallback
 
 
 def error_page(
@@ -87,13 +116,19 @@ def error_page(
     status_code: int,
     detail: str,
     headers: dict[str, str] | None = None,
+    language: Language | None = None,
 ) -> HTMLResponse:
-    """An error as a page: what happened and what to do, in the browser's language."""
-    language = browser_language(request)
+    """An error as a page: what happened and what to do, in `language` (the page's own, where
+    it has one), else the browser's."""
+    language = language or browser_language(request)
     known = status_code if status_code in ERRORS else None
     title, message = ERRORS[known]
     retry = (headers or {}).get("Retry-After")
     seconds = int(retry) if retry and retry.isdigit() else 60
+    if isinstance(message, tuple):  # a count: the language's form for it
+        said = ngettext(language, *message, seconds, seconds=number(seconds, language))
+    else:
+        said = gettext(language, message)
     response = render(
         request,
         "error.html",
@@ -101,7 +136,7 @@ def error_page(
         status_code=status_code,
         status=status_code,
         title=gettext(language, title),
-        message=gettext(language, message, **({"seconds": seconds} if known == 429 else {})),
+        message=said,
         detail=detail if known in (None, 422, 401, 403) else "",
     )
     for name, value in (headers or {}).items():

@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.part import Measure, PartFailed, Progress, failures, run_parts
+from bench.part import Measure, PartFailed, Progress, console_logging, failures, run_parts
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 PY_SPY = Path(sys.executable).parent / "py-spy"
@@ -143,12 +143,21 @@ def main() -> None:
         help="seconds each benchmark may run (default: its own, TIME_LIMITS)",
     )
     parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="every log line on the console, debug ones too (INTERNFLOW_LOG_LEVEL=debug for "
+        "every benchmark); by default info and above",
+    )
+    parser.add_argument(
         "--no-profile",
         action="store_true",
         help="skip the lifecycle's extra pass sampled by py-spy (run after the measured ones, "
         "when py-spy is installed)",
     )
     args = parser.parse_args()
+    if args.debug:
+        os.environ["INTERNFLOW_LOG_LEVEL"] = "debug"  # the benchmarks inherit it
+    console_logging()
     if not 1 <= args.workers <= 16:
         parser.error(f"--workers must be from 1 to 16 (got {args.workers})")
     workers = ["--workers", str(args.workers)]

@@ -264,4 +264,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    from bench.part import console_logging
+
+    console_logging()
     main()

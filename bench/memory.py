@@ -269,4 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from bench.part import console_logging
+
+    console_logging()
     sys.exit(main())

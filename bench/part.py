@@ -115,6 +115,22 @@ def failures(results: dict[str, dict[str, Any]]) -> dict[str, str]:
     }
 
 
+def console_logging() -> None:
+    """A benchmark's own log lines on the console: info and above; every line, debug too, with
+    INTERNFLOW_LOG_LEVEL=debug (`make bench DEBUG=1`, `python -m bench --debug` sets it for
+    every benchmark). The stack's parts write theirs to their log files in the state dir."""
+    from pydantic import ValidationError
+
+    from runtime.logging import configure_logging
+    from runtime.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError:  # a setting the benchmark does not use is wrong: its own defaults
+        settings = Settings.model_construct()
+    configure_logging(settings)
+
+
 def main_for(part: str, measure: Measure, json_path: Path | None) -> None:
     """A benchmark module's main: run `measure`, stopped cleanly by SIGTERM or Ctrl-C (the stack
     it started is stopped on the way out); print the figures or the failed entry, write them to

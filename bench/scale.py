@@ -416,4 +416,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from bench.part import console_logging
+
+    console_logging()
     main()

@@ -507,7 +507,10 @@ def approve(
     comment: Annotated[str | None, typer.Option(help="A comment kept with the approval.")] = None,
     submission_id: SubmissionIdOption = None,
 ) -> None:
-    """Record a party's approval of the learning agreement (e.g. one given on paper)."""
+    """Record a party's approval of the learning agreement on their behalf (e.g. given by
+    e-mail or in person): it is recorded as not on paper (on_paper false). For a signature on
+    paper, use `internflow paper-signature`: it records when the paper was signed and where it
+    is, and shows as "on paper"."""
 
     async def call(client: Any) -> Receipt:
         plan_version = version or await _recorded_plan_version(internship_id)
@@ -576,14 +579,28 @@ def report(
     internship_id: InternshipId,
     milestone: Annotated[str, typer.Option(help="The milestone's id in the plan.")],
     summary: Annotated[str, typer.Option(help="What the intern did and learned.")],
+    share_in_badge: Annotated[
+        bool,
+        typer.Option(
+            "--share-in-badge",
+            help="The intern agrees to show this report's text in the badge as evidence: "
+            "whoever is shown the badge can read it (the report page's \"Show this report in my "
+            'badge").',
+        ),
+    ] = False,
     submission_id: SubmissionIdOption = None,
 ) -> None:
-    """Record the intern's report for a milestone."""
+    """Record the intern's report for a milestone. Its text appears in the badge only with
+    --share-in-badge, as on the report page; nothing else the intern writes does.
+
+    Example: `internflow report it-2027-web-001 --milestone final --summary "..."
+    --share-in-badge`"""
     report = _model(
         lambda: MilestoneReport(
             submission_id=submission_id or _new_id("report"),
             milestone_id=milestone,
             summary=summary,
+            share_in_badge=share_in_badge,
         )
     )
     _submit(lambda client: ops.submit_report(client, internship_id, report))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.table import Table
+from rich import box
+from rich.padding import Padding
+from rich.table import Column, Table
+from rich.text import Text
 
 from cli.app import keys_app
 from cli.common import _fail, _run, _settings, console
@@ -45,10 +49,10 @@ def keys_create(
     Examples: `internflow keys create registry-office --institution school-a`;
     `internflow keys create head-office --all-institutions`;
     `internflow keys create ops --role admin`"""
-    from operations.access import create_key_as_asked, key_scope
+    from operations.access import CLI_TERMS, create_key_as_asked, key_scope
 
     try:
-        key_scope(role, institution or (), all_institutions)
+        key_scope(role, institution or (), all_institutions, CLI_TERMS)
     except AccessError as error:
         raise _fail(str(error)) from None
     settings = _settings("database")
@@ -56,7 +60,7 @@ def keys_create(
     async def go() -> Any:
         async with connect_records(settings) as conn:
             return await create_key_as_asked(
-                conn, name, role, institution or (), all_institutions, field="--institution"
+                conn, name, role, institution or (), all_institutions, terms=CLI_TERMS
             )
 
     record, key = _run(go())
@@ -96,14 +100,46 @@ def keys_list() -> None:
         async with connect_records(settings) as conn:
             return await list_api_keys(conn)
 
-    table = Table("key id", "name", "role", "institutions", "created", "revoked")
-    for key in _run(go()):
+    _print_keys(_run(go()))
+
+
+def _print_keys(keys: list[Any]) -> None:
+    """A table when it fits the terminal with every value whole; otherwise one block per key,
+    its id on a line of its own and each long field (name, institutions) on its own line,
+    folded at the terminal's width. Nothing is cut."""
+    table = Table(
+        Column("key id", no_wrap=True),
+        Column("name", no_wrap=True),
+        Column("role", no_wrap=True),
+        Column("institutions", no_wrap=True),
+        Column(Text("created\nrevoked"), no_wrap=True),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for key in keys:
         table.add_row(
             key.key_id,
-            key.name,
+            Text(key.name),
             key.role,
-            key.describe_scope(),
-            f"{key.created_at:%Y-%m-%d %H:%M}",
-            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+            Text(key.describe_scope()),
+            f"{key.created_at:%Y-%m-%d %H:%M}"
+            + (f"\n{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""),
         )
-    console.print(table)
+    unbounded = console.options.update(width=sys.maxsize)
+    if console.measure(table, options=unbounded).maximum <= console.width:
+        console.print(table)
+    else:
+        for key in keys:
+            console.print(Text.assemble((key.key_id, "bold"), f" · {key.role}"), soft_wrap=True)
+            dates = f"created {key.created_at:%Y-%m-%d %H:%M}" + (
+                f" · revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
+            )
+            for label, value in (("name", key.name), ("institutions", key.describe_scope())):
+                if len(f"  {label}: {value}") <= console.width:
+                    console.print(Padding(Text(f"{label}: {value}"), (0, 0, 0, 2)))
+                else:  # a long field on lines of its own, under its label, folded
+                    console.print(Padding(Text(f"{label}:"), (0, 0, 0, 2)))
+                    console.print(Padding(Text(value, overflow="fold"), (0, 0, 0, 4)))
+            console.print(Padding(Text(dates), (0, 0, 0, 2)))
+    console.print(f"{len(keys)} key{'' if len(keys) == 1 else 's'}")

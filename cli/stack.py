@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import structlog
@@ -41,10 +42,21 @@ def up(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Log every line, debug ones too, here and in the stack's logs (as "
+            "INTERNFLOW_LOG_LEVEL=debug does); by default info and above.",
+        ),
+    ] = False,
+) -> None:
     """Run the sample internship from examples/ to a signed, e-mailed, verified badge."""
     from cli.demo import run_demo
 
+    if debug:
+        os.environ["INTERNFLOW_LOG_LEVEL"] = "debug"  # this process and the stack it starts
     if not _run(run_demo(_settings(), console)):
         raise typer.Exit(1)
 

@@ -29,6 +29,7 @@ __all__ = [
     "day",
     "gettext",
     "moment",
+    "ngettext",
     "number",
     "percent",
     "period",
@@ -62,6 +63,13 @@ def translations(language: str) -> _gettext.NullTranslations:
 def gettext(language: str, message: str, **values: object) -> str:
     """The message in the language, its `%(name)s` placeholders filled with `values`."""
     text = translations(language).gettext(message)
+    return text % values if values else text
+
+
+def ngettext(language: str, singular: str, plural: str, n: int, /, **values: object) -> str:
+    """The message for the count `n` in the language (its plural rule picks the form: "1
+    second", "2 seconds"), its `%(name)s` placeholders filled with `values`."""
+    text = translations(language).ngettext(singular, plural, n)
     return text % values if values else text
 
 

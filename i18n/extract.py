@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from i18n import LOCALE_DIR, catalogue_path
@@ -34,15 +34,26 @@ SOURCES: tuple[tuple[str, list[tuple[str, str]]], ...] = (
 )
 
 
-def extracted() -> Iterator[tuple[str, str, int]]:
-    """(message, file, line) of every message marked in the sources."""
+#: The markers read: gettext's own, and `Np_(singular, plural)` for a message with a count
+#: whose translation is picked where it is shown (api/i18n.py).
+KEYWORDS = {**DEFAULT_KEYWORDS, "Np_": (1, 2)}
+
+Message = str | tuple[str, str]
+"""A message: its English text, or its singular and plural forms."""
+
+
+def extracted() -> Iterator[tuple[Message, str, int]]:
+    """(message, file, line) of every message marked in the sources; a message with a count
+    (`ngettext`, `{% pluralize %}`, `Np_`) as its (singular, plural)."""
     for folder, methods in SOURCES:
         options = {pattern: _JINJA for pattern, method in methods if method == "jinja2"}
         for filename, line, message, _comments, _context in extract_from_dir(
-            ROOT / folder, methods, options, strip_comment_tags=True
+            ROOT / folder, methods, options, keywords=KEYWORDS, strip_comment_tags=True
         ):
             if isinstance(message, str):
                 yield message, f"{folder}/{filename}", line
+            elif isinstance(message, tuple) and len(message) == 2 and all(message):
+                yield (str(message[0]), str(message[1])), f"{folder}/{filename}", line
 
 
 def template() -> Catalog:

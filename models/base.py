@@ -7,20 +7,32 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
-#: C0 controls, DEL and C1 controls: never part of a name, an address or an id. A pasted line
-#: break in a name would otherwise reach an e-mail header (and, before, wedged the e-mail).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: The bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): invisible,
+#: they reorder the text after them (a right-to-left override shows "gpj.exe" as "exe.jpg").
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+#: The invisible direction marks (left-to-right, right-to-left, Arabic letter mark).
+_BIDI_MARKS = "\u200e\u200f\u061c"
+#: C0 controls, DEL, C1 controls and the bidirectional controls and marks: never part of a name,
+#: an address or an id. A pasted line break in a name would otherwise reach an e-mail header
+#: (and, before, wedged the e-mail); an override would show a name other than the one stored.
+_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_BIDI_CONTROLS}{_BIDI_MARKS}]")
 #: In multi-line texts, tab and line breaks are words' company; the other controls are not (NUL
-#: cannot even be stored in PostgreSQL).
-_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: cannot even be stored in PostgreSQL), nor are the bidirectional embeddings, overrides and
+#: isolates (a direction mark stays: right-to-left writing uses it within a sentence).
+_TEXT_CONTROL = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI_CONTROLS}]")
 
 
 def _single_line(value: str) -> str:
     found = _CONTROL.search(value)
     if found:
+        usual = (
+            "it comes along when text is pasted: type it again"
+            if found[0] in _BIDI_NAMES
+            else "a line break pasted along is the usual one"
+        )
         raise ValueError(
             f"must be one line without control characters, but has {_describe(found[0])} at "
-            f"position {found.start() + 1}: remove it (a line break pasted along is the usual one)"
+            f"position {found.start() + 1}: remove it ({usual})"
         )
     return value
 
@@ -37,7 +49,27 @@ def _text(value: str) -> str:
 
 def _describe(character: str) -> str:
     names = {"\r": "a carriage return", "\n": "a line break", "\x00": "a NUL character"}
-    return names.get(character, f"U+{ord(character):04X}")
+    if character in names:
+        return names[character]
+    bidi = _BIDI_NAMES.get(character)
+    code = f"U+{ord(character):04X}"
+    return f"{code} (a {bidi}, invisible)" if bidi else code
+
+
+_BIDI_NAMES = {
+    "\u202a": "left-to-right embedding",
+    "\u202b": "right-to-left embedding",
+    "\u202c": "pop directional formatting",
+    "\u202d": "left-to-right override",
+    "\u202e": "right-to-left override",
+    "\u2066": "left-to-right isolate",
+    "\u2067": "right-to-left isolate",
+    "\u2068": "first strong isolate",
+    "\u2069": "pop directional isolate",
+    "\u200e": "left-to-right mark",
+    "\u200f": "right-to-left mark",
+    "\u061c": "Arabic letter mark",
+}
 
 
 Identifier = Annotated[

@@ -48,7 +48,12 @@ class Problems:
     def unique(self, loc: tuple[str | int, ...], ids: list[str]) -> None:
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            self.add(loc, f"has duplicate ids: {', '.join(duplicates)}", duplicates)
+            listed = ", ".join(repr(i) for i in duplicates)
+            self.add(
+                loc,
+                f"has duplicate ids: {listed} (each id once: rename or remove the repeats)",
+                duplicates,
+            )
 
     def raise_any(self, model: BaseModel) -> None:
         if self.found:
@@ -216,7 +221,16 @@ class InternshipPlan(StrictModel):
         for name in ("assessment_window", "validation_window"):
             if getattr(self, name) <= timedelta(0):
                 problems.add((name,), "must be positive", getattr(self, name))
-        problems.unique(("signers",), [signer.role for signer in self.signers])
+        roles = [signer.role for signer in self.signers]
+        for role in sorted({role for role in roles if roles.count(role) > 1}):
+            twice = [signer.id for signer in self.signers if signer.role == role]
+            problems.add(
+                ("signers",),
+                f"names {len(twice)} signers with the role {role!r} "
+                f"({', '.join(repr(i) for i in twice)}): each role signs at most once, so keep "
+                f"one {role} and remove the others",
+                twice,
+            )
         problems.unique(("learning_outcomes",), [o.id for o in self.learning_outcomes])
         problems.unique(("milestones",), [m.id for m in self.milestones])
         problems.unique(("rubric", "levels"), [level.id for level in self.rubric.levels])

@@ -86,26 +86,57 @@ def _row(row: asyncpg.Record) -> ApiKey:
     )
 
 
+@dataclass(frozen=True)
+class ScopeTerms:
+    """How the asker names a key's scope in a message: the API's JSON fields, or the CLI's
+    options."""
+
+    institutions: str
+    """How to name the institutions, e.g. the field or the option with its value."""
+    all_institutions: str
+    """How to say every institution."""
+    field: str
+    """The field or option a refused institution id is named by."""
+
+
+#: The admin API's body (`POST /api/admin/keys`).
+API_TERMS: Final = ScopeTerms(
+    institutions='"institutions", a list of institution ids',
+    all_institutions='"all_institutions": true',
+    field="institutions",
+)
+#: `internflow keys create`.
+CLI_TERMS: Final = ScopeTerms(
+    institutions="`--institution ID`, repeated for several",
+    all_institutions="`--all-institutions`",
+    field="--institution",
+)
+
+
 def key_scope(
-    role: Role, institutions: Sequence[str] = (), all_institutions: bool = False
+    role: Role,
+    institutions: Sequence[str] = (),
+    all_institutions: bool = False,
+    terms: ScopeTerms = API_TERMS,
 ) -> tuple[str, ...] | None:
     """What a person asked for a new key (the CLI, the admin API), as `create_api_key` takes it:
-    the institutions, or None for every one. AccessError says what to give: an operator key names
-    its institutions or says, explicitly, that it is for all of them; an admin key is global."""
+    the institutions, or None for every one. AccessError says what to give, in the asker's
+    `terms`: an operator key names its institutions or says, explicitly, that it is for all of
+    them; an admin key is global."""
     chosen = tuple(dict.fromkeys(i.strip() for i in institutions))
     if role == "admin":
         if chosen:
             raise AccessError(
-                "admin keys see every institution: leave out the institutions (or make an "
+                f"admin keys see every institution: leave out {terms.institutions} (or make an "
                 "operator key)"
             )
         return None
     if all_institutions and chosen:
-        raise AccessError("give either institutions or all institutions, not both")
+        raise AccessError(f"give either {terms.institutions} or {terms.all_institutions}, not both")
     if not all_institutions and not chosen:
         raise AccessError(
-            "an operator key belongs to institutions: name each (`--institution ID`, repeated "
-            "for several) or say it is for every institution (`--all-institutions`)"
+            f"an operator key belongs to institutions: name each ({terms.institutions}) or say "
+            f"it is for every institution ({terms.all_institutions})"
         )
     return None if all_institutions else chosen
 
@@ -163,13 +194,14 @@ async def create_key_as_asked(
     institutions: Sequence[str] = (),
     all_institutions: bool = False,
     *,
-    field: str = "institutions",
+    terms: ScopeTerms = API_TERMS,
 ) -> tuple[ApiKey, str]:
     """A new key as a person asks for one (the CLI, the admin API): its scope checked by
     `key_scope`, and every institution it names recorded (see operations/organisations.py),
-    else refused naming `field` (the option or the body's field): a key for a misspelt
+    else refused naming `terms.field` (the option or the body's field): a key for a misspelt
     institution would see nothing, without a word."""
-    scope = key_scope(role, institutions, all_institutions)
+    field = terms.field
+    scope = key_scope(role, institutions, all_institutions, terms)
     if scope:
         for institution in scope:
             if not _INSTITUTION_SHAPE.match(institution):

@@ -139,8 +139,26 @@ async def start_batch(
         )
 
     results: list[RowResult] = []
+    first_row: dict[str, int] = {}
     for number, row in enumerate(rows, start=1):
-        result = await _start_row(number, row, starter or start_plan)
+        raw_id = row.get("internship_id") if isinstance(row, dict) else None
+        internship_id = raw_id.strip() if isinstance(raw_id, str) else None
+        if internship_id is not None and internship_id in first_row:
+            # Started once from this batch already: a second row with its id is a mistake in
+            # the file (a copied line), never "already running".
+            result = RowResult(
+                row=number,
+                internship_id=internship_id,
+                status="invalid",
+                errors=[
+                    f"internship_id: duplicate id {internship_id!r} (row "
+                    f"{first_row[internship_id]} has it already): give each row its own id"
+                ],
+            )
+        else:
+            if internship_id is not None:
+                first_row[internship_id] = number
+            result = await _start_row(number, row, starter or start_plan)
         results.append(result)
         if on_row is not None:
             on_row(result)

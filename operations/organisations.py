@@ -537,12 +537,21 @@ async def require_institutions(conn: Connection, ids: Sequence[str], field: str)
     missing = [i for i in dict.fromkeys(ids) if i not in recorded]
     if not missing:
         return
+    # Said in the asker's terms: a CLI option (`--institution`) or a field of the API's body.
+    if field.startswith("--"):
+        hint = (
+            "check it (`internflow institutions` lists them), or record a new one first "
+            '(`internflow institution add {id} --name "..."`)'
+        )
+    else:
+        hint = (
+            "check it (GET /api/admin/institutions lists them), or record a new one first "
+            "(POST /api/admin/institutions)"
+        )
     problems = [
         (
             field,
-            f"{field} {i!r}: no institution is recorded under this id; check it (`internflow "
-            "institutions` lists them), or record a new one first (`internflow institution add "
-            f'{i} --name "..."`, or POST /api/admin/institutions)',
+            f"{field} {i!r}: no institution is recorded under this id; " + hint.replace("{id}", i),
         )
         for i in missing
     ]

@@ -82,7 +82,17 @@ async def test_api_keys_are_created_listed_and_revoked(api: Api) -> None:
     unscoped = await api.http.post(
         "/api/admin/keys", json={"name": "registry office", "role": "operator"}, headers=api.admin
     )
-    assert unscoped.status_code == 422 and "--all-institutions" in unscoped.text
+    # Said in the API's terms (its JSON fields), never the CLI's options.
+    assert unscoped.status_code == 422, unscoped.text
+    said = unscoped.json()["detail"]
+    assert '"institutions"' in said and '"all_institutions": true' in said, said
+    assert "--" not in said, said
+    both = await api.http.post(
+        "/api/admin/keys",
+        json={"name": "x", "role": "operator", "institutions": ["a"], "all_institutions": True},
+        headers=api.admin,
+    )
+    assert both.status_code == 422 and "--" not in both.json()["detail"], both.text
     asked = {"name": "registry office", "role": "operator", "institutions": ["school-a"]}
     # An institution with no record: refused, naming the field, and no key is made.
     unrecorded = await api.http.post("/api/admin/keys", json=asked, headers=api.admin)
@@ -91,6 +101,7 @@ async def test_api_keys_are_created_listed_and_revoked(api: Api) -> None:
     assert problem["field"] == "body.institutions"
     assert "institutions 'school-a': no institution is recorded" in problem["message"]
     assert "POST /api/admin/institutions" in problem["message"]
+    assert "internflow" not in problem["message"], problem  # the API's terms, not the CLI's
     assert len((await api.http.get("/api/admin/keys", headers=api.admin)).json()) == 2
     school = {"institution_id": "school-a", "name": "Scuola A"}
     assert (

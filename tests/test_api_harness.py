@@ -109,20 +109,29 @@ class Api:
 
 
 def compressed(
-    seconds: float = 12, language: Language | None = None, lead_seconds: float = 5.0
+    seconds: float = 12,
+    language: Language | None = None,
+    lead_seconds: float = 5.0,
+    badge_language: Language | None = None,
 ) -> InternshipPlan:
     """The sample plan in real time: the agreement deadline `lead_seconds` from now and every
     later date (to the end of validation) within `seconds` after it. The badge of such an
-    internship is issued in the present, so its validFrom has passed when a verifier looks."""
+    internship is issued in the present, so its validFrom has passed when a verifier looks.
+    `badge_language`: the language the badge's texts are said to be written in."""
     example = in_language(planned(), language)
+    if badge_language is not None:
+        badge = example.badge.model_copy(update={"language": badge_language})
+        example = example.model_copy(update={"badge": badge})
     now = datetime.now().astimezone()
     return compress_plan(example, now, seconds, f"rt-{uuid.uuid4().hex[:12]}", lead_seconds)
 
 
-async def finished_internship(api: Api, language: Language | None = None) -> InternshipPlan:
+async def finished_internship(
+    api: Api, language: Language | None = None, badge_language: Language | None = None
+) -> InternshipPlan:
     """An internship run to its badge through the API in real time (about 15 s; the milestones
     are left to the reminder ladder)."""
-    plan = compressed(language=language)
+    plan = compressed(language=language, badge_language=badge_language)
     iid = plan.internship_id
     assert (await api.start(plan)).status_code == 201
     for party in ("intern", "tutor", "mentor"):

@@ -31,7 +31,7 @@ from tests.helpers import (
     wait_for_phase,
 )
 from tests.test_api_harness import Api, api, detail, planned
-from tests.test_cli import cli_for
+from tests.test_cli import Cli, cli_for
 
 __all__ = ["api"]
 
@@ -196,6 +196,7 @@ async def test_keys_made_with_the_cli_belong_to_their_institutions(api: Api) -> 
     cli = cli_for(api.env, api.settings)
     code, out = await cli("keys", "create", "anywhere", "--role", "operator")
     assert code == 2 and "--institution" in out and "--all-institutions" in out
+    assert '"institutions"' not in out and "all_institutions" not in out  # the CLI's terms
     code, out = await cli("keys", "create", "too-much", "--role", "admin", "--institution", "x")
     assert code == 2 and "admin keys see every institution" in out
     code, out = await cli(
@@ -214,6 +215,7 @@ async def test_keys_made_with_the_cli_belong_to_their_institutions(api: Api) -> 
     assert "--institution 'school-a': no institution is recorded" in out
     assert "--institution 'school-c': no institution is recorded" in out
     assert "internflow institution add school-a" in out
+    assert "/api/" not in out  # the CLI's terms, not the API's
     assert await api.pool.fetchval("SELECT count(*) FROM api_keys") == 2  # the harness's two
     name = planned().institution.name
     for school in ("school-a", "school-c"):
@@ -251,6 +253,36 @@ async def test_keys_made_with_the_cli_belong_to_their_institutions(api: Api) -> 
     for plan in plans.values():
         shown = await api.http.get(f"/api/internships/{plan.internship_id}", headers=head_office)
         assert shown.status_code == 200
+
+
+async def test_keys_list_keeps_names_and_institutions_whole_in_80_columns(api: Api) -> None:
+    """A long name and long institution ids do not fit a table in 80 columns: each key gets a
+    block, long fields on lines of their own, folded at word boundaries; nothing is cut."""
+    cli = cli_for(api.env, api.settings)
+    narrow = Cli(cli.env, columns=80)
+    schools = [f"istituto-superiore-{n}-".ljust(60, "x") for n in range(3)]
+    for school in schools:
+        code, out = await cli("institution", "add", school, "--name", planned().institution.name)
+        assert code == 0, out
+    name = "registry office of the three vocational schools of the province spring 2027"
+    assert len(name) <= 80
+    code, out = await cli("keys", "create", name, *(f"--institution={s}" for s in schools))
+    assert code == 0, out
+    key_id = _key_in(out).split("_")[1]
+    code, out = await narrow("keys", "list")
+    assert code == 0, out
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= 80, out
+    words = out.split()
+    assert key_id in words, out
+    for school in schools:  # each id whole, on one line
+        assert any(school in line for line in out.splitlines()), out
+    assert any(line.strip() == name for line in out.splitlines()), out  # on a line of its own
+    assert "…" not in out and "..." not in out, out
+    assert out.splitlines()[-1] == "3 keys", out
+    # Wide enough: the same keys as a table, one row each.
+    code, out = await Cli(cli.env, columns=400)("keys", "list")
+    assert code == 0, out
+    assert any(name in line and key_id in line for line in out.splitlines()), out
 
 
 def _key_in(output: str) -> str:

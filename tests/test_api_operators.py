@@ -6,7 +6,8 @@ import json
 from datetime import timedelta
 
 from models.status import Phase
-from tests.helpers import clock_held, wait_for_phase
+from records.read import internship_status
+from tests.helpers import clock_held, eventually, wait_for_phase
 from tests.test_api_harness import Api, api, detail, planned
 
 __all__ = ["api"]
@@ -154,6 +155,23 @@ async def test_pause_resume_extend_withdraw_and_their_refusals(api: Api) -> None
         await api.http.post(f"{base}/resume", json={"submission_id": "r-1"}, headers=api.operator)
     ).status_code == 200
 
+    # The dashboard says how far the pause moved the dates in a unit that fits it: a pause of
+    # seconds says nothing (never "moved by 0 days").
+    async def resumed() -> bool:
+        status = await internship_status(api.pool, iid)
+        return status is not None and status.paused_for > 0
+
+    await eventually(resumed, "the resume in the read model")
+    status = await internship_status(api.pool, iid)
+    assert status is not None
+    key = api.admin["Authorization"].removeprefix("Bearer ")
+    assert (await api.http.post("/admin/login", data={"key": key})).status_code == 303
+    page = await api.http.get(f"/admin/internships/{iid}", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "Dates in force" in page.text, page.text
+    assert "moved by 0" not in page.text
+    assert ("moved by" in page.text) == (status.paused_for >= 60), status.paused_for
+    api.http.cookies.clear()
+
     withdrawn = await api.http.post(
         f"{base}/withdrawal",
         json={"submission_id": "w-1", "reason": "moved abroad"},
@@ -237,16 +255,31 @@ async def test_batch_from_json_and_from_csv_reports_each_row(api: Api) -> None:
     assert (await api.start(running)).status_code == 201
     broken = good.model_dump(mode="json")
     broken["internship_id"] = "Not An Id"
-    plans = [good.model_dump(mode="json"), running.model_dump(mode="json"), broken]
+    # The last row repeats the first one's id (a copied line): a duplicate, named as such.
+    plans = [
+        good.model_dump(mode="json"),
+        running.model_dump(mode="json"),
+        broken,
+        good.model_dump(mode="json"),
+    ]
     with clock_held(api.env):
         response = await api.http.post(
             "/api/internships/batch", content=json.dumps(plans), headers=api.operator
         )
     assert response.status_code == 200, response.text
     result = response.json()
-    assert [row["status"] for row in result["rows"]] == ["started", "already_running", "invalid"]
+    assert [row["status"] for row in result["rows"]] == [
+        "started",
+        "already_running",
+        "invalid",
+        "invalid",
+    ]
     assert "internship_id" in result["rows"][2]["errors"][0]
-    assert (result["started"], result["already_running"], result["failed"]) == (1, 1, 1)
+    assert result["rows"][3]["errors"] == [
+        f"internship_id: duplicate id {good.internship_id!r} (row 1 has it already): give each "
+        "row its own id"
+    ]
+    assert (result["started"], result["already_running"], result["failed"]) == (1, 1, 2)
 
     template = planned()
     ids = [f"{template.internship_id}-csv{n}" for n in range(2)]

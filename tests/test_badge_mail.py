@@ -59,7 +59,7 @@ LABELS: dict[str, str] = {
 #: What the intern reads on them in Italian and German (the other languages: their catalogues).
 WORDS: dict[str, dict[str, str]] = {
     "it": {
-        "link": "Vedi e condividi il tuo badge",
+        "link": "Veda e condivida il suo badge",
         "badge_image_url": "Scarica l'immagine del badge (PNG)",
         "share_linkedin_add": "Aggiungi al profilo LinkedIn",
         "share_linkedin": "Condividi su LinkedIn",
@@ -67,11 +67,11 @@ WORDS: dict[str, dict[str, str]] = {
         "share_facebook": "Condividi su Facebook",
         "share_email": "Condividi via e-mail",
         "wallet_offer_url": "Apri in un'app wallet",
-        "choices_url": "Le tue scelte sulla pagina del badge",
+        "choices_url": "Le sue scelte sulla pagina del badge",
         "verify_url": "Pagina di verifica",
     },
     "de": {
-        "link": "Dein Badge ansehen und teilen",
+        "link": "Ihr Badge ansehen und teilen",
         "badge_image_url": "Badge-Bild herunterladen (PNG)",
         "share_linkedin_add": "Zum LinkedIn-Profil hinzufügen",
         "share_linkedin": "Auf LinkedIn teilen",
@@ -79,7 +79,7 @@ WORDS: dict[str, dict[str, str]] = {
         "share_facebook": "Auf Facebook teilen",
         "share_email": "Per E-Mail teilen",
         "wallet_offer_url": "In einer Wallet-App öffnen",
-        "choices_url": "Deine Einstellungen zur Badge-Seite",
+        "choices_url": "Ihre Einstellungen zur Badge-Seite",
         "verify_url": "Prüfseite",
     },
 }

@@ -20,11 +20,11 @@ from playwright.async_api import Browser, Page
 from badges.bake import unbake
 from runtime.badge_links import make_badge_token
 from tests.helpers import eventually, load_outbox
-from tests.test_api_harness import Api, finished_internship
+from tests.test_api_harness import Api, api, finished_internship
 from tests.test_browser import SCREENSHOTS, browser, site
 from tests.test_cli_verify import Cli
 
-__all__ = ["browser", "site"]
+__all__ = ["api", "browser", "site"]
 
 PAGE = re.compile(r"https?://[^\s\"'<>]+/badges/[0-9a-f-]{36}")
 CHOICES = re.compile(r"https?://[^\s\"'<>]+/b/[A-Za-z0-9_.=-]+")
@@ -265,3 +265,41 @@ async def test_the_intern_shows_their_name_and_takes_the_page_down_from_the_e_ma
     other = make_badge_token(b"another deployment's secret key!", uuid)
     assert (await site.http.get(f"/b/{other}")).status_code == 401
     assert (await site.http.get(url)).status_code == 200
+
+
+async def test_the_badge_page_s_language_and_a_wrong_choice_as_pages(api: Api) -> None:
+    """The public page of a badge written in Italian: a browser that asks for no language of
+    ours reads it all in Italian (`lang="it"`); one that asks for English reads the page in
+    English with the badge's own texts marked Italian. A form on the intern's page that sends
+    no choice, or one the page does not offer, gets the error page in the intern's language,
+    not JSON."""
+    plan = await finished_internship(api, language="it", badge_language="it")
+    message = await _badge_mail(api, plan.internship_id, plan.intern.email)
+    text = _text(message)
+    [url] = set(PAGE.findall(" ".join(text.split())))
+    [link] = CHOICES.findall(text)
+    path = url.removeprefix(api.settings.public_base_url)
+
+    unasked = await api.http.get(path, headers={"Accept": "text/html"})
+    assert unasked.status_code == 200, unasked.text
+    assert '<html lang="it">' in unasked.text
+    assert "Condividi questo badge" in unasked.text and "Share this badge" not in unasked.text
+    english = await api.http.get(path, headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert '<html lang="en">' in english.text and "Share this badge" in english.text
+    assert re.search(r'<h1 lang="it">[^<]*</h1>', english.text), english.text
+    assert 'id="outcomes"' in english.text and '<span lang="it">' in english.text
+    german = await api.http.get(path, headers={"Accept-Language": "de"})
+    assert '<html lang="de">' in german.text and '<h1 lang="it">' in german.text
+
+    choices = link.removeprefix(api.settings.public_base_url)
+    browser_post = {"Accept": "text/html,application/xhtml+xml", "Accept-Language": "en"}
+    for form in ({"choice": "delete_everything"}, {}):
+        refused = await api.http.post(choices, data=form, headers=browser_post)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("text/html"), refused.headers
+        assert '<html lang="it">' in refused.text, refused.text  # the intern's language
+        assert "Questo indirizzo non è valido" in refused.text, refused.text
+        assert '"detail"' not in refused.text
+    # Nothing was recorded: the page still shows what it did.
+    page = await api.http.get(choices)
+    assert page.status_code == 200 and 'data-published="yes"' in page.text

@@ -4,6 +4,9 @@ exits with a failure becomes a failed entry (why, what it measured so far) and t
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,3 +65,46 @@ async def test_failing_parts_give_failed_entries_and_the_others_still_run() -> N
     assert results["measures"]["status"] == "ok"
     assert results["measures"]["per_minute"] == 118.0
     assert set(failures(results)) == {"raises", "hangs", "no such module"}
+
+
+#: A benchmark's process as it starts (`python -m bench.<name>`): its console logging, then a
+#: mail sink in its own thread that stores one e-mail (its `mail_sink.stored` line is debug).
+_LOGGING_PROCESS = """
+import smtplib, sys
+from pathlib import Path
+import structlog
+from bench.part import console_logging
+from embedded.mail_sink import MailSink
+from embedded.ports import free_port
+
+console_logging()
+port = free_port()
+with MailSink(Path(sys.argv[1]), "127.0.0.1", port) as sink:
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.sendmail("a@example.org", ["b@example.org"], "Subject: x\\r\\n\\r\\nhello")
+    assert len(sink.messages()) == 1
+structlog.get_logger("bench").info("bench.done")
+"""
+
+
+@pytest.mark.parametrize("level", [None, "debug"])
+async def test_a_benchmark_logs_info_by_default_and_debug_when_asked(
+    level: str | None, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "INTERNFLOW_LOG_LEVEL"}
+    if level is not None:
+        env["INTERNFLOW_LOG_LEVEL"] = level  # what `python -m bench --debug` sets
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _LOGGING_PROCESS,
+        str(tmp_path / "outbox"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert "bench.done" in text, text
+    assert ("mail_sink.stored" in text) == (level == "debug"), text

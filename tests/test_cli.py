@@ -44,6 +44,9 @@ COMMANDS = [
     ["badge", "revoke"],
     ["badge", "europass"],
     ["keys", "create"],
+    ["keys", "list"],
+    ["report"],
+    ["demo"],
 ]
 
 
@@ -171,6 +174,19 @@ async def test_batch_start_list_history_and_user_errors(
         assert code == 75 and "cannot reach Temporal" in out  # down: the same can work later
         code, out = await cli("withdraw", ids[1], "--reason", "moved abroad")
         assert code == 0 and "accepted withdrawal" in out
+        # The same id twice in one batch (a copied line): the second row is a duplicate, named
+        # as such, not "already running".
+        twice = tmp_path / "twice.csv"
+        twice.write_text(
+            "internship_id,intern.name,intern.email\n"
+            f"{ids[0]},Anna Rossi,anna@example.org\n"
+            f"{ids[0]},Anna Rossi,anna@example.org\n"
+        )
+        code, out = await cli("start", str(plan_file), "--batch", str(twice))
+        assert code == 2, out
+        assert "0 started, 1 already running, 1 failed" in out, out
+        said = " ".join(out.split())
+        assert f"internship_id: duplicate id {ids[0]!r} (row 1 has it already)" in said, out
 
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps({**json.loads(plan_file.read_text()), "weekly_hours": 99}))

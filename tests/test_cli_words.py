@@ -113,6 +113,36 @@ async def test_a_plan_with_three_mistakes_reports_all_three(cli: Cli, tmp_path: 
     )
 
 
+async def test_a_repeated_signer_role_or_id_is_named(cli: Cli, tmp_path: Path) -> None:
+    """Two guardians: the message names both signers' ids and what to do, not just the role;
+    a repeated milestone id is called a duplicate and named."""
+    template = planned()
+    guardian = {
+        "id": "guardian-rossi",
+        "name": "Maria Rossi",
+        "email": "maria@example.org",
+        "role": "guardian",
+    }
+    milestone = template.milestones[0].model_dump(mode="json")
+    plan = plan_file(
+        tmp_path,
+        "twice.json",
+        signers=[guardian, {**guardian, "id": "guardian-bianchi", "name": "Luca Bianchi"}],
+        milestones=[milestone, milestone],
+    )
+    code, out = await cli("rehearse", str(plan))
+    assert code == 2, out
+    found = problems_of(out)
+    assert set(found) == {"signers", "milestones"}, out
+    assert found["signers"] == (
+        "names 2 signers with the role 'guardian' ('guardian-rossi', 'guardian-bianchi'): each "
+        "role signs at most once, so keep one guardian and remove the others"
+    ), out
+    assert found["milestones"] == (
+        f"has duplicate ids: {milestone['id']!r} (each id once: rename or remove the repeats)"
+    ), out
+
+
 async def test_hints_name_the_option_given(cli: Cli) -> None:
     code, out = await cli("feedback", "it-1", "--hours", "8", "--rating", "lo-web")
     assert code == 2
@@ -150,6 +180,21 @@ async def test_help_fits_80_columns_and_names_the_command(cli: Cli, command: lis
     assert all(w.strip("{}[].") == w.strip("{}[].").upper() for w in words[3 + len(command) :])
     for unreadable in ("<list[str]>", "%Y", "<planning|"):
         assert unreadable not in out, out
+
+
+async def test_approve_says_what_it_records_and_points_to_paper_signature(cli: Cli) -> None:
+    """`approve` records an approval with on_paper false: its help says so, and sends a paper
+    signature to `paper-signature`; `report` offers the report page's badge choice."""
+    code, out = await cli("approve", "--help")
+    assert code == 0, out
+    said = " ".join(out.replace("│", " ").split())
+    assert "recorded as not on paper (on_paper false)" in said, said
+    assert "For a signature on paper, use internflow paper-signature" in said, said
+    assert "e.g. one given on paper" not in said
+    code, out = await cli("report", "--help")
+    assert code == 0, out
+    said = " ".join(out.replace("│", " ").split())
+    assert "--share-in-badge" in said and "Show this report in my badge" in said, said
 
 
 async def test_list_shows_whole_ids_at_80_columns(

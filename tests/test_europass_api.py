@@ -135,7 +135,7 @@ async def test_operators_and_the_intern_get_the_european_digital_credential(
     assert foreign.status_code == 409 and "not for 'VATIT-01234567890'" in detail(foreign)
     intern_refused = await api.http.get(f"{choices}/europass")
     assert intern_refused.status_code == 409
-    assert "Chiedi alla tua scuola" in intern_refused.text  # the intern reads Italian
+    assert "Chieda alla sua scuola" in intern_refused.text  # the intern reads Italian
     assert "VATIT" not in intern_refused.text
     write_seal(path, b"passphrase")
     path.with_name(path.name + ".pass").write_text("passphrase\n")

@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 import pytest
 from babel.messages.pofile import read_po
 from markupsafe import escape
+from starlette.requests import Request
 
+from api.pages import error_page, paused_shift
 from i18n import LANGUAGES, catalogue_path, day, moment, number
 from i18n.extract import template
 from models.plan import InternshipPlan, Language
@@ -44,13 +46,26 @@ def test_every_catalogue_translates_every_message(language: str) -> None:
         catalogue = read_po(source, locale=language)
     needed = {message.id for message in template() if message.id}
     problems: list[str] = []
-    for msgid in sorted(needed):
+    for msgid in sorted(needed, key=str):
         entry = catalogue.get(msgid)
-        if entry is None or not entry.string:
+        # A message with a count has its singular and plural, and a form for each of the
+        # language's plural categories (Italian, French and Spanish have three).
+        forms = list(entry.string) if entry is not None and isinstance(entry.string, tuple) else []
+        if entry is None or not entry.string or (forms and not all(forms)):
             problems.append(f"untranslated: {msgid!r}")
         elif entry.fuzzy:
             problems.append(f"fuzzy: {msgid!r}")
-        elif sorted(PLACEHOLDER.findall(str(entry.string))) != sorted(PLACEHOLDER.findall(msgid)):
+        elif isinstance(msgid, tuple) != bool(forms):
+            problems.append(f"plural forms differ: {msgid!r} -> {entry.string!r}")
+        elif forms and len(forms) != catalogue.num_plurals:
+            problems.append(f"{len(forms)} forms, not {catalogue.num_plurals}: {msgid!r}")
+        elif any(
+            sorted(PLACEHOLDER.findall(form)) != sorted(PLACEHOLDER.findall(msgid[-1]))
+            for form in forms
+        ) or (
+            not forms
+            and sorted(PLACEHOLDER.findall(str(entry.string))) != sorted(PLACEHOLDER.findall(msgid))
+        ):
             problems.append(f"placeholders differ: {msgid!r} -> {entry.string!r}")
     unused = sorted(str(m.id) for m in catalogue if m.id and m.id not in needed)
     problems += [f"not used: {msgid!r}" for msgid in unused]
@@ -270,3 +285,79 @@ async def test_an_internship_in_each_language_by_e_mail_and_on_its_pages(
     sign_in = await api.http.get("/admin/login", headers=browser)
     assert sign_in.status_code == 200 and f">{escape(words.sign_in)}</button>" in sign_in.text
     await api.settle(iid)
+
+
+#: Informal address ("tu", "du") in each language: the e-mails and pages address their reader
+#: formally ("lei", "Sie", "vous", "usted"), the badge's as every other.
+INFORMAL = {
+    "it": r"\b(tuo|tua|tuoi|tue|ti|te|hai|puoi|sei)\b",
+    "de": r"\b([Dd]ein\w*|[Dd]u|dir|dich)\b",
+    "fr": r"\b(ton|ta|tes|toi|[Tt]u)\b",
+    "es": r"\b([Tt]us?|te|tuya|tuyo)\b",
+}
+#: What the earner posts to their own contacts (mail/badge.py's share text) speaks to them.
+SAID_TO_FRIENDS = {"I earned the Open Badge “%(badge)s” from %(issuer)s. See it and check it here:"}
+
+
+@pytest.mark.parametrize("language", sorted(INFORMAL))
+def test_every_catalogue_addresses_its_reader_formally(language: str) -> None:
+    with catalogue_path(language).open("rb") as source:
+        catalogue = read_po(source, locale=language)
+    informal = [
+        f"{message.id!r} -> {form!r}"
+        for message in catalogue
+        if message.id and message.id not in SAID_TO_FRIENDS
+        for form in (message.string if isinstance(message.string, tuple) else (message.string,))
+        if re.search(INFORMAL[language], form)
+    ]
+    assert not informal, "\n".join(informal)
+
+
+#: "Wait 1 second": each language's form for the count, never "1 Sekunden".
+WAIT = {
+    "en": ("Wait 1 second,", "Wait 5 seconds,"),
+    "it": ("Attenda 1 secondo,", "Attenda 5 secondi,"),
+    "de": ("Warten Sie 1 Sekunde ", "Warten Sie 5 Sekunden "),
+    "fr": ("Attendez 1 seconde,", "Attendez 5 secondes,"),
+    "es": ("Espere 1 segundo ", "Espere 5 segundos "),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_counts_take_the_language_s_plural_form(language: Language) -> None:
+    one, five = WAIT[language]
+    for seconds, said in (("1", one), ("5", five)):
+        request = Request(
+            {
+                "type": "http",
+                "method": "GET",
+                "path": "/p/x",
+                "headers": [(b"accept-language", language.encode())],
+                "query_string": b"",
+            }
+        )
+        page = error_page(request, 429, "", headers={"Retry-After": seconds})
+        text = " ".join(bytes(page.body).decode().split())
+        assert said in text, text
+        assert f'<html lang="{language}">' in text
+    # How far a pause moved the dates (the dashboard): a unit that fits, nothing for seconds.
+    assert paused_shift(20, language) == ""
+    assert paused_shift(0, language) == ""
+    english = {
+        60: "(moved by 1 minute paused)",
+        20 * 60: "(moved by 20 minutes paused)",
+        3600: "(moved by 1 hour paused)",
+        5 * 3600 + 59: "(moved by 5 hours paused)",
+        86400: "(moved by 1 day paused)",
+        3 * 86400: "(moved by 3 days paused)",
+        1.5 * 86400: "(moved by 1.5 days paused)",
+    }
+    for seconds, said in english.items():
+        shift = paused_shift(seconds, language)
+        assert shift and not re.search(r"(?<![\d.,])0 ", shift), shift
+        if language == "en":
+            assert shift == said
+    if language == "de":
+        assert paused_shift(86400, "de") == "(um 1 Tag Pause verschoben)"
+        assert paused_shift(3 * 86400, "de") == "(um 3 Tage Pause verschoben)"
+        assert paused_shift(1.5 * 86400, "de") == "(um 1,5 Tage Pause verschoben)"

@@ -817,3 +817,65 @@ async def test_a_mail_server_down_for_a_while_delays_mail_but_loses_none(
     stored = await pool.fetchrow("SELECT emailed_at, email_error FROM credentials")
     assert stored is not None and stored["emailed_at"] is not None and stored["email_error"] is None
     assert "notification_failed" not in [r["kind"] for r in await audit_rows(pool, iid)]
+
+
+#: The subject of the intern's final review e-mail: "on" joined with the article as each
+#: language writes it ("sul suo tirocinio", never "su il suo tirocinio").
+FINAL_REVIEW_SUBJECTS = {
+    "en": "Your view on your internship at {company} ({iid}): self-assessment and placement",
+    "it": "Il suo giudizio sul suo tirocinio presso {company} ({iid}): autovalutazione e tirocinio",
+    "de": "Ihre Sicht auf Ihr Praktikum bei {company} ({iid}): Selbsteinschätzung und Praktikum",
+    "fr": "Votre avis sur votre stage chez {company} ({iid}) : auto-évaluation et stage",
+    "es": "Su opinión sobre sus prácticas en {company} ({iid}): autoevaluación y prácticas",
+}
+#: The badge e-mail's wallet offer, for 1 day and for 7: the language's form for each count.
+OFFER_DAYS = {
+    "en": ("within 1 day;", "within 7 days;"),
+    "it": ("entro 1 giorno;", "entro 7 giorni;"),
+    "de": ("innerhalb von 1 Tag;", "innerhalb von 7 Tagen;"),
+    "fr": ("dans un délai de 1 jour", "dans un délai de 7 jours"),
+    "es": ("en un plazo de 1 día;", "en un plazo de 7 días;"),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_final_review_subject_and_the_badge_offer_read_right(language: str) -> None:
+    plan = sample_plan(datetime(2027, 2, 15, 17, tzinfo=UTC))
+    notification = Notification.model_validate(
+        {
+            **_notification("final_review", language).model_dump(),
+            "notification_id": f"internship-{plan.internship_id}/final_review/end/intern",
+            "internship_id": plan.internship_id,
+            "values": {**KIND_VALUES["final_review"], "internship": plan.internship_id},
+        }
+    )
+    review = render(
+        "final_review",
+        language,  # type: ignore[arg-type]
+        {
+            "name": "N",
+            "link": "https://x.example/p/t",
+            **notification.values,
+            **about(plan, notification),
+        },
+    )
+    expected = FINAL_REVIEW_SUBJECTS[language].format(
+        company=plan.company.name, iid=plan.internship_id
+    )
+    assert review.subject == expected
+    one, many = OFFER_DAYS[language]
+    for days, said in ((1, one), (7, many)):
+        badge = render(
+            "badge",
+            language,  # type: ignore[arg-type]
+            {
+                "name": "N",
+                "internship": plan.internship_id,
+                "link": "https://x.example/b/1",
+                **KIND_VALUES["badge"],
+                "wallet_offer_url": "openid-credential-offer://?x=1",
+                "wallet_tx_code": "1234",
+                "wallet_offer_days": days,
+            },
+        )
+        assert said in " ".join(badge.text.split()), (days, badge.text)

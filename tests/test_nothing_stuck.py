@@ -128,6 +128,10 @@ async def test_withdrawal_ends_an_internship_whose_every_email_is_deferred(
         ("name", "Eve\x00Example", "body.intern.name"),
         ("email", "eve@example.org\nBcc: x@y.org", "body.intern.email"),
         ("company", "Webwerk\u0085GmbH", "body.company.name"),
+        # The bidirectional controls: invisible, an override shows another name than stored.
+        ("name", "Eve \u202eelpmaxE", "body.intern.name"),
+        ("name", "Eve \u2067Example\u2069", "body.intern.name"),
+        ("company", "Webwerk\u200f GmbH", "body.company.name"),
     ],
 )
 async def test_control_characters_in_single_line_fields_are_refused_and_nothing_is_sent(
@@ -145,6 +149,9 @@ async def test_control_characters_in_single_line_fields_are_refused_and_nothing_
     assert path in problems, problems
     if field != "email":  # an address is refused by its own pattern first
         assert "one line without control characters" in problems[path]
+        position = next(i for i, c in enumerate(value) if c in "\r\x00\x85\u202e\u2067\u200f")
+        assert f"U+{ord(value[position]):04X}" in problems[path] or value[position] in "\r\x00"
+        assert f"at position {position + 1}" in problems[path]
     assert value not in response.text  # the refusal does not echo the value back
     unknown = await api.http.get(f"/api/internships/{plan.internship_id}", headers=api.operator)
     assert unknown.status_code == 404 and "no internship" in detail(unknown)

@@ -15,6 +15,7 @@ from operations.access import create_api_key
 from runtime.links import party_link
 from tests.helpers import advance_to, wait_for_phase
 from tests.test_api_harness import Api, api, planned
+from tests.test_cli import cli_for
 
 __all__ = ["api"]
 
@@ -246,6 +247,25 @@ async def test_a_reopened_link_shows_what_was_sent_and_takes_a_correction(api: A
     assert 'name="share_in_badge" value="yes" checked' in again
     assert "resta nel suo badge" in again, "what sharing earlier means is said"
 
+    # The same choice on the command line (a report handed in on paper): `--share-in-badge`
+    # means what the page's box means; without it the report stays out of the badge.
+    cli = cli_for(api.env, api.settings)
+    for flags, shared_flag in (([], "false"), (["--share-in-badge"], "true")):
+        summary = f"Set up the project ({shared_flag})."
+        code, out = await cli(
+            "report", iid, "--milestone", milestone.id, "--summary", summary, *flags
+        )
+        assert code == 0, out
+        await api.settle(iid)
+        latest_report = await api.pool.fetchrow(
+            "SELECT payload->>'summary' AS summary, payload->>'share_in_badge' AS shared "
+            "FROM submissions WHERE internship_id = $1 AND kind = 'milestone_report' "
+            "ORDER BY accepted_at DESC LIMIT 1",
+            iid,
+        )
+        assert latest_report is not None
+        assert (latest_report["summary"], latest_report["shared"]) == (summary, shared_flag)
+
     # Evaluation: an assessment is shown once sent, and cannot be changed.
     await advance_to(api.env, handle, plan.period.end + timedelta(hours=1))
     await wait_for_phase(api.client, iid, Phase.EVALUATION)
@@ -342,6 +362,11 @@ async def test_errors_are_pages_for_browsers_and_json_for_api_clients(api: Api) 
     limited = await api.http.get(path, headers={**BROWSER, "Accept-Language": "it-IT"})
     assert limited.status_code == 429 and "text/html" in limited.headers["content-type"]
     assert "Troppe richieste" in limited.text and int(limited.headers["retry-after"]) >= 1
+    # The wait in the language's form for its count: "1 Sekunde", "5 Sekunden".
+    german = await api.http.get(path, headers={**BROWSER, "Accept-Language": "de"})
+    wait = int(german.headers["retry-after"])
+    unit = "Sekunde" if wait == 1 else "Sekunden"
+    assert f"Warten Sie {wait} {unit} und" in " ".join(german.text.split()), german.text
     as_client = await api.http.get(path)
     assert as_client.status_code == 429 and "too many requests" in as_client.json()["detail"]
     limiter.capacity, limiter.rate = 120.0, 2.0

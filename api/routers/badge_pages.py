@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 import i18n
 from api.documents import cacheable
 from api.i18n import EUROPASS_NOT_YET, EUROPASS_TITLE, LINK_EXPIRED, LINK_INVALID
-from api.pages import browser_language, render
+from api.pages import browser_language, error_page, render
 from api.ratelimit import client_address, rate_limited
 from api.services import RecordsDep, SettingsDep
 from badges.credential import EQF_FRAMEWORK
@@ -153,7 +153,11 @@ async def badge_page(
     if found is None:
         return _gone(request)
     record, plan, choices = found
-    language = browser_language(request)
+    # The page's words in the browser's language; one that asks for none of ours reads the page
+    # in the language the badge is written in. The badge's own texts keep their language
+    # (`lang` on them), so a page in another language marks them as such.
+    content_language: Language = plan.badge.language
+    language = browser_language(request, fallback=content_language)
     uuid = credential_uuid.lower()
     document = pages.credential_document(record)
     facts = credential_facts(document)
@@ -172,6 +176,8 @@ async def badge_page(
         "badge_page.html",
         language,
         badge=facts,
+        content_lang=content_language,
+        evidence_lang=plan.intern.language,
         recipient=name,
         zone=zone,
         period=_period(document, zone, language),
@@ -374,7 +380,7 @@ async def choose(
     request: Request,
     pool: RecordsDep,
     settings: SettingsDep,
-    choice: Annotated[str, Form()],
+    choice: Annotated[str, Form()] = "",
 ) -> Response:
     try:
         grant = read_badge_token(load_or_create_secret(settings), token)
@@ -384,7 +390,15 @@ async def choose(
     except creds.CredentialNotFound:
         return _gone(request)
     if choice not in pages.CHOICES:
-        return Response("unknown choice", status_code=422, media_type="text/plain")
+        # A form the page did not send (none, or an action it does not offer): the error page,
+        # in the language the intern's page is in, as other browser forms answer.
+        plan = await read.latest_plan(pool, record.internship_id)
+        return error_page(
+            request,
+            422,
+            f"choice: one of {', '.join(pages.CHOICES)}",
+            language=plan.intern.language if plan is not None else None,
+        )
     await pages.record_choice(pool, record.credential_id, choice)
     log.info("badge_page.choice", internship_id=record.internship_id, choice=choice)
     return RedirectResponse(f"/b/{token}?done={choice}", status_code=303)
