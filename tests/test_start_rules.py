@@ -202,13 +202,25 @@ async def test_a_batch_refuses_rows_that_cannot_run_and_starts_the_others(api: A
         (late.internship_id, "refused"),
         (good.internship_id, "started"),
         (running.internship_id, "refused"),
-        (running.internship_id, "already_running"),
+        (running.internship_id, "invalid"),
     ]
-    assert (result["started"], result["already_running"], result["failed"]) == (1, 1, 2)
+    assert (result["started"], result["already_running"], result["failed"]) == (1, 0, 3)
     assert result["rows"][0]["errors"][0].startswith(
         f"agreement_deadline {late.agreement_deadline.isoformat()} has already passed"
     )
     assert "a different plan (version 1) is running" in result["rows"][2]["errors"][0]
+    # The same id twice in one batch is a mistake in the file, whatever the first row met.
+    assert result["rows"][3]["errors"] == [
+        f"internship_id: duplicate id {running.internship_id!r} (row 3 has it already): "
+        "give each row its own id"
+    ]
+    # The running plan alone, sent again: already running, nothing changed.
+    with clock_held(api.env):
+        again = await api.http.post(
+            "/api/internships/batch", content=json.dumps(rows[3:]), headers=api.operator
+        )
+    assert again.status_code == 200, again.text
+    assert [r["status"] for r in again.json()["rows"]] == ["already_running"]
     assert not await workflow_exists(api.client, late.internship_id)
     assert await workflow_exists(api.client, good.internship_id)
     await wait_for_recorded_versions(api.pool, running.internship_id, 1)
