@@ -24,10 +24,13 @@ from xml.sax.saxutils import escape
 import defusedxml.ElementTree as SafeTree
 from defusedxml import DefusedXmlException
 
+from badges.bake import BakeError, bake
+
 __all__ = [
     "MAX_BYTES",
     "MAX_SIDE",
     "MIN_SIDE",
+    "CheckedImage",
     "ImageRefused",
     "MediaType",
     "checked_image",
@@ -99,6 +102,8 @@ def checked_image(content: bytes) -> CheckedImage:
         raise ImageRefused(
             f"is {len(content) // 1024} KiB, more than {MAX_BYTES // 1024} KiB: make it smaller"
         )
+    width: float
+    height: float
     if content.startswith(_PNG_SIGNATURE):
         width, height = _png_size(content)
         media: MediaType = "image/png"
@@ -111,6 +116,15 @@ def checked_image(content: bytes) -> CheckedImage:
         media = "image/svg+xml"
     else:
         raise ImageRefused("is neither a PNG nor an SVG image (judged by its content)")
+    if media == "image/svg+xml":
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ImageRefused("is an SVG not in UTF-8: save it as UTF-8") from None
+    try:
+        bake(content, "{}")
+    except BakeError as error:
+        raise ImageRefused(f"cannot carry a credential: {error}") from None
     if max(width, height) > MAX_ASPECT * min(width, height):
         raise ImageRefused(
             f"is {width:g}x{height:g}: a badge image must be square or nearly "
@@ -298,9 +312,9 @@ _SPELLED: Final = {
     "Ł": "L",
     "đ": "d",
     "Đ": "D",
-    "—": "-",
-    "–": "-",
-    "’": "'",
+    "\u2014": "-",
+    "\u2013": "-",
+    "\u2019": "'",
 }
 
 
