@@ -350,6 +350,7 @@ def draw_svg(institution: str, title: str, eqf_level: int | None, colour: str) -
     """The drawn badge as an SVG: a disc in `colour` with a lighter ring, the school's name, the
     achievement's title (wrapped, shrunk or cut short to fit) and a ribbon with the EQF level."""
     dark, light, pale = _shade(colour, 0.7), _shade(colour, 1.35), _shade(colour, 1.85)
+    institution, title = _one_line(institution), _one_line(title)
     text = []
     for line in _layout(institution, title, eqf_level):
         weight = ' font-weight="bold"' if line.bold else ""

@@ -119,10 +119,14 @@ def compressed(
     return compress_plan(example, now, seconds, f"rt-{uuid.uuid4().hex[:12]}", lead_seconds)
 
 
-async def finished_internship(api: Api, language: Language | None = None) -> InternshipPlan:
+async def finished_internship(
+    api: Api, language: Language | None = None, badge: dict[str, Any] | None = None
+) -> InternshipPlan:
     """An internship run to its badge through the API in real time (about 15 s; the milestones
-    are left to the reminder ladder)."""
+    are left to the reminder ladder); `badge` changes fields of the plan's badge template."""
     plan = compressed(language=language)
+    if badge is not None:
+        plan = plan.model_copy(update={"badge": plan.badge.model_copy(update=badge)})
     iid = plan.internship_id
     assert (await api.start(plan)).status_code == 201
     for party in ("intern", "tutor", "mentor"):
