@@ -191,6 +191,10 @@ class BadgeMail(MailKind[StoredBadgeMail]):
             ),
             **wallet_mail_values(settings, internship_id, language),
         }
+        if carried.artwork is not None and carried.artwork.png is None:
+            # The school's own SVG: it is what the e-mail attaches and the page offers.
+            values["badge_image_svg"] = True
+            values["badge_image_url"] = values["badge_image_url"].removesuffix(".png") + ".svg"
         return MailParts(
             values=values,
             attachments=badge_attachments(carried.plan, carried.credential, carried.artwork),

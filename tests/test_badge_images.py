@@ -259,6 +259,12 @@ async def test_a_schools_png_svg_and_drawn_images_are_served_and_baked(api: Api)
     mail = await _badge_mail(api, plan.internship_id)
     attached = {part.get_filename(): part for part in mail.iter_attachments()}
     assert set(attached) == {"badge.svg", "credential.json"}
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None
+    said = " ".join(str(text.get_content()).split())
+    # (In the intern's language: "l'immagine badge.svg contiene la credenziale firmata".)
+    assert "immagine badge.svg contiene" in said and "badge.png" not in said
+    assert f"/badges/{uuid}/badge.svg" in said
     baked = attached["badge.svg"].get_payload(decode=True)
     assert isinstance(baked, bytes)
     assert json.loads(unbake(baked)) == credential
@@ -269,6 +275,7 @@ async def test_a_schools_png_svg_and_drawn_images_are_served_and_baked(api: Api)
     assert missing.status_code == 404 and "badge.svg" in missing.text
     page = await api.http.get(f"/badges/{uuid}")
     assert f"/badges/{uuid}/badge.svg" in page.text
+    assert 'id="download-png"' not in page.text
 
     # 3. None named: drawn from the school's name, the badge's name and the EQF level, in the
     # template's colour; the page's SVG is the drawn SVG itself.

@@ -185,6 +185,7 @@ async def badge_page(
         evidence=_evidence(document),
         page_url=url,
         image_url=image_url,
+        png_url=None if svg_only else image_url,
         svg_url=f"{url}/badge.svg",
         credential_url=f"{url}/credential",
         credential_file="credential.jwt" if jwt else "credential.json",
