@@ -125,12 +125,15 @@ class BadgeActivities:
         return IssuedBadge(credential_id=stored.credential_id, emailed=emailed)
 
     def _sign(
-        self, request: BadgeRequest, credential_status: dict[str, Any], image: str
+        self, request: BadgeRequest, credential_status: dict[str, Any], image: str | None = None
     ) -> dict[str, object] | str:
         """The signed credential: a document with its Data Integrity proof, or a compact VC-JWT
         when the badge template asks for one. The proof names the key by the URL (or DID URL)
         where the issuer publishes it (KeyRing.verification_method / kid)."""
         plan = request.plan
+        image = image or plan.badge.image
+        if image is None:
+            raise ValueError("a drawn badge image is kept first: give its name (published_image)")
         issuer = issuer_id(self._settings, plan.institution.id)
         credential = build_credential(
             plan,
