@@ -32,8 +32,9 @@ from badges.artwork import (
 )
 from badges.bake import unbake
 from models.plan import InternshipPlan
+from models.status import Phase
 from runtime.settings import Settings
-from tests.helpers import eventually, load_outbox, running_worker
+from tests.helpers import eventually, load_outbox, running_worker, wait_for_phase
 from tests.test_api_harness import Api, api, detail, finished_internship, planned
 from tests.test_cli import cli_for
 from tests.test_start_rules import flat, workflow_exists
@@ -376,3 +377,41 @@ async def test_the_cli_reads_the_image_file_beside_the_plan(
         return bool(named == f"sha256-{digest}.svg")
 
     await eventually(recorded, "the plan naming the kept image recorded", within=20)
+
+
+async def test_an_amendment_gives_the_badge_its_own_image_or_is_refused(api: Api) -> None:
+    plan = planned()
+    assert (await api.start(plan)).status_code == 201
+    iid = plan.internship_id
+    await wait_for_phase(api.client, iid, Phase.PLANNING)
+    refused_plan = with_badge(plan, image=data_uri(png(900, 300)))
+    body = {
+        "submission_id": "am-1",
+        "plan": refused_plan.model_copy(update={"version": 2}).model_dump(mode="json"),
+        "concerns": ["intern"],
+        "reason": "our own badge",
+    }
+    refused = await api.http.post(
+        f"/api/internships/{iid}/amendments", json=body, headers=api.operator
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "body.plan.badge.image"
+    assert "a badge image must be square or nearly" in detail(refused)
+
+    own = png(400, 400, "#8338ec")
+    body["plan"] = with_badge(plan, image=data_uri(own)).model_copy(update={"version": 2})
+    body["plan"] = body["plan"].model_dump(mode="json")
+    amended = await api.http.post(
+        f"/api/internships/{iid}/amendments", json=body, headers=api.operator
+    )
+    assert amended.status_code == 200, amended.text
+
+    async def recorded() -> bool:
+        named = await api.pool.fetchval(
+            "SELECT plan->'badge'->>'image' FROM plan_versions "
+            "WHERE internship_id = $1 AND version = 2",
+            iid,
+        )
+        return bool(named == f"sha256-{hashlib.sha256(own).hexdigest()}.png")
+
+    await eventually(recorded, "version 2 names the kept image", within=20)
