@@ -23,7 +23,7 @@ from badges.vcjwt import sign_jwt
 from issuance.award import build_credential
 from issuance.issuers import institution_of_did, institution_ring, issuer_id
 from issuance.status_places import assign_status
-from mail.badge import published_image
+from mail.badge import drawn_image_name, published_image
 from mail.sending import Mailer
 from models.activities import BadgeRequest, IssuedBadge, Notification, StoredBadge
 from models.ids import badge_mail_id, credential_id_for, message_id_for
@@ -131,9 +131,7 @@ class BadgeActivities:
         when the badge template asks for one. The proof names the key by the URL (or DID URL)
         where the issuer publishes it (KeyRing.verification_method / kid)."""
         plan = request.plan
-        image = image or plan.badge.image
-        if image is None:
-            raise ValueError("a drawn badge image is kept first: give its name (published_image)")
+        image = image or plan.badge.image or drawn_image_name(plan)
         issuer = issuer_id(self._settings, plan.institution.id)
         credential = build_credential(
             plan,

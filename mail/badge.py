@@ -3,6 +3,7 @@ for wallets."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -186,6 +187,13 @@ async def published_image(conn: asyncpg.Connection, plan: InternshipPlan) -> str
     png = drawn_artwork(plan).png
     assert png is not None
     return f"sha256-{await keep_image(conn, 'image/png', png)}.png"
+
+
+def drawn_image_name(plan: InternshipPlan) -> str:
+    """The name under `/images/` the drawn image is kept under (published_image keeps it)."""
+    png = drawn_artwork(plan).png
+    assert png is not None
+    return f"sha256-{hashlib.sha256(png).hexdigest()}.png"
 
 
 def badge_attachments(

@@ -33,6 +33,8 @@ from badges.artwork import (
 from badges.bake import unbake
 from models.plan import InternshipPlan
 from models.status import Phase
+from operations.badge_images import rehearsed_plan_image
+from operations.internships import PlanRefused
 from runtime.settings import Settings
 from tests.helpers import eventually, load_outbox, running_worker, wait_for_phase
 from tests.test_api_harness import Api, api, detail, finished_internship, planned
@@ -415,3 +417,13 @@ async def test_an_amendment_gives_the_badge_its_own_image_or_is_refused(api: Api
         return bool(named == f"sha256-{hashlib.sha256(own).hexdigest()}.png")
 
     await eventually(recorded, "version 2 names the kept image", within=20)
+
+
+@pytest.mark.pure
+def test_a_rehearsal_checks_the_schools_image_and_keeps_nothing() -> None:
+    plan = with_badge(planned(), image=data_uri(png(300, 300)))
+    assert rehearsed_plan_image(plan).badge.image is None
+    with pytest.raises(PlanRefused) as refused:
+        rehearsed_plan_image(with_badge(plan, image=data_uri(b"<html/>")))
+    assert refused.value.field == "badge.image"
+    assert "badge.image is XML but not an SVG" in str(refused.value)
