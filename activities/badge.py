@@ -23,6 +23,7 @@ from badges.vcjwt import sign_jwt
 from issuance.award import build_credential
 from issuance.issuers import institution_of_did, institution_ring, issuer_id
 from issuance.status_places import assign_status
+from mail.badge import drawn_image_name, published_image
 from mail.sending import Mailer
 from models.activities import BadgeRequest, IssuedBadge, Notification, StoredBadge
 from models.ids import badge_mail_id, credential_id_for, message_id_for
@@ -81,7 +82,8 @@ class BadgeActivities:
                 # A place on the issuer's revocation list, so that anyone can check later
                 # whether the badge still stands (suspension is kept by the issuer: README).
                 places = await assign_status(conn, self._settings, plan.institution.id)
-                signed = self._sign(request, places.credential_status())
+                image = await published_image(conn, plan)
+                signed = self._sign(request, places.credential_status(), image)
                 await conn.execute(
                     """
                     INSERT INTO credentials (credential_id, internship_id, format, credential,
@@ -123,18 +125,19 @@ class BadgeActivities:
         return IssuedBadge(credential_id=stored.credential_id, emailed=emailed)
 
     def _sign(
-        self, request: BadgeRequest, credential_status: dict[str, Any]
+        self, request: BadgeRequest, credential_status: dict[str, Any], image: str | None = None
     ) -> dict[str, object] | str:
         """The signed credential: a document with its Data Integrity proof, or a compact VC-JWT
         when the badge template asks for one. The proof names the key by the URL (or DID URL)
         where the issuer publishes it (KeyRing.verification_method / kid)."""
         plan = request.plan
+        image = image or plan.badge.image or drawn_image_name(plan)
         issuer = issuer_id(self._settings, plan.institution.id)
         credential = build_credential(
             plan,
             request.achieved_levels,
             issuer_id=issuer,
-            image_url=f"{self._base_url}/images/{plan.badge.image}",
+            image_url=f"{self._base_url}/images/{image}",
             issued_at=request.issued_at,
             salt=secrets.token_hex(16),
             credential_status=credential_status,

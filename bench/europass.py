@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from issuance.edc import AssessmentRecord, CertifiedInternship, build_edc, uploadable
 from issuance.seal import ORGANIZATION_IDENTIFIER, SealCertificate, open_seal, payload_text, seal
-from mail.badge import badge_image
+from mail.badge import local_artwork
 from models.plan import InternshipPlan
 
 EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan.json"
@@ -101,7 +101,8 @@ def timed(operation: Callable[[], object], count: int) -> dict[str, float]:
 
 def run(count: int) -> dict[str, Any]:
     facts = certified()
-    image = badge_image(facts.plan.badge.image)
+    image = local_artwork(facts.plan).png
+    assert image is not None
     rsa_seal, ec_seal = test_seal("rsa"), test_seal("ec")
     edc = build_edc(facts, image_png=image)
     for certificate in (rsa_seal, ec_seal):

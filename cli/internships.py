@@ -4,6 +4,7 @@ validate, pause, resume, extend, withdraw."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Column, Table
 from rich.text import Text
 
+from badges.artwork import MAX_BYTES
 from cli.app import app
 from cli.common import (
     CLI_ACTOR,
@@ -65,13 +67,45 @@ from runtime.settings import Settings
 def _read_plan(plan_file: Path) -> InternshipPlan:
     plan_file = plan_path(plan_file)  # examples/NAME: the sample, where no such file is here
     try:
-        return InternshipPlan.model_validate_json(plan_file.read_text())
+        text = plan_file.read_text()
+        data = json.loads(text)
     except OSError as error:
         raise _fail(f"cannot read {plan_file}: {error.strerror}") from None
+    except ValueError:
+        data = None  # not JSON: said by the model below, with where
+    try:
+        if isinstance(data, dict):
+            text = json.dumps(_with_image_file(data, plan_file.parent))
+        return InternshipPlan.model_validate_json(text)
     except ValidationError as error:
         problems = _problems(error, _dotted)
         count = f"{len(problems)} problems" if len(problems) > 1 else "a problem"
         raise _fail(f"{plan_file} is not a valid plan ({count}):", *problems) from None
+
+
+def _with_image_file(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The plan with badge.image read from disk when it names a file (beside the plan, or by
+    its path): the image as a data: URI, checked and kept where the plan starts. A name that is
+    no file stays as it is (an image internflow ships)."""
+    badge = data.get("badge")
+    image = badge.get("image") if isinstance(badge, dict) else None
+    if not isinstance(badge, dict) or not isinstance(image, str) or image.startswith("data:"):
+        return data
+    path = folder / Path(image).expanduser()
+    if not path.is_file():
+        if "/" in image or "\\" in image:
+            raise _fail(f"badge.image: there is no file {path}: give the path of a PNG or SVG")
+        return data
+    if path.stat().st_size > MAX_BYTES:
+        raise _fail(
+            f"badge.image: {path} is larger than {MAX_BYTES // 1024} KiB: make the image smaller"
+        )
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise _fail(f"badge.image: cannot read {path}: {error.strerror}") from None
+    uri = "data:application/octet-stream;base64," + base64.b64encode(content).decode("ascii")
+    return {**data, "badge": {**badge, "image": uri}}
 
 
 @app.command()

@@ -3,19 +3,24 @@ for wallets."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import asyncpg
 from temporalio.exceptions import ApplicationError
 
-from badges.bake import bake_png
-from badges.share import ShareLinks, credential_facts, share_links
+from badges.artwork import default_colour, draw_png, draw_svg
+from badges.bake import bake
+from badges.share import ShareLinks, credential_facts, share_links, svg_wrapping_png
 from badges.vcjwt import decode_jwt
 from i18n import gettext
 from mail.mime import Attachment
 from models.ids import credential_uuid_for
-from models.plan import InternshipPlan
+from models.plan import STORED_IMAGE, InternshipPlan
+from records.images import keep_image, kept_image
 from runtime.badge_links import badge_choices_link
 from runtime.settings import Settings
 
@@ -107,17 +112,105 @@ def badge_image(name: str) -> bytes:
     return image.read_bytes()
 
 
-def badge_attachments(plan: InternshipPlan, stored: str) -> list[Attachment]:
+@dataclass(frozen=True)
+class Artwork:
+    """A badge template's image, in the forms it has: a PNG (drawn, shipped, or the school's), an
+    SVG (drawn, or the school's). A school's SVG has no PNG: nothing here renders an SVG."""
+
+    png: bytes | None
+    svg: bytes | None
+
+    def svg_or_wrapped(self, title: str) -> bytes:
+        """The SVG, else the PNG inside an SVG: what `badge.svg` bakes."""
+        if self.svg is not None:
+            return self.svg
+        assert self.png is not None
+        return svg_wrapping_png(self.png, title)
+
+    def preferred(self) -> tuple[bytes, str, str]:
+        """The image to bake into the e-mail: (content, media type, file name), the PNG when
+        there is one."""
+        if self.png is not None:
+            return self.png, "image/png", "badge.png"
+        assert self.svg is not None
+        return self.svg, "image/svg+xml", "badge.svg"
+
+
+def drawn_artwork(plan: InternshipPlan) -> Artwork:
+    """The image internflow draws for a template that names none."""
+    parts = (
+        plan.institution.name,
+        plan.badge.name,
+        plan.eqf_level(),
+        plan.badge.colour or default_colour(plan.institution.id),
+    )
+    return Artwork(png=draw_png(*parts), svg=draw_svg(*parts))
+
+
+def local_artwork(plan: InternshipPlan) -> Artwork:
+    """The plan's badge image when it needs no records: drawn or shipped (a school's own image
+    is read with template_artwork)."""
+    name = plan.badge.image
+    if name is None:
+        return drawn_artwork(plan)
+    if STORED_IMAGE.match(name):
+        raise ValueError(f"badge image {name!r} is kept in the records: read it from there")
+    return Artwork(png=badge_image(name), svg=None)
+
+
+async def template_artwork(
+    conn: asyncpg.Connection | asyncpg.Pool, plan: InternshipPlan
+) -> Artwork:
+    """The plan's badge image: drawn, kept (the school's own, from `badge_images`) or shipped."""
+    name = plan.badge.image
+    found = STORED_IMAGE.match(name or "")
+    if name is None or found is None:
+        return local_artwork(plan)
+    kept = await kept_image(conn, found["digest"])
+    if kept is None:
+        raise ApplicationError(
+            f"badge image {name!r} is not among the kept images: fix badge.image in the plan",
+            type="BadImage",
+            non_retryable=True,
+        )
+    media_type, content = kept
+    if media_type == "image/png":
+        return Artwork(png=content, svg=None)
+    return Artwork(png=None, svg=content)
+
+
+async def published_image(conn: asyncpg.Connection, plan: InternshipPlan) -> str:
+    """The name under `/images/` of the plan's badge image, what the credential's achievement
+    points at: a drawn image is kept (once) as a school's image is, by its content's hash."""
+    if plan.badge.image is not None:
+        return plan.badge.image
+    png = drawn_artwork(plan).png
+    assert png is not None
+    return f"sha256-{await keep_image(conn, 'image/png', png)}.png"
+
+
+def drawn_image_name(plan: InternshipPlan) -> str:
+    """The name under `/images/` the drawn image is kept under (published_image keeps it)."""
+    png = drawn_artwork(plan).png
+    assert png is not None
+    return f"sha256-{hashlib.sha256(png).hexdigest()}.png"
+
+
+def badge_attachments(
+    plan: InternshipPlan, stored: str, artwork: Artwork | None = None
+) -> list[Attachment]:
     """The stored credential (`credentials.credential`: a JSON document, or a VC-JWT as a JSON
-    string) baked into the plan's badge image, and as a file for wallets."""
+    string) baked into the plan's badge image (the PNG; a school's SVG when it gave one), and as
+    a file for wallets."""
     value = json.loads(stored)
+    image, media_type, image_name = (artwork or local_artwork(plan)).preferred()
     if isinstance(value, str):  # a VC-JWT: the image and the file carry the compact JWT
-        baked = bake_png(badge_image(plan.badge.image), value)
+        baked = bake(image, value)
         attachment, content_type, filename = value.encode(), "application/jwt", "credential.jwt"
     else:
-        baked = bake_png(badge_image(plan.badge.image), stored)
+        baked = bake(image, stored)
         attachment, content_type, filename = stored.encode(), "application/json", "credential.json"
     return [
-        Attachment(baked, "image/png", "badge.png"),
+        Attachment(baked, media_type, image_name),
         Attachment(attachment, content_type, filename),
     ]

@@ -31,9 +31,11 @@ from urllib.parse import quote
 import asyncpg
 
 from mail.badge import (
+    Artwork,
     badge_attachments,
     badge_mail_values,
     badge_page_url,
+    template_artwork,
     verify_page_url,
 )
 from mail.mime import Attachment
@@ -134,6 +136,8 @@ class StoredBadgeMail:
     credential: str
     linkedin_organization_id: str | None = None
     """The institution's LinkedIn organization id, if it gave one (its records, now)."""
+    artwork: Artwork | None = None
+    """The badge template's image (drawn, or the school's own from the records)."""
 
 
 class BadgeMail(MailKind[StoredBadgeMail]):
@@ -165,10 +169,12 @@ class BadgeMail(MailKind[StoredBadgeMail]):
         )
         if row is None:
             raise RecordMissing("the badge e-mail has no stored credential to carry")
+        plan = InternshipPlan.model_validate_json(row["plan"])
         return StoredBadgeMail(
-            InternshipPlan.model_validate_json(row["plan"]),
+            plan,
             row["credential"],
             row["linkedin_organization_id"],
+            await template_artwork(conn, plan),
         )
 
     def parts(
@@ -185,9 +191,13 @@ class BadgeMail(MailKind[StoredBadgeMail]):
             ),
             **wallet_mail_values(settings, internship_id, language),
         }
+        if carried.artwork is not None and carried.artwork.png is None:
+            # The school's own SVG: it is what the e-mail attaches and the page offers.
+            values["badge_image_svg"] = True
+            values["badge_image_url"] = values["badge_image_url"].removesuffix(".png") + ".svg"
         return MailParts(
             values=values,
-            attachments=badge_attachments(carried.plan, carried.credential),
+            attachments=badge_attachments(carried.plan, carried.credential, carried.artwork),
             related=wallet_qr_images(values),
         )
 

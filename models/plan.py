@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import Annotated, Final, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from models.base import Email, Identifier, Name, StrictModel, Text, Url
@@ -155,12 +163,37 @@ class Rubric(StrictModel):
         return [level.id for level in self.levels].index(level_id)
 
 
+STORED_IMAGE: Final = re.compile(r"^sha256-(?P<digest>[0-9a-f]{64})\.(?P<extension>png|svg)$")
+"""A school's own image once stored: named by the SHA-256 of its content."""
+
+BadgeImage = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(data:.*|sha256-[0-9a-f]{64}\.(png|svg)|[a-z0-9][a-z0-9._-]{0,62}\.png)$",
+        max_length=800_000,
+    ),
+]
+"""A school's image as a data: URI, a stored image's name, or a shipped image's file name."""
+
+HexColour = Annotated[
+    str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$", to_lower=True, strip_whitespace=True)
+]
+
+
 class BadgeTemplate(StrictModel):
     name: Name
     description: Text
     criteria: Text
-    image: Identifier = "badge.png"
-    """File name of the badge image among the images shipped with internflow."""
+    image: BadgeImage | None = None
+    """The badge image: none, and internflow draws one from the institution's name, the badge's
+    name, the highest EQF level of the learning outcomes and `colour`; a school's own PNG or SVG
+    as a `data:` URI (the CLI reads a file named here from disk, beside the plan), stored where
+    the plan comes in and named from then on by its content's hash (`sha256-<hex>.png`); or the
+    name of an image shipped with internflow (`badge.png`, what plans before drawn images named).
+    """
+    colour: HexColour | None = None
+    """The drawn image's colour (`#rrggbb`); none: one of the institution's own, derived from its
+    id."""
     achievement_type: Literal["Badge", "Certificate", "MicroCredential", "Competency"] = "Badge"
     tags: tuple[Name, ...] = ()
     language: Language = "en"
@@ -306,6 +339,10 @@ class InternshipPlan(StrictModel):
         if found is None:
             raise ValueError(f"this plan has no {party}")
         return found
+
+    def eqf_level(self) -> int:
+        """The highest EQF level among the learning outcomes (what the drawn badge image shows)."""
+        return max(outcome.eqf_level for outcome in self.learning_outcomes)
 
     def milestone(self, milestone_id: str) -> Milestone | None:
         return next((m for m in self.milestones if m.id == milestone_id), None)

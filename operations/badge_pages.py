@@ -11,9 +11,8 @@ from typing import Any, Final, Literal, get_args
 import asyncpg
 
 from badges.bake import bake_png, bake_svg
-from badges.share import svg_wrapping_png
 from badges.vcjwt import decode_jwt
-from mail.badge import badge_image
+from mail.badge import Artwork
 from operations.credentials import CredentialNotFound, CredentialRecord, get_credential
 
 Choice = Literal["show_name", "hide_name", "take_down", "publish"]
@@ -89,11 +88,15 @@ def stored_text(record: CredentialRecord) -> str:
     return stored if isinstance(stored, str) else json.dumps(stored, ensure_ascii=False)
 
 
-def baked_png(record: CredentialRecord, image_name: str) -> bytes:
-    return bake_png(badge_image(image_name), stored_text(record))
+def baked_png(record: CredentialRecord, artwork: Artwork) -> bytes | None:
+    """The badge's PNG with the credential baked in; None when the school's image is an SVG."""
+    if artwork.png is None:
+        return None
+    return bake_png(artwork.png, stored_text(record))
 
 
-def baked_svg(record: CredentialRecord, image_name: str, title: str) -> bytes:
-    """The badge image as an SVG (the PNG inside it) with the credential baked in as Open
-    Badges 3.0 says: `<openbadges:credential>` right inside the root element."""
-    return bake_svg(svg_wrapping_png(badge_image(image_name), title), stored_text(record))
+def baked_svg(record: CredentialRecord, artwork: Artwork, title: str) -> bytes:
+    """The badge image as an SVG (drawn, the school's, or the PNG inside one) with the
+    credential baked in as Open Badges 3.0 says: `<openbadges:credential>` right inside the root
+    element."""
+    return bake_svg(artwork.svg_or_wrapped(title), stored_text(record))

@@ -32,7 +32,7 @@ from issuance.edc import (
     uploadable,
 )
 from issuance.seal import SealCertificate, SealRefused, load_seal, seal
-from mail.badge import badge_image
+from mail.badge import drawn_artwork, template_artwork
 from models.evaluation import achieved_levels
 from models.plan import InternshipPlan
 from models.submissions import Assessment
@@ -214,7 +214,11 @@ async def europass_file(
     certified = await certified_internship(conn, internship_id)
     institution_id = certified.plan.institution.id
     try:
-        credential = build_edc(certified, image_png=badge_image(certified.plan.badge.image))
+        artwork = await template_artwork(conn, certified.plan)
+        # Europass shows a PNG: a school's SVG is drawn instead (nothing here renders an SVG).
+        png = artwork.png or drawn_artwork(certified.plan).png
+        assert png is not None
+        credential = build_edc(certified, image_png=png)
     except (LegalIdentifierRefused, ValueError) as error:
         raise EuropassRefused(f"internship {internship_id!r}: {error}") from None
     if form == "uploadable":

@@ -28,7 +28,7 @@ from mail.badge import shipped_badge_images
 from models import kinds
 from models.activities import Accepted, AuditEvent
 from models.ids import receiver_update_id
-from models.plan import InternshipPlan
+from models.plan import STORED_IMAGE, InternshipPlan
 from models.state import InternshipInput, InternshipState
 from models.status import InternshipStatus
 from models.submissions import (
@@ -121,6 +121,12 @@ class NameHolder(Protocol):
         them while the plan starts: kept when the block ends, given up when it raises."""
         ...
 
+    async def with_kept_image(self, plan: InternshipPlan) -> InternshipPlan:
+        """The plan with the school's own badge image (a data: URI) checked and kept in the
+        records, named by its content's hash; PlanRefused naming badge.image if it may not be a
+        badge image."""
+        ...
+
 
 @dataclass(frozen=True)
 class Started:
@@ -160,7 +166,11 @@ async def start_plan(
     plan again returns the running internship (`created` False). "The same" is the plan the
     running workflow was started with (the start event of its history, decoded with the
     client's data converter), or any version `recorded_plans` holds for the id (after an
-    amendment the current version is only there)."""
+    amendment the current version is only there). A school's own badge image (a data: URI) is
+    checked and kept first, through `names` (`NameHolder.with_kept_image`), and the plan that
+    starts names it by its content's hash."""
+    if names is not None:
+        plan = await names.with_kept_image(plan)
     refuse_plan_problems(plan)
     deadline_passed = plan.agreement_deadline <= datetime.now(UTC)
     names_refused: PlanRefused | None = None
@@ -217,15 +227,27 @@ def plan_problems(plan: InternshipPlan) -> list[tuple[str, str]]:
     when a plan is read back: the models are also decoded inside the workflow, from histories
     recorded before a rule existed, and a plan running there must keep decoding."""
     problems = []
-    shipped = shipped_badge_images()
-    if plan.badge.image not in shipped:
+    image = plan.badge.image
+    if image is not None and image.startswith("data:"):
         problems.append(
             (
                 "badge.image",
-                f"badge.image {plan.badge.image!r} is not an image internflow ships "
-                f"({', '.join(shipped)}): choose one of them and start again",
+                "badge.image is an image given here, which only a start or an amendment through "
+                "the API or the CLI keeps: start the plan there",
             )
         )
+    elif image is not None and STORED_IMAGE.match(image) is None:
+        shipped = shipped_badge_images()
+        if image not in shipped:
+            problems.append(
+                (
+                    "badge.image",
+                    f"badge.image {image!r} is not an image internflow ships "
+                    f"({', '.join(shipped)}): give your own image (a PNG or SVG file to the "
+                    "CLI, a data: URI to the API), choose a shipped one, or leave it out for "
+                    "a drawn one, and start again",
+                )
+            )
     zone_problem = time_zone_problem(plan.period.time_zone)
     if zone_problem is not None:
         problems.append(("period.time_zone", zone_problem))
@@ -425,6 +447,9 @@ async def amend(
     (`plan_problems`; with `names`, its institution and company names against the records),
     each field named under `plan`; the workflow checks the rest."""
     try:
+        if names is not None:
+            kept = await names.with_kept_image(amendment.plan)
+            amendment = amendment.model_copy(update={"plan": kept})
         refuse_plan_problems(amendment.plan)
         async with names.held(amendment.plan) if names is not None else nullcontext():
             receipt = await send(client, internship_id, amendment, records)

@@ -178,6 +178,13 @@ class NameBook:
             await claim_names(conn, plan, self._actor)
             yield
 
+    async def with_kept_image(self, plan: InternshipPlan) -> InternshipPlan:
+        """The plan with the school's own badge image kept (`keep_plan_image`)."""
+        from operations.badge_images import keep_plan_image
+
+        async with self._connection() as conn:
+            return await keep_plan_image(conn, plan)
+
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         if isinstance(self._records, asyncpg.Pool):

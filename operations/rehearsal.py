@@ -45,6 +45,7 @@ from models.submissions import (
     Validation,
 )
 from operations import internships as ops
+from operations.badge_images import rehearsed_plan_image
 from runtime import search_attributes
 from runtime.clients import PYDANTIC
 from runtime.errors import StackError
@@ -248,7 +249,9 @@ async def rehearse(
     shipped. The names of its institution and company are not checked against the records: a
     rehearsal reads no records (it needs no PostgreSQL), so the start still may refuse them.
     Nobody acts unless `everyone_on_time`: then every party acts on time (see
-    `_everyone_on_time`)."""
+    `_everyone_on_time`). A school's own badge image is checked as a start checks it, and not
+    kept."""
+    plan = rehearsed_plan_image(plan)
     ops.refuse_past_deadline(plan, datetime.now(UTC))
     with tempfile.TemporaryFile() as server_log:
         try:

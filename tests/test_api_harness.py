@@ -127,11 +127,16 @@ def compressed(
 
 
 async def finished_internship(
-    api: Api, language: Language | None = None, badge_language: Language | None = None
+    api: Api,
+    language: Language | None = None,
+    badge_language: Language | None = None,
+    badge: dict[str, Any] | None = None,
 ) -> InternshipPlan:
     """An internship run to its badge through the API in real time (about 15 s; the milestones
-    are left to the reminder ladder)."""
+    are left to the reminder ladder); `badge` changes fields of the plan's badge template."""
     plan = compressed(language=language, badge_language=badge_language)
+    if badge is not None:
+        plan = plan.model_copy(update={"badge": plan.badge.model_copy(update=badge)})
     iid = plan.internship_id
     assert (await api.start(plan)).status_code == 201
     for party in ("intern", "tutor", "mentor"):

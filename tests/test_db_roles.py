@@ -71,6 +71,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "companies": {"SELECT": set(), "INSERT": set(), "UPDATE": {"name", "renamed_at"}},
     "organisation_events": {"SELECT": set(), "INSERT": set()},
     "status_notices": {"SELECT": set(), "INSERT": set(), "UPDATE": {"started_at"}},
+    "badge_images": {"SELECT": set(), "INSERT": set()},
     "schema_migrations": {"SELECT": set()},
 }
 
@@ -132,6 +133,8 @@ REFUSED = [
     "DELETE FROM organisation_events",
     "TRUNCATE organisation_events",
     "UPDATE companies SET company_id = 'elsewhere'",
+    "UPDATE badge_images SET content = '\\x00'",
+    "DELETE FROM badge_images",
     "DELETE FROM companies",
     "DELETE FROM institutions",
 ]

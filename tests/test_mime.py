@@ -244,7 +244,11 @@ def _both(
             **wallet_mail_values(mail_settings, "t-1", language),
         }
         plan = sample_plan(datetime(2027, 2, 15, 18, tzinfo=UTC))
-        badge = (plan.badge.image, stored)
+        # The image the former composition baked: the shipped one.
+        plan = plan.model_copy(
+            update={"badge": plan.badge.model_copy(update={"image": "badge.png"})}
+        )
+        badge = ("badge.png", stored)
         attachments = badge_attachments(plan, stored)
         related = wallet_qr_images(context)
     rendered = mailer.render(notification, context)

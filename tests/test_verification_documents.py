@@ -176,7 +176,10 @@ async def test_verification_documents_are_cacheable(api: Api) -> None:
         "/.well-known/jwks.json": "public, max-age=300",
         "/.well-known/openid-credential-issuer": "public, max-age=3600",
         "/.well-known/oauth-authorization-server": "public, max-age=3600",
-        credential["credentialSubject"]["achievement"]["image"]["id"]: "public, max-age=86400",
+        # The drawn image, kept by its content's hash: it never changes.
+        credential["credentialSubject"]["achievement"]["image"]["id"]: (
+            "public, max-age=31536000, immutable"
+        ),
     }
     for url, cache_control in expected.items():
         first = await api.http.get(url)

@@ -20,7 +20,7 @@ from api.services import RecordsDep, SettingsDep
 from badges.credential import EQF_FRAMEWORK
 from badges.share import credential_facts, embed_snippet
 from i18n import gettext
-from mail.badge import badge_page_url, sharing, verify_page_url
+from mail.badge import badge_page_url, sharing, template_artwork, verify_page_url
 from models.plan import InternshipPlan, Language
 from operations import badge_pages as pages
 from operations import credentials as creds
@@ -165,7 +165,8 @@ async def badge_page(
     revoked = bool(report.revoked) or record.revoked_at is not None
     suspended = not revoked and (bool(report.suspended) or record.suspended_at is not None)
     url = page_url(settings, uuid)
-    image_url = f"{url}/badge.png"
+    svg_only = plan.badge.image is not None and plan.badge.image.endswith(".svg")
+    image_url = f"{url}/badge.svg" if svg_only else f"{url}/badge.png"
     zone = plan.period.time_zone
     name = plan.intern.name if choices.show_name else None
     linkedin = await organisations.linkedin_organization(pool, plan.institution.id)
@@ -190,6 +191,7 @@ async def badge_page(
         evidence=_evidence(document),
         page_url=url,
         image_url=image_url,
+        png_url=None if svg_only else image_url,
         svg_url=f"{url}/badge.svg",
         credential_url=f"{url}/credential",
         credential_file="credential.jwt" if jwt else "credential.json",
@@ -215,7 +217,11 @@ async def badge_png(
     if found is None:
         return Response("no such badge page", status_code=404, media_type="text/plain")
     record, plan, _ = found
-    png = pages.baked_png(record, plan.badge.image)
+    png = pages.baked_png(record, await template_artwork(pool, plan))
+    if png is None:
+        return Response(
+            "this badge's image is an SVG: see badge.svg", status_code=404, media_type="text/plain"
+        )
     return cacheable(request, png, "image/png", PAGE_FILE_CACHE)
 
 
@@ -232,7 +238,7 @@ async def badge_svg(
     if found is None:
         return Response("no such badge page", status_code=404, media_type="text/plain")
     record, plan, _ = found
-    svg = pages.baked_svg(record, plan.badge.image, plan.badge.name)
+    svg = pages.baked_svg(record, await template_artwork(pool, plan), plan.badge.name)
     return cacheable(request, svg, "image/svg+xml", PAGE_FILE_CACHE)
 
 

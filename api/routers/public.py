@@ -28,11 +28,13 @@ from issuance.issuers import (
     uses_did_web,
 )
 from models.base import Identifier
+from models.plan import STORED_IMAGE
 from operations import badge_pages, wallet_claims
 from operations import credentials as creds
 from operations.key_ring import current_ring
 from operations.status_lists import signed_status_list
 from records import read
+from records.images import kept_image
 from runtime import readiness
 
 router = APIRouter(tags=["public"], dependencies=[Depends(rate_limited)])
@@ -65,6 +67,10 @@ KEY_LIST_CACHE: Final = "public, max-age=300"
 CREDENTIAL_CACHE: Final = "no-cache"
 ALWAYS_REVALIDATE: Final = "no-cache"
 IMAGE_CACHE: Final = "public, max-age=86400"
+#: An image kept under its content's hash never changes.
+KEPT_IMAGE_CACHE: Final = "public, max-age=31536000, immutable"
+#: An SVG badge image, opened by itself, loads and runs nothing.
+SVG_POLICY: Final = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 class LdJsonResponse(JSONResponse):
@@ -426,15 +432,32 @@ async def jwks(request: Request, pool: RecordsDep, settings: SettingsDep) -> Res
 
 @router.get(
     "/images/{name}",
-    summary="A badge image shipped with internflow",
+    summary="A badge image: a school's own or a drawn one (by its content's hash), or shipped",
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
     response_class=Response,
 )
-async def image(name: Annotated[str, Path(max_length=70)], request: Request) -> Response:
-    if not _IMAGE_NAME.match(name):
-        raise HTTPException(404, "no such image")
-    file = resources.files("badges") / "images" / name
-    if not file.is_file():
-        raise HTTPException(404, "no such image")
-    media = "image/png" if name.endswith(".png") else "image/svg+xml"
-    return cacheable(request, file.read_bytes(), media, IMAGE_CACHE)
+async def image(
+    name: Annotated[str, Path(max_length=80)], request: Request, pool: RecordsDep
+) -> Response:
+    """`sha256-<hex>.png` or `.svg`: an image kept in the records under the SHA-256 of its
+    content, never changed (cached for a year); any other name: an image shipped with internflow.
+    An SVG is served with a policy that lets it load and run nothing."""
+    kept = STORED_IMAGE.match(name)
+    if kept is not None:
+        found = await kept_image(pool, kept["digest"])
+        extension = "png" if found is not None and found[0] == "image/png" else "svg"
+        if found is None or kept["extension"] != extension:
+            raise HTTPException(404, "no such image")
+        media, body, cache = found[0], found[1], KEPT_IMAGE_CACHE
+    else:
+        if not _IMAGE_NAME.match(name):
+            raise HTTPException(404, "no such image")
+        file = resources.files("badges") / "images" / name
+        if not file.is_file():
+            raise HTTPException(404, "no such image")
+        media = "image/png" if name.endswith(".png") else "image/svg+xml"
+        body, cache = file.read_bytes(), IMAGE_CACHE
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if media == "image/svg+xml":
+        headers["Content-Security-Policy"] = SVG_POLICY
+    return cacheable(request, body, media, cache, headers=headers)

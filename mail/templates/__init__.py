@@ -58,6 +58,7 @@ CONTEXT: dict[str, object] = {
     # choices, the share links.
     "badge_page_url": "",
     "badge_image_url": "",
+    "badge_image_svg": False,
     "choices_url": "",
     "share_linkedin_add": "",
     "share_linkedin": "",
