@@ -17,6 +17,7 @@ import struct
 import textwrap
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Literal
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
@@ -195,7 +196,11 @@ def _check_element(element: Element) -> None:
 # -- The drawn image -------------------------------------------------------------------------
 
 SIZE: Final = 512
-_FONT_STACK: Final = "Aileron, 'Helvetica Neue', Helvetica, Arial, sans-serif"
+#: The SVG's fonts: the PNG's own first (its metrics fit the lines), then narrower ones.
+_FONT_STACK: Final = "'DejaVu Sans', Verdana, 'Helvetica Neue', Helvetica, Arial, sans-serif"
+#: The font the PNG is drawn with and every line is measured in: bundled (fonts/SOURCES.md), so
+#: that a name with accents is drawn as written whatever fonts the machine has.
+_FONT_FILE: Final = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
 
 
 def default_colour(institution_id: str) -> str:
@@ -242,7 +247,7 @@ class _Line:
 def _font(size: int):  # type: ignore[no-untyped-def]
     from PIL import ImageFont
 
-    return ImageFont.load_default(size=size)
+    return ImageFont.truetype(_FONT_FILE, size=size)
 
 
 def _width(text: str, size: int) -> float:
@@ -319,8 +324,8 @@ _SPELLED: Final = {
 
 
 def _drawn_text(text: str) -> str:
-    """Text as Pillow's own font can draw it: a letter it lacks (é) as its base letter (e) or
-    spelled out (ß: ss), any other as '?'. The SVG keeps the text as written."""
+    """Text as the bundled font can draw it: a letter it lacks as its base letter or spelled
+    out (ß: ss), any other as '?'. The SVG keeps the text as written."""
     return "".join(_drawable(c) for c in text)
 
 
@@ -378,7 +383,7 @@ stroke-width="4"/>
 
 def draw_png(institution: str, title: str, eqf_level: int | None, colour: str) -> bytes:
     """The drawn badge as a PNG (512 x 512, transparent outside the disc): the same layout as
-    draw_svg, rendered with Pillow's own font."""
+    draw_svg, rendered with the bundled font."""
     from PIL import Image, ImageDraw
 
     scale = 2  # drawn at twice the size and scaled down: smooth edges

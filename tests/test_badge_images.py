@@ -137,6 +137,16 @@ def test_png_and_svg_are_told_by_their_content() -> None:
 
 
 @pytest.mark.pure
+def test_a_name_with_accents_is_drawn_as_written() -> None:
+    """The PNG's font has the letters of European schools' names: Zürich is not drawn as
+    Zurich, nor Lycée as Lycee (a font without them draws both the same)."""
+    for written, plain in (("Zürich", "Zurich"), ("Lycée", "Lycee"), ("Łódź", "Lodz")):
+        accented = draw_png(f"Scuola {written}", "Mechatronik", 5, "#1f6f43")
+        unaccented = draw_png(f"Scuola {plain}", "Mechatronik", 5, "#1f6f43")
+        assert accented != unaccented, written
+
+
+@pytest.mark.pure
 def test_three_templates_draw_three_different_images_that_fit() -> None:
     templates = [
         ("Istituto Professionale Bassano", "Work-based learning: web development", 4, None, "a"),
