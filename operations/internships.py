@@ -46,6 +46,7 @@ from models.submissions import (
     Receipt,
     Resume,
     SelfAssessment,
+    Submission,
     Validation,
     Withdrawal,
 )
@@ -575,7 +576,7 @@ async def signal_feedback(client: Client, internship_id: str, feedback: CompanyF
     """Fire-and-forget feedback (a signal): duplicates are absorbed, invalid ones dropped."""
     try:
         await handle_for(client, internship_id).signal(
-            InternshipWorkflow.company_feedback, feedback
+            InternshipWorkflow.company_feedback, received_now(feedback)
         )
     except RPCError as error:
         raise _rejection(internship_id, error) from None
@@ -618,6 +619,7 @@ async def _update(
     that meets a run just as it continues as new is sent again to the next run: the submission id
     makes that safe."""
     handle = handle_for(client, internship_id)
+    argument = received_now(argument)
     for attempt in range(3):
         try:
             if records is None:
@@ -643,6 +645,16 @@ async def _update(
                 continue
             raise _rejection(internship_id, error) from None
     raise AssertionError("unreachable")
+
+
+def received_now(submission: Any) -> Any:
+    """The submission stamped with the moment this server received it (its own clock, in UTC),
+    replacing any `received_at` the client sent: the workflow judges every rule about time at
+    this moment (decision 0046). Stamped once per submission: a retry within this call sends the
+    same moment."""
+    if not isinstance(submission, Submission):
+        return submission
+    return submission.model_copy(update={"received_at": datetime.now(UTC)})
 
 
 async def _write_row(records: asyncpg.Pool, event: AuditEvent) -> None:
