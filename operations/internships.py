@@ -9,7 +9,7 @@ import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, TypeAlias
 
 import asyncpg
@@ -62,6 +62,11 @@ Records: TypeAlias = asyncpg.Pool | None
 """The receiver's database pool: given, the receiver writes the submission's audit row before it
 answers (read-your-writes, and one workflow task per submission instead of a workflow task, an
 activity and another workflow task); None leaves the writing to the workflow."""
+
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
+"""Each internship's workflow task timeout, set when it starts (runs continued as new keep it):
+how long Temporal waits for a worker that took a workflow task before handing it to another.
+A person whose submission meets such a task waits this long (decision 0046; bench/stranded.py)."""
 
 ROW_WRITE_TIMEOUT = 3.0
 """Seconds the receiver tries to write a submission's row; past it (or with PostgreSQL away), the
@@ -205,6 +210,7 @@ async def _start(
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
         )
     except RPCError as error:
         if unreachable(error):
