@@ -234,12 +234,12 @@ HEADLINES += [
     (
         "stranded",
         f"submission_latency_seconds.{timeout}.{mode}.max",
-        f"answer, worker {mode} ({timeout} s)",
+        f"answer, {mode.replace('_', ' ')} ({timeout} s)",
         "s",
         "",
     )
     for timeout in ("10", "5")
-    for mode in ("killed", "vanished")
+    for mode in ("killed", "killed_2s_before", "vanished")
 ]
 
 
