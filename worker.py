@@ -31,6 +31,12 @@ from runtime.tracing import flush_traces
 from workflows.internship import InternshipWorkflow
 from workflows.notice import StatusNoticeWorkflow
 
+STICKY_TIMEOUT = timedelta(seconds=3)
+"""After a crash, the dead worker's cached workflows are handed to another worker once a task
+has waited this long on its sticky queue (the SDK's default is 10 s; decision 0025); the cost is
+a cold replay when a worker is slow. A task the dead worker had already taken waits for the
+workflow task timeout instead (operations.internships.WORKFLOW_TASK_TIMEOUT)."""
+
 
 def build_worker(
     client: Client, settings: Settings, pool: asyncpg.Pool, mailer: Mailer | None = None
@@ -55,9 +61,7 @@ def build_worker(
             badge.store_badge,
             badge.issue_badge,  # for runs recorded before the badge was issued in two steps
         ],
-        # After a crash, the dead worker's cached workflows are handed to another worker once this
-        # passes (the SDK's default is 10 s); the cost is a cold replay when a worker is slow.
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         max_cached_workflows=settings.workflow_cache,
     )
 

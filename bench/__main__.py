@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "memory": ["bench.memory"],
     "mail": ["bench.mail"],
     "heal": ["bench.heal"],
+    "stranded": ["bench.stranded"],
     "backup": ["bench.backup"],
     "europass": ["bench.europass"],
 }
@@ -49,6 +50,7 @@ TIME_LIMITS = {
     "memory": 30 * 60,
     "mail": 20 * 60,
     "heal": 15 * 60,
+    "stranded": 15 * 60,
     "backup": 30 * 60,
     "europass": 15 * 60,
 }
@@ -236,6 +238,17 @@ HEADLINES = [
 HEADLINES += [
     ("heal", f"back_after_sigkill_seconds.{part}.max", f"{part} back after SIGKILL", "s", "")
     for part in ("postgres", "temporal", "mail", "worker", "api")
+]
+HEADLINES += [
+    (
+        "stranded",
+        f"submission_latency_seconds.{timeout}.{mode}.max",
+        f"answer, {mode.replace('_', ' ')} ({timeout} s)",
+        "s",
+        "",
+    )
+    for timeout in ("10", "5")
+    for mode in ("killed", "killed_2s_before", "vanished")
 ]
 
 

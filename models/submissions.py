@@ -24,14 +24,25 @@ SubmissionId = Annotated[
 """Chosen by the client; a retry with the same id is answered with the first receipt."""
 
 
-class Approval(StrictModel):
+class Submission(StrictModel):
+    """What every submission carries besides its own fields: when the product received it."""
+
+    received_at: AwareDatetime | None = None
+    """When the product received the submission, by the receiving server's clock: stamped by the
+    API or the CLI as it sends the update (`operations.internships`), whatever the client sent.
+    The workflow judges every rule about time (late, on time, before the agreement deadline,
+    within a window) at this moment, bounded by `workflows.rules.received` (decision 0046); None
+    (submissions recorded before it): the moment the workflow sees it."""
+
+
+class Approval(Submission):
     submission_id: SubmissionId
     party: Signatory
     plan_version: int = Field(ge=1)
     comment: Text | None = None
 
 
-class MilestoneReport(StrictModel):
+class MilestoneReport(Submission):
     submission_id: SubmissionId
     milestone_id: Identifier
     summary: Text
@@ -39,7 +50,7 @@ class MilestoneReport(StrictModel):
     """The intern agrees that this summary appears as evidence in the badge (nothing else does)."""
 
 
-class CompanyFeedback(StrictModel):
+class CompanyFeedback(Submission):
     submission_id: SubmissionId
     milestone_id: Identifier | None = None
     """The milestone this feedback answers, or None for feedback sent at any other time."""
@@ -49,7 +60,7 @@ class CompanyFeedback(StrictModel):
     comments: Text | None = None
 
 
-class Assessment(StrictModel):
+class Assessment(Submission):
     submission_id: SubmissionId
     assessor: Literal["mentor", "tutor"]
     levels: dict[Identifier, Identifier]
@@ -57,7 +68,7 @@ class Assessment(StrictModel):
     comment: Text | None = None
 
 
-class SelfAssessment(StrictModel):
+class SelfAssessment(Submission):
     """The intern's own view of each learning outcome, on the plan's rubric: at a milestone that
     asks for one, or at the end (`milestone_id` None). Shown beside the mentor's and the tutor's;
     never part of the pass rule."""
@@ -76,7 +87,7 @@ PlacementAnswer = Annotated[int, Field(ge=1, le=5)]
 """1 (not at all) to 5 (fully)."""
 
 
-class PlacementEvaluation(StrictModel):
+class PlacementEvaluation(Submission):
     """The intern's evaluation of the placement at the end. The school reads it (figures per
     company, each intern's in the history); the company never sees one intern's."""
 
@@ -89,18 +100,18 @@ class PlacementEvaluation(StrictModel):
     comments: Text | None = None
 
 
-class Validation(StrictModel):
+class Validation(Submission):
     submission_id: SubmissionId
     decision: Literal["pass", "fail"]
     reason: Text | None = None
 
 
-class Withdrawal(StrictModel):
+class Withdrawal(Submission):
     submission_id: SubmissionId
     reason: Text
 
 
-class ChangeRequest(StrictModel):
+class ChangeRequest(Submission):
     """A party asks the operator to change the plan before approving it."""
 
     submission_id: SubmissionId
@@ -109,7 +120,7 @@ class ChangeRequest(StrictModel):
     comment: Text
 
 
-class Amendment(StrictModel):
+class Amendment(Submission):
     """The operator's new version of the plan, during planning. `concerns` names the parties whose
     approval the change needs again; changes to core sections concern every party."""
 
@@ -119,7 +130,7 @@ class Amendment(StrictModel):
     reason: Text
 
 
-class PaperSignature(StrictModel):
+class PaperSignature(Submission):
     """An operator records a signature given on paper: it counts as that signer's approval of
     the current plan version."""
 
@@ -161,16 +172,16 @@ class PaperSignatureRequest(StrictModel):
     """Where the paper is, or anything else worth keeping with it."""
 
 
-class Pause(StrictModel):
+class Pause(Submission):
     submission_id: SubmissionId
     reason: Text
 
 
-class Resume(StrictModel):
+class Resume(Submission):
     submission_id: SubmissionId
 
 
-class Extension(StrictModel):
+class Extension(Submission):
     """Move the internship's end date later; milestones stay, evaluation starts from the new end."""
 
     submission_id: SubmissionId
@@ -185,3 +196,6 @@ class Receipt(StrictModel):
     kind: str
     accepted_at: AwareDatetime
     late: bool = False
+    received_at: AwareDatetime | None = None
+    """The moment the rules judged (the submission's receipt, bounded); None in receipts given
+    before receipts carried it."""

@@ -9,7 +9,7 @@ import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, TypeAlias
 
 import asyncpg
@@ -46,6 +46,7 @@ from models.submissions import (
     Receipt,
     Resume,
     SelfAssessment,
+    Submission,
     Validation,
     Withdrawal,
 )
@@ -61,6 +62,11 @@ Records: TypeAlias = asyncpg.Pool | None
 """The receiver's database pool: given, the receiver writes the submission's audit row before it
 answers (read-your-writes, and one workflow task per submission instead of a workflow task, an
 activity and another workflow task); None leaves the writing to the workflow."""
+
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
+"""Each internship's workflow task timeout, set when it starts (runs continued as new keep it):
+how long Temporal waits for a worker that took a workflow task before handing it to another.
+A person whose submission meets such a task waits this long (decision 0046; bench/stranded.py)."""
 
 ROW_WRITE_TIMEOUT = 3.0
 """Seconds the receiver tries to write a submission's row; past it (or with PostgreSQL away), the
@@ -214,6 +220,7 @@ async def _start(
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
         )
     except RPCError as error:
         if unreachable(error):
@@ -600,7 +607,7 @@ async def signal_feedback(client: Client, internship_id: str, feedback: CompanyF
     """Fire-and-forget feedback (a signal): duplicates are absorbed, invalid ones dropped."""
     try:
         await handle_for(client, internship_id).signal(
-            InternshipWorkflow.company_feedback, feedback
+            InternshipWorkflow.company_feedback, received_now(feedback)
         )
     except RPCError as error:
         raise _rejection(internship_id, error) from None
@@ -643,6 +650,7 @@ async def _update(
     that meets a run just as it continues as new is sent again to the next run: the submission id
     makes that safe."""
     handle = handle_for(client, internship_id)
+    argument = received_now(argument)
     for attempt in range(3):
         try:
             if records is None:
@@ -668,6 +676,16 @@ async def _update(
                 continue
             raise _rejection(internship_id, error) from None
     raise AssertionError("unreachable")
+
+
+def received_now(submission: Any) -> Any:
+    """The submission stamped with the moment this server received it (its own clock, in UTC),
+    replacing any `received_at` the client sent: the workflow judges every rule about time at
+    this moment (decision 0046). Stamped once per submission: a retry within this call sends the
+    same moment."""
+    if not isinstance(submission, Submission):
+        return submission
+    return submission.model_copy(update={"received_at": datetime.now(UTC)})
 
 
 async def _write_row(records: asyncpg.Pool, event: AuditEvent) -> None:

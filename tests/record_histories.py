@@ -67,6 +67,9 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
         test_lifecycle_rules.test_reminder_ladder_asks_reminds_escalates_and_marks_missed_on_plan_time
     ),
     "change-requested": test_mail.test_a_change_request_reaches_the_institution_with_its_comment,
+    # The completed scenario again, its submissions stamped with their receipt and judged at it
+    # (the receipt-time-decides patch, decision 0046).
+    "receipt-time": test_lifecycle.test_whole_internship_ends_with_one_verified_badge,
     # Three runs of the status notice's workflow (suspension, reinstatement, revocation).
     "status-notice": (
         test_status_notices.test_a_revocation_is_told_to_the_intern_by_a_notice_of_its_own

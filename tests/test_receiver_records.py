@@ -66,7 +66,14 @@ async def test_an_api_submission_is_recorded_before_the_answer_and_confirmed_in_
         f"/api/internships/{iid}/approvals", json=approval, headers=headers
     )
     assert answer.status_code == 200, answer.text
-    assert set(answer.json()) == {"submission_id", "kind", "accepted_at", "late"}, "no row leaks"
+    receipt = answer.json()
+    assert set(receipt) == {"submission_id", "kind", "accepted_at", "late", "received_at"}, (
+        "no row leaks"
+    )
+    # Judged at the moment the API received it, which the workflow saw after (decision 0046).
+    assert receipt["received_at"] is not None
+    received = datetime.fromisoformat(receipt["received_at"])
+    assert received <= datetime.fromisoformat(receipt["accepted_at"])
     # Read at once, without waiting: the API wrote the row, and the read model, before answering.
     assert await _submission_rows(api, iid, "a-intern") == 1
     status = (await api.http.get(f"/api/internships/{iid}", headers=api.operator)).json()

@@ -8,7 +8,7 @@ import pytest
 
 from models.state import InternshipState, Signature
 from models.status import Phase
-from models.submissions import Approval, MilestoneReport, Pause
+from models.submissions import Approval, CompanyFeedback, MilestoneReport, Pause
 from tests.helpers import sample_plan
 from workflows import intake, rules
 from workflows.clock import PausableClock
@@ -127,3 +127,83 @@ def test_accepting_a_report_keeps_the_words_and_says_whether_it_was_late() -> No
     entry.apply()
     assert state.evidence == {milestone.id: "Line one\nline two"}
     assert state.submitted[milestone.id] == ["intern"]
+
+
+# ----------------------------------------------------------------------------- time of receipt
+# Decision 0046: the rules judge when the product received a submission, bounded by the
+# workflow's time `now`: never after it, never more than RECEIPT_MAX_AGE before it.
+
+NOW = datetime(2027, 3, 8, 16, 0, tzinfo=UTC)
+S = timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("received_at", "judged"),
+    [
+        (None, NOW),  # sent before receipts were stamped: the workflow's time
+        (NOW - 7 * S, NOW - 7 * S),  # seen after a worker died: its receipt
+        (NOW, NOW),
+        (NOW + 3 * S, NOW),  # an API host's clock ahead of Temporal's: taken as seen
+        (NOW + timedelta(days=1), NOW),
+        (NOW - rules.RECEIPT_MAX_AGE, NOW - rules.RECEIPT_MAX_AGE),
+        (NOW - rules.RECEIPT_MAX_AGE - S, NOW - rules.RECEIPT_MAX_AGE),  # older: at most that
+        (NOW - timedelta(days=2), NOW - rules.RECEIPT_MAX_AGE),
+    ],
+    ids=[
+        "none",
+        "seven seconds old",
+        "now",
+        "ahead",
+        "a day ahead",
+        "as old as believed",
+        "a second older",
+        "two days old",
+    ],
+)
+def test_the_moment_judged_is_the_receipt_bounded_by_the_workflows_time(
+    received_at: datetime | None, judged: datetime
+) -> None:
+    assert rules.received(received_at, NOW) == judged
+
+
+@pytest.mark.parametrize(
+    ("received", "seen", "late"),
+    [
+        (-6.7, +3.3, False),  # the reported case: received before due, seen 3.3 s after
+        (-6.7, -6.6, False),
+        (+0.5, +3.0, True),  # received after due: late, whenever seen
+        (0.0, +10.0, False),  # at the due moment is on time
+        (None, +3.3, True),  # no receipt time (runs before the patch): the workflow's time
+        (None, -1.0, False),
+        # Received 15 min before due: believed up to 10 min back from when it is seen.
+        (-900.0, +300.0, False),
+        (-900.0, +600.0, False),
+        (-900.0, +660.0, True),
+        (-900.0, -60.0, False),
+    ],
+)
+def test_a_report_or_feedback_is_late_by_when_it_was_received(
+    received: float | None, seen: float, late: bool
+) -> None:
+    plan = sample_plan(DEADLINE)
+    state = InternshipState(phase=Phase.IN_PROGRESS, start_shift=timedelta(0))
+    milestone = plan.milestones[0]
+    due = rules.dates_in_force(plan, state).due(milestone)
+    now = due + timedelta(seconds=seen)
+    received_at = None if received is None else due + timedelta(seconds=received)
+    clock = PausableClock(state, stop=lambda: False)
+    desk = intake.Desk(plan, state, clock, now, rules.received(received_at, now))
+    report = MilestoneReport(
+        submission_id="r-1", milestone_id=milestone.id, summary="Done.", received_at=received_at
+    )
+    feedback = CompanyFeedback(
+        submission_id="f-1",
+        milestone_id=milestone.id,
+        attendance_hours=36,
+        received_at=received_at,
+    )
+    assert intake.entry(desk, report).late is late
+    assert intake.entry(desk, feedback).late is late
+    # Legacy: a run before the patch judges the workflow's time, whatever the receipt says.
+    legacy = intake.Desk(plan, state, clock, now)
+    assert intake.entry(legacy, report).late is (seen > 0)

@@ -92,8 +92,10 @@ def both_assessed(mentor: dict[str, str] | None = None) -> dict[str, Assessment]
     return {"mentor": assessed("mentor", mentor), "tutor": assessed("tutor")}
 
 
-def approval(party: Signatory = "intern", version: int = 1) -> Approval:
-    return Approval(submission_id="a-1", party=party, plan_version=version)
+def approval(
+    party: Signatory = "intern", version: int = 1, received_at: datetime | None = None
+) -> Approval:
+    return Approval(submission_id="a-1", party=party, plan_version=version, received_at=received_at)
 
 
 def paper(
@@ -134,12 +136,35 @@ def extension(new_end: datetime) -> Extension:
     return Extension(submission_id="e-1", new_end=new_end, reason="more to learn")
 
 
-def assessment(assessor: Assessor = "tutor", levels: dict[str, str] | None = None) -> Assessment:
-    return Assessment(submission_id="s-1", assessor=assessor, levels=levels or ALL_GOOD)
+def assessment(
+    assessor: Assessor = "tutor",
+    levels: dict[str, str] | None = None,
+    received_at: datetime | None = None,
+) -> Assessment:
+    return Assessment(
+        submission_id="s-1", assessor=assessor, levels=levels or ALL_GOOD, received_at=received_at
+    )
 
 
-def validation(decision: Literal["pass", "fail"] = "pass") -> Validation:
-    return Validation(submission_id="v-1", decision=decision)
+def validation(
+    decision: Literal["pass", "fail"] = "pass", received_at: datetime | None = None
+) -> Validation:
+    return Validation(submission_id="v-1", decision=decision, received_at=received_at)
+
+
+ASSESSMENT_DUE = PLAN.period.end + PLAN.assessment_window
+"""The end of PLAN's assessment window (nothing paused)."""
+ASSESSED_AT = ASSESSMENT_DUE - timedelta(days=3)
+VALIDATION_DUE = ASSESSED_AT + PLAN.validation_window
+"""The end of the validation window of an internship both assessed at ASSESSED_AT."""
+SECOND = timedelta(seconds=1)
+
+
+def late_words(what: str, at: datetime, deadline: datetime, name: str) -> str:
+    return (
+        f"{what} was received at {at.isoformat(timespec='seconds')}, after {name} "
+        f"({deadline.isoformat(timespec='seconds')}); it no longer counts"
+    )
 
 
 def self_assessment(
@@ -251,6 +276,63 @@ ROWS: list[Row] = [
         "the intern has already approved this plan version",
     ),
     accepted("check_approval", "the first", lambda: (PLAN, at(Phase.PLANNING), approval())),
+    # The time of receipt decides (decision 0046): the workflow may see an approval after the
+    # deadline (a worker died), and may see one received after it before its timer.
+    accepted(
+        "check_approval",
+        "received 5 s before the deadline, seen 4 s after it",
+        lambda: (
+            PLAN,
+            at(Phase.PLANNING),
+            approval(received_at=DEADLINE - 5 * SECOND),
+            DEADLINE + 4 * SECOND,
+        ),
+    ),
+    refused(
+        "check_approval",
+        "received 1 s after the deadline, seen before its timer",
+        lambda: (
+            PLAN,
+            at(Phase.PLANNING),
+            approval(received_at=DEADLINE + SECOND),
+            DEADLINE + 4 * SECOND,
+        ),
+        late_words("the approval", DEADLINE + SECOND, DEADLINE, "the agreement deadline"),
+    ),
+    refused(
+        "check_approval",
+        "received at the deadline",
+        lambda: (PLAN, at(Phase.PLANNING), approval(received_at=DEADLINE), DEADLINE),
+        late_words("the approval", DEADLINE, DEADLINE, "the agreement deadline"),
+    ),
+    refused(
+        "check_approval",
+        "received an hour before the deadline, seen 30 minutes after it (at most 10 min back)",
+        lambda: (
+            PLAN,
+            at(Phase.PLANNING),
+            approval(received_at=DEADLINE - timedelta(hours=1)),
+            DEADLINE + timedelta(minutes=30),
+        ),
+        late_words(
+            "the approval", DEADLINE + timedelta(minutes=20), DEADLINE, "the agreement deadline"
+        ),
+    ),
+    accepted(
+        "check_approval",
+        "stamped by a clock ahead of the workflow's, after the deadline: taken as seen",
+        lambda: (
+            PLAN,
+            at(Phase.PLANNING),
+            approval(received_at=DEADLINE + timedelta(hours=1)),
+            DEADLINE - SECOND,
+        ),
+    ),
+    accepted(
+        "check_approval",
+        "without a receipt time (sent before receipts were stamped)",
+        lambda: (PLAN, at(Phase.PLANNING), approval(), DEADLINE + SECOND),
+    ),
     accepted(
         "check_approval",
         "by a signer the plan adds",
@@ -665,6 +747,32 @@ ROWS: list[Row] = [
     accepted("check_assessment", "the tutor's", lambda: (PLAN, at(Phase.EVALUATION), assessment())),
     accepted(
         "check_assessment",
+        "received 3 s before the window ends, seen 6 s after",
+        lambda: (
+            PLAN,
+            at(Phase.EVALUATION),
+            assessment(received_at=ASSESSMENT_DUE - 3 * SECOND),
+            ASSESSMENT_DUE + 6 * SECOND,
+        ),
+    ),
+    refused(
+        "check_assessment",
+        "received after the window ended, seen before its timer",
+        lambda: (
+            PLAN,
+            at(Phase.EVALUATION),
+            assessment(received_at=ASSESSMENT_DUE + SECOND),
+            ASSESSMENT_DUE + 6 * SECOND,
+        ),
+        late_words(
+            "the assessment",
+            ASSESSMENT_DUE + SECOND,
+            ASSESSMENT_DUE,
+            "the end of the assessment window",
+        ),
+    ),
+    accepted(
+        "check_assessment",
         "the tutor's after the mentor's",
         lambda: (
             PLAN,
@@ -730,6 +838,29 @@ ROWS: list[Row] = [
             PLAN,
             at(Phase.EVALUATION, assessments=both_assessed({"lo-web": "basic", "lo-team": "good"})),
             validation("fail"),
+        ),
+    ),
+    accepted(
+        "check_validation",
+        "received 2 s before the window ends, seen 8 s after",
+        lambda: (
+            PLAN,
+            at(Phase.EVALUATION, assessments=both_assessed(), assessed_at=ASSESSED_AT),
+            validation(received_at=VALIDATION_DUE - 2 * SECOND),
+            VALIDATION_DUE + 8 * SECOND,
+        ),
+    ),
+    refused(
+        "check_validation",
+        "received after the window ended, seen before its timer",
+        lambda: (
+            PLAN,
+            at(Phase.EVALUATION, assessments=both_assessed(), assessed_at=ASSESSED_AT),
+            validation(received_at=VALIDATION_DUE),
+            VALIDATION_DUE + 8 * SECOND,
+        ),
+        late_words(
+            "the validation", VALIDATION_DUE, VALIDATION_DUE, "the end of the validation window"
         ),
     ),
     # ------------------------------------------------------------------ check_self_assessment

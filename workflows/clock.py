@@ -17,10 +17,18 @@ from models.submissions import Pause
 
 
 class PausableClock:
-    def __init__(self, state: InternshipState, stop: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        state: InternshipState,
+        stop: Callable[[], bool],
+        settle: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._state = state
         self._stop = stop
         """Ends every wait at once (a withdrawal)."""
+        self._settle = settle
+        """Whether a wait that reaches its deadline first lets every handler of the workflow
+        task finish (`_deadline_passed`)."""
         self.epoch = 0
         """Bumped by pause, resume and plan changes: wakes every wait to recompute."""
 
@@ -57,7 +65,7 @@ class PausableClock:
             effective = deadline() + self._state.shift
             remaining = (effective - workflow.now()).total_seconds()
             if remaining <= 0:
-                return False
+                return await self._deadline_passed(condition)
             try:
                 await workflow.wait_condition(
                     lambda: done() or self.epoch != epoch,  # noqa: B023
@@ -65,5 +73,16 @@ class PausableClock:
                 )
             except TimeoutError:
                 if self.epoch == epoch:
-                    return False
+                    return await self._deadline_passed(condition)
+        return condition()
+
+    async def _deadline_passed(self, condition: Callable[[], bool]) -> bool:
+        """The deadline has come: False, unless (since the `receipt-time-decides` patch) a
+        submission that came in the same workflow task as the deadline's timer meets the
+        condition. Such a submission was received before the workflow saw the deadline (a
+        worker had died, say); its handler decides by its time of receipt (decision 0046), so
+        it runs before the deadline does."""
+        if not self._settle():
+            return False
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return condition()

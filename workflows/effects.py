@@ -87,6 +87,12 @@ CHANGE_REQUEST_CARRIES_COMMENT = "change-request-carries-comment"
 #: record. Runs recorded before it left the flag to the ladder e-mail's activity.
 OVERDUE_RECORDED = "overdue-recorded"
 
+#: Version marker: the time of receipt decides (decision 0046). A submission's time rules (late,
+#: before the agreement deadline, within a window) judge when the product received it, and a
+#: wait that ends at its deadline first lets the submissions of the same workflow task in. Runs
+#: recorded before it judge the workflow's time and let the deadline go first.
+RECEIPT_TIME_DECIDES = "receipt-time-decides"
+
 #: E-mails that still matter once an internship has been withdrawn or cancelled; any other e-mail
 #: still trying then is dropped (an approval request for a withdrawn internship helps nobody).
 ENDING_MAIL: frozenset[NotificationKind] = frozenset(

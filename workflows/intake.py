@@ -2,8 +2,9 @@
 keeps the person's words (detail). One function per kind, looked up by its kind; the row's kind
 and actor are the registry's (models/kinds.py). A kind without a function here changes nothing
 and records every field but its id (`recorded`). The workflow's `_accept` applies the entry once
-and records it. Workflow code (deterministic): `now` is the workflow's time, and the only side
-effects are on the state, the clock and the search attributes, in the order each function gives.
+and records it. Workflow code (deterministic): `now` is the workflow's time, `judged` the moment
+the time rules judge (the receipt), and the only side effects are on the state, the clock and the
+search attributes, in the order each function gives.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ class Desk:
     s: InternshipState
     clock: PausableClock
     now: datetime
+    received: datetime | None = None
+    """When the submission was received, bounded (`rules.received`); None in runs before the
+    `receipt-time-decides` patch, which judge `now`."""
+
+    @property
+    def judged(self) -> datetime:
+        """The moment the time rules judge: the receipt, else the workflow's time."""
+        return self.received or self.now
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,7 @@ def report(d: Desk, r: MilestoneReport) -> Change:
         if r.share_in_badge:
             d.s.evidence[r.milestone_id] = r.summary
 
-    late = rules.is_late(d.plan, d.s, r.milestone_id, d.now)
+    late = rules.is_late(d.plan, d.s, r.milestone_id, d.judged)
     detail = {
         "milestone_id": r.milestone_id,
         "summary": r.summary,
@@ -149,7 +158,7 @@ def feedback(d: Desk, f: CompanyFeedback) -> Change:
         if f.milestone_id is not None:
             _add(d.s.submitted.setdefault(f.milestone_id, []), "mentor")
 
-    late = f.milestone_id is not None and rules.is_late(d.plan, d.s, f.milestone_id, d.now)
+    late = f.milestone_id is not None and rules.is_late(d.plan, d.s, f.milestone_id, d.judged)
     detail = {
         "milestone_id": f.milestone_id,
         "attendance_hours": f.attendance_hours,
@@ -241,7 +250,7 @@ def placement_evaluation(d: Desk, e: PlacementEvaluation) -> Change:
 
 def recorded(d: Desk, submission: Any) -> Change:
     """A kind that changes nothing: its row keeps every field but the submission's id."""
-    return Change(submission.model_dump(mode="json", exclude={"submission_id"}))
+    return Change(submission.model_dump(mode="json", exclude={"submission_id", "received_at"}))
 
 
 _BY_KIND: dict[str, Callable[[Desk, Any], Change]] = {

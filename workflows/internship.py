@@ -103,7 +103,11 @@ class InternshipWorkflow:
             self.s.records = max(self.s.records, len(self.s.timeline))
             self.s.timeline = []
         # Live handles, never carried over:
-        self._clock = PausableClock(self.s, stop=lambda: self.s.withdrawal is not None)
+        self._clock = PausableClock(
+            self.s,
+            stop=lambda: self.s.withdrawal is not None,
+            settle=self._receipt_time_decides,
+        )
         self._ladders: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._trail = Trail(
@@ -378,7 +382,7 @@ class InternshipWorkflow:
     @approve.validator
     @_once
     def _check_approval(self, approval: Approval) -> None:
-        rules.check_approval(self._plan, self.s, approval)
+        rules.check_approval(self._plan, self.s, approval, workflow.now())
 
     @workflow.update
     async def request_changes(self, request: ChangeRequest) -> Receipt:
@@ -513,7 +517,7 @@ class InternshipWorkflow:
     @submit_assessment.validator
     @_once
     def _check_assessment(self, assessment: Assessment) -> None:
-        rules.check_assessment(self._plan, self.s, assessment)
+        rules.check_assessment(self._plan, self.s, assessment, workflow.now())
 
     @workflow.update
     async def validate(self, validation: Validation) -> Receipt:
@@ -522,7 +526,7 @@ class InternshipWorkflow:
     @validate.validator
     @_once
     def _check_validation(self, validation: Validation) -> None:
-        rules.check_validation(self._plan, self.s, validation)
+        rules.check_validation(self._plan, self.s, validation, workflow.now())
 
     @workflow.update
     async def submit_self_assessment(self, assessment: SelfAssessment) -> Receipt:
@@ -553,12 +557,19 @@ class InternshipWorkflow:
         if submission.submission_id in self.s.receipts:
             return self.s.receipts[submission.submission_id]
         now = workflow.now()
-        entry = intake.entry(intake.Desk(self._plan, self.s, self._clock, now), submission)
+        # Since the `receipt-time-decides` patch, the time rules judge the moment the product
+        # received the submission (bounded: rules.received), not when this task runs.
+        received = (
+            rules.received(submission.received_at, now) if self._receipt_time_decides() else None
+        )
+        desk = intake.Desk(self._plan, self.s, self._clock, now, received)
+        entry = intake.entry(desk, submission)
         receipt = Receipt(
             submission_id=submission.submission_id,
             kind=entry.kind,
             accepted_at=now,
             late=entry.late,
+            received_at=received,
         )
         self.s.receipts[submission.submission_id] = receipt
         if entry.plan is not None:
@@ -581,6 +592,10 @@ class InternshipWorkflow:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return receipt
+
+    def _receipt_time_decides(self) -> bool:
+        """Whether this run judges submissions by their time of receipt (decision 0046)."""
+        return workflow.patched(effects.RECEIPT_TIME_DECIDES)
 
     def _settled(self) -> bool:
         return not self._background and workflow.all_handlers_finished()

@@ -8,7 +8,7 @@ reads (the API turns them into 409/422).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -117,7 +117,24 @@ def achieved(plan: InternshipPlan, state: InternshipState) -> dict[str, str]:
     return achieved_levels(plan, state.assessments.values())
 
 
+RECEIPT_MAX_AGE = timedelta(minutes=10)
+"""How far before the workflow's time a receipt is believed (decision 0046): a receipt older
+than this counts as received this long before the workflow saw it."""
+
+
+def received(received_at: datetime | None, now: datetime) -> datetime:
+    """The moment a submission's time rules judge: when the product received it, bounded by the
+    workflow's time `now`. Never after `now` (an API host whose clock runs ahead of Temporal's),
+    never more than RECEIPT_MAX_AGE before it (a receipt that old is a clock far behind, not a
+    queue: see decision 0046); `now` itself for a submission that carries no receipt time."""
+    if received_at is None or received_at > now:
+        return now
+    return max(received_at, now - RECEIPT_MAX_AGE)
+
+
 def is_late(plan: InternshipPlan, state: InternshipState, milestone_id: str, now: datetime) -> bool:
+    """Whether a submission for the milestone at `now` (its receipt, see `received`) comes after
+    the milestone's due date in force."""
     milestone = plan.milestone(milestone_id)
     return milestone is not None and now > dates_in_force(plan, state).due(milestone)
 
@@ -233,12 +250,33 @@ def require_levels(plan: InternshipPlan, levels: dict[str, str], complete: bool)
 # ValueError before anything is written to the history.
 
 
-def check_approval(plan: InternshipPlan, state: InternshipState, approval: Approval) -> None:
+def check_approval(
+    plan: InternshipPlan, state: InternshipState, approval: Approval, now: datetime | None = None
+) -> None:
+    """`now`: the workflow's time. An approval that carries its receipt time counts only if it
+    was received before the agreement deadline, whenever the workflow sees it (decision 0046)."""
     require_phase(state, "an approval", kinds.APPROVAL.phases)
     require_current_version(plan, approval.plan_version)
     require_signer(plan, approval.party)
     if has_approved(state, approval.party):
         raise ValueError(f"the {approval.party} has already approved this plan version")
+    if now is not None and approval.received_at is not None:
+        require_before(
+            "the approval",
+            received(approval.received_at, now),
+            plan.agreement_deadline,
+            "the agreement deadline",
+        )
+
+
+def require_before(what: str, at: datetime, deadline: datetime, name: str) -> None:
+    """Refuse a submission received at or after its deadline (the deadline's own timer may not
+    have reached the workflow yet)."""
+    if at >= deadline:
+        raise ValueError(
+            f"{what} was received at {at.isoformat(timespec='seconds')}, after {name} "
+            f"({deadline.isoformat(timespec='seconds')}); it no longer counts"
+        )
 
 
 def require_signer(plan: InternshipPlan, role: str) -> None:
@@ -365,20 +403,42 @@ def check_withdrawal(state: InternshipState) -> None:
         raise ValueError("this internship is already being withdrawn")
 
 
-def check_assessment(plan: InternshipPlan, state: InternshipState, assessment: Assessment) -> None:
+def check_assessment(
+    plan: InternshipPlan,
+    state: InternshipState,
+    assessment: Assessment,
+    now: datetime | None = None,
+) -> None:
+    """`now`: the workflow's time; an assessment that carries its receipt time counts only if it
+    was received within the assessment window."""
     require_phase(state, "an assessment", kinds.ASSESSMENT.phases)
     if assessment.assessor in state.assessments:
         raise ValueError(f"the {assessment.assessor} has already assessed this internship")
     require_levels(plan, assessment.levels, complete=True)
+    if now is not None and assessment.received_at is not None:
+        due = dates_in_force(plan, state).assessment_due
+        at = received(assessment.received_at, now)
+        require_before("the assessment", at, due, "the end of the assessment window")
 
 
-def check_validation(plan: InternshipPlan, state: InternshipState, validation: Validation) -> None:
+def check_validation(
+    plan: InternshipPlan,
+    state: InternshipState,
+    validation: Validation,
+    now: datetime | None = None,
+) -> None:
+    """`now`: the workflow's time; a validation that carries its receipt time counts only if it
+    was received within the validation window."""
     require_phase(state, "a validation", kinds.VALIDATION.phases)
     missing = missing_assessors(state)
     if missing:
         raise ValueError(f"cannot validate yet: waiting for the {' and '.join(missing)}")
     if state.validation is not None:
         raise ValueError("this internship has already been validated")
+    if now is not None and validation.received_at is not None and state.assessed_at is not None:
+        due = dates_in_force(plan, state).moved(state.assessed_at + plan.validation_window)
+        at = received(validation.received_at, now)
+        require_before("the validation", at, due, "the end of the validation window")
     reasons = shortfalls(plan, achieved(plan, state))
     if validation.decision == "pass" and reasons:
         raise ValueError("cannot validate as pass: " + "; ".join(reasons))

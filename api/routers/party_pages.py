@@ -283,6 +283,8 @@ def _fields_form(grant: PartyGrant, form: FormData, submission_id: str) -> Any:
     for name in kind.model.model_fields:
         if name == "submission_id":
             values[name] = submission_id
+        elif name == "received_at":
+            continue  # the server's, stamped as it sends the submission
         elif name == kind.actor_field:
             values[name] = grant.party
         elif name == "milestone_id":
