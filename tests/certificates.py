@@ -58,9 +58,9 @@ def _write(path: Path, data: bytes, mode: int = 0o644) -> Path:
     return path
 
 
-def make_ca(directory: Path, name: str = "internflow test CA") -> tuple[Path, bytes]:
-    """A self-signed CA in `directory`: returns its certificate's file and its key (PEM)."""
-    directory.mkdir(parents=True, exist_ok=True)
+def authority(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A self-signed certificate authority named `name`, valid for a day: its key and
+    certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     subject = _name(name)
@@ -90,6 +90,13 @@ def make_ca(directory: Path, name: str = "internflow test CA") -> tuple[Path, by
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
+    return key, certificate
+
+
+def make_ca(directory: Path, name: str = "internflow test CA") -> tuple[Path, bytes]:
+    """A self-signed CA in `directory`: returns its certificate's file and its key (PEM)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key, certificate = authority(name)
     ca_file = _write(
         directory / f"{name.replace(' ', '-')}.pem",
         certificate.public_bytes(serialization.Encoding.PEM),

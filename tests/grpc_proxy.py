@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from embedded.ports import answers, free_port
+from tests.certificates import authority as new_authority
 
 NGINX = "/usr/sbin/nginx"
 
@@ -74,39 +75,6 @@ def _write_cert(path: Path, cert: x509.Certificate) -> Path:
     return path
 
 
-def _authority(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = _key()
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
 def _leaf(
     authority: tuple[ec.EllipticCurvePrivateKey, x509.Certificate],
     name: str,
@@ -150,10 +118,10 @@ def make_pki(directory: Path) -> Pki:
     """A new certificate authority in `directory`, a server certificate for localhost and
     127.0.0.1, a client certificate it signed, and one another authority signed."""
     directory.mkdir(parents=True, exist_ok=True)
-    authority = _authority("internflow test CA")
+    authority = new_authority("internflow test CA")
     server_key, server_cert = _leaf(authority, "localhost", server=True)
     client_key, client_cert = _leaf(authority, "internflow-worker", server=False)
-    stranger_key, stranger_cert = _leaf(_authority("someone else"), "stranger", server=False)
+    stranger_key, stranger_cert = _leaf(new_authority("someone else"), "stranger", server=False)
     return Pki(
         ca_cert=_write_cert(directory / "ca.pem", authority[1]),
         server_cert=_write_cert(directory / "server.pem", server_cert),
