@@ -26,7 +26,7 @@ from operations import badge_pages as pages
 from operations import credentials as creds
 from operations import europass, organisations, wallet_claims
 from records import read
-from runtime.badge_links import read_badge_token
+from runtime.badge_links import BadgeGrant, read_badge_token
 from runtime.links import LinkExpired, LinkRefused
 from runtime.secret import load_or_create_secret
 from runtime.settings import Settings
@@ -267,6 +267,20 @@ async def badge_credential(
 # ---- the intern's choices ------------------------------------------------------------------
 
 
+async def _granted(
+    token: str, request: Request, pool: Any, settings: Settings
+) -> tuple[BadgeGrant, creds.CredentialRecord] | HTMLResponse:
+    """The grant of an intern's badge link and its credential, or the page that says why not
+    (a link refused, a badge that is no more)."""
+    try:
+        grant = read_badge_token(load_or_create_secret(settings), token)
+        return grant, await creds.get_credential(pool, grant.credential_uuid)
+    except LinkRefused as error:
+        return _refused(request, error)
+    except creds.CredentialNotFound:
+        return _gone(request)
+
+
 def _refused(request: Request, error: LinkRefused) -> HTMLResponse:
     # The path holds the token: log where without it.
     log.warning(
@@ -290,13 +304,10 @@ def _refused(request: Request, error: LinkRefused) -> HTMLResponse:
 async def choices_page(
     token: str, request: Request, pool: RecordsDep, settings: SettingsDep, done: str = ""
 ) -> HTMLResponse:
-    try:
-        grant = read_badge_token(load_or_create_secret(settings), token)
-        record = await creds.get_credential(pool, grant.credential_uuid)
-    except LinkRefused as error:
-        return _refused(request, error)
-    except creds.CredentialNotFound:
-        return _gone(request)
+    granted = await _granted(token, request, pool, settings)
+    if isinstance(granted, HTMLResponse):
+        return granted
+    grant, record = granted
     plan = await read.latest_plan(pool, record.internship_id)
     language: Language = plan.intern.language if plan is not None else browser_language(request)
     choices = await pages.page_choices(pool, record.credential_id)
@@ -338,13 +349,10 @@ async def interns_europass(
     """Sealed with the institution's own seal when it has one configured, else the unsigned
     credential (the institution has it sealed through the Europass issuer). It names the intern,
     so it is offered on the intern's own page only, never on the public one."""
-    try:
-        grant = read_badge_token(load_or_create_secret(settings), token)
-        record = await creds.get_credential(pool, grant.credential_uuid)
-    except LinkRefused as error:
-        return _refused(request, error)
-    except creds.CredentialNotFound:
-        return _gone(request)
+    granted = await _granted(token, request, pool, settings)
+    if isinstance(granted, HTMLResponse):
+        return granted
+    record = granted[1]
     plan = await read.latest_plan(pool, record.internship_id)
     if plan is None:
         return _gone(request)
@@ -388,13 +396,10 @@ async def choose(
     settings: SettingsDep,
     choice: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        grant = read_badge_token(load_or_create_secret(settings), token)
-        record = await creds.get_credential(pool, grant.credential_uuid)
-    except LinkRefused as error:
-        return _refused(request, error)
-    except creds.CredentialNotFound:
-        return _gone(request)
+    granted = await _granted(token, request, pool, settings)
+    if isinstance(granted, HTMLResponse):
+        return granted
+    record = granted[1]
     if choice not in pages.CHOICES:
         # A form the page did not send (none, or an action it does not offer): the error page,
         # in the language the intern's page is in, as other browser forms answer.
