@@ -17,14 +17,16 @@ def _cpu(process: psutil.Process) -> float:
 
 class CpuWatch:
     """CPU seconds used by each of the stack's processes (with their children: PostgreSQL's
-    backends) and by this driver, since start()."""
+    backends) and by this driver, since start(); `processes` adds others by name, or stands for
+    one of the stack's under its name."""
 
-    def __init__(self, stack: EmbeddedStack) -> None:
+    def __init__(self, stack: EmbeddedStack, processes: dict[str, int] | None = None) -> None:
         pids = {
             "temporal": stack.temporal.pid,
             "postgresql": stack.postgres.pid,
             **{worker_name(i): pid for i, pid in enumerate(stack.worker_pids)},
             "api": stack.api_pid,
+            **(processes or {}),
         }
         self.processes = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
         self.processes["driver (this process)"] = psutil.Process()

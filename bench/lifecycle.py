@@ -16,6 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
+import json
+import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -31,8 +36,11 @@ from typing import Any, TypeVar
 
 import asyncpg
 import psutil
+from pydantic import SecretStr
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.worker import Worker
 
@@ -40,7 +48,7 @@ from bench.cpu import CpuWatch
 from bench.part import Progress, main_for
 from cli.demo import EXAMPLE_PLAN
 from embedded.ports import throwaway_settings
-from embedded.stack import EmbeddedStack, check_workers, worker_name
+from embedded.stack import EmbeddedStack, check_workers, settings_environment, worker_name
 from models.plan import InternshipPlan
 from models.status import Phase
 from models.submissions import (
@@ -53,9 +61,10 @@ from models.submissions import (
 from operations import internships as ops
 from operations.internships import OperationRejected
 from records.read import recorded_phase
-from runtime.clients import connect_temporal, create_pool
+from runtime.clients import connect_temporal, create_pool, for_embedded_stack
 from runtime.errors import StackError
 from runtime.settings import Settings
+from tests.grpc_proxy import GrpcTlsProxy, make_pki, nginx_binary
 
 T = TypeVar("T")
 
@@ -466,6 +475,94 @@ def _bucket_of(frame: str) -> str | None:
     return None
 
 
+@dataclass
+class ProductionPath:
+    """What production adds between the worker and Temporal, beside the embedded stack: a
+    TLS-terminating gRPC proxy (Debian's nginx, as the secured-Temporal tests run it) that
+    requires a client certificate, and payload encryption (a codec key). Its own worker process
+    (`python -m worker`, configured as production configures it: Temporal's TEMPORAL_TLS_*
+    variables) polls a task queue of its own; this driver's client goes through the proxy too."""
+
+    proxy_pid: int
+    worker: asyncio.subprocess.Process
+    client: Client
+    settings: Settings
+
+
+@contextlib.asynccontextmanager
+async def production_path(settings: Settings, within: float = 120):  # type: ignore[no-untyped-def]
+    directory = settings.state_dir / "production-path"
+    pki = make_pki(directory / "pki")
+    keys = json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()})
+    no_config = directory / "temporal.toml"  # no profile: a developer's own file is not read
+    no_config.write_text("")
+    temporal = {
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(pki.ca_cert),
+        "TEMPORAL_TLS_CLIENT_CERT_PATH": str(pki.client_cert),
+        "TEMPORAL_TLS_CLIENT_KEY_PATH": str(pki.client_key),
+        "TEMPORAL_CONFIG_FILE": str(no_config),
+    }
+    with GrpcTlsProxy(directory / "nginx", pki, settings.temporal_address) as proxy:
+        assert proxy.pid is not None
+        secured = for_embedded_stack(settings).model_copy(
+            update={
+                "temporal_address": proxy.mtls_address,
+                "temporal_client_config": True,
+                "task_queue": f"{settings.task_queue}-tls",
+                "codec_keys": SecretStr(keys),
+                "demo": True,
+            }
+        )
+        env = {**settings_environment(secured), **temporal}
+        env.pop("INTERNFLOW_DATABASE_OWNER_URL", None)
+        log = (settings.state_dir / "logs" / "worker-production-path.log").open("ab")
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "worker", env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        saved = {key: os.environ.get(key) for key in temporal}
+        os.environ.update(temporal)  # this driver's client reads Temporal's configuration
+        try:
+            client = await connect_temporal(secured)
+            await _until_polled(client, secured.task_queue, worker, within)
+            yield ProductionPath(proxy.pid, worker, client, secured)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            if worker.returncode is None:
+                worker.terminate()
+                try:
+                    async with asyncio.timeout(30):
+                        await worker.wait()
+                except TimeoutError:
+                    worker.kill()
+                    await worker.wait()
+
+
+async def _until_polled(
+    client: Client, queue: str, worker: asyncio.subprocess.Process, within: float
+) -> None:
+    """Until the worker polls its task queue (Temporal lists its poller)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if worker.returncode is not None:
+            raise RuntimeError(f"the production path's worker exited ({worker.returncode})")
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+        if described.pollers:
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"the production path's worker did not poll within {within:g} s")
+
+
 async def measure_ours(
     settings: Settings,
     stack: EmbeddedStack,
@@ -473,12 +570,19 @@ async def measure_ours(
     progress: Progress,
     profile: Path | None = None,
     first: int = 0,
+    path: ProductionPath | None = None,
 ) -> Run:
     """`count` internships numbered from `first`; with `profile`, the first worker sampled by
-    py-spy meanwhile (with several, each does the same work)."""
-    client = await connect_temporal(settings)
-    workers = {worker_name(i): pid for i, pid in enumerate(stack.worker_pids)}
-    cpu = CpuWatch(stack)
+    py-spy meanwhile (with several, each does the same work); with `path`, through its proxy,
+    by its worker (the stack's own then idle), and with its client."""
+    if path is None:
+        client = await connect_temporal(settings)
+        workers = {worker_name(i): pid for i, pid in enumerate(stack.worker_pids)}
+        cpu = CpuWatch(stack)
+    else:
+        settings, client = path.settings, path.client
+        workers = {"worker": path.worker.pid}
+        cpu = CpuWatch(stack, {"worker": path.worker.pid, "nginx (TLS proxy)": path.proxy_pid})
     memory = PeakMemory(workers)
     profiler = profile_worker(stack.worker_pids[0], profile) if profile else None
     gate = asyncio.Semaphore(OPENERS)
@@ -499,6 +603,8 @@ async def measure_ours(
 
     try:
         what = "profiled with py-spy" if profile else f"on {len(workers)} worker(s)"
+        if path is not None:
+            what += " through a TLS proxy (mTLS), payloads encrypted"
         progress.step(f"ours: {count} internships {what}")
         async with asyncio.TaskGroup() as internships:  # one failing stops the others
             for i in range(count):
@@ -514,7 +620,7 @@ async def measure_ours(
     completed = finished.get(Phase.COMPLETED.value, 0)
     counts = await count_events(client, [ops.handle_for(client, p.internship_id).id for p in plans])
     return Run(
-        "internflow",
+        "internflow" if path is None else "internflow, production path",
         completed,
         seconds,
         sum(by_process[name] for name in workers),
@@ -572,6 +678,7 @@ async def run(
     profile: Path | None = None,
     workers: int = 1,
     keep_logs: Path | None = None,
+    production: bool = True,
 ) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="internflow-bench-"))
     settings = throwaway_settings(state)
@@ -592,11 +699,19 @@ async def run(
             )
             b = bare.figures()
             progress.record(bare=b)
+            p = None
+            if production:
+                async with production_path(settings) as path:
+                    secured = await measure_ours(
+                        settings, stack, count, progress, first=count, path=path
+                    )
+                p = secured.figures()
+                progress.record(production_path=p)
             if profile is not None:
                 # Where the worker's time goes, in a pass of its own after the measured ones: the
                 # sampler takes CPU from the same cores, and only while our internships run.
                 profiled = await measure_ours(
-                    settings, stack, PROFILED, progress, profile, first=count
+                    settings, stack, PROFILED, progress, profile, first=2 * count
                 )
                 progress.record(profiled=profiled.figures())
             progress.step("stopping the embedded stack")
@@ -610,6 +725,16 @@ async def run(
         "ours": o,
         "bare": b,
         "ratio_ours_to_bare": round(o["internships_per_minute"] / b["internships_per_minute"], 2),
+        **(
+            {
+                "production_path": p,
+                "ratio_production_path_to_ours": round(
+                    p["internships_per_minute"] / o["internships_per_minute"], 2
+                ),
+            }
+            if p is not None
+            else {}
+        ),
         **(
             {
                 "worker_profile_percent": summarize_profile(profile),
@@ -634,15 +759,29 @@ def main() -> None:
     parser.add_argument(
         "--keep-logs", type=Path, metavar="DIR", help="copy the stack's logs (workers') here"
     )
+    parser.add_argument(
+        "--no-production-path",
+        action="store_true",
+        help="leave out the pass through a TLS proxy with payload encryption (needs nginx)",
+    )
     args = parser.parse_args()
     try:
         check_workers(args.workers)
+        if not args.no_production_path:
+            nginx_binary()
     except StackError as error:
         parser.error(str(error))
+    except AssertionError as missing:  # no nginx
+        parser.error(f"{missing}, or pass --no-production-path")
     main_for(
         "lifecycle",
         lambda progress: run(
-            args.internships, progress, args.profile, args.workers, args.keep_logs
+            args.internships,
+            progress,
+            args.profile,
+            args.workers,
+            args.keep_logs,
+            production=not args.no_production_path,
         ),
         args.json,
     )

@@ -221,6 +221,11 @@ class GrpcTlsProxy:
         return f"127.0.0.1:{self.api_key_port}"
 
     @property
+    def pid(self) -> int | None:
+        """nginx's master process while it runs (its workers are its children)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def error_log(self) -> Path:
         return self.directory / "error.log"
 
