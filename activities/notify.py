@@ -61,7 +61,7 @@ async def deliver(
     )
     context = await load_context(conn, notification, bound)
     try:
-        carried = await kind.carried(conn, notification)
+        carried = await kind.carried(conn, mailer.settings, notification)
     except RecordMissing as missing:
         reason = str(missing)
         await mark_notification_failed(conn, notification.notification_id, reason)

@@ -46,6 +46,9 @@ _DOCUMENTS: Final = re.compile(
 #: Public, credential-free files that are not verification documents but any page may read: a
 #: badge page's downloads (the credential, the baked PNG and SVG).
 _PAGE_FILES: Final = re.compile(rf"^/badges/{_UUID}/(?:credential|badge\.png|badge\.svg)$")
+#: The wallet's offers by reference (`credential_offer_uri`): a wallet that runs in a browser
+#: fetches one from another origin, as it does the wallet's metadata. Never cached (no-store).
+_WALLET_OFFERS: Final = re.compile(r"^/oid4vci/offers/[^/]+$")
 
 #: How long a browser may keep a preflight's answer (seconds).
 CORS_MAX_AGE: Final = 86400
@@ -60,10 +63,14 @@ def is_verification_document(path: str) -> bool:
 
 
 def is_shared_with_any_origin(path: str) -> bool:
-    """Whether any origin may read `path` (CORS `*`): the verification documents and a badge
-    page's downloads. Never a page, a form, an API call with credentials or the wallet's token
-    and credential endpoints."""
-    return is_verification_document(path) or _PAGE_FILES.match(path) is not None
+    """Whether any origin may read `path` (CORS `*`): the verification documents, a badge
+    page's downloads and the wallet's offers by reference. Never a page, a form, an API call
+    with credentials or the wallet's token and credential endpoints."""
+    return (
+        is_verification_document(path)
+        or _PAGE_FILES.match(path) is not None
+        or _WALLET_OFFERS.match(path) is not None
+    )
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

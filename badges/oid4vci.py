@@ -1,7 +1,8 @@
 """OpenID for Verifiable Credential Issuance 1.0 for Open Badges: the credential issuer's
 metadata (one `ldp_vc` configuration, the OpenBadgeCredential with an eddsa-rdfc-2022 proof),
 the authorization server's metadata (the pre-authorized code grant, anonymous), the credential
-offer (by value) with its `openid-credential-offer://` URL, and its QR code."""
+offer and its `openid-credential-offer://` URL, by value or by reference (section 4.1.3: the
+wallet fetches the offer from `credential_offer_uri`), and its QR code."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ __all__ = [
     "issuer_metadata",
     "offer_qr_png",
     "offer_qr_svg",
+    "offer_reference_uri",
+    "offer_uri_url",
     "offer_url",
 ]
 
@@ -32,6 +35,8 @@ OFFER_SCHEME: Final = "openid-credential-offer://"
 TOKEN_PATH: Final = "/oid4vci/token"  # noqa: S105 (a path, not a secret)
 NONCE_PATH: Final = "/oid4vci/nonce"
 CREDENTIAL_PATH: Final = "/oid4vci/credential"
+#: Where a wallet fetches an offer by reference: OFFERS_PATH + "/" + the offer's reference.
+OFFERS_PATH: Final = "/oid4vci/offers"
 
 
 def issuer_metadata(base_url: str, display_name: str = "internflow") -> dict[str, Any]:
@@ -107,6 +112,17 @@ def offer_url(offer: dict[str, Any]) -> str:
     """The offer by value: `openid-credential-offer://?credential_offer=<JSON, URL-encoded>`."""
     text = json.dumps(offer, separators=(",", ":"), ensure_ascii=False)
     return f"{OFFER_SCHEME}?credential_offer={quote(text, safe='')}"
+
+
+def offer_reference_uri(base_url: str, reference: str) -> str:
+    """The address a wallet fetches an offer by reference from (`credential_offer_uri`)."""
+    return f"{base_url.rstrip('/')}{OFFERS_PATH}/{reference}"
+
+
+def offer_uri_url(uri: str) -> str:
+    """The offer by reference: `openid-credential-offer://?credential_offer_uri=<URL-encoded
+    https URL>`; the wallet GETs that URL for the offer (a short URL: a small QR code)."""
+    return f"{OFFER_SCHEME}?credential_offer_uri={quote(uri, safe='')}"
 
 
 def offer_qr_png(url: str, scale: int = 4) -> bytes:

@@ -32,11 +32,12 @@ from mail.mime import Attachment
 from mail.providers import BADGE, MailParts, StoredBadgeMail
 from mail.sending import Mailer
 from mail.templates import RenderedMessage
-from mail.wallet_offer import wallet_qr_images
+from mail.wallet_offer import make_offer, wallet_qr_images
 from models.activities import Notification, NotificationKind
-from models.ids import message_id_for
+from models.ids import credential_uuid_for, message_id_for
 from models.plan import InternshipPlan
 from runtime.settings import Settings
+from runtime.wallet_codes import EMAIL_OFFER_VALIDITY
 
 EXAMPLE_PLAN = Path(__file__).resolve().parent.parent / "examples" / "plan.json"
 LANGUAGES = ("en", "it", "de", "fr", "es")
@@ -162,7 +163,11 @@ def measure_kind(
         notification = _notification(kind, language, name)
         parts = MailParts()
         if kind == "badge":  # what the badge e-mail's provider gives a delivery
-            parts = BADGE.parts(settings, notification, StoredBadgeMail(plan, CREDENTIAL))
+            # The offer by reference, as the provider stores it for each e-mail.
+            uuid = credential_uuid_for(notification.internship_id)
+            offer = make_offer(settings, uuid, EMAIL_OFFER_VALIDITY, language)
+            carried = StoredBadgeMail(plan, CREDENTIAL, wallet_offer_url=offer.uri_url)
+            parts = BADGE.parts(settings, notification, carried)
         context: dict[str, Any] = dict(parts.values)
         related, attachments = list(parts.related), list(parts.attachments)
         message_id = message_id_for(f"{notification.notification_id}/{i}")

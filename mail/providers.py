@@ -5,15 +5,17 @@ differs between kinds is here (but for a failed badge e-mail's reason, which its
 `activities.records.mark_notification_failed`, also used when the workflow gives up):
 
 - `badge` (`BadgeMail`): the stored credential baked into the badge image and as a file, the
-  wallet offer's QR code inline, the page, share and wallet values; its button is the badge's
-  page to share; once sent, the credential keeps when it was e-mailed;
+  wallet offer (stored for the wallet to fetch by reference) with its QR code inline, the page,
+  share and wallet values; its button is the badge's page to share; once sent, the credential
+  keeps when it was e-mailed;
 - `revocation`, `suspension`, `reinstatement` (`StatusNotice`): the button and `verify_url` lead
   to the badge's verification page;
 - every other kind (`PlainMail`): nothing more; the button is the party's own link, or the
   internship on the dashboard for the institution.
 
-A provider answers, in the order of a delivery: `carried` (the records the e-mail carries; I/O,
-retried when PostgreSQL is away), `parts` (template values, inline images and attachments made
+A provider answers, in the order of a delivery: `carried` (the records the e-mail carries, and
+what it stores for the e-mail, such as the badge's wallet offer; I/O, retried when PostgreSQL is
+away), `parts` (template values, inline images and attachments made
 from them; no I/O, so a failure is the same on every retry), and `sent` (what the records keep
 once the SMTP server took the e-mail). `button` and `fixed_values` serve the rendering
 (`Mailer.render`) of every message. No provider writes the workflow's records: the read model
@@ -39,7 +41,7 @@ from mail.badge import (
     verify_page_url,
 )
 from mail.mime import Attachment
-from mail.wallet_offer import wallet_mail_values, wallet_qr_images
+from mail.wallet_offer import stored_mail_offer, wallet_mail_values, wallet_qr_images
 from models.activities import Notification, NotificationKind
 from models.ids import credential_uuid_for
 from models.plan import InternshipPlan
@@ -95,8 +97,11 @@ class MailKind(ABC, Generic[Carried]):
         return {}
 
     @abstractmethod
-    async def carried(self, conn: asyncpg.Connection, notification: Notification) -> Carried:
-        """The records the e-mail carries; RecordMissing when one is not there."""
+    async def carried(
+        self, conn: asyncpg.Connection, settings: Settings, notification: Notification
+    ) -> Carried:
+        """The records the e-mail carries (and what it stores for the e-mail); RecordMissing
+        when one is not there."""
 
     @abstractmethod
     def parts(self, settings: Settings, notification: Notification, carried: Carried) -> MailParts:
@@ -109,7 +114,9 @@ class MailKind(ABC, Generic[Carried]):
 class PlainMail(MailKind[None]):
     """An e-mail of the workflow's values and the records' context, with its default button."""
 
-    async def carried(self, conn: asyncpg.Connection, notification: Notification) -> None:
+    async def carried(
+        self, conn: asyncpg.Connection, settings: Settings, notification: Notification
+    ) -> None:
         return None
 
     def parts(self, settings: Settings, notification: Notification, carried: None) -> MailParts:
@@ -138,6 +145,9 @@ class StoredBadgeMail:
     """The institution's LinkedIn organization id, if it gave one (its records, now)."""
     artwork: Artwork | None = None
     """The badge template's image (drawn, or the school's own from the records)."""
+    wallet_offer_url: str | None = None
+    """The offer to a wallet, by reference (stored for this attempt at the e-mail); none, no
+    wallet paragraph."""
 
 
 class BadgeMail(MailKind[StoredBadgeMail]):
@@ -156,7 +166,7 @@ class BadgeMail(MailKind[StoredBadgeMail]):
         return {"verify_url": verify_url_for(settings.public_base_url, notification.internship_id)}
 
     async def carried(
-        self, conn: asyncpg.Connection, notification: Notification
+        self, conn: asyncpg.Connection, settings: Settings, notification: Notification
     ) -> StoredBadgeMail:
         row = await conn.fetchrow(
             """
@@ -170,27 +180,32 @@ class BadgeMail(MailKind[StoredBadgeMail]):
         if row is None:
             raise RecordMissing("the badge e-mail has no stored credential to carry")
         plan = InternshipPlan.model_validate_json(row["plan"])
+        # A new offer at each attempt (a retry after a deferral too): what an unsent attempt
+        # stored expires unused. Nothing of it enters the workflow's history.
+        offer = await stored_mail_offer(
+            conn, settings, notification.internship_id, notification.language
+        )
         return StoredBadgeMail(
             plan,
             row["credential"],
             row["linkedin_organization_id"],
             await template_artwork(conn, plan),
+            offer,
         )
 
     def parts(
         self, settings: Settings, notification: Notification, carried: StoredBadgeMail
     ) -> MailParts:
         internship_id, language = notification.internship_id, notification.language
-        values = {
-            **badge_mail_values(
-                settings,
-                internship_id,
-                carried.credential,
-                language,
-                carried.linkedin_organization_id,
-            ),
-            **wallet_mail_values(settings, internship_id, language),
-        }
+        values = badge_mail_values(
+            settings,
+            internship_id,
+            carried.credential,
+            language,
+            carried.linkedin_organization_id,
+        )
+        if carried.wallet_offer_url is not None:
+            values.update(wallet_mail_values(settings, internship_id, carried.wallet_offer_url))
         if carried.artwork is not None and carried.artwork.png is None:
             # The school's own SVG: it is what the e-mail attaches and the page offers.
             values["badge_image_svg"] = True

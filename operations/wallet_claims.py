@@ -1,5 +1,6 @@
 """Claiming an issued badge into a wallet (OpenID for Verifiable Credential Issuance 1.0, the
-pre-authorized code flow): the offer, the token exchange and the credential request.
+pre-authorized code flow): the offer (by reference: stored, and served once to the wallet that
+fetches it), the token exchange and the credential request.
 
 The credential a wallet receives is the issued badge as stored (the same achievement, results,
 evidence, issuer, dates and `credentialStatus` entry: revoking the badge revokes it too), with its
@@ -27,7 +28,7 @@ from badges.oid4vci import CONFIGURATION_ID, PRE_AUTHORIZED_GRANT, offer_qr_svg
 from badges.proof import sign
 from badges.vcjwt import decode_jwt
 from issuance.issuers import signing_ring
-from mail.wallet_offer import make_offer
+from mail.wallet_offer import make_offer, store_offer
 from models.ids import credential_id_from_uuid
 from operations import credentials as creds
 from runtime import wallet_codes as codes
@@ -69,22 +70,58 @@ def oauth_text(text: str) -> str:
 
 @dataclass(frozen=True)
 class PageOffer:
-    """The offer a badge's public page shows: its link and its QR code (an SVG element)."""
+    """The offer a badge's public page shows: its link (the offer by reference) and its QR code
+    (an SVG element)."""
 
     url: str
     qr_svg: str
     minutes: int
 
 
-def page_offer(settings: Settings, credential_uuid: str, language: str) -> PageOffer:
-    """A fresh offer of the badge for its public page, redeemable once, for a short while, with
-    the transaction code from the badge e-mail (which the page never shows)."""
+async def page_offer(
+    pool: asyncpg.Pool, settings: Settings, credential_uuid: str, language: str
+) -> PageOffer:
+    """A fresh offer of the badge for its public page, stored for a wallet to fetch once by
+    reference, redeemable once, for a short while, with the transaction code from the badge
+    e-mail (which the page never shows)."""
     offer = make_offer(settings, credential_uuid.lower(), codes.PAGE_OFFER_VALIDITY, language)
+    await store_offer(pool, offer)
     return PageOffer(
-        url=offer.url,
-        qr_svg=offer_qr_svg(offer.url, scale=3),
+        url=offer.uri_url,
+        qr_svg=offer_qr_svg(offer.uri_url, scale=3),
         minutes=int(codes.PAGE_OFFER_VALIDITY.total_seconds() // 60),
     )
+
+
+#: What a wallet is told for an offer it cannot have: the same for one already fetched, one
+#: expired and one never made (the answer says nothing about which offers exist).
+OFFER_GONE: Final = (
+    "this credential offer is unknown, expired or already fetched (each offer is fetched once): "
+    "open the badge's page for a new offer"
+)
+
+
+async def served_offer(pool: asyncpg.Pool, reference: str) -> dict[str, Any]:
+    """The offer stored under `reference`, for the wallet that fetches it: once, before its
+    code expires. Serving it marks it served and clears it in one statement (the row is locked
+    first, so two fetches at once get it once); ClaimRefused (404) otherwise."""
+    if not codes.OFFER_REFERENCE.match(reference):
+        raise ClaimRefused("invalid_request", OFFER_GONE, 404)
+    offer = await pool.fetchval(
+        """
+        UPDATE wallet_offers w SET offer = NULL, served_at = now()
+        FROM (SELECT offer_id, offer FROM wallet_offers
+              WHERE offer_id = $1 AND served_at IS NULL AND expires_at > now()
+              FOR UPDATE) AS stored
+        WHERE w.offer_id = stored.offer_id AND w.served_at IS NULL
+        RETURNING stored.offer
+        """,
+        codes.offer_id_of(reference),
+    )
+    if offer is None:
+        raise ClaimRefused("invalid_request", OFFER_GONE, 404)
+    answer: dict[str, Any] = json.loads(offer)
+    return answer
 
 
 @asynccontextmanager

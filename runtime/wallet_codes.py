@@ -7,9 +7,13 @@ under a domain of its own so that none can stand for another:
 - the transaction code: six digits derived from the badge, the same for every offer of it; the
   badge e-mail gives it in its own paragraph, the public page never shows it;
 - the access token: what the token endpoint answers, bound to the code it was given for;
-- the c_nonce: what the nonce endpoint answers, that a wallet's proof of possession must carry.
+- the c_nonce: what the nonce endpoint answers, that a wallet's proof of possession must carry;
+- the offer's reference: a random name in the address a wallet fetches an offer from (the
+  offer by reference, `credential_offer_uri`).
 
-Nothing here is stored: each token carries its payload and an HMAC-SHA256 over it."""
+Nothing here is stored: each token carries its payload and an HMAC-SHA256 over it. An offer by
+reference is stored (`wallet_offers`, migration 0027) under a hash of its reference, never the
+reference itself."""
 
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ _CODE: Final = b"internflow/oid4vci-pre-authorized-code/v1\x00"
 _TX: Final = b"internflow/oid4vci-transaction-code/v1\x00"
 _ACCESS: Final = b"internflow/oid4vci-access-token/v1\x00"
 _NONCE: Final = b"internflow/oid4vci-nonce/v1\x00"
+_OFFER: Final = b"internflow/oid4vci-offer-reference/v1\x00"
+#: An offer's reference: what secrets.token_urlsafe(16) makes (22 characters, 128 bits).
+OFFER_REFERENCE: Final = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -83,6 +90,16 @@ def _expiry(payload: dict[str, Any]) -> datetime:
 def code_id_of(code: str) -> str:
     """The id under which a code's redemption is recorded (never the code itself)."""
     return hashlib.sha256(_CODE + code.encode()).hexdigest()[:32]
+
+
+def make_offer_reference() -> str:
+    """A fresh, unguessable reference for an offer by reference (128 random bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def offer_id_of(reference: str) -> str:
+    """The id under which an offer by reference is stored (never the reference itself)."""
+    return hashlib.sha256(_OFFER + reference.encode()).hexdigest()[:32]
 
 
 def make_code(

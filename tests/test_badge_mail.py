@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -22,9 +23,11 @@ from badges.oid4vci import offer_qr_png
 from i18n import gettext
 from mail.providers import BADGE, StoredBadgeMail
 from mail.sending import Mailer
+from mail.wallet_offer import make_offer
 from models.activities import Notification
-from models.ids import message_id_for
+from models.ids import credential_uuid_for, message_id_for
 from runtime.settings import Settings
+from runtime.wallet_codes import EMAIL_OFFER_VALIDITY
 from tests.conftest import make_settings
 from tests.helpers import sample_plan
 
@@ -169,7 +172,9 @@ def compose_badge_mail(settings: Settings, language: str) -> tuple[EmailMessage,
     values it was rendered with."""
     notification = badge_notification(language)
     plan = sample_plan(datetime(2027, 2, 15, 18, tzinfo=UTC))
-    carried = StoredBadgeMail(plan, json.dumps(CREDENTIAL))
+    # The offer by reference, as the provider stores it (not stored here: nothing fetches it).
+    offer = make_offer(settings, credential_uuid_for("t-1"), EMAIL_OFFER_VALIDITY, language)
+    carried = StoredBadgeMail(plan, json.dumps(CREDENTIAL), wallet_offer_url=offer.uri_url)
     parts = BADGE.parts(settings, notification, carried)
     mailer = Mailer(settings)
     context = {"intern": plan.intern.name, "company": plan.company.name, **parts.values}
@@ -234,7 +239,13 @@ def test_every_address_is_a_button_or_a_link_with_words_never_text(
             assert words == WORDS[language][key]
         assert (key in FILLED) == anchor.in_cell, key
     assert values["share_email"].startswith("mailto:")
-    assert values["wallet_offer_url"].startswith("openid-credential-offer://")
+    # The offer by reference: a short URL, whose offer the wallet fetches.
+    assert values["wallet_offer_url"].startswith(
+        "openid-credential-offer://?credential_offer_uri="
+        + quote(mail_settings.public_base_url, safe="")
+        + "%2Foid4vci%2Foffers%2F"
+    )
+    assert len(values["wallet_offer_url"]) < 160
     assert values["badge_image_url"] == f"{values['link']}/badge.png"
 
     # The offer's QR code: the inline image of the HTML part, of that very offer.

@@ -63,6 +63,13 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "api_keys": {"SELECT": set(), "INSERT": set(), "UPDATE": {"revoked_at"}},
     "badge_page_choices": {"SELECT": set(), "INSERT": set()},
     "wallet_claims": {"SELECT": set(), "INSERT": set()},
+    # Offers by reference: stored, served once (cleared), deleted once expired.
+    "wallet_offers": {
+        "SELECT": set(),
+        "INSERT": set(),
+        "DELETE": set(),
+        "UPDATE": {"offer", "served_at"},
+    },
     "institutions": {
         "SELECT": set(),
         "INSERT": set(),
@@ -135,6 +142,9 @@ REFUSED = [
     "UPDATE companies SET company_id = 'elsewhere'",
     "UPDATE badge_images SET content = '\\x00'",
     "DELETE FROM badge_images",
+    "UPDATE wallet_offers SET expires_at = now() + interval '1 year'",
+    "UPDATE wallet_offers SET credential_uuid = gen_random_uuid()",
+    "TRUNCATE wallet_offers",
     "DELETE FROM companies",
     "DELETE FROM institutions",
 ]

@@ -29,10 +29,11 @@ from mail.badge import badge_attachments, badge_image, badge_mail_values
 from mail.mime import Attachment, HeaderValueError, Mailbox, write_message
 from mail.sending import Mailer, OutgoingMail
 from mail.templates import RenderedMessage
-from mail.wallet_offer import wallet_mail_values, wallet_qr_images
+from mail.wallet_offer import make_offer, wallet_mail_values, wallet_qr_images
 from models.activities import Notification, NotificationKind
-from models.ids import message_id_for
+from models.ids import credential_uuid_for, message_id_for
 from runtime.settings import Settings
+from runtime.wallet_codes import EMAIL_OFFER_VALIDITY
 from tests.conftest import make_settings
 from tests.helpers import sample_plan
 
@@ -227,6 +228,11 @@ def _walk(part: EmailMessage, depth: int) -> list[tuple[int, EmailMessage]]:
     return found
 
 
+def _offer_by_reference(mail_settings: Settings) -> str:
+    """The badge e-mail's offer as the provider stores it (by reference; not stored here)."""
+    return make_offer(mail_settings, credential_uuid_for("t-1"), EMAIL_OFFER_VALIDITY).uri_url
+
+
 def _both(
     mail_settings: Settings, kind: str, language: str, name: str, stored: str | None = None
 ) -> tuple[OutgoingMail, bytes]:
@@ -241,7 +247,7 @@ def _both(
         stored = stored or json.dumps(CREDENTIAL)
         context = {
             **badge_mail_values(mail_settings, "t-1", stored, language),
-            **wallet_mail_values(mail_settings, "t-1", language),
+            **wallet_mail_values(mail_settings, "t-1", _offer_by_reference(mail_settings)),
         }
         plan = sample_plan(datetime(2027, 2, 15, 18, tzinfo=UTC))
         # The image the former composition baked: the shipped one.

@@ -200,7 +200,7 @@ async def badge_page(
         embed=embed_snippet(url, image_url, facts.name, facts.issuer_name),
         description=facts.description,
         # Its earner can claim it into a wallet (with the code from the badge e-mail).
-        wallet=None if revoked else wallet_claims.page_offer(settings, uuid, language),
+        wallet=None if revoked else await wallet_claims.page_offer(pool, settings, uuid, language),
     )
 
 

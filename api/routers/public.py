@@ -196,7 +196,9 @@ async def verify_page(
         outcomes=outcomes,
         json_url=f"/credentials/{credential_uuid.lower()}.json",
         # Its earner can claim it into a wallet (with the code from the badge e-mail).
-        wallet=None if revoked else wallet_claims.page_offer(settings, credential_uuid, language),
+        wallet=None
+        if revoked
+        else await wallet_claims.page_offer(pool, settings, credential_uuid, language),
     )
 
 

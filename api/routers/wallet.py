@@ -1,7 +1,7 @@
 """Claiming a badge into a wallet: OpenID for Verifiable Credential Issuance 1.0, pre-authorized
-code flow. The issuer's and the authorization server's metadata, the token, nonce and credential
-endpoints (operations/wallet_claims.py). Errors are OAuth 2.0 error objects (`error`,
-`error_description`), never the API's usual `detail`."""
+code flow. The issuer's and the authorization server's metadata, the offers by reference (each
+fetched once), the token, nonce and credential endpoints (operations/wallet_claims.py). Errors
+are OAuth 2.0 error objects (`error`, `error_description`), never the API's usual `detail`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from api.services import RecordsDep, SettingsDep
 from badges.oid4vci import (
     CREDENTIAL_PATH,
     NONCE_PATH,
+    OFFERS_PATH,
     TOKEN_PATH,
     authorization_server_metadata,
     issuer_metadata,
@@ -60,6 +61,22 @@ async def oauth_authorization_server(request: Request, settings: SettingsDep) ->
         "application/json",
         METADATA_CACHE,
     )
+
+
+@router.get(
+    OFFERS_PATH + "/{reference}",
+    summary="A credential offer by reference (credential_offer_uri), answered once",
+    responses={404: {"description": "Unknown, expired or already fetched: an OAuth error"}},
+)
+async def credential_offer(reference: str, pool: RecordsDep) -> JSONResponse:
+    """The offer the badge e-mail or a badge's page shows by reference, for the wallet that
+    fetches it: once, before its pre-authorized code expires (then never again: it is cleared
+    from the records as it is answered). Never cached."""
+    try:
+        offer = await claims.served_offer(pool, reference)
+    except claims.ClaimRefused as refused:
+        return _refused(refused)
+    return JSONResponse(offer, headers=_NO_STORE)
 
 
 @router.post(

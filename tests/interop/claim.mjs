@@ -7,8 +7,9 @@
 //
 //   node claim.mjs claim OFFER_URL --api URL [--tx-code CODE] [--alg EdDSA|ES256]
 //                  [--key-as did:key|did:jwk|jwk]
-//       Resolve the offer and the issuer's metadata, redeem the code, ask for a c_nonce, prove
-//       possession of a fresh key and receive the credential; then verify it.
+//       Resolve the offer (by value, or fetched from its credential_offer_uri) and the issuer's
+//       metadata, redeem the code, ask for a c_nonce, prove possession of a fresh key and
+//       receive the credential; then verify it.
 //   node claim.mjs sphereon OFFER_URL --api URL --tx-code CODE [--alg EdDSA|ES256]
 //       The same claim by Sphereon's client: it reads the offer and the metadata, redeems the
 //       code with the transaction code, fetches a c_nonce from the nonce endpoint, has the
@@ -234,6 +235,8 @@ async function main() {
       ok: true,
       version: metadata.originalDraftVersion,
       configurationId: offer.credential_configuration_ids[0],
+      // The offer as the client resolved it (fetched, for an offer by reference).
+      offer,
       txCodeAsked: Boolean(
         offer.grants['urn:ietf:params:oauth:grant-type:pre-authorized_code'].tx_code),
       holder: holder.did,

@@ -1,12 +1,14 @@
 """An independent wallet client claims a badge with OpenID for Verifiable Credential Issuance 1.0
 (the pre-authorized code flow), against the live issuer.
 
-The badge is issued by the real badge activity and e-mailed into the mail sink; the offer and the
-transaction code are read from that e-mail; `internflow serve` answers on loopback; Node.js runs
-the OpenWallet Foundation's `@openid4vc/openid4vci` client (tests/interop/claim.mjs), which
-resolves the offer and the issuer's metadata, redeems the code, asks for a c_nonce, proves
-possession of a key it makes itself and receives the credential, which Digital Bazaar's verifier
-then checks, fetching the issuer's key over HTTP."""
+The badge is issued by the real badge activity and e-mailed into the mail sink; the offer (by
+reference: `credential_offer_uri`) and the transaction code are read from that e-mail;
+`internflow serve` answers on loopback; Node.js runs the OpenWallet Foundation's
+`@openid4vc/openid4vci` client (tests/interop/claim.mjs), which fetches the offer, resolves the
+issuer's metadata, redeems the code, asks for a c_nonce, proves possession of a key it makes
+itself and receives the credential, which Digital Bazaar's verifier then checks, fetching the
+issuer's key over HTTP. Offers built here by value test the token endpoint: the issuer does not
+care how an offer travelled."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
@@ -33,12 +36,13 @@ from badges.oid4vci import (
     PRE_AUTHORIZED_GRANT,
     credential_offer,
     offer_qr_png,
+    offer_qr_svg,
     offer_url,
 )
 from badges.verify import verify_badge
 from embedded.mail_sink import MailSink
 from issuance.issuers import institution_key_dir, institution_ring, public_keys
-from mail.wallet_offer import make_offer
+from mail.wallet_offer import make_offer, store_offer
 from operations import wallet_claims
 from runtime import wallet_codes as codes
 from runtime.settings import Settings
@@ -47,6 +51,7 @@ from tests.test_badges_holder_proof import Holder
 
 HERE = Path(__file__).resolve().parent
 OFFER = re.compile(r"openid-credential-offer://\S+")
+BY_REFERENCE = "openid-credential-offer://?credential_offer_uri="
 
 
 def wallet(*args: str, timeout: float = 120) -> dict[str, Any]:
@@ -97,7 +102,23 @@ def offer_of_mail(message: EmailMessage, expected_code: str) -> tuple[str, str]:
     cid = qr[0]["Content-ID"].strip("<>")
     assert f'src="cid:{cid}"' in html.get_content()
     assert qr[0].get_content() == offer_qr_png(urls[0])
+    # The offer travels by reference: a short URL, a small QR code.
+    assert urls[0].startswith(BY_REFERENCE), urls[0]
+    assert len(urls[0]) <= 125, urls[0]
     return urls[0], expected_code
+
+
+def offer_uri(url: str) -> str:
+    """The https address in an offer by reference, as a wallet reads it."""
+    assert url.startswith(BY_REFERENCE), url
+    [uri] = parse_qs(urlsplit(url).query)["credential_offer_uri"]
+    return uri
+
+
+def offer_refused(answer: dict[str, Any]) -> None:
+    """What the wallet client says when the offer's address answers 404."""
+    assert answer["ok"] is False, answer
+    assert "unsuccessful response with status '404'" in answer["thrown"], answer
 
 
 async def claims(pool: asyncpg.Pool, credential_id: str) -> list[tuple[str, str | None]]:
@@ -119,6 +140,7 @@ async def test_a_wallet_claims_the_badge_and_verifies_it(
     url, code = offer_of_mail(badge_mail(mail_sink), tx_code)
 
     async with served(settings, tmp_path / "api.log") as base:
+        assert offer_uri(url).startswith(f"{base}/oid4vci/offers/")
         claimed = wallet("claim", url, "--api", base, "--tx-code", code)
         assert claimed["ok"] is True, claimed
         # The client read the metadata as OpenID4VCI 1.0 and was asked for the code.
@@ -159,8 +181,19 @@ async def test_a_wallet_claims_the_badge_and_verifies_it(
         assert row["holder"] == holder and row["claimed_credential_id"] == credential["id"]
         assert json.loads(row["credential"]) == credential
 
-        # The same offer again: a pre-authorized code is redeemed once.
-        replayed = wallet("token", url, "--api", base, "--tx-code", code)
+        # The offer was fetched once: its address answers no more, to a wallet or anyone,
+        # and the stored offer (its pre-authorized code) is gone.
+        offer_refused(wallet("token", url, "--api", base, "--tx-code", code))
+        async with httpx.AsyncClient(trust_env=False) as http:
+            again = await http.get(offer_uri(url))
+        assert again.status_code == 404 and again.json()["error"] == "invalid_request"
+        assert "open the badge's page" in again.json()["error_description"]
+        assert (
+            await pool.fetchval("SELECT count(*) FROM wallet_offers WHERE offer IS NOT NULL") == 0
+        )
+        # The offer the wallet fetched, again (by value): its code is redeemed once.
+        assert claimed["offer"]["credential_issuer"] == settings.public_base_url
+        replayed = wallet("token", offer_url(claimed["offer"]), "--api", base, "--tx-code", code)
         assert replayed["ok"] is False, replayed
         assert replayed["status"] == 400
         assert replayed["error"] == "invalid_grant"
@@ -176,9 +209,14 @@ async def test_a_wallet_claims_the_badge_and_verifies_it(
                                page.text)  # fmt: skip
             assert len(links) == 1, page.text
             assert tx_code not in page.text and "<svg" in page.text
-            from_page = wallet("claim", html.unescape(links[0]), "--api", base,
+            page_link = html.unescape(links[0])
+            # By reference too, its QR code that very link (small: quick to draw and scan).
+            assert page_link.startswith(BY_REFERENCE) and len(page_link) <= 125, page_link
+            assert offer_qr_svg(page_link, scale=3) in page.text
+            from_page = wallet("claim", page_link, "--api", base,
                                "--tx-code", code, "--key-as", "did:jwk")  # fmt: skip
             assert from_page["ok"] is True, from_page
+            offer_refused(wallet("claim", page_link, "--api", base, "--tx-code", code))
             assert from_page["verification"]["verified"] is True
             assert from_page["credential"]["credentialSubject"]["id"] == from_page["holder"]
             # ... and so does its public page to share.
@@ -187,8 +225,14 @@ async def test_a_wallet_claims_the_badge_and_verifies_it(
             offered = re.findall(r'href="(openid-credential-offer://[^"]+)" id="wallet-offer-link"',
                                  shared.text)  # fmt: skip
             assert len(offered) == 1 and tx_code not in shared.text
+            assert html.unescape(offered[0]).startswith(BY_REFERENCE)
             redeemed = wallet("token", html.unescape(offered[0]), "--api", base, "--tx-code", code)
             assert redeemed["ok"] is True, redeemed
+            # An offer whose time is up is not served: the page's offers last 15 minutes.
+            expired = make_offer(settings, uuid, timedelta(seconds=-1))
+            await store_offer(pool, expired)
+            offer_refused(wallet("token", expired.uri_url, "--api", base, "--tx-code", code))
+            assert (await http.get(expired.uri)).status_code == 404
 
         # Revoking the badge revokes what the wallet holds (the same status list entry), and
         # the e-mailed badge stays what it was until then.
@@ -343,7 +387,8 @@ async def test_sphereons_client_claims_the_badge_too(
     tx_code = codes.transaction_code(codes.claim_secret(settings), uuid)
     async with served(settings, tmp_path / "api.log") as base:
         offer = make_offer(settings, uuid, timedelta(minutes=5))
-        claimed = wallet("sphereon", offer.url, "--api", base, "--tx-code", tx_code)
+        await store_offer(pool, offer)
+        claimed = wallet("sphereon", offer.uri_url, "--api", base, "--tx-code", tx_code)
         assert claimed["ok"] is True, claimed
         assert claimed["configurationId"] == CONFIGURATION_ID
         assert claimed["tokenType"] == "Bearer"
@@ -357,7 +402,10 @@ async def test_sphereons_client_claims_the_badge_too(
         verification = claimed["verification"]
         assert verification["verified"] is True, verification
         assert verification["verificationMethod"] == f"{badge['issuer']['id']}/keys/key-1"
-        # The same offer again is refused to Sphereon's client as to any other.
+        # The same offer again is refused to Sphereon's client as to any other: its address
+        # answers once, and its code (sent by value) is redeemed once.
+        fetched = wallet("sphereon", offer.uri_url, "--api", base, "--tx-code", tx_code)
+        assert fetched["ok"] is False and "http code 404" in fetched["thrown"], fetched
         again = wallet("sphereon", offer.url, "--api", base, "--tx-code", tx_code)
         assert again["ok"] is False, again
         assert again["step"] == "token" and "status: 400" in again["message"], again
