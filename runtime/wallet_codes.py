@@ -42,8 +42,10 @@ _TX: Final = b"internflow/oid4vci-transaction-code/v1\x00"
 _ACCESS: Final = b"internflow/oid4vci-access-token/v1\x00"
 _NONCE: Final = b"internflow/oid4vci-nonce/v1\x00"
 _OFFER: Final = b"internflow/oid4vci-offer-reference/v1\x00"
-#: An offer's reference: what secrets.token_urlsafe(16) makes (22 characters, 128 bits).
-OFFER_REFERENCE: Final = re.compile(r"^[A-Za-z0-9_-]{22}$")
+#: An offer's reference: what secrets.token_urlsafe(12) makes (16 characters, 96 bits: unguessable
+#: for an offer that is served once, expires and is fetched under the rate limit; six characters
+#: fewer than 128 bits keep a typical host's code at version 7).
+OFFER_REFERENCE: Final = re.compile(r"^[A-Za-z0-9_-]{16}$")
 _UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -93,8 +95,8 @@ def code_id_of(code: str) -> str:
 
 
 def make_offer_reference() -> str:
-    """A fresh, unguessable reference for an offer by reference (128 random bits)."""
-    return secrets.token_urlsafe(16)
+    """A fresh, unguessable reference for an offer by reference (96 random bits)."""
+    return secrets.token_urlsafe(12)
 
 
 def offer_id_of(reference: str) -> str:
