@@ -416,5 +416,7 @@ def draw_png(institution: str, title: str, eqf_level: int | None, colour: str) -
         )
     image = image.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.save(out, "PNG", optimize=True)
+    # zlib's default level, without `optimize`: as small (96 KB for a typical badge; `optimize`
+    # made it 0.6 % larger) in a quarter of the time (19 against 71 ms, bench.mail).
+    image.save(out, "PNG", compress_level=6)
     return out.getvalue()

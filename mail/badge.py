@@ -3,6 +3,8 @@ for wallets."""
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import json
 from dataclasses import dataclass
@@ -138,13 +140,22 @@ class Artwork:
 
 def drawn_artwork(plan: InternshipPlan) -> Artwork:
     """The image internflow draws for a template that names none."""
-    parts = (
+    return _drawn(
         plan.institution.name,
         plan.badge.name,
         plan.eqf_level(),
         plan.badge.colour or default_colour(plan.institution.id),
     )
-    return Artwork(png=draw_png(*parts), svg=draw_svg(*parts))
+
+
+@functools.lru_cache(maxsize=64)
+def _drawn(institution: str, title: str, eqf_level: int | None, colour: str) -> Artwork:
+    """Drawn once per worker for each badge it issues again and again (a cohort's interns of one
+    programme get the same image): drawing and encoding the PNG takes some 70 ms of CPU."""
+    return Artwork(
+        png=draw_png(institution, title, eqf_level, colour),
+        svg=draw_svg(institution, title, eqf_level, colour),
+    )
 
 
 def local_artwork(plan: InternshipPlan) -> Artwork:
