@@ -4,7 +4,6 @@ for wallets."""
 from __future__ import annotations
 
 import functools
-
 import hashlib
 import json
 from dataclasses import dataclass
