@@ -122,6 +122,9 @@ def _environment(mode: Literal["text", "html"], language: str) -> Environment:
         autoescape=mode == "html",  # noqa: S701
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        # The templates ship with the code: no file is looked at again once compiled (Jinja's
+        # default checks every template's modification time at each use).
+        auto_reload=False,
         **OPTIONS,
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
