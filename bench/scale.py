@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import os
 import random
 import shutil
@@ -167,6 +168,8 @@ async def run(
             await _reads_over_http(settings, count, samples, result)
             progress.step("status and search in PostgreSQL alone")
             await _reads_in_postgresql(settings, count, samples, result)
+            progress.step("the list's query plans and the database's size")
+            await _plans_and_size(settings, result)
             progress.step("status query and visibility search in Temporal")
             await _reads_in_temporal(settings, count, temporal_samples, result)
             progress.step("stopping the embedded stack")
@@ -353,6 +356,78 @@ async def _reads_in_postgresql(
 
         await timed(search, companies[:20])
         result["search_postgresql"] = percentiles(await timed(search, companies))
+    finally:
+        await conn.close()
+
+
+#: The list's filters as the API and the dashboard send them (an operator's key adds its
+#: institution), each with the plan PostgreSQL chose for it at this size.
+PLANNED: dict[str, dict[str, Any]] = {
+    "all": {},
+    "phase": {"phase": Phase.IN_PROGRESS},
+    "company": {"company_id": "company-007"},
+    "company and phase": {"company_id": "company-007", "phase": Phase.IN_PROGRESS},
+    "institution": {"institution_id": "__example__"},
+    "operator key": {"institution_ids": ["__example__"]},
+    "operator key, phase and company": {
+        "institution_ids": ["__example__"],
+        "phase": Phase.IN_PROGRESS,
+        "company_id": "company-007",
+    },
+    "overdue": {"overdue": True},
+    "overdue and phase": {"overdue": True, "phase": Phase.IN_PROGRESS},
+}
+
+
+def _scanned(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's nodes that read the internships table."""
+    found = [plan] if plan.get("Relation Name") == "internships" else []
+    for child in plan.get("Plans", []):
+        found += _scanned(child)
+    return found
+
+
+async def _plans_and_size(settings: Settings, result: dict[str, Any]) -> None:
+    """EXPLAIN ANALYZE of one page (SEARCH_LIMIT rows) for each of the list's filters: the scans
+    of the internships table (a sequential scan is what must not be there) and the rows they read;
+    and the application database's size on disk."""
+    institution = _example().institution.id
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        plans: dict[str, Any] = {}
+        for name, given in PLANNED.items():
+            filters = {
+                key: [institution]
+                if value == ["__example__"]
+                else institution
+                if value == "__example__"
+                else value
+                for key, value in given.items()
+            }
+            sql, args = read.list_query(**filters, limit=SEARCH_LIMIT)
+            explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+            top = json.loads(explained)[0]
+            scans = _scanned(top["Plan"])
+            plans[name] = {
+                "scans": sorted(
+                    {f"{n['Node Type']} {n.get('Index Name', '')}".strip() for n in scans}
+                ),
+                "rows_read": int(
+                    sum(
+                        (n.get("Actual Rows", 0) + n.get("Rows Removed by Filter", 0))
+                        * n.get("Actual Loops", 1)
+                        for n in scans
+                    )
+                ),
+                "ms": round(top["Execution Time"], 2),
+            }
+        result["list_query_plans"] = plans
+        result["list_sequential_scans"] = sum(
+            any(scan.startswith("Seq Scan") for scan in plan["scans"]) for plan in plans.values()
+        )
+        result["postgresql_mib"] = round(
+            await conn.fetchval("SELECT pg_database_size(current_database())") / 2**20, 1
+        )
     finally:
         await conn.close()
 
