@@ -4,6 +4,7 @@ exits with a failure becomes a failed entry (why, what it measured so far) and t
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from bench.__main__ import in_process
+from bench.__main__ import (
+    BEGIN,
+    DOCUMENT,
+    END,
+    RESULTS,
+    in_process,
+    markdown_table,
+    with_table,
+)
 from bench.part import Progress, failures, run_parts
 
 pytestmark = pytest.mark.pure
@@ -108,3 +117,28 @@ async def test_a_benchmark_logs_info_by_default_and_debug_when_asked(
     assert process.returncode == 0, text
     assert "bench.done" in text, text
     assert ("mail_sink.stored" in text) == (level == "debug"), text
+
+
+def test_the_performance_document_shows_the_recorded_figures() -> None:
+    """bench/README.md's table of figures against targets is the one bench/results.json makes:
+    every run rewrites both, and a hand edit of either is caught here."""
+    results = json.loads(RESULTS.read_text())["benchmarks"]
+    document = DOCUMENT.read_text()
+    assert BEGIN in document and END in document
+    assert document == with_table(document, results)
+
+
+def test_a_figure_is_checked_against_its_target() -> None:
+    table = markdown_table(
+        {
+            "lifecycle": {"ratio_ours_to_bare": 0.94},
+            "feedback": {"status": "failed", "measured_so_far": {}},
+            "scale": {"internships": 50_000, "list_sequential_scans": 1},
+        }
+    )
+    rows = {line.split(" | ")[1]: line for line in table.splitlines()[2:]}
+    assert rows["ours / bare"].endswith("| 0.94 | >= 0.95 | **no** |")
+    assert rows["internships open at once"].endswith("| 50000 | >= 50000 | yes |")
+    assert rows["list filters read by Seq Scan"].endswith("| 1 | <= 0 | **no** |")
+    assert rows["API / raw, paced"].endswith("| failed | <= 1.2 |  |")
+    assert rows["build + sign a badge"].endswith("| not run | >= 1000 |  |")
