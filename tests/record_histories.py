@@ -37,7 +37,7 @@ from tests import (
     test_signers,
     test_status_notices,
 )
-from tests.conftest import FAST_POSTGRES, free_port, make_settings
+from tests.conftest import FAST_POSTGRES, TIME_SKIPPING_ARGS, free_port, make_settings
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
@@ -83,10 +83,7 @@ async def record(names: list[str] | None = None) -> list[Path]:
     await postgres.start()
     env = await WorkflowEnvironment.start_time_skipping_v2(
         dev_server_existing_path=temporal_binary(),
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            "frontend.WorkflowTimeSkippingEnabled=true",
-        ],
+        dev_server_extra_args=TIME_SKIPPING_ARGS,
         namespace="internflow",
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
