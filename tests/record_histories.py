@@ -67,6 +67,10 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
         test_lifecycle_rules.test_reminder_ladder_asks_reminds_escalates_and_marks_missed_on_plan_time
     ),
     "change-requested": test_mail.test_a_change_request_reaches_the_institution_with_its_comment,
+    # An internship in progress continuing as new between milestones (decision 0048).
+    "fresh-run-between-milestones": (
+        test_lifecycle_rules.test_an_internship_in_progress_continues_as_new_between_milestones
+    ),
     # The completed scenario again, its submissions stamped with their receipt and judged at it
     # (the receipt-time-decides patch, decision 0046).
     "receipt-time": test_lifecycle.test_whole_internship_ends_with_one_verified_badge,
