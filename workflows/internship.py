@@ -285,10 +285,11 @@ class InternshipWorkflow:
         self, deadline: Callable[[], datetime], condition: Callable[[], bool]
     ) -> bool:
         """`_wait_until` for the main line, which also continues as new when the history has
-        grown past its limit (the audit trail tells of it), and before a long wait for the start
-        date (`_fresh_run_pays`). A normal internship writes about 300 events; the limit (2,000
-        by default) is reached only by one flooded with submissions, and keeps a cold replay of
-        any internship fast."""
+        grown past its limit (the audit trail tells of it), before a long wait for the start
+        date (`_fresh_run_pays`) and in progress between milestones
+        (`_fresh_run_between_milestones`). A normal internship writes about 300 events; the
+        limit (2,000 by default) is reached only by one flooded with submissions, and keeps a
+        cold replay of any internship fast."""
         while True:
             fresh = self._fresh_run_pays(deadline)
 
