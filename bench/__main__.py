@@ -231,13 +231,16 @@ HEADLINES = [
     ("scale", "search_temporal_visibility.p99_ms", "search p99 (visibility)", "ms", ""),
     ("scale", "list_sequential_scans", "list filters read by Seq Scan", "", "<= 0"),
     ("scale", "postgresql_mib", "PostgreSQL database size", "MiB", ""),
+    ("memory", "internship.kib_per_cached_internship", "cached internship, agreed", "KiB", ""),
+    ("memory", "internship.ratio_to_bare0", "  to a bare waiting workflow", "x", "<= 1.5"),
     (
         "memory",
-        "internship.mib_per_cached_internship",
-        "memory per cached internship",
-        "MiB",
-        "<= 0.1",
+        "in_progress.kib_per_cached_internship",
+        "cached internship, in progress",
+        "KiB",
+        "",
     ),
+    ("memory", "in_progress.ratio_to_bare0", "  to a bare waiting workflow", "x", "<= 1.5"),
     ("memory", "kib_per_activity_run", "kept per activity run (bare)", "KiB", ""),
     ("memory", "kib_per_activity_run_tiny_input", "  of it, with a 10-byte input", "KiB", ""),
     ("memory", "bytes_kept_per_activity_input_byte", "  and per byte of input", "B", ""),
@@ -279,6 +282,8 @@ TARGETS: dict[tuple[str, str], tuple[str, float]] = {
     ("scale", "status_http.p99_ms"): ("<=", 10),
     ("scale", "search_http.p99_ms"): ("<=", 10),
     ("scale", "list_sequential_scans"): ("<=", 0),
+    ("memory", "internship.ratio_to_bare0"): ("<=", 1.5),
+    ("memory", "in_progress.ratio_to_bare0"): ("<=", 1.5),
 }
 
 

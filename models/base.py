@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
@@ -102,7 +102,25 @@ Name = Annotated[
 """One line: names, titles, company names."""
 
 
+_FIELD_SETS: dict[frozenset[str], set[str]] = {}
+"""One set of field names per combination: the sets frozen models share (`StrictModel`). Bounded
+by the models' fields (unknown fields are refused), a few hundred at most."""
+
+
 class StrictModel(BaseModel):
-    """Refuses unknown fields: a typo in a plan or a submission is an error, not a silent drop."""
+    """Refuses unknown fields: a typo in a plan or a submission is an error, not a silent drop.
+
+    Frozen, so the set of its fields that were given (`model_fields_set`, what
+    `exclude_unset` leaves out) never changes after validation: models with the same fields given
+    share one set instead of each keeping its own (a decoded plan is 21 models, and a worker keeps
+    one per cached internship). Pydantic only ever adds to a model's set on assignment (which a
+    frozen model refuses) and gives a copy its own set (`model_copy`), so no shared set changes.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        given = self.__pydantic_fields_set__
+        shared = _FIELD_SETS.setdefault(frozenset(given), given)
+        if shared is not given:
+            object.__setattr__(self, "__pydantic_fields_set__", shared)

@@ -37,7 +37,7 @@ from tests import (
     test_signers,
     test_status_notices,
 )
-from tests.conftest import FAST_POSTGRES, free_port, make_settings
+from tests.conftest import FAST_POSTGRES, TIME_SKIPPING_ARGS, free_port, make_settings
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 
@@ -67,6 +67,10 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
         test_lifecycle_rules.test_reminder_ladder_asks_reminds_escalates_and_marks_missed_on_plan_time
     ),
     "change-requested": test_mail.test_a_change_request_reaches_the_institution_with_its_comment,
+    # An internship in progress continuing as new between milestones (decision 0048).
+    "fresh-run-between-milestones": (
+        test_lifecycle_rules.test_an_internship_in_progress_continues_as_new_between_milestones
+    ),
     # The completed scenario again, its submissions stamped with their receipt and judged at it
     # (the receipt-time-decides patch, decision 0046).
     "receipt-time": test_lifecycle.test_whole_internship_ends_with_one_verified_badge,
@@ -83,10 +87,7 @@ async def record(names: list[str] | None = None) -> list[Path]:
     await postgres.start()
     env = await WorkflowEnvironment.start_time_skipping_v2(
         dev_server_existing_path=temporal_binary(),
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            "frontend.WorkflowTimeSkippingEnabled=true",
-        ],
+        dev_server_extra_args=TIME_SKIPPING_ARGS,
         namespace="internflow",
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,

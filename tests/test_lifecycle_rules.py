@@ -3,6 +3,7 @@ extension, timeline and continue-as-new (time-skipping Temporal, real PostgreSQL
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -342,13 +343,15 @@ async def test_an_agreed_internship_waits_for_its_start_in_a_fresh_run(
         await eventually(waiting_for_the_start, "the fresh run waiting for the start date")
         assert "activity_task_scheduled_event_attributes" not in await kinds()
         assert (await ops.status(client, iid)).phase == Phase.AWAITING_START
+        await advance_to(env, handle, plan.period.start + timedelta(hours=1))
+        await wait_for_phase(client, iid, Phase.IN_PROGRESS)
+        assert (await latest.describe()).run_id == fresh  # one fresh run for the wait, no more
 
         for milestone in plan.milestones:
             await advance_to(env, handle, milestone.due - timedelta(hours=1))
             await report_and_feedback(client, plan, milestone.id)
         await advance_to(env, handle, plan.period.end + timedelta(hours=1))
         await wait_for_phase(client, iid, Phase.EVALUATION)
-        assert (await latest.describe()).run_id == fresh  # one fresh run, no more
         await assess(client, plan, mentor="good", tutor="good")
         await ops.validate(client, iid, Validation(submission_id="v-1", decision="pass"))
         outcome = await ops.handle_for(client, iid).result()
@@ -361,3 +364,101 @@ async def test_an_agreed_internship_waits_for_its_start_in_a_fresh_run(
     assert len(at(mails, "milestone_request", "intern")) == 3
     badges = [kind for kind, _ in sent(load_outbox(settings), iid) if kind == "badge"]
     assert badges == ["badge"]
+
+
+async def runs_of(env: WorkflowEnvironment, workflow_id: str) -> list[str]:
+    """The run ids of one workflow, oldest first."""
+    runs = [w async for w in env.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    return [w.run_id for w in sorted(runs, key=lambda w: w.start_time)]
+
+
+async def test_an_internship_in_progress_continues_as_new_between_milestones(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """In progress, once a milestone's request and reminder are out and its next step is days
+    away, the run continues as new (a worker caching it then holds its state, not those
+    activities); the fresh run picks the ladders up where they were: every e-mail goes out once,
+    the audit trail tells everything (and not of the fresh runs), the badge is issued once."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
+    iid = plan.internship_id
+    check_in = plan.milestone("check-in")
+    assert check_in is not None
+    policy = plan.reminder_policy
+    async with running_worker(client, settings, pool):
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        await advance_to(env, handle, plan.period.start + timedelta(hours=1))
+        await wait_for_phase(client, iid, Phase.IN_PROGRESS)
+        latest = client.get_workflow_handle(handle.id)
+        started = (await latest.describe()).run_id
+        # The check-in's request and reminder go out; its escalation is days away.
+        await advance_to(env, handle, check_in.due + policy.remind_after + timedelta(hours=1))
+
+        async def continued() -> bool:
+            return (await latest.describe()).run_id != started
+
+        await eventually(continued, "the internship in progress continued as new")
+        history = await client.get_workflow_handle(handle.id, run_id=started).fetch_history()
+        assert history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+        status = await ops.status(client, iid)
+        assert status.phase == Phase.IN_PROGRESS and status.overdue
+        # The fresh run neither asks nor reminds again; the reports are late, and accepted.
+        assert await report_and_feedback(client, plan, "check-in") == [True, True]
+        for milestone in plan.milestones[1:]:
+            await advance_to(env, handle, milestone.due - timedelta(hours=1))
+            await report_and_feedback(client, plan, milestone.id)
+        await advance_to(env, handle, plan.period.end + timedelta(hours=1))
+        await wait_for_phase(client, iid, Phase.EVALUATION)
+        await assess(client, plan, mentor="good", tutor="good")
+        await ops.validate(client, iid, Validation(submission_id="v-1", decision="pass"))
+        outcome = await ops.handle_for(client, iid).result()
+        runs = await runs_of(env, handle.id)
+        scheduled: list[str] = []
+        for run in runs:
+            events = (
+                await client.get_workflow_handle(handle.id, run_id=run).fetch_history()
+            ).events
+            for event in events:
+                if event.HasField("activity_task_scheduled_event_attributes"):
+                    attributes = event.activity_task_scheduled_event_attributes
+                    if attributes.activity_type.name == "send_notification":
+                        payload = attributes.input.payloads[0].data
+                        scheduled.append(json.loads(payload)["notification_id"])
+    assert outcome.phase == Phase.COMPLETED
+    # The start, the fresh run for the start date, at least one more between milestones.
+    assert len(runs) >= 3
+    # No e-mail twice: each asked for once by the workflow, across every run, and sent once.
+    assert len(scheduled) == len(set(scheduled))
+    mails = await planned(pool, iid)
+    for role in ("intern", "mentor"):
+        assert close_to(
+            at(mails, "milestone_request", role)[:1], check_in.due - policy.request_before
+        )
+        assert close_to(at(mails, "reminder", role), check_in.due + policy.remind_after)
+    assert len(at(mails, "milestone_request", "intern")) == 3
+    assert not at(mails, "escalation", "tutor")
+    outbox = sent(load_outbox(settings), iid)
+    assert len(outbox) == len(set(scheduled))
+    assert [kind for kind, _ in outbox].count("badge") == 1
+    # The audit trail tells every phase and submission, written by more than one run, and not
+    # of the fresh runs (nothing changed for the school).
+    trail = await audit_rows(pool, iid)
+    kinds = [r["kind"] for r in trail]
+    assert "continued_as_new" not in kinds
+    phases = [r["phase"] for r in trail if r["kind"] == "phase"]
+    assert phases == [
+        "planning",
+        "awaiting_start",
+        "in_progress",
+        "evaluation",
+        "certification",
+        "completed",
+    ]
+    reports = [m.id for m in plan.milestones for _ in m.submitted_by]
+    assert kinds.count("milestone_report") + kinds.count("company_feedback") == len(reports)
+    writers = await pool.fetch(
+        "SELECT DISTINCT run_id FROM audit_events WHERE internship_id = $1", iid
+    )
+    assert len(writers) >= 3

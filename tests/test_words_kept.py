@@ -47,6 +47,7 @@ from operations.access import create_api_key
 from records.history_text import detail_fields
 from runtime import search_attributes
 from runtime.settings import Settings
+from tests.conftest import TIME_SKIPPING_ARGS
 from tests.helpers import (
     advance_to,
     clock_held,
@@ -111,10 +112,7 @@ async def own_temporal() -> AsyncIterator[
     and a way to stop it mid-test; stopped at the end whatever happens."""
     env = await WorkflowEnvironment.start_time_skipping_v2(
         dev_server_existing_path=temporal_binary(),
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            "frontend.WorkflowTimeSkippingEnabled=true",
-        ],
+        dev_server_extra_args=TIME_SKIPPING_ARGS,
         namespace="internflow",
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,

@@ -77,6 +77,13 @@ SIGNERS_TOLD_OF_WITHDRAWAL = "signers-told-of-withdrawal"
 #: recorded before it wait in the run that was agreed.
 FRESH_RUN_TO_WAIT_FOR_START = "fresh-run-to-wait-for-start"
 
+#: Version marker: an internship in progress continues as new between milestones, once its run is
+#: worn, everything has settled and its next wake-up (a ladder's next step, the end date) is more
+#: than an hour away, so that a worker caching it keeps only its state, not the activities of the
+#: milestones behind it (decision 0048). Runs recorded before keep every milestone's activities
+#: in the run that started the internship.
+FRESH_RUN_BETWEEN_MILESTONES = "fresh-run-between-milestones"
+
 #: Version marker: a change request's e-mail carries the comment in its values and goes out once
 #: the plan is saved, so its activity reads no record written beside it. Runs recorded before it
 #: send it at once, and its activity read the comment (and the plan) from the records.

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from runtime import search_attributes as sa
     from workflows import effects, intake, rules
     from workflows.clock import PausableClock
-    from workflows.ladder import LADDER_STEPS, climb
+    from workflows.ladder import LADDER_STEPS, climb, next_step_at
     from workflows.mail import Mailroom
     from workflows.rules import FEEDBACK_PHASES, PAUSABLE_PHASES, REPORT_PHASES
     from workflows.trail import Trail
@@ -109,6 +109,9 @@ class InternshipWorkflow:
             settle=self._receipt_time_decides,
         )
         self._ladders: list[asyncio.Task[None]] = []
+        self._fresh_between_milestones = False
+        """Whether this run may continue as new between milestones: the patch's answer, asked once
+        when the run begins its wait for the end date (`_fresh_run_between_milestones`)."""
         self._background: set[asyncio.Task[None]] = set()
         self._trail = Trail(
             lambda: self._plan, self.s, lambda: self._mail.drop_pending(), self._background
@@ -207,6 +210,8 @@ class InternshipWorkflow:
 
     async def _monitoring_and_evaluation(self) -> InternshipOutcome | None:
         if self.s.phase == Phase.IN_PROGRESS:
+            # Asked here, at one point of the run, never in a wait's condition.
+            self._fresh_between_milestones = workflow.patched(effects.FRESH_RUN_BETWEEN_MILESTONES)
             await self._main_wait(lambda: self._plan.period.end, lambda: False)
             if self.s.withdrawal is not None:
                 return await self._withdraw()
@@ -280,22 +285,27 @@ class InternshipWorkflow:
         self, deadline: Callable[[], datetime], condition: Callable[[], bool]
     ) -> bool:
         """`_wait_until` for the main line, which also continues as new when the history has
-        grown past its limit (the audit trail tells of it), and before a long wait for the start
-        date (`_fresh_run_pays`). A normal internship writes about 300 events; the limit (2,000
-        by default) is reached only by one flooded with submissions, and keeps a cold replay of
-        any internship fast."""
+        grown past its limit (the audit trail tells of it), before a long wait for the start
+        date (`_fresh_run_pays`) and in progress between milestones
+        (`_fresh_run_between_milestones`). A normal internship writes about 300 events; the
+        limit (2,000 by default) is reached only by one flooded with submissions, and keeps a
+        cold replay of any internship fast."""
         while True:
             fresh = self._fresh_run_pays(deadline)
+
+            def fresh_now() -> bool:
+                return (fresh and self._settled()) or self._fresh_run_between_milestones(deadline)  # noqa: B023
+
             met = await self._clock.wait_until(
                 deadline,
                 # Awaited within this iteration, so late binding is safe.
-                lambda: condition() or self._history_is_long() or (fresh and self._settled()),  # noqa: B023
+                lambda: condition() or self._history_is_long() or fresh_now(),
             )
             if condition() or self.s.withdrawal is not None:
                 return met and condition()
             if self._history_is_long():
                 await self._continue_as_new()
-            elif fresh and self._settled():
+            elif fresh_now():
                 await self._continue_as_new(record=False)
             else:
                 return met and condition()
@@ -319,6 +329,32 @@ class InternshipWorkflow:
         long_wait = deadline() + self.s.shift - workflow.now() > FRESH_RUN_WAIT
         worn = workflow.info().get_current_history_length() >= FRESH_RUN_EVENTS
         return long_wait and worn and workflow.patched(effects.FRESH_RUN_TO_WAIT_FOR_START)
+
+    def _fresh_run_between_milestones(self, deadline: Callable[[], datetime]) -> bool:
+        """Whether to continue as new now, in progress between milestones (since the
+        `fresh-run-between-milestones` patch): the run is worn, everything in flight has settled,
+        and its next wake-up, the earliest next step of a ladder still climbing and the end date,
+        is more than `FRESH_RUN_WAIT` away. Every ladder is then parked in its wait (one in the
+        middle of a step has that step's moment behind it), and the fresh run starts them again
+        from `ladder_done`: no step twice. A run keeps every milestone's activities for its life
+        (`_fresh_run_pays`); this lets it keep those of the milestones since its last fresh run
+        only. Read in the main wait's condition: deterministic, and asks no patch."""
+        s, plan = self.s, self._plan
+        if (
+            not self._fresh_between_milestones
+            or s.phase != Phase.IN_PROGRESS
+            or s.pause is not None
+            or s.withdrawal is not None
+            or workflow.info().get_current_history_length() < FRESH_RUN_EVENTS
+            or not self._settled()
+        ):
+            return False
+        wake = deadline()
+        for milestone in plan.milestones:
+            step = next_step_at(milestone, plan.reminder_policy, s.ladder_done.get(milestone.id, 0))
+            if step is not None and rules.outstanding(s, milestone):
+                wake = min(wake, step)
+        return wake + s.shift - workflow.now() > FRESH_RUN_WAIT
 
     async def _continue_as_new(self, *, record: bool = True) -> None:
         """`record`: the audit trail tells of it (a history grown past its limit); a fresh run

@@ -7,7 +7,7 @@ step that changes the overdue flag records it (since the `overdue-recorded` patc
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from temporalio import workflow
@@ -32,6 +32,15 @@ LADDER: tuple[tuple[LadderStep, Callable[[ReminderPolicy], timedelta]], ...] = (
 
 #: A milestone whose ladder has run this many steps needs nothing more.
 LADDER_STEPS = len(LADDER)
+
+
+def next_step_at(milestone: Milestone, policy: ReminderPolicy, done: int) -> datetime | None:
+    """When (plan time) the ladder of a milestone that has done `done` steps takes its next one;
+    None when it has none left. A ladder in the middle of a step has its step's moment behind
+    it."""
+    if done >= LADDER_STEPS:
+        return None
+    return milestone.due + LADDER[done][1](policy)
 
 
 async def climb(
