@@ -641,12 +641,19 @@ async def measure_ours(
 
 
 async def measure_bare(
-    settings: Settings, count: int, activities: int, timers: int, progress: Progress
+    settings: Settings,
+    count: int,
+    activities: int,
+    timers: int,
+    progress: Progress,
+    stack: EmbeddedStack | None = None,
 ) -> Run:
     client = await connect_temporal(settings)
     queue = f"{settings.task_queue}-bare"
     process = psutil.Process()
     cpu0 = sum(process.cpu_times()[:2])
+    # The server's share too, to set beside ours (the stack's idle worker and PostgreSQL's).
+    watch = CpuWatch(stack) if stack is not None else None
     gate = asyncio.Semaphore(OPENERS)
     async with Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[bare_noop]):
         progress.step(f"bare: {count} workflows")
@@ -667,9 +674,19 @@ async def measure_bare(
         watch_peak = max(watch_peak, process.memory_info().rss)
     # The bare worker shares this process with the driver, so its CPU includes the driver's.
     cpu = sum(process.cpu_times()[:2]) - cpu0
+    by_process = watch.seconds() if watch is not None else {}
     progress.step("bare: counting history events")
     counts = await count_events(client, ids)
-    return Run("bare", count, seconds, cpu, watch_peak / 2**20, **counts)
+    extra = (
+        {
+            "cpu_seconds_per_workflow_by_process": {
+                name: round(used / max(count, 1), 3) for name, used in by_process.items()
+            }
+        }
+        if by_process
+        else {}
+    )
+    return Run("bare", count, seconds, cpu, watch_peak / 2**20, **counts, extra=extra)
 
 
 async def run(
@@ -696,6 +713,7 @@ async def run(
                 activities=round(per["activities"]),
                 timers=round(per["timers"]),
                 progress=progress,
+                stack=stack,
             )
             b = bare.figures()
             progress.record(bare=b)

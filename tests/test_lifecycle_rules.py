@@ -16,6 +16,7 @@ from models.submissions import (
     Amendment,
     Approval,
     ChangeRequest,
+    CompanyFeedback,
     Extension,
     Pause,
     Resume,
@@ -462,3 +463,46 @@ async def test_an_internship_in_progress_continues_as_new_between_milestones(
         "SELECT DISTINCT run_id FROM audit_events WHERE internship_id = $1", iid
     )
     assert len(writers) >= 3
+
+
+async def test_submissions_alone_never_start_a_fresh_run_in_progress(
+    time_skipping_env: WorkflowEnvironment, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """Feedback coming in at a company's pace makes the run's history long, but holds no
+    milestone's activities: the internship in progress stays in its run until a reminder
+    ladder takes a step (each fresh run would send the updates that meet the closing one
+    again)."""
+    env, client = time_skipping_env, time_skipping_env.client
+    plan = sample_plan(datetime.now().astimezone() + timedelta(days=2))
+    iid = plan.internship_id
+    first = plan.milestones[0]
+    policy = plan.reminder_policy
+    later = plan.period.start + timedelta(hours=3)
+    assert later < first.due - policy.request_before  # no ladder step in what follows
+    async with running_worker(client, settings, pool):
+        with clock_held(env):
+            handle = await ops.start_internship(client, settings, plan)
+        await approve_all(client, plan)
+        await advance_to(env, handle, plan.period.start + timedelta(hours=1))
+        await wait_for_phase(client, iid, Phase.IN_PROGRESS)
+        latest = client.get_workflow_handle(handle.id)
+        run = (await latest.describe()).run_id
+        ratings = {o.id: "good" for o in plan.learning_outcomes}
+        rows_before = len(await audit_rows(pool, iid))
+        for n in range(8):
+            feedback = CompanyFeedback(
+                submission_id=f"f-{n}", milestone_id=first.id, ratings=ratings, attendance_hours=8
+            )
+            await ops.submit_feedback(client, iid, feedback)
+
+        async def written() -> bool:
+            return len(await audit_rows(pool, iid)) >= rows_before + 8
+
+        # Every row written, everything settled, and time passes: the run is worn ...
+        await eventually(written, "the eight feedback rows")
+        await advance_to(env, handle, later)
+        await advance_to(env, handle, later + timedelta(minutes=30))
+        described = await latest.describe()
+        assert described.history_length >= 20
+        # ... and still the same run.
+        assert described.run_id == run

@@ -84,6 +84,13 @@ FRESH_RUN_TO_WAIT_FOR_START = "fresh-run-to-wait-for-start"
 #: in the run that started the internship.
 FRESH_RUN_BETWEEN_MILESTONES = "fresh-run-between-milestones"
 
+#: Version marker: the fresh run between milestones only once the run has taken a step of a
+#: milestone's reminder ladder (its e-mails and records are the activities a run keeps);
+#: submissions alone (feedback at one a second) no longer start fresh runs, each of which sent the
+#: updates that met the closing run again. Runs recorded before may continue as new on their
+#: history's length alone.
+FRESH_RUN_AFTER_A_STEP = "fresh-run-after-a-step"
+
 #: Version marker: a change request's e-mail carries the comment in its values and goes out once
 #: the plan is saved, so its activity reads no record written beside it. Runs recorded before it
 #: send it at once, and its activity read the comment (and the plan) from the records.

@@ -112,6 +112,11 @@ class InternshipWorkflow:
         self._fresh_between_milestones = False
         """Whether this run may continue as new between milestones: the patch's answer, asked once
         when the run begins its wait for the end date (`_fresh_run_between_milestones`)."""
+        self._fresh_after_a_step = False
+        """Since the `fresh-run-after-a-step` patch: only once this run has taken a ladder step."""
+        self._steps_before_run = sum(self.s.ladder_done.values())
+        """Reminder-ladder steps taken before this run: a run that has taken none since holds no
+        milestone's activities, whatever else (feedback, reports) has come in."""
         self._background: set[asyncio.Task[None]] = set()
         self._trail = Trail(
             lambda: self._plan, self.s, lambda: self._mail.drop_pending(), self._background
@@ -212,6 +217,7 @@ class InternshipWorkflow:
         if self.s.phase == Phase.IN_PROGRESS:
             # Asked here, at one point of the run, never in a wait's condition.
             self._fresh_between_milestones = workflow.patched(effects.FRESH_RUN_BETWEEN_MILESTONES)
+            self._fresh_after_a_step = workflow.patched(effects.FRESH_RUN_AFTER_A_STEP)
             await self._main_wait(lambda: self._plan.period.end, lambda: False)
             if self.s.withdrawal is not None:
                 return await self._withdraw()
@@ -346,6 +352,10 @@ class InternshipWorkflow:
             or s.pause is not None
             or s.withdrawal is not None
             or workflow.info().get_current_history_length() < FRESH_RUN_EVENTS
+            # Only after a milestone's step (its e-mails and records: the activities a run
+            # keeps): submissions alone never start a fresh run, which would send the updates
+            # that meet the closing run again (bench/feedback.py at one a second).
+            or (self._fresh_after_a_step and sum(s.ladder_done.values()) == self._steps_before_run)
             or not self._settled()
         ):
             return False
