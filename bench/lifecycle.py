@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -490,7 +490,7 @@ class ProductionPath:
 
 
 @contextlib.asynccontextmanager
-async def production_path(settings: Settings, within: float = 120):  # type: ignore[no-untyped-def]
+async def production_path(settings: Settings, within: float = 120) -> AsyncIterator[ProductionPath]:
     directory = settings.state_dir / "production-path"
     pki = make_pki(directory / "pki")
     keys = json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()})

@@ -360,23 +360,24 @@ async def _reads_in_postgresql(
         await conn.close()
 
 
-#: The list's filters as the API and the dashboard send them (an operator's key adds its
-#: institution), each with the plan PostgreSQL chose for it at this size.
-PLANNED: dict[str, dict[str, Any]] = {
-    "all": {},
-    "phase": {"phase": Phase.IN_PROGRESS},
-    "company": {"company_id": "company-007"},
-    "company and phase": {"company_id": "company-007", "phase": Phase.IN_PROGRESS},
-    "institution": {"institution_id": "__example__"},
-    "operator key": {"institution_ids": ["__example__"]},
-    "operator key, phase and company": {
-        "institution_ids": ["__example__"],
-        "phase": Phase.IN_PROGRESS,
-        "company_id": "company-007",
-    },
-    "overdue": {"overdue": True},
-    "overdue and phase": {"overdue": True, "phase": Phase.IN_PROGRESS},
-}
+def _planned(institution: str) -> dict[str, dict[str, Any]]:
+    """The list's filters as the API and the dashboard send them (an operator's key adds its
+    institution), each to be read with the plan PostgreSQL chooses for it at this size."""
+    return {
+        "all": {},
+        "phase": {"phase": Phase.IN_PROGRESS},
+        "company": {"company_id": "company-007"},
+        "company and phase": {"company_id": "company-007", "phase": Phase.IN_PROGRESS},
+        "institution": {"institution_id": institution},
+        "operator key": {"institution_ids": [institution]},
+        "operator key, phase and company": {
+            "institution_ids": [institution],
+            "phase": Phase.IN_PROGRESS,
+            "company_id": "company-007",
+        },
+        "overdue": {"overdue": True},
+        "overdue and phase": {"overdue": True, "phase": Phase.IN_PROGRESS},
+    }
 
 
 def _scanned(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -395,15 +396,7 @@ async def _plans_and_size(settings: Settings, result: dict[str, Any]) -> None:
     conn = await asyncpg.connect(settings.database_url)
     try:
         plans: dict[str, Any] = {}
-        for name, given in PLANNED.items():
-            filters = {
-                key: [institution]
-                if value == ["__example__"]
-                else institution
-                if value == "__example__"
-                else value
-                for key, value in given.items()
-            }
+        for name, filters in _planned(institution).items():
             sql, args = read.list_query(**filters, limit=SEARCH_LIMIT)
             explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
             top = json.loads(explained)[0]
