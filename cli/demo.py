@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from functools import partial
 from pathlib import Path
 
+import asyncpg
 from rich.console import Console
 from rich.text import Text
 from temporalio.api.enums.v1 import TaskQueueType
@@ -197,7 +198,9 @@ async def _run_internship(settings: Settings, console: Console, seconds: float) 
             # Follow the phase in the records, not with a Temporal query: see README, "Queries".
             try:
                 phase = await recorded_phase(records, internship_id)
-            except RECORDS_UNREACHABLE:  # PostgreSQL restarting: the pool reconnects
+            # PostgreSQL restarting: the pool reconnects. A connection the kill caught in the
+            # middle of a statement can also say it is busy (asyncpg's InternalClientError).
+            except (*RECORDS_UNREACHABLE, asyncpg.InternalClientError):
                 console.print(Text.assemble("  ", ("waiting", "yellow"), " for PostgreSQL"))
                 await asyncio.sleep(1.0)
                 continue
