@@ -132,6 +132,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these")
     parser.add_argument("--scale-internships", type=int, default=50_000)
+    parser.add_argument(
+        "--scale-state",
+        type=Path,
+        help="run the scale benchmark in pieces, kept in this directory (bench/scale.py --state)",
+    )
+    parser.add_argument(
+        "--scale-pause-after",
+        type=float,
+        help="seconds of opening after which a piece of the scale benchmark stops (bench/scale.py "
+        "--pause-after; needs --scale-state); a paused piece records nothing here",
+    )
     parser.add_argument("--lifecycle-internships", type=int, default=200)
     parser.add_argument(
         "--workers",
@@ -168,6 +179,12 @@ def main() -> None:
         "lifecycle": ["--internships", str(args.lifecycle_internships), *workers],
         "feedback": workers,
     }
+    if args.scale_pause_after is not None and args.scale_state is None:
+        parser.error("--scale-pause-after needs --scale-state")
+    if args.scale_state is not None:
+        extras["scale"] += ["--state", str(args.scale_state.resolve())]
+    if args.scale_pause_after is not None:
+        extras["scale"] += ["--pause-after", str(args.scale_pause_after)]
     if not args.no_profile and (PY_SPY.exists() or shutil.which("py-spy")):
         # Where the worker's time goes, if py-spy is installed.
         extras["lifecycle"] += ["--profile", str(Path(tempfile.gettempdir()) / "worker.raw")]
@@ -179,6 +196,9 @@ def main() -> None:
 
     def save(name: str, entry: dict[str, Any]) -> None:
         # Written after every benchmark, so that a failure later keeps what was measured.
+        if "paused" in entry:
+            print(f"{name} paused: {entry['paused']}; {RESULTS.name} keeps its last whole run")
+            return
         benchmarks[name] = entry
         results = {"machine": machine(), "benchmarks": benchmarks}
         RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")

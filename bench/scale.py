@@ -7,6 +7,12 @@ company through the HTTP API (the stack's own API process, an operator key of th
 beside the same reads in PostgreSQL alone and, for comparison, the workflow's `status` query and
 Temporal visibility. `--internships 1000` is a quick check. If a step fails, it says which and
 what it had measured so far (bench/part.py; exit 1).
+
+Opening 50,000 takes over an hour of a 2-core machine, so a run can be made in pieces: with
+`--state DIR` the stack's state is kept in DIR, `--pause-after SECONDS` stops opening at the end of
+the batch in progress once that long has passed (the stack stopped, the count saved in DIR), and
+the same command again goes on from there. The opening rate is the internships opened over the
+seconds spent opening, summed over the pieces; each piece is listed with its own rate.
 """
 
 from __future__ import annotations
@@ -55,6 +61,11 @@ TARGET_READ_P99_MS = 10.0
 """What an operator's status or search may take at p99 through the HTTP API."""
 SEARCH_LIMIT = 50
 """One page of the search, as the API's default."""
+BATCH = 500
+"""Internships opened together; a paused or stopped run goes on from the last whole batch."""
+PROGRESS = "scale-progress.json"
+"""In a kept state directory: the stack's ports and database URL, and how far the opening went."""
+KEPT_SETTINGS = ("temporal_address", "temporal_ui_port", "database_url", "smtp_port", "api_port")
 
 
 @functools.cache
@@ -141,6 +152,26 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+def _load_progress(state: Path, count: int) -> dict[str, Any]:
+    """What an earlier piece of this run saved in `state` (nothing for a new run)."""
+    path = state / PROGRESS
+    if not path.exists():
+        return {}
+    saved: dict[str, Any] = json.loads(path.read_text())
+    if saved["internships"] != count:
+        raise RuntimeError(
+            f"{state} holds a run of {saved['internships']} internships; give "
+            f"--internships {saved['internships']} or another --state"
+        )
+    return saved
+
+
+def _save_progress(state: Path, saved: dict[str, Any]) -> None:
+    path = state / PROGRESS
+    path.write_text(json.dumps(saved, indent=2, default=str))
+    path.chmod(0o600)  # it holds the benchmark database's generated password
+
+
 async def run(
     count: int,
     concurrency: int,
@@ -148,20 +179,42 @@ async def run(
     cache: int | None,
     temporal_samples: int,
     progress: Progress,
+    state_dir: Path | None = None,
+    pause_after: float | None = None,
 ) -> dict[str, Any]:
-    state = Path(tempfile.mkdtemp(prefix="internflow-scale-"))
+    kept = state_dir is not None
+    state = state_dir or Path(tempfile.mkdtemp(prefix="internflow-scale-"))
+    state.mkdir(parents=True, exist_ok=True)
+    saved = _load_progress(state, count)
     # The API's per-address rate limit would throttle this one-address load.
-    overrides: dict[str, Any] = {"rate_limit_per_minute": 10**9}
+    overrides: dict[str, Any] = {"rate_limit_per_minute": 10**9, **saved.get("settings", {})}
     if cache:
         overrides["workflow_cache"] = cache
     settings = throwaway_settings(state, **overrides)
+    if not saved:
+        saved = {
+            "internships": count,
+            "settings": {name: getattr(settings, name) for name in KEPT_SETTINGS},
+            "opened": 0,
+            "pieces": [],
+        }
+        if kept:
+            _save_progress(state, saved)
     result: dict[str, Any] = {"internships": count, "workflow_cache": settings.workflow_cache}
     progress.figures = result  # what is measured so far, as it is measured
     try:
         progress.step("starting the embedded stack (PostgreSQL, Temporal, worker, HTTP API)")
         async with EmbeddedStack(settings, start_api=True) as stack:
-            progress.step(f"opening {count} internships")
-            await _open_all(stack, settings, count, concurrency, progress)
+            progress.step(f"opening {count} internships (from {saved['opened']})")
+            await _open_all(stack, settings, saved, concurrency, progress, pause_after)
+            if kept:
+                _save_progress(state, saved)
+            if saved["opened"] < count:
+                progress.step("paused: stopping the embedded stack")
+                result["paused"] = (
+                    f"{saved['opened']} of {count} opened; the same command goes on from there"
+                )
+                return result
             progress.step("waiting for every internship to be in progress, then quiet")
             await _wait_all_started(stack, settings, count, result)
             progress.step("status and search through the HTTP API")
@@ -174,23 +227,39 @@ async def run(
             await _reads_in_temporal(settings, count, temporal_samples, result)
             progress.step("stopping the embedded stack")
     finally:
-        shutil.rmtree(state, ignore_errors=True)
+        if not kept:
+            shutil.rmtree(state, ignore_errors=True)
     for kind in ("status_http", "search_http"):
         result[f"{kind}_target_met"] = result[kind]["p99_ms"] <= TARGET_READ_P99_MS
     return result
 
 
+def _summed(pieces: list[dict[str, Any]], key: str) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for piece in pieces:
+        for name, seconds in piece[key].items():
+            total[name] = round(total.get(name, 0.0) + seconds, 1)
+    return total
+
+
 async def _open_all(
     stack: EmbeddedStack,
     settings: Settings,
-    count: int,
+    saved: dict[str, Any],
     concurrency: int,
     progress: Progress,
+    pause_after: float | None,
 ) -> None:
+    """Open the internships not opened yet, BATCH at a time, saving the count after each batch
+    in `saved` (and its file); stop after the batch in progress once `pause_after` seconds have
+    passed. The figures are over every piece so far."""
     result = progress.figures
+    count = saved["internships"]
     client = await connect_temporal(settings)
     gate = asyncio.Semaphore(concurrency)
-    last_start = datetime.now().astimezone()
+    last_start = datetime.fromisoformat(
+        saved.get("last_start_date") or datetime.now().astimezone().isoformat()
+    )
 
     async def one(index: int) -> None:
         nonlocal last_start
@@ -201,20 +270,41 @@ async def _open_all(
             last_start = max(last_start, start)
             await open_internship(client, settings, scale_plan(index, start))
 
+    piece = {
+        "began": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "opened_from": saved["opened"],
+        "opened_to": saved["opened"],
+        "seconds": 0.0,
+        "cpu_seconds": {},
+    }
+    pieces: list[dict[str, Any]] = saved["pieces"]
+    pieces.append(piece)
     cpu = CpuWatch(stack)
     started = time.monotonic()
-    for batch in range(0, count, 500):
+    for batch in range(saved["opened"], count, BATCH):
         async with asyncio.TaskGroup() as group:  # a failure cancels the rest of the batch
-            for index in range(batch, min(count, batch + 500)):
+            for index in range(batch, min(count, batch + BATCH)):
                 group.create_task(one(index))
-        done = min(count, batch + 500)
+        done = min(count, batch + BATCH)
+        piece["opened_to"] = saved["opened"] = done
+        piece["seconds"] = round(time.monotonic() - started, 1)
+        piece["cpu_seconds"] = cpu.seconds()
+        saved["last_start_date"] = last_start.isoformat()
+        if (settings.state_dir / PROGRESS).exists():
+            _save_progress(settings.state_dir, saved)
         progress.record(opened=done)
         print(f"  {done}/{count} started and approved", flush=True)
-    seconds = time.monotonic() - started
-    result["start_rate_per_second"] = round(count / seconds, 1)
+        if pause_after is not None and time.monotonic() - started >= pause_after:
+            break
+    for each in pieces:
+        opened = each["opened_to"] - each["opened_from"]
+        each["rate_per_second"] = round(opened / each["seconds"], 1) if each["seconds"] else 0
+    seconds = sum(each["seconds"] for each in pieces)
+    result["start_rate_per_second"] = round(saved["opened"] / seconds, 1) if seconds else 0
     result["start_seconds"] = round(seconds, 1)
-    result["start_cpu_seconds"] = cpu.seconds()
-    result["last_start_date"] = last_start.isoformat()
+    result["start_cpu_seconds"] = _summed(pieces, "cpu_seconds")
+    result["start_pieces"] = pieces
+    result["last_start_date"] = saved["last_start_date"]
 
 
 async def _wait_all_started(
@@ -289,7 +379,9 @@ async def _reads_over_http(
     institution = _example().institution.id
     conn = await asyncpg.connect(settings.database_url)
     try:
-        _, key = await create_api_key(conn, "scale-bench", "operator", institutions=[institution])
+        # Named by the time: a run measured again (on a kept state) adds a key of its own.
+        name = f"scale-bench-{int(time.time())}"
+        _, key = await create_api_key(conn, name, "operator", institutions=[institution])
     finally:
         await conn.close()
     base = f"http://{settings.api_host}:{settings.api_port}"
@@ -465,8 +557,22 @@ def main() -> None:
         help="workflows the worker keeps in memory (default: INTERNFLOW_WORKFLOW_CACHE's); a "
         "status query on one outside the cache replays its history",
     )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        help="keep the stack's state in this directory, so that a paused or stopped run goes on "
+        "where it was when the same command is given again (default: a temporary one, removed)",
+    )
+    parser.add_argument(
+        "--pause-after",
+        type=float,
+        help="with --state: after this many seconds of opening, finish the batch in progress, "
+        "stop the stack and exit (the figures are measured once every internship is opened)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
+    if args.pause_after is not None and args.state is None:
+        parser.error("--pause-after needs --state (where the run is kept until it goes on)")
     if args.internships < COMPANIES or args.samples < 1:
         parser.error(f"--internships must be at least {COMPANIES} and --samples at least 1")
     main_for(
@@ -478,6 +584,8 @@ def main() -> None:
             args.workflow_cache,
             args.temporal_samples,
             progress,
+            args.state,
+            args.pause_after,
         ),
         args.json,
     )
