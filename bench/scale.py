@@ -182,7 +182,6 @@ async def run(
     state_dir: Path | None = None,
     pause_after: float | None = None,
 ) -> dict[str, Any]:
-    kept = state_dir is not None
     state = state_dir or Path(tempfile.mkdtemp(prefix="internflow-scale-"))
     state.mkdir(parents=True, exist_ok=True)
     saved = _load_progress(state, count)
@@ -198,8 +197,7 @@ async def run(
             "opened": 0,
             "pieces": [],
         }
-        if kept:
-            _save_progress(state, saved)
+        _save_progress(state, saved)  # removed with a temporary state, kept with --state
     result: dict[str, Any] = {"internships": count, "workflow_cache": settings.workflow_cache}
     progress.figures = result  # what is measured so far, as it is measured
     try:
@@ -207,8 +205,6 @@ async def run(
         async with EmbeddedStack(settings, start_api=True) as stack:
             progress.step(f"opening {count} internships (from {saved['opened']})")
             await _open_all(stack, settings, saved, concurrency, progress, pause_after)
-            if kept:
-                _save_progress(state, saved)
             if saved["opened"] < count:
                 progress.step("paused: stopping the embedded stack")
                 result["paused"] = (
@@ -227,7 +223,7 @@ async def run(
             await _reads_in_temporal(settings, count, temporal_samples, result)
             progress.step("stopping the embedded stack")
     finally:
-        if not kept:
+        if state_dir is None:
             shutil.rmtree(state, ignore_errors=True)
     for kind in ("status_http", "search_http"):
         result[f"{kind}_target_met"] = result[kind]["p99_ms"] <= TARGET_READ_P99_MS
@@ -291,8 +287,7 @@ async def _open_all(
         piece["seconds"] = round(time.monotonic() - started, 1)
         piece["cpu_seconds"] = cpu.seconds()
         saved["last_start_date"] = last_start.isoformat()
-        if (settings.state_dir / PROGRESS).exists():
-            _save_progress(settings.state_dir, saved)
+        _save_progress(settings.state_dir, saved)
         progress.record(opened=done)
         print(f"  {done}/{count} started and approved", flush=True)
         if pause_after is not None and time.monotonic() - started >= pause_after:
